@@ -104,10 +104,16 @@ func calibratePBKDF2(ctx context.Context, alg Algorithm, target time.Duration) (
 	if err != nil {
 		return Params{}, err
 	}
-	if d > 0 {
-		if n := int64(target) / int64(d) * probe; n > int64(p.Iterations) {
-			p.Iterations = uint32(min(n, int64(DefaultLimits().MaxIterations)))
-		}
-	}
+	p.Iterations = scaleIterations(target, d, probe, p.Iterations)
 	return p, p.Validate()
+}
+
+// scaleIterations returns the iteration count that takes about target when
+// probe iterations took d, between floor and DefaultLimits' maximum.
+func scaleIterations(target, d time.Duration, probe, floor uint32) uint32 {
+	if d <= 0 {
+		return floor
+	}
+	n := int64(target) / int64(d) * int64(probe)
+	return uint32(max(min(n, int64(DefaultLimits().MaxIterations)), int64(floor)))
 }

@@ -1,7 +1,6 @@
 package kdf
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -256,7 +255,7 @@ func (h *Hasher) verifyInputs(stored storedHash, password []byte) ([][]byte, err
 		}
 	}
 	inputs := [][]byte{password}
-	if normal, err := normalize(password); err == nil && !bytes.Equal(normal, password) {
+	if normal, changed, err := normalizeChanged(password); err == nil && changed {
 		inputs = [][]byte{normal, password}
 	}
 	if pepper.id != "" {

@@ -12,14 +12,21 @@ import (
 // accents, full-width digits) verifies alike. Nothing is trimmed or folded:
 // case and spaces stay significant.
 //
-// The returned slice is a new allocation when the input was not already in
-// NFKC form; otherwise it is password itself.
+// The returned slice is password itself when it was already in NFKC form,
+// and a new allocation otherwise; changed tells which.
 func normalize(password []byte) ([]byte, error) {
+	n, _, err := normalizeChanged(password)
+	return n, err
+}
+
+// normalizeChanged is normalize that also reports whether the NFKC form
+// differs from the input.
+func normalizeChanged(password []byte) (normal []byte, changed bool, err error) {
 	if !utf8.Valid(password) {
-		return nil, ErrInvalidUTF8
+		return nil, false, ErrInvalidUTF8
 	}
 	if norm.NFKC.IsNormal(password) {
-		return password, nil
+		return password, false, nil
 	}
-	return norm.NFKC.Bytes(password), nil
+	return norm.NFKC.Bytes(password), true, nil
 }
