@@ -1,0 +1,26 @@
+// Package keyhold is an embeddable library for per-user account
+// encryption in Go web applications: each user's data is sealed under a
+// random master key that only that user can unlock, and the application
+// holds no global key that opens everyone's data. Around that core it
+// provides the account security such an application needs.
+//
+// This package holds only this overview; the code lives in its
+// subpackages. Which one to use for what:
+//
+//   - [github.com/keyhold/keyhold/kdf]: password hashing (Argon2id by
+//     default, PBKDF2-SHA256/512, verify-only import of bcrypt, scrypt,
+//     passlib, Django and Werkzeug hashes) in PHC strings with
+//     needs-rehash, key derivation for vault key-encryption keys, limits on
+//     stored parameters, a concurrency and memory gate for expensive runs,
+//     and the passphrase policy (NIST SP 800-63B preset, blocklist, context
+//     words, breach check).
+//
+// Further packages (vault, session, totp, passkey, ratelimit, storage) are
+// being built; see the README for the plan.
+//
+// # Security considerations
+//
+// The threat model (what is and is not protected) is in SECURITY.md at the
+// root of the repository, and every stored format is specified byte for
+// byte in FORMAT.md.
+package keyhold
