@@ -33,15 +33,18 @@ type Gate struct {
 	garbage    []garbageRun
 	garbageKiB uint64
 	collecting bool
+	epoch      uint64 // incremented when a forced collection starts
 	queue      []*gateWaiter
 	wake       chan struct{} // closed and replaced whenever the state changes
 }
 
 // garbageRun is memory released by finished runs while the GC had
-// completed gcCycles cycles.
+// completed gcCycles cycles and before forced collection number epoch
+// started.
 type garbageRun struct {
 	kib      uint64
 	gcCycles uint64
+	epoch    uint64
 }
 
 type gateWaiter struct{ kib uint64 }
@@ -173,15 +176,13 @@ func (g *Gate) tryStartLocked(kib uint64) bool {
 			return false
 		}
 		g.collecting = true
-		collected := len(g.garbage)
+		before := g.epoch
+		g.epoch++
 		g.mu.Unlock()
 		runtime.GC() // frees every run released before this call
 		g.mu.Lock()
 		g.collecting = false
-		for _, r := range g.garbage[:collected] {
-			g.garbageKiB -= r.kib
-		}
-		g.garbage = append(g.garbage[:0], g.garbage[collected:]...)
+		g.dropGarbageLocked(func(r garbageRun) bool { return r.epoch <= before })
 		g.broadcastLocked()
 		if g.running >= g.maxConcurrent || g.inUseKiB+g.garbageKiB+kib > g.budgetKiB {
 			return false
@@ -198,10 +199,10 @@ func (g *Gate) release(kib uint64) {
 	g.running--
 	g.inUseKiB -= kib
 	if kib > smallRunKiB {
-		if n := len(g.garbage); n > 0 && g.garbage[n-1].gcCycles == cycles {
+		if n := len(g.garbage); n > 0 && g.garbage[n-1].gcCycles == cycles && g.garbage[n-1].epoch == g.epoch {
 			g.garbage[n-1].kib += kib
 		} else {
-			g.garbage = append(g.garbage, garbageRun{kib: kib, gcCycles: cycles})
+			g.garbage = append(g.garbage, garbageRun{kib: kib, gcCycles: cycles, epoch: g.epoch})
 		}
 		g.garbageKiB += kib
 	}
@@ -213,14 +214,22 @@ func (g *Gate) release(kib uint64) {
 // freed. A cycle that was already under way at release may have marked the
 // buffer live, so only the second cycle after it is sure to free it.
 func (g *Gate) reclaimLocked(now uint64) {
-	i := 0
-	for i < len(g.garbage) && g.garbage[i].gcCycles+2 <= now {
-		g.garbageKiB -= g.garbage[i].kib
-		i++
+	g.dropGarbageLocked(func(r garbageRun) bool { return r.gcCycles+2 <= now })
+}
+
+// dropGarbageLocked forgets the garbage entries for which freed is true.
+// Entries are removed by what they are, not by position: another caller may
+// have dropped some while g.mu was released for a collection.
+func (g *Gate) dropGarbageLocked(freed func(garbageRun) bool) {
+	kept := g.garbage[:0]
+	for _, r := range g.garbage {
+		if freed(r) {
+			g.garbageKiB -= r.kib
+		} else {
+			kept = append(kept, r)
+		}
 	}
-	if i > 0 {
-		g.garbage = append(g.garbage[:0], g.garbage[i:]...)
-	}
+	g.garbage = kept
 }
 
 func (g *Gate) broadcastLocked() {

@@ -167,3 +167,58 @@ func TestGateCountsGarbage(t *testing.T) {
 		t.Fatalf("garbage %d KiB exceeds the budget", g.garbageKiB)
 	}
 }
+
+// checkGarbageInvariant fails t if the gate's garbage total disagrees with
+// its entries (a wrapped counter shows up here).
+func checkGarbageInvariant(t *testing.T, g *Gate) {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var sum uint64
+	for _, r := range g.garbage {
+		sum += r.kib
+	}
+	if sum != g.garbageKiB || g.garbageKiB > 1<<40 {
+		t.Fatalf("garbage total %d, entries sum to %d", g.garbageKiB, sum)
+	}
+}
+
+// Regression: while one caller forces a collection with the lock released,
+// others reclaim garbage entries; the collector must then drop entries by
+// what they are, not by position (it used to wrap the total and panic with
+// the lock held).
+func TestGateForcedCollectionRacesReclaim(t *testing.T) {
+	t.Parallel()
+	g := newTestGate(t, GateConfig{MaxConcurrent: 4, MemoryBudgetKiB: 100, FailFast: true})
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if rel, err := g.acquire(ctx, 2); err == nil {
+					rel()
+				}
+			}
+		}()
+	}
+	for range 200 {
+		g.mu.Lock()
+		old := gcCycles() - min(gcCycles(), 1)
+		g.garbage = append(g.garbage, garbageRun{kib: 60, gcCycles: old, epoch: g.epoch})
+		g.garbageKiB += 60
+		g.mu.Unlock()
+		rel, err := g.acquire(bg, 50)
+		if err == nil {
+			rel()
+		} else if !errors.Is(err, ErrBusy) {
+			t.Fatal(err)
+		}
+		checkGarbageInvariant(t, g)
+	}
+	cancel()
+	wg.Wait()
+	checkGarbageInvariant(t, g)
+}

@@ -55,22 +55,6 @@ func loadLegacyFixtures(t testing.TB) []legacyFixture {
 	return file.Fixtures
 }
 
-// legacyFixturesWithPrefix returns the encoded hashes of the fixtures whose
-// format starts with prefix, failing t if there is none.
-func legacyFixturesWithPrefix(t testing.TB, prefix string) []string {
-	t.Helper()
-	var out []string
-	for _, f := range loadLegacyFixtures(t) {
-		if strings.HasPrefix(f.Format, prefix) {
-			out = append(out, f.Encoded)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("legacy fixtures: none of format %s*", prefix)
-	}
-	return out
-}
-
 // newLegacyTestHasher returns a Hasher with the default Params and Limits.
 func newLegacyTestHasher(t testing.TB) *Hasher {
 	t.Helper()

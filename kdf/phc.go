@@ -24,9 +24,6 @@ func phcFields(encoded string, lim Limits) ([]string, error) {
 	return strings.Split(encoded[1:], "$"), nil
 }
 
-// phcParam is one name=value pair of a PHC parameter list.
-type phcParam struct{ name, value string }
-
 // parsePHCParams splits "a=1,b=2" and checks that the names are exactly
 // want, in that order, optionally followed by the names in optional (each
 // at most once, in order).

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# bench/kdf.sh — keyhold's Argon2id and PBKDF2 against the reference C
+# implementations, in one run, as ratios (our time / reference time: below 1
+# is faster, above 1 slower).
+#
+#   one-shot   a whole process that hashes once, ours (bench/cmd/kdfone) and
+#              the reference CLI (argon2 -r, openssl kdf), started in turn by
+#              bench/cmd/interleave (A B, B A, …) so both see the same load;
+#              median wall time (start to reap) and median CPU (user+sys).
+#   warm       in one process, repeated: go test -bench (the kdf package's
+#              benchmarks) and bench/ref/refloop.c, which calls the same C
+#              libraries as the CLIs (libargon2.so.1, libcrypto.so.3) in a
+#              loop; rounds alternate between the two, medians of rounds.
+#
+# Nothing is subtracted: process start-up is shown on its own rows.
+# Tools: go, argon2 (apt-get install argon2), openssl (apt-get install openssl);
+# for the warm reference rows also gcc and the runtime libraries libargon2-1
+# and libssl3 (apt-get install gcc libargon2-1 libssl3); benchstat is used
+# when on PATH or in $(go env GOPATH)/bin
+# (go install golang.org/x/perf/cmd/benchstat@latest).
+# Environment: ROUNDS (warm rounds, default 3), RUNS_ARGON2 (one-shot runs at
+# 64 MiB, default 15), RUNS_INTERACTIVE (at 19 MiB, default 41), RUNS_PBKDF2
+# (default 9). About 1.5 minutes on 2 idle cores, 3 on a busy machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+RUNS_ARGON2=${RUNS_ARGON2:-15}
+RUNS_INTERACTIVE=${RUNS_INTERACTIVE:-41}
+RUNS_PBKDF2=${RUNS_PBKDF2:-9}
+PW=password
+SALT=saltsaltsaltsalt # 16 bytes, as the library's salts
+
+missing=0
+for tool in go argon2 openssl; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "kdf.sh: $tool not found (apt-get install $([ "$tool" = go ] && echo golang-go || echo "$tool"))" >&2
+		missing=1
+	fi
+done
+[ "$missing" = 0 ] || exit 1
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(go version | cut -d' ' -f3) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "# $(openssl version | cut -d' ' -f1-2), argon2 CLI $(dpkg-query -W -f='${Version}' argon2 2>/dev/null || echo '?'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# building…"
+go build -o "$tmp/kdfone" ./bench/cmd/kdfone
+go build -o "$tmp/interleave" ./bench/cmd/interleave
+go test -c -o "$tmp/kdf.test" ./kdf
+warmref=""
+if command -v gcc >/dev/null && gcc -O2 -o "$tmp/refloop" bench/ref/refloop.c -l:libargon2.so.1 -l:libcrypto.so.3 2>"$tmp/gcc.err"; then
+	warmref=1
+else
+	echo "# warm reference rows skipped: could not build bench/ref/refloop.c (apt-get install gcc libargon2-1 libssl3): $(head -c 200 "$tmp/gcc.err" 2>/dev/null)"
+fi
+benchstat=$(command -v benchstat || true)
+[ -n "$benchstat" ] || { [ -x "$(go env GOPATH)/bin/benchstat" ] && benchstat="$(go env GOPATH)/bin/benchstat"; } || true
+
+ours_argon() { echo "$tmp/kdfone -alg argon2id -m $1 -t $2 -p 1 $3"; }
+ref_argon() { echo "argon2 $SALT -id -t $2 -k $1 -p 1 -r"; }
+ours_pbkdf2() { echo "$tmp/kdfone -alg pbkdf2-sha256 -i $1 $2"; }
+ref_pbkdf2() { echo "openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt pass:$PW -kdfopt salt:$SALT -kdfopt iter:$1 PBKDF2"; }
+
+# The same bytes out of both sides first: the comparison is of equal work.
+a=$(echo -n $PW | $(ours_argon 65536 2 "-impl raw -salt $SALT"))
+b=$(echo -n $PW | $(ref_argon 65536 2))
+c=$(echo -n $PW | $(ours_pbkdf2 600000 "-impl raw -salt $SALT"))
+d=$($(ref_pbkdf2 600000) | tr -d ':\n' | tr 'A-F' 'a-f')
+if [ "$a" != "$b" ] || [ "$c" != "$d" ]; then
+	echo "kdf.sh: outputs differ: argon2id $a vs $b, pbkdf2 $c vs $d" >&2
+	exit 1
+fi
+echo "# outputs checked equal: Argon2id m=65536,t=2,p=1 $a; PBKDF2-SHA256 i=600000 $c"
+
+# ---- one-shot -------------------------------------------------------------
+oneshot() { # file runs label cmd label cmd …
+	local out=$1 runs=$2
+	shift 2
+	"$tmp/interleave" -n "$runs" -warmup 1 -stdin "$PW" "$@" >"$out"
+}
+echo "# one-shot runs…"
+oneshot "$tmp/os_a64" "$RUNS_ARGON2" hasher "$(ours_argon 65536 2 '')" raw "$(ours_argon 65536 2 "-impl raw -salt $SALT")" ref "$(ref_argon 65536 2)"
+oneshot "$tmp/os_a19" "$RUNS_INTERACTIVE" hasher "$(ours_argon 19456 2 '')" raw "$(ours_argon 19456 2 "-impl raw -salt $SALT")" ref "$(ref_argon 19456 2)"
+oneshot "$tmp/os_p" "$RUNS_PBKDF2" hasher "$(ours_pbkdf2 600000 '')" raw "$(ours_pbkdf2 600000 "-impl raw -salt $SALT")" ref "$(ref_pbkdf2 600000)"
+oneshot "$tmp/os_start" "$RUNS_ARGON2" ours_a "$(ours_argon 8 1 "-impl raw -salt $SALT")" ref_a "$(ref_argon 8 1)" ours_p "$(ours_pbkdf2 1 "-impl raw -salt $SALT")" ref_p "$(ref_pbkdf2 1)"
+
+field() { awk -F'\t' -v l="$2" -v f="$3" '$1 == l { print $f }' "$1"; } # file label column
+
+# ---- warm -------------------------------------------------------------------
+echo "# warm rounds ($ROUNDS)…"
+: >"$tmp/go.txt"
+: >"$tmp/ref.txt"
+pattern='^Benchmark(Argon2id|Verify|PBKDF2SHA256)$/(m=|argon2id|pbkdf2-sha256|i=)'
+for r in $(seq "$ROUNDS"); do
+	# Alternate which side goes first.
+	if [ $((r % 2)) = 1 ]; then order="go ref"; else order="ref go"; fi
+	for side in $order; do
+		if [ "$side" = go ]; then
+			(cd kdf && "$tmp/kdf.test" -test.run='^$' -test.bench="$pattern" -test.benchtime=3x -test.count=2) >>"$tmp/go.txt"
+		elif [ -n "$warmref" ]; then
+			{
+				echo "a64 $("$tmp/refloop" argon2id 2 65536 1 4)"
+				echo "a19 $("$tmp/refloop" argon2id 2 19456 1 7)"
+				echo "p $("$tmp/refloop" pbkdf2-sha256 600000 2)"
+			} >>"$tmp/ref.txt"
+		fi
+	done
+done
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+gobench() { # name → median seconds per op over rounds (2 samples a round)
+	awk -v n="$1" '{ name = $1; sub(/-[0-9]+$/, "", name) } name == n { for (i = 2; i < NF; i++) if ($(i + 1) == "ns/op") print $i / 1e9 }' "$tmp/go.txt" | median
+}
+refbench() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/ref.txt" | median; }
+
+# ---- table ------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { n = "^[0-9]+([.][0-9]*)?([eE][-+]?[0-9]+)?$"; if (a ~ n && b ~ n && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+num() { awk -v a="$1" 'BEGIN { if (a ~ /^[0-9]+([.][0-9]*)?([eE][-+]?[0-9]+)?$/) printf "%.4f", a; else print "n/a" }'; }
+row() { # what ours ref [min_ours min_ref cpu_ours cpu_ref]
+	local min="" cpu=""
+	if [ $# -ge 7 ]; then
+		min=$(ratio "$4" "$5")
+		cpu=$(ratio "$6" "$7")
+	fi
+	printf '%-58s %8s %8s %6s %6s %6s\n' "$1" "$(num "$2")" "$(num "$3")" "$(ratio "$2" "$3")" "$min" "$cpu"
+}
+os_row() { # what file ours_label ref_label
+	row "$1" "$(field "$2" "$3" 2)" "$(field "$2" "$4" 2)" "$(field "$2" "$3" 3)" "$(field "$2" "$4" 3)" "$(field "$2" "$3" 4)" "$(field "$2" "$4" 4)"
+}
+
+echo
+echo "seconds (median); ratio = ours / reference, of medians; min = ratio of the fastest runs; cpu = of median user+sys time"
+printf '%-58s %8s %8s %6s %6s %6s\n' "what" ours ref ratio min cpu
+echo "one-shot process, $RUNS_ARGON2 (64 MiB) / $RUNS_INTERACTIVE (19 MiB) / $RUNS_PBKDF2 (PBKDF2) runs each, vs argon2 CLI / openssl kdf:"
+os_row "  Argon2id m=65536,t=2,p=1  kdf.Hasher.Hash" "$tmp/os_a64" hasher ref
+os_row "  Argon2id m=65536,t=2,p=1  x/crypto argon2.IDKey" "$tmp/os_a64" raw ref
+os_row "  Argon2id m=19456,t=2,p=1  kdf.Hasher.Hash (interactive)" "$tmp/os_a19" hasher ref
+os_row "  Argon2id m=19456,t=2,p=1  x/crypto argon2.IDKey" "$tmp/os_a19" raw ref
+os_row "  PBKDF2-SHA256 i=600000    kdf.Hasher.Hash" "$tmp/os_p" hasher ref
+os_row "  PBKDF2-SHA256 i=600000    crypto/pbkdf2" "$tmp/os_p" raw ref
+os_row "  process start: Argon2id m=8,t=1 (not subtracted above)" "$tmp/os_start" ours_a ref_a
+os_row "  process start: PBKDF2 i=1 (not subtracted above)" "$tmp/os_start" ours_p ref_p
+echo "warm, in process, median of $ROUNDS rounds, vs refloop (libargon2 / libcrypto in a loop, same rounds):"
+w_a64=$(refbench a64 2>/dev/null || true)
+w_a19=$(refbench a19 2>/dev/null || true)
+w_p=$(refbench p 2>/dev/null || true)
+row "  Argon2id m=65536,t=2,p=1  kdf.Hasher.Verify" "$(gobench BenchmarkVerify/argon2id/m=65536,t=2,p=1)" "$w_a64"
+row "  Argon2id m=65536,t=2,p=1  x/crypto argon2.IDKey" "$(gobench BenchmarkArgon2id/m=65536,t=2,p=1)" "$w_a64"
+row "  Argon2id m=19456,t=2,p=1  kdf.Hasher.Verify" "$(gobench BenchmarkVerify/argon2id/m=19456,t=2,p=1)" "$w_a19"
+row "  Argon2id m=19456,t=2,p=1  x/crypto argon2.IDKey" "$(gobench BenchmarkArgon2id/m=19456,t=2,p=1)" "$w_a19"
+row "  PBKDF2-SHA256 i=600000    kdf.Hasher.Verify" "$(gobench BenchmarkVerify/pbkdf2-sha256/i=600000)" "$w_p"
+row "  PBKDF2-SHA256 i=600000    crypto/pbkdf2" "$(gobench BenchmarkPBKDF2SHA256/i=600000)" "$w_p"
+echo
+echo "peak RSS of one process (KiB): Argon2id m=65536 ours $(field "$tmp/os_a64" hasher 5) (raw $(field "$tmp/os_a64" raw 5)), argon2 CLI $(field "$tmp/os_a64" ref 5); m=19456 ours $(field "$tmp/os_a19" hasher 5), CLI $(field "$tmp/os_a19" ref 5)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine spreads the numbers; rerun when idle)"
+if [ -n "$benchstat" ]; then
+	echo
+	echo "benchstat of the warm Go rounds (2 samples a round):"
+	"$benchstat" "$tmp/go.txt" | awk 'NF == 0 { exit } { print "  " $0 }'
+fi
