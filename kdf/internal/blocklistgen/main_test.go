@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keyhold/keyhold/internal/testenv"
 )
 
 func sampleCoffee(n int) []byte {
@@ -63,10 +65,7 @@ func TestEncodeReproducible(t *testing.T) {
 // TestRegenerate checks that the committed list is what the generator
 // makes from the source, when ZXCVBN_FREQUENCY_LISTS points at it.
 func TestRegenerate(t *testing.T) {
-	src := os.Getenv("ZXCVBN_FREQUENCY_LISTS")
-	if src == "" {
-		t.Skip("set ZXCVBN_FREQUENCY_LISTS to zxcvbn 4.4.2's src/frequency_lists.coffee")
-	}
+	src := testenv.Env(t, "ZXCVBN_FREQUENCY_LISTS", "the path of zxcvbn 4.4.2's src/frequency_lists.coffee, from `npm pack zxcvbn@4.4.2`; .ci/run sets it")
 	out := filepath.Join(t.TempDir(), "blocklist.txt.gz")
 	if err := run(src, out, io.Discard); err != nil {
 		t.Fatal(err)
