@@ -57,6 +57,7 @@ type ParamsError struct {
 	err   error
 }
 
+// Error describes the parameter, its value and the bound it broke.
 func (e *ParamsError) Error() string {
 	rel := "below the minimum"
 	if e.Max {
