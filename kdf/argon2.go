@@ -53,18 +53,7 @@ func parseArgon2id(encoded string, lim Limits) (*argon2idHash, error) {
 	if err := lim.checkArgon2(h.m, h.t, h.p); err != nil {
 		return nil, err
 	}
-	if id, ok := kv["keyid"]; ok {
-		if h.keyID, err = decodePepperID(id); err != nil {
-			return nil, err
-		}
-	}
-	if h.salt, err = decodeB64("salt", f[3], lim.MaxSaltLen); err != nil {
-		return nil, err
-	}
-	if h.hash, err = decodeB64("hash", f[4], lim.MaxHashLen); err != nil {
-		return nil, err
-	}
-	if err := lim.checkSaltHash(len(h.salt), len(h.hash)); err != nil {
+	if h.keyID, h.salt, h.hash, err = decodePHCTail(kv, f[3], f[4], lim); err != nil {
 		return nil, err
 	}
 	return h, nil

@@ -48,18 +48,7 @@ func parsePBKDF2PHC(encoded string, lim Limits) (*pbkdf2Hash, error) {
 	if err != nil {
 		return nil, err
 	}
-	if id, ok := kv["keyid"]; ok {
-		if h.keyID, err = decodePepperID(id); err != nil {
-			return nil, err
-		}
-	}
-	if h.salt, err = decodeB64("salt", f[2], lim.MaxSaltLen); err != nil {
-		return nil, err
-	}
-	if h.hash, err = decodeB64("hash", f[3], lim.MaxHashLen); err != nil {
-		return nil, err
-	}
-	if err := lim.checkSaltHash(len(h.salt), len(h.hash)); err != nil {
+	if h.keyID, h.salt, h.hash, err = decodePHCTail(kv, f[2], f[3], lim); err != nil {
 		return nil, err
 	}
 	if uint64(len(h.hash)) != l {

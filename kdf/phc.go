@@ -85,3 +85,24 @@ func decodeB64(what, s string, maxLen int) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// decodePHCTail decodes what this package's PHC strings end with: the
+// optional keyid parameter, then the salt and hash fields, all bounded by
+// lim.
+func decodePHCTail(params map[string]string, saltField, hashField string, lim Limits) (keyID string, salt, hash []byte, err error) {
+	if id, ok := params["keyid"]; ok {
+		if keyID, err = decodePepperID(id); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	if salt, err = decodeB64("salt", saltField, lim.MaxSaltLen); err != nil {
+		return "", nil, nil, err
+	}
+	if hash, err = decodeB64("hash", hashField, lim.MaxHashLen); err != nil {
+		return "", nil, nil, err
+	}
+	if err := lim.checkSaltHash(len(salt), len(hash)); err != nil {
+		return "", nil, nil, err
+	}
+	return keyID, salt, hash, nil
+}
