@@ -158,5 +158,5 @@ echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine 
 if [ -n "$benchstat" ]; then
 	echo
 	echo "benchstat of the warm Go rounds (2 samples a round):"
-	"$benchstat" "$tmp/go.txt" | awk 'NF == 0 { exit } { print "  " $0 }'
+	"$benchstat" "$tmp/go.txt" | awk 'NF == 0 { done = 1 } !done { print "  " $0 }'
 fi
