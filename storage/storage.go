@@ -1,0 +1,84 @@
+// Package storage defines the small interfaces through which keyhold's
+// packages keep their state, and the contract every implementation keeps.
+//
+// For most use cases, use one of the adapters: [github.com/keyhold/keyhold/storage/memstore]
+// (tests, single process), [github.com/keyhold/keyhold/storage/sqlstore]
+// (SQLite embedded, or PostgreSQL). To keep keyhold's state in a database
+// of your own, implement the interfaces here and run
+// [github.com/keyhold/keyhold/storage/storagetest.Run] against your
+// adapter: it checks every clause of every contract below.
+//
+// # Contracts
+//
+// Every method takes a context first and honours its cancellation. Absent
+// (or expired) records are reported as [ErrNotFound]; optimistic-
+// concurrency failures as [ErrConflict]; any other error is an
+// infrastructure failure that callers treat as such (and never as "absent").
+// Byte slices passed in are not retained, and byte slices returned are the
+// caller's own: changing one never changes what the store holds.
+//
+// Records hold only what keyhold has already sealed or hashed: the store
+// never sees a passphrase, a master key or a session token.
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+var (
+	// ErrNotFound means the record does not exist (or has expired). It is
+	// never used for an infrastructure failure.
+	ErrNotFound = errors.New("storage: not found")
+
+	// ErrConflict means a compare-and-swap write found another version
+	// than the one expected: someone else wrote first.
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// Size bounds that every adapter may rely on: keyhold's packages never
+// pass larger values, and adapters may refuse them.
+const (
+	// MaxUserIDLen is the longest user ID, in bytes.
+	MaxUserIDLen = 255
+	// MaxVaultDataLen is the longest encoded vault record, in bytes.
+	MaxVaultDataLen = 1 << 20
+)
+
+// A VaultRecord is one user's encoded vault (its key slots and key
+// versions, sealed; the format is in FORMAT.md) with the version that
+// compare-and-swap writes are checked against.
+type VaultRecord struct {
+	UserID string
+	// Version is 1 for the first record stored and grows by one with
+	// every successful PutVault.
+	Version uint64
+	// Data is the encoded vault, opaque to the store.
+	Data []byte
+}
+
+// VaultStore keeps one VaultRecord per user.
+type VaultStore interface {
+	// GetVault returns the user's record, or ErrNotFound if there is none.
+	GetVault(ctx context.Context, userID string) (VaultRecord, error)
+
+	// PutVault stores data as the user's record with version expect+1, if
+	// and only if the stored record has version expect (expect 0: no
+	// record may exist). Otherwise it stores nothing and returns
+	// ErrConflict. Of concurrent calls with the same expect, exactly one
+	// succeeds. The write is atomic: a crash leaves the old record or the
+	// new one, never a mix.
+	PutVault(ctx context.Context, userID string, data []byte, expect uint64) error
+
+	// DeleteVault removes the user's record if its version is expect, and
+	// returns ErrConflict if it has another version. Deleting a record
+	// that does not exist returns nil (the delete is idempotent).
+	DeleteVault(ctx context.Context, userID string, expect uint64) error
+}
+
+// Store is every interface an adapter provides, for code that wants one
+// value for all of keyhold's state. Packages take only the interface they
+// need.
+type Store interface {
+	VaultStore
+}
