@@ -34,10 +34,15 @@ var (
 	// ErrConflict means a compare-and-swap write found another version
 	// than the one expected: someone else wrote first.
 	ErrConflict = errors.New("storage: conflict")
+
+	// ErrInvalid means an argument is outside the bounds below (an empty
+	// or over-long user ID, over-long data). Nothing was stored.
+	ErrInvalid = errors.New("storage: invalid argument")
 )
 
 // Size bounds that every adapter may rely on: keyhold's packages never
-// pass larger values, and adapters may refuse them.
+// pass larger values, and adapters may refuse them with an error wrapping
+// ErrInvalid.
 const (
 	// MaxUserIDLen is the longest user ID, in bytes.
 	MaxUserIDLen = 255
@@ -57,7 +62,9 @@ type VaultRecord struct {
 	Data []byte
 }
 
-// VaultStore keeps one VaultRecord per user.
+// VaultStore keeps one VaultRecord per user. User IDs are compared byte for
+// byte: IDs that differ in case, trailing spaces or Unicode normal form are
+// different users.
 type VaultStore interface {
 	// GetVault returns the user's record, or ErrNotFound if there is none.
 	GetVault(ctx context.Context, userID string) (VaultRecord, error)
@@ -72,7 +79,9 @@ type VaultStore interface {
 
 	// DeleteVault removes the user's record if its version is expect, and
 	// returns ErrConflict if it has another version. Deleting a record
-	// that does not exist returns nil (the delete is idempotent).
+	// that does not exist returns nil whatever expect is (the delete is
+	// idempotent). After a delete, the next PutVault must expect 0 and
+	// stores version 1 again.
 	DeleteVault(ctx context.Context, userID string, expect uint64) error
 }
 

@@ -1,0 +1,156 @@
+// Package memstore keeps keyhold's state in memory: the reference
+// implementation of the interfaces in package storage.
+//
+// For most use cases, use memstore in tests and in programs that run as a
+// single process and may lose their state at exit; create one store with
+// [New] and pass it wherever a [storage.Store] or one of its parts is
+// wanted. For state that must survive a restart or be shared by several
+// processes, use [github.com/keyhold/keyhold/storage/sqlstore].
+//
+// # Contracts
+//
+// A [Store] keeps every clause of the contracts in package storage, and
+// passes [github.com/keyhold/keyhold/storage/storagetest.Run]. It is safe
+// for concurrent use: each method runs under one lock, so compare-and-swap
+// writes are atomic. Byte slices are copied on the way in and on the way
+// out. A method whose context is already done returns the context's error
+// before doing anything. An empty user ID, or one longer than
+// [storage.MaxUserIDLen] bytes, and data longer than
+// [storage.MaxVaultDataLen] bytes are refused with an error that is
+// neither [storage.ErrNotFound] nor [storage.ErrConflict].
+//
+// # What memstore does not do
+//
+// Nothing is written to disk: the state is lost when the process exits.
+// There is no background goroutine and no bound on the number of records
+// other than the memory of the process. Records replaced or deleted are
+// left to the garbage collector, not overwritten; they hold only what
+// keyhold has already sealed or hashed.
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/keyhold/keyhold/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// A Store is an in-memory [storage.Store], safe for concurrent use. The
+// zero value is an empty store ready to use; [New] returns one too.
+type Store struct {
+	mu     sync.RWMutex
+	vaults map[string]vaultRecord // by user ID; nil until the first write
+}
+
+// vaultRecord is what a Store holds for one user. data is never changed
+// after it is stored (only replaced), and never handed out.
+type vaultRecord struct {
+	version uint64
+	data    []byte
+}
+
+// New returns an empty Store. It starts no goroutine and needs no Close:
+// the Store and everything it holds are garbage-collected when it is no
+// longer referenced.
+func New() *Store {
+	return &Store{}
+}
+
+// GetVault returns the user's record, or [storage.ErrNotFound] if there is
+// none. The record's Data is a fresh copy, the caller's own.
+func (s *Store) GetVault(ctx context.Context, userID string) (storage.VaultRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.VaultRecord{}, err
+	}
+	if err := checkUserID(userID); err != nil {
+		return storage.VaultRecord{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.vaults[userID]
+	if !ok {
+		return storage.VaultRecord{}, storage.ErrNotFound
+	}
+	return storage.VaultRecord{
+		UserID:  userID,
+		Version: r.version,
+		Data:    append([]byte{}, r.data...),
+	}, nil
+}
+
+// PutVault stores a copy of data as the user's record with version
+// expect+1, if and only if the stored record has version expect (expect 0:
+// no record may exist); otherwise it stores nothing and returns
+// [storage.ErrConflict]. Of concurrent calls with the same expect, exactly
+// one succeeds.
+func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if len(data) > storage.MaxVaultDataLen {
+		return fmt.Errorf("memstore: %w: vault data is %d bytes, more than storage.MaxVaultDataLen (%d)", storage.ErrInvalid, len(data), storage.MaxVaultDataLen)
+	}
+	own := append([]byte{}, data...)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var current uint64 // 0: no record
+	if r, ok := s.vaults[userID]; ok {
+		current = r.version
+	}
+	if current != expect {
+		return storage.ErrConflict
+	}
+	if expect == ^uint64(0) {
+		// Unreachable in practice (2^64-1 writes to one record), but a
+		// wrapped version would let a stale writer win.
+		return errors.New("memstore: vault version would overflow")
+	}
+	if s.vaults == nil {
+		s.vaults = make(map[string]vaultRecord)
+	}
+	s.vaults[userID] = vaultRecord{version: expect + 1, data: own}
+	return nil
+}
+
+// DeleteVault removes the user's record if its version is expect, and
+// returns [storage.ErrConflict] if it has another version. Deleting a
+// record that does not exist returns nil.
+func (s *Store) DeleteVault(ctx context.Context, userID string, expect uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.vaults[userID]
+	if !ok {
+		return nil
+	}
+	if r.version != expect {
+		return storage.ErrConflict
+	}
+	delete(s.vaults, userID)
+	return nil
+}
+
+// checkUserID refuses user IDs that keyhold never passes. The ID itself is
+// not echoed: it may be long, and it is the caller's to log.
+func checkUserID(userID string) error {
+	if userID == "" {
+		return fmt.Errorf("memstore: %w: empty user ID", storage.ErrInvalid)
+	}
+	if len(userID) > storage.MaxUserIDLen {
+		return fmt.Errorf("memstore: %w: user ID is %d bytes, more than storage.MaxUserIDLen (%d)", storage.ErrInvalid, len(userID), storage.MaxUserIDLen)
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+// Package vault gives each user a random master key that only that user
+// can unlock, and seals the user's records under it.
+//
+// For most use cases: build one [Vault] over a storage.VaultStore with
+// New(store, Config{Hasher: h}) (sharing the login path's kdf.Hasher, so
+// both wait at one Gate); call [Vault.Create] when a user sets a vault
+// passphrase and [Vault.Unlock] when they unlock; keep the [Unlocked]
+// value only as long as the user's session is unlocked, and use
+// [Unlocked.Seal] and [Unlocked.Open] for their data, with a context that
+// names each record ("notes/42/body").
+//
+// # Key hierarchy
+//
+// Each user's master key is 256 bits from crypto/rand, independent of any
+// passphrase. Key slots wrap it with AES-256-GCM, like LUKS key slots: any
+// one unlocks. A passphrase slot's key-encryption key comes from
+// kdf.Hasher.DeriveKey (Argon2id at 64 MiB, t=3, p=4 by default, or
+// PBKDF2-SHA256 for browser clients), domain-separated from login hashes.
+// Recovery-key slots take a key of 160 random bits through HKDF-SHA256.
+// Records are sealed with AES-256-GCM under a key derived from the master
+// key by HKDF-SHA256, with associated data binding the user, the caller's
+// context and the key version. FORMAT.md specifies every byte.
+//
+// Changing the passphrase re-wraps the master key; no record is
+// re-encrypted. The vault record is written with compare-and-swap on its
+// version, so concurrent changes cannot both win.
+//
+// # Security considerations
+//
+// Every failed unlock is [ErrUnlockFailed] and every failed open is
+// [ErrDecrypt]: a wrong passphrase and a tampered record look the same, by
+// design. Count failed unlocks against the account's limiter.
+//
+// Someone who copied a vault record before a passphrase change can still
+// open that copy with the old passphrase: a passphrase change does not
+// revoke them. Losing every slot loses the data: [Vault.ResetDestroyingData]
+// says so in its name.
+//
+// What this package does not do yet: master-key rotation with a
+// re-encryption walk, application key-wrapper and passkey slots, and
+// Fernet compatibility are being built (see the README).
+package vault

@@ -1,0 +1,39 @@
+package vault
+
+import "errors"
+
+var (
+	// ErrDecrypt is the one error for every record that cannot be opened:
+	// wrong key, wrong user, wrong context, tampering, truncation or an
+	// unknown key version all look alike (by design: telling them apart
+	// would help an attacker).
+	ErrDecrypt = errors.New("vault: message authentication failed")
+
+	// ErrUnlockFailed is the one error for every failed unlock: wrong
+	// passphrase, wrong or used recovery key, tampered or truncated slot or
+	// vault record. Tampering is indistinguishable from a wrong passphrase
+	// by design.
+	ErrUnlockFailed = errors.New("vault: unlock failed")
+
+	// ErrNoVault means the user has no vault yet.
+	ErrNoVault = errors.New("vault: no vault for this user")
+
+	// ErrExists means Create found a vault already there.
+	ErrExists = errors.New("vault: a vault already exists for this user")
+
+	// ErrLocked means the Unlocked value was locked (its key wiped).
+	ErrLocked = errors.New("vault: locked")
+
+	// ErrConflict means another change to the same vault was stored first;
+	// nothing was written. Unlock again and retry.
+	ErrConflict = errors.New("vault: concurrent change")
+
+	// ErrRekeyRequired means one Unlocked value has sealed so many records
+	// under its key version that random nonces would risk repeating;
+	// rotate the master key.
+	ErrRekeyRequired = errors.New("vault: key version used too often, rotate the master key")
+
+	// ErrInvalidInput means an argument is out of bounds (an empty user
+	// ID, an oversized context or plaintext).
+	ErrInvalidInput = errors.New("vault: invalid input")
+)

@@ -1,0 +1,205 @@
+package vault
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Record envelope: format ‖ algorithm ‖ key version (u32) ‖ nonce ‖
+// ciphertext ‖ tag (FORMAT.md §3.3).
+const (
+	envelopeFormat    = 1
+	envelopeAESGCM    = 1
+	envelopeHeaderLen = 2 + 4
+	envelopeOverhead  = envelopeHeaderLen + gcmNonceLen + gcmTagLen
+
+	// MaxContextLen is the longest record context, in bytes.
+	MaxContextLen = 1024
+	// MaxPlaintextLen is the longest plaintext Seal accepts: 64 MiB.
+	MaxPlaintextLen = 64 << 20
+	// maxSealsPerKey stays well below the 2^32 random-nonce bound of
+	// NIST SP 800-38D §8.3 for one Unlocked value.
+	maxSealsPerKey = 1 << 31
+)
+
+// Unlocked is a user's vault with its master key in memory: it seals and
+// opens that user's records. It never prints, marshals or logs the key;
+// [Unlocked.Lock] wipes it (best effort: Go cannot promise that no copy of
+// a key remains in memory, and the AES key schedule inside the standard
+// library's cipher cannot be wiped).
+//
+// An Unlocked is safe for concurrent use.
+type Unlocked struct {
+	userID  string
+	version uint32
+
+	mu     sync.RWMutex
+	mk     []byte // nil once locked
+	aead   cipher.AEAD
+	sealed atomic.Uint64
+}
+
+// newUnlocked takes ownership of mk.
+func newUnlocked(userID string, version uint32, mk []byte) (*Unlocked, error) {
+	rk, err := hkdf.Key(sha256.New, mk, nil, labelRecordKey, 32)
+	if err != nil {
+		return nil, fmt.Errorf("vault: deriving record key: %w", err)
+	}
+	block, err := aes.NewCipher(rk)
+	clear(rk)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Unlocked{userID: userID, version: version, mk: mk, aead: aead}, nil
+}
+
+// UserID returns the user whose vault this is.
+func (u *Unlocked) UserID() string { return u.userID }
+
+// KeyVersion returns the master key's version.
+func (u *Unlocked) KeyVersion() uint32 { return u.version }
+
+// String returns a redacted description.
+func (u *Unlocked) String() string { return "vault.Unlocked{user: [redacted], key: [redacted]}" }
+
+// GoString returns the same redacted description as String.
+func (u *Unlocked) GoString() string { return u.String() }
+
+// Format prints the redacted description for every verb, so that no
+// formatting directive can reach the key.
+func (u *Unlocked) Format(f fmt.State, verb rune) { fmt.Fprint(f, u.String()) }
+
+// MarshalJSON fails: an unlocked key is never serialised.
+func (u *Unlocked) MarshalJSON() ([]byte, error) {
+	return nil, fmt.Errorf("vault: an Unlocked vault cannot be marshalled")
+}
+
+// MarshalText fails: an unlocked key is never serialised.
+func (u *Unlocked) MarshalText() ([]byte, error) {
+	return nil, fmt.Errorf("vault: an Unlocked vault cannot be marshalled")
+}
+
+// Lock wipes the master key; every later call returns ErrLocked. Locking
+// twice is harmless.
+func (u *Unlocked) Lock() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	clear(u.mk)
+	u.mk = nil
+	u.aead = nil
+}
+
+// masterKey returns a copy of the master key, or ErrLocked.
+func (u *Unlocked) masterKey() ([]byte, error) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	if u.mk == nil {
+		return nil, ErrLocked
+	}
+	return append([]byte(nil), u.mk...), nil
+}
+
+// recordAAD is label ‖ envelope header ‖ u16 len(user) ‖ user ‖ context.
+func (u *Unlocked) recordAAD(header, context []byte) []byte {
+	b := make([]byte, 0, len(labelRecordAAD)+len(header)+2+len(u.userID)+len(context))
+	b = append(b, labelRecordAAD...)
+	b = append(b, header...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(u.userID)))
+	b = append(b, u.userID...)
+	return append(b, context...)
+}
+
+// Seal encrypts plaintext for this user with AES-256-GCM under a key
+// derived from the master key. context names what the record is (for
+// example "notes/42/body"): it is bound as associated data together with
+// the user ID and key version, so the result opens only for this user,
+// this context and this key. The output carries its own format version,
+// key version and random nonce (FORMAT.md §3.3).
+func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
+	if len(context) > MaxContextLen || len(plaintext) > MaxPlaintextLen {
+		return nil, fmt.Errorf("%w: context or plaintext too long", ErrInvalidInput)
+	}
+	if u.sealed.Add(1) > maxSealsPerKey {
+		return nil, ErrRekeyRequired
+	}
+	out := make([]byte, envelopeHeaderLen+gcmNonceLen, envelopeOverhead+len(plaintext))
+	out[0], out[1] = envelopeFormat, envelopeAESGCM
+	binary.BigEndian.PutUint32(out[2:], u.version)
+	nonce := out[envelopeHeaderLen:]
+	rand.Read(nonce)
+	aad := u.recordAAD(out[:envelopeHeaderLen], context)
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	if u.aead == nil {
+		return nil, ErrLocked
+	}
+	return u.aead.Seal(out, nonce, plaintext, aad), nil
+}
+
+// Open decrypts what Seal produced for the same user and context. Every
+// failure is ErrDecrypt (or ErrLocked once locked).
+func (u *Unlocked) Open(sealed, context []byte) ([]byte, error) {
+	if len(sealed) < envelopeOverhead || len(context) > MaxContextLen ||
+		sealed[0] != envelopeFormat || sealed[1] != envelopeAESGCM ||
+		binary.BigEndian.Uint32(sealed[2:]) != u.version {
+		return nil, ErrDecrypt
+	}
+	aad := u.recordAAD(sealed[:envelopeHeaderLen], context)
+	nonce := sealed[envelopeHeaderLen : envelopeHeaderLen+gcmNonceLen]
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	if u.aead == nil {
+		return nil, ErrLocked
+	}
+	pt, err := u.aead.Open(nil, nonce, sealed[envelopeHeaderLen+gcmNonceLen:], aad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return pt, nil
+}
+
+// wrapKey encrypts mk under kek with AES-256-GCM: nonce ‖ ct ‖ tag.
+func wrapKey(kek, mk, aad []byte) ([]byte, error) {
+	aead, err := newGCM(kek)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcmNonceLen, wrappedKeyLen)
+	rand.Read(nonce)
+	return aead.Seal(nonce, nonce, mk, aad), nil
+}
+
+// unwrapKey reverses wrapKey; every failure is ErrUnlockFailed.
+func unwrapKey(kek, wrapped, aad []byte) ([]byte, error) {
+	if len(wrapped) != wrappedKeyLen {
+		return nil, ErrUnlockFailed
+	}
+	aead, err := newGCM(kek)
+	if err != nil {
+		return nil, ErrUnlockFailed
+	}
+	mk, err := aead.Open(nil, wrapped[:gcmNonceLen], wrapped[gcmNonceLen:], aad)
+	if err != nil || len(mk) != masterKeyLen {
+		return nil, ErrUnlockFailed
+	}
+	return mk, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}

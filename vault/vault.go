@@ -1,0 +1,368 @@
+package vault
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/storage"
+)
+
+// Config configures a Vault. The zero value is valid.
+type Config struct {
+	// Hasher derives key-encryption keys from passphrases, behind its
+	// Gate and within its Limits. Nil selects kdf.New(kdf.Config{}); share
+	// the Hasher (or at least its Gate) with the login path.
+	Hasher *kdf.Hasher
+	// KDF are the parameters of new passphrase slots. Zero selects
+	// kdf.SensitiveParams() (Argon2id, 64 MiB, t=3, p=4);
+	// kdf.PBKDF2SHA256Params() suits clients that derive the key in a
+	// browser with WebCrypto. Parameters below the kdf floors are refused.
+	KDF kdf.Params
+}
+
+// Vault manages users' vault records in a storage.VaultStore: it creates
+// them, unlocks them and changes their key slots. It holds no key of its
+// own and is safe for concurrent use.
+type Vault struct {
+	store  storage.VaultStore
+	hasher *kdf.Hasher
+	params kdf.Params
+}
+
+// New returns a Vault over store.
+func New(store storage.VaultStore, cfg Config) (*Vault, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidInput)
+	}
+	v := &Vault{store: store, hasher: cfg.Hasher, params: cfg.KDF}
+	if v.params == (kdf.Params{}) {
+		v.params = kdf.SensitiveParams()
+	}
+	v.params.KeyLen = masterKeyLen
+	if err := v.params.Validate(); err != nil {
+		return nil, fmt.Errorf("vault: KDF parameters: %w", err)
+	}
+	if v.hasher == nil {
+		var err error
+		if v.hasher, err = kdf.New(kdf.Config{}); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// Config returns the resolved configuration.
+func (v *Vault) Config() Config { return Config{Hasher: v.hasher, KDF: v.params} }
+
+func checkUserID(userID string) error {
+	if userID == "" || len(userID) > storage.MaxUserIDLen {
+		return fmt.Errorf("%w: user ID must be 1 to %d bytes", ErrInvalidInput, storage.MaxUserIDLen)
+	}
+	return nil
+}
+
+// Create makes a new vault for userID: a fresh random 256-bit master key
+// (independent of the passphrase) in one passphrase slot. It returns the
+// vault unlocked, or ErrExists if the user has one already.
+//
+// Create does not check the passphrase against a policy; check it with a
+// kdf.Policy first.
+func (v *Vault) Create(ctx context.Context, userID string, passphrase []byte) (*Unlocked, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, err
+	}
+	mk := make([]byte, masterKeyLen)
+	rand.Read(mk)
+	r := &record{keyVersion: 1}
+	s, err := v.newPassphraseSlot(ctx, userID, r.keyVersion, mk, passphrase)
+	if err != nil {
+		clear(mk)
+		return nil, err
+	}
+	r.slots = []slot{s}
+	if err := v.store.PutVault(ctx, userID, r.encode(), 0); err != nil {
+		clear(mk)
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, ErrExists
+		}
+		return nil, fmt.Errorf("vault: storing: %w", err)
+	}
+	return newUnlocked(userID, r.keyVersion, mk)
+}
+
+// load reads and decodes the user's record.
+func (v *Vault) load(ctx context.Context, userID string) (*record, uint64, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, 0, err
+	}
+	rec, err := v.store.GetVault(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, 0, ErrNoVault
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("vault: loading: %w", err)
+	}
+	r, err := decodeRecord(rec.Data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, rec.Version, nil
+}
+
+// save stores r with compare-and-swap against version.
+func (v *Vault) save(ctx context.Context, userID string, r *record, version uint64) error {
+	err := v.store.PutVault(ctx, userID, r.encode(), version)
+	if errors.Is(err, storage.ErrConflict) {
+		return ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("vault: storing: %w", err)
+	}
+	return nil
+}
+
+func newSlotID() [slotIDLen]byte {
+	var id [slotIDLen]byte
+	rand.Read(id[:])
+	return id
+}
+
+func (v *Vault) newPassphraseSlot(ctx context.Context, userID string, keyVersion uint32, mk, passphrase []byte) (slot, error) {
+	salt := make([]byte, v.params.SaltLen)
+	rand.Read(salt)
+	s := slot{kind: SlotPassphrase, id: newSlotID(), keyVersion: keyVersion, params: encodePassphraseParams(v.params, salt)}
+	kek, err := v.hasher.DeriveKey(ctx, passphrase, salt, v.params)
+	if err != nil {
+		return slot{}, fmt.Errorf("vault: deriving key: %w", err)
+	}
+	defer clear(kek)
+	if s.wrapped, err = wrapKey(kek, mk, slotAAD(userID, &s)); err != nil {
+		return slot{}, err
+	}
+	return s, nil
+}
+
+// unwrapPassphrase tries the record's passphrase slot.
+func (v *Vault) unwrapPassphrase(ctx context.Context, userID string, r *record, passphrase []byte) ([]byte, int, error) {
+	for i := range r.slots {
+		s := &r.slots[i]
+		if s.kind != SlotPassphrase || s.keyVersion != r.keyVersion {
+			continue
+		}
+		p, salt, err := decodePassphraseParams(s.params)
+		if err != nil {
+			return nil, -1, err
+		}
+		kek, err := v.hasher.DeriveKey(ctx, passphrase, salt, p)
+		if errors.Is(err, kdf.ErrBusy) || errors.Is(err, kdf.ErrTooLong) || errors.Is(err, kdf.ErrInvalidUTF8) {
+			return nil, -1, err
+		}
+		if err != nil { // parameters out of bounds: a tampered slot
+			return nil, -1, ErrUnlockFailed
+		}
+		mk, err := unwrapKey(kek, s.wrapped, slotAAD(userID, s))
+		clear(kek)
+		return mk, i, err
+	}
+	return nil, -1, ErrUnlockFailed
+}
+
+// Unlock opens the user's vault with the passphrase. Every failure other
+// than a missing vault, a busy KDF gate or an oversized passphrase is
+// ErrUnlockFailed: a wrong passphrase and a tampered record look alike.
+// Count failures against the account's limiter (package ratelimit).
+func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*Unlocked, error) {
+	r, _, err := v.load(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	mk, _, err := v.unwrapPassphrase(ctx, userID, r, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	return newUnlocked(userID, r.keyVersion, mk)
+}
+
+// ChangePassphrase re-wraps the master key under a key derived from the
+// new passphrase, with a fresh salt and the Vault's current KDF
+// parameters, and replaces the passphrase slot in one compare-and-swap
+// write. No record is re-encrypted. It needs the current passphrase; after
+// it returns, the old one no longer unlocks (but see SECURITY.md: someone
+// who copied the old vault record can still open it with the old
+// passphrase; rotate the master key to revoke them).
+func (v *Vault) ChangePassphrase(ctx context.Context, userID string, oldPassphrase, newPassphrase []byte) error {
+	r, version, err := v.load(ctx, userID)
+	if err != nil {
+		return err
+	}
+	mk, i, err := v.unwrapPassphrase(ctx, userID, r, oldPassphrase)
+	if err != nil {
+		return err
+	}
+	defer clear(mk)
+	s, err := v.newPassphraseSlot(ctx, userID, r.keyVersion, mk, newPassphrase)
+	if err != nil {
+		return err
+	}
+	r.slots[i] = s
+	return v.save(ctx, userID, r, version)
+}
+
+// recoveryKEK derives the key-encryption key of a recovery slot.
+func recoveryKEK(secret, salt []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, secret, salt, labelRecoveryKEK, 32)
+}
+
+func newRecoverySlot(userID string, keyVersion uint32, mk []byte) (slot, RecoveryKey, error) {
+	key, secret := newRecoveryKey()
+	defer clear(secret)
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	s := slot{kind: SlotRecovery, id: newSlotID(), keyVersion: keyVersion, params: append([]byte{byte(len(salt))}, salt...)}
+	kek, err := recoveryKEK(secret, salt)
+	if err != nil {
+		return slot{}, RecoveryKey{}, err
+	}
+	defer clear(kek)
+	if s.wrapped, err = wrapKey(kek, mk, slotAAD(userID, &s)); err != nil {
+		return slot{}, RecoveryKey{}, err
+	}
+	return s, key, nil
+}
+
+// MaxRecoveryKeys is the most recovery keys a vault holds.
+const MaxRecoveryKeys = 16
+
+// RegenerateRecoveryKeys replaces all of the user's recovery slots with n
+// new ones and returns their keys, to be shown to the user once. u must be
+// the user's unlocked vault at the current key version. Require a recent
+// authentication before calling it, and notify the user.
+func (v *Vault) RegenerateRecoveryKeys(ctx context.Context, u *Unlocked, n int) ([]RecoveryKey, error) {
+	if n < 1 || n > MaxRecoveryKeys {
+		return nil, fmt.Errorf("%w: 1 to %d recovery keys", ErrInvalidInput, MaxRecoveryKeys)
+	}
+	mk, err := u.masterKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(mk)
+	r, version, err := v.load(ctx, u.userID)
+	if err != nil {
+		return nil, err
+	}
+	if r.keyVersion != u.version {
+		return nil, ErrConflict
+	}
+	kept := r.slots[:0]
+	for _, s := range r.slots {
+		if s.kind != SlotRecovery {
+			kept = append(kept, s)
+		}
+	}
+	r.slots = kept
+	keys := make([]RecoveryKey, n)
+	for i := range keys {
+		var s slot
+		if s, keys[i], err = newRecoverySlot(u.userID, r.keyVersion, mk); err != nil {
+			return nil, err
+		}
+		r.slots = append(r.slots, s)
+	}
+	if err := v.save(ctx, u.userID, r, version); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// UnlockWithRecoveryKey opens the vault with a recovery key and consumes
+// it: its slot is replaced, in the same compare-and-swap write, by a new
+// recovery slot whose key is returned (show it to the user; the number of
+// recovery keys is unchanged). A second use of the same key fails. Every
+// failure is ErrUnlockFailed (or ErrNoVault, or ErrConflict if another
+// change won the race; nothing was consumed then). Notify the user of
+// every recovery.
+func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (*Unlocked, RecoveryKey, error) {
+	secret, ok := parseRecoveryKey(key)
+	if !ok {
+		return nil, RecoveryKey{}, ErrUnlockFailed
+	}
+	defer clear(secret)
+	r, version, err := v.load(ctx, userID)
+	if err != nil {
+		return nil, RecoveryKey{}, err
+	}
+	for i := range r.slots {
+		s := &r.slots[i]
+		if s.kind != SlotRecovery || s.keyVersion != r.keyVersion || len(s.params) < 1 || int(s.params[0]) != len(s.params)-1 {
+			continue
+		}
+		kek, err := recoveryKEK(secret, s.params[1:])
+		if err != nil {
+			continue
+		}
+		mk, err := unwrapKey(kek, s.wrapped, slotAAD(userID, s))
+		clear(kek)
+		if err != nil {
+			continue
+		}
+		replacement, newKey, err := newRecoverySlot(userID, r.keyVersion, mk)
+		if err != nil {
+			clear(mk)
+			return nil, RecoveryKey{}, err
+		}
+		r.slots[i] = replacement
+		if err := v.save(ctx, userID, r, version); err != nil {
+			clear(mk)
+			return nil, RecoveryKey{}, err
+		}
+		u, err := newUnlocked(userID, r.keyVersion, mk)
+		return u, newKey, err
+	}
+	return nil, RecoveryKey{}, ErrUnlockFailed
+}
+
+// ResetDestroyingData replaces the user's vault with a new one under a
+// fresh master key and the given passphrase. Every record sealed under the
+// old master key becomes permanently unreadable: this is what "forgot my
+// passphrase and have no recovery key" must mean when the server cannot
+// open users' data. The new key version is the old one plus one, so old
+// records fail to open rather than being mistaken for new ones. No
+// passphrase chosen by an administrator can be set any other way.
+func (v *Vault) ResetDestroyingData(ctx context.Context, userID string, newPassphrase []byte) (*Unlocked, error) {
+	old, version, err := v.load(ctx, userID)
+	if errors.Is(err, ErrNoVault) {
+		return v.Create(ctx, userID, newPassphrase)
+	}
+	var keyVersion uint32 = 1
+	if err == nil {
+		keyVersion = old.keyVersion + 1
+	} else if errors.Is(err, ErrUnlockFailed) {
+		// An unreadable record is replaced too; its version is unknown.
+		rec, gerr := v.store.GetVault(ctx, userID)
+		if gerr != nil {
+			return nil, fmt.Errorf("vault: loading: %w", gerr)
+		}
+		version, keyVersion = rec.Version, uint32(rec.Version)+1
+	} else {
+		return nil, err
+	}
+	mk := make([]byte, masterKeyLen)
+	rand.Read(mk)
+	r := &record{keyVersion: keyVersion}
+	s, err := v.newPassphraseSlot(ctx, userID, keyVersion, mk, newPassphrase)
+	if err != nil {
+		clear(mk)
+		return nil, err
+	}
+	r.slots = []slot{s}
+	if err := v.save(ctx, userID, r, version); err != nil {
+		clear(mk)
+		return nil, err
+	}
+	return newUnlocked(userID, keyVersion, mk)
+}
