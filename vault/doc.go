@@ -36,7 +36,11 @@
 // revoke them. Losing every slot loses the data: [Vault.ResetDestroyingData]
 // says so in its name.
 //
-// What this package does not do yet: master-key rotation with a
-// re-encryption walk, application key-wrapper and passkey slots, and
-// Fernet compatibility are being built (see the README).
+// [Vault.RotateMasterKey] makes a new master key version on suspicion of
+// compromise; older versions stay decrypt-only until
+// [Unlocked.ReencryptAll] has re-sealed the application's records and
+// [Vault.DestroyRetiredKeys] removes them.
+//
+// What this package does not do yet: application key-wrapper and passkey
+// slots (the slot kinds are reserved in the format).
 package vault

@@ -13,6 +13,8 @@ const (
 	labelRecordAAD   = "keyhold/v1/vault/record\x00"
 	labelRecordKey   = "keyhold/v1/vault/record-key"
 	labelRecoveryKEK = "keyhold/v1/vault/recovery-kek"
+	labelRetiredKEK  = "keyhold/v1/vault/retired-kek"
+	labelRetiredAAD  = "keyhold/v1/vault/retired\x00"
 )
 
 // vaultMagic starts every encoded vault record: "KHV" and format version 1.
@@ -67,6 +69,7 @@ const (
 	maxSaltLen   = 64
 	maxParamsLen = 1024
 	maxWrapped   = 4096
+	maxRetired   = 16
 	// wrappedKeyLen is nonce ‖ AES-256-GCM(master key) ‖ tag.
 	wrappedKeyLen = gcmNonceLen + masterKeyLen + gcmTagLen
 )
@@ -85,6 +88,25 @@ type slot struct {
 type record struct {
 	keyVersion uint32
 	slots      []slot
+	retired    []retiredKey
+}
+
+// retiredKey is an older master key, kept decrypt-only after a rotation,
+// sealed under the current master key.
+type retiredKey struct {
+	version uint32
+	sealed  []byte
+}
+
+// retiredAAD binds a retired key to its user, the current key version and
+// its own version.
+func retiredAAD(userID string, current, retired uint32) []byte {
+	b := make([]byte, 0, len(labelRetiredAAD)+2+len(userID)+8)
+	b = append(b, labelRetiredAAD...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(userID)))
+	b = append(b, userID...)
+	b = binary.BigEndian.AppendUint32(b, current)
+	return binary.BigEndian.AppendUint32(b, retired)
 }
 
 func (s *slot) header() []byte {
@@ -115,6 +137,14 @@ func (r *record) encode() []byte {
 		b = append(b, s.header()...)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s.wrapped)))
 		b = append(b, s.wrapped...)
+	}
+	if len(r.retired) > 0 {
+		b = append(b, byte(len(r.retired)))
+		for _, k := range r.retired {
+			b = binary.BigEndian.AppendUint32(b, k.version)
+			b = binary.BigEndian.AppendUint16(b, uint16(len(k.sealed)))
+			b = append(b, k.sealed...)
+		}
 	}
 	return b
 }
@@ -148,6 +178,21 @@ func decodeRecord(data []byte) (*record, error) {
 		s.wrapped = d.bytes16(maxWrapped)
 		if d.err || s.kind < SlotPassphrase || s.kind > SlotWrapper || s.keyVersion == 0 {
 			return nil, errMalformed
+		}
+	}
+	if len(d.b) > 0 { // the optional retired-key section
+		n := int(d.u8())
+		if n == 0 || n > maxRetired {
+			return nil, errMalformed
+		}
+		r.retired = make([]retiredKey, n)
+		for i := range r.retired {
+			k := &r.retired[i]
+			k.version = d.u32()
+			k.sealed = d.bytes16(maxWrapped)
+			if d.err || k.version == 0 || k.version >= r.keyVersion || (i > 0 && k.version <= r.retired[i-1].version) {
+				return nil, errMalformed
+			}
 		}
 	}
 	if d.err || len(d.b) != 0 {

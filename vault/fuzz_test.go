@@ -19,6 +19,11 @@ func FuzzDecodeRecord(f *testing.F) {
 	}
 	f.Add(rec.Data)
 	f.Add(rec.Data[:40])
+	if _, _, err := v.RotateMasterKey(bg, "fuzz", []byte("fuzz passphrase")); err != nil {
+		f.Fatal(err)
+	}
+	rotated, _ := store.GetVault(bg, "fuzz")
+	f.Add(rotated.Data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeRecord(data)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -40,28 +41,39 @@ type Unlocked struct {
 	userID  string
 	version uint32
 
-	mu     sync.RWMutex
-	mk     []byte // nil once locked
-	aead   cipher.AEAD
-	sealed atomic.Uint64
+	mu      sync.RWMutex
+	mk      []byte // nil once locked
+	retired map[uint32][]byte
+	aeads   map[uint32]cipher.AEAD // record AEADs of the current and retired versions
+	sealed  atomic.Uint64
 }
 
-// newUnlocked takes ownership of mk.
-func newUnlocked(userID string, version uint32, mk []byte) (*Unlocked, error) {
+// recordAEAD derives a master key's record key and returns its AEAD.
+func recordAEAD(mk []byte) (cipher.AEAD, error) {
 	rk, err := hkdf.Key(sha256.New, mk, nil, labelRecordKey, 32)
 	if err != nil {
 		return nil, fmt.Errorf("vault: deriving record key: %w", err)
 	}
-	block, err := aes.NewCipher(rk)
-	clear(rk)
+	defer clear(rk)
+	return newGCM(rk)
+}
+
+// newUnlocked takes ownership of mk and of the retired keys.
+func newUnlocked(userID string, version uint32, mk []byte, retired map[uint32][]byte) (*Unlocked, error) {
+	u := &Unlocked{userID: userID, version: version, mk: mk, retired: retired, aeads: make(map[uint32]cipher.AEAD, 1+len(retired))}
+	for v, k := range retired {
+		aead, err := recordAEAD(k)
+		if err != nil {
+			return nil, err
+		}
+		u.aeads[v] = aead
+	}
+	aead, err := recordAEAD(mk)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &Unlocked{userID: userID, version: version, mk: mk, aead: aead}, nil
+	u.aeads[version] = aead
+	return u, nil
 }
 
 // UserID returns the user whose vault this is.
@@ -97,7 +109,25 @@ func (u *Unlocked) Lock() {
 	defer u.mu.Unlock()
 	clear(u.mk)
 	u.mk = nil
-	u.aead = nil
+	for v, k := range u.retired {
+		clear(k)
+		delete(u.retired, v)
+	}
+	u.aeads = nil
+}
+
+// RetiredVersions returns the versions of older master keys this vault
+// still holds, decrypt-only, after a rotation: records sealed under them
+// still open, and [Unlocked.Reseal] moves them to the current version.
+func (u *Unlocked) RetiredVersions() []uint32 {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	vs := make([]uint32, 0, len(u.retired))
+	for v := range u.retired {
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs
 }
 
 // masterKey returns a copy of the master key, or ErrLocked.
@@ -141,28 +171,31 @@ func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
 	aad := u.recordAAD(out[:envelopeHeaderLen], context)
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	if u.aead == nil {
+	if u.aeads == nil {
 		return nil, ErrLocked
 	}
-	return u.aead.Seal(out, nonce, plaintext, aad), nil
+	return u.aeads[u.version].Seal(out, nonce, plaintext, aad), nil
 }
 
 // Open decrypts what Seal produced for the same user and context. Every
 // failure is ErrDecrypt (or ErrLocked once locked).
 func (u *Unlocked) Open(sealed, context []byte) ([]byte, error) {
 	if len(sealed) < envelopeOverhead || len(context) > MaxContextLen ||
-		sealed[0] != envelopeFormat || sealed[1] != envelopeAESGCM ||
-		binary.BigEndian.Uint32(sealed[2:]) != u.version {
+		sealed[0] != envelopeFormat || sealed[1] != envelopeAESGCM {
 		return nil, ErrDecrypt
 	}
 	aad := u.recordAAD(sealed[:envelopeHeaderLen], context)
 	nonce := sealed[envelopeHeaderLen : envelopeHeaderLen+gcmNonceLen]
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	if u.aead == nil {
+	if u.aeads == nil {
 		return nil, ErrLocked
 	}
-	pt, err := u.aead.Open(nil, nonce, sealed[envelopeHeaderLen+gcmNonceLen:], aad)
+	aead, ok := u.aeads[binary.BigEndian.Uint32(sealed[2:])]
+	if !ok {
+		return nil, ErrDecrypt
+	}
+	pt, err := aead.Open(nil, nonce, sealed[envelopeHeaderLen+gcmNonceLen:], aad)
 	if err != nil {
 		return nil, ErrDecrypt
 	}

@@ -92,7 +92,43 @@ func (v *Vault) Create(ctx context.Context, userID string, passphrase []byte) (*
 		}
 		return nil, fmt.Errorf("vault: storing: %w", err)
 	}
-	return newUnlocked(userID, r.keyVersion, mk)
+	return newUnlocked(userID, r.keyVersion, mk, nil)
+}
+
+// unlocked opens r's retired keys with mk and returns the Unlocked value;
+// it takes ownership of mk.
+func unlocked(userID string, r *record, mk []byte) (*Unlocked, error) {
+	retired, err := openRetired(userID, r, mk)
+	if err != nil {
+		clear(mk)
+		return nil, err
+	}
+	return newUnlocked(userID, r.keyVersion, mk, retired)
+}
+
+// retiredKEK derives the key that seals retired master keys.
+func retiredKEK(mk []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, mk, nil, labelRetiredKEK, 32)
+}
+
+func openRetired(userID string, r *record, mk []byte) (map[uint32][]byte, error) {
+	if len(r.retired) == 0 {
+		return nil, nil
+	}
+	kek, err := retiredKEK(mk)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(kek)
+	out := make(map[uint32][]byte, len(r.retired))
+	for _, k := range r.retired {
+		old, err := unwrapKey(kek, k.sealed, retiredAAD(userID, r.keyVersion, k.version))
+		if err != nil {
+			return nil, err
+		}
+		out[k.version] = old
+	}
+	return out, nil
 }
 
 // load reads and decodes the user's record.
@@ -185,7 +221,7 @@ func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	return newUnlocked(userID, r.keyVersion, mk)
+	return unlocked(userID, r, mk)
 }
 
 // ChangePassphrase re-wraps the master key under a key derived from the
@@ -320,7 +356,7 @@ func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (
 			clear(mk)
 			return nil, RecoveryKey{}, err
 		}
-		u, err := newUnlocked(userID, r.keyVersion, mk)
+		u, err := unlocked(userID, r, mk)
 		return u, newKey, err
 	}
 	return nil, RecoveryKey{}, ErrUnlockFailed
@@ -364,5 +400,5 @@ func (v *Vault) ResetDestroyingData(ctx context.Context, userID string, newPassp
 		clear(mk)
 		return nil, err
 	}
-	return newUnlocked(userID, keyVersion, mk)
+	return newUnlocked(userID, keyVersion, mk, nil)
 }

@@ -440,3 +440,13 @@ func TestNewValidates(t *testing.T) {
 		t.Fatalf("long user: %v", err)
 	}
 }
+
+// memstoreWith returns a store holding data as userID's vault record.
+func memstoreWith(t testing.TB, userID string, data []byte) *memstore.Store {
+	t.Helper()
+	s := memstore.New()
+	if err := s.PutVault(bg, userID, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
