@@ -1,0 +1,75 @@
+// Package sqlstore keeps keyhold's state in a SQL database through
+// database/sql: SQLite, embedded in the application's process, or
+// PostgreSQL.
+//
+// For most use cases, open a SQLite file with
+//
+//	st, err := sqlstore.OpenSQLite(ctx, "/var/lib/myapp/keyhold.db", sqlstore.Config{})
+//
+// and pass st to the keyhold packages (it implements [storage.Store]); call
+// [Store.Close] at shutdown. Applications that run several instances
+// against one database use [OpenPostgres] instead, and applications that
+// already hold a *sql.DB use [New].
+//
+// # SQLite
+//
+// [OpenSQLite] uses modernc.org/sqlite (pure Go, no cgo). It creates the
+// file with mode 0600 if it does not exist, and refuses (with an error
+// matching [ErrInsecurePermissions]) to open an existing file, or its
+// -wal, -shm or -journal companion, that group or others may access.
+//
+// The database runs in WAL mode with synchronous=FULL: a committed write
+// is on disk before the call returns, and survives the process being
+// killed, or the machine losing power, at any moment (given storage that
+// honours fsync). Writes go through a
+// single connection, so writers in one process queue in Go (honouring
+// their contexts) rather than in SQLite; reads use a small pool of
+// read-only connections and proceed while a write is in progress. Other
+// processes may open the same file: SQLite's busy handler then waits up to
+// [Config.BusyTimeout] for the write lock. Every compare-and-swap write is
+// a single conditional statement (INSERT … ON CONFLICT DO NOTHING, or
+// UPDATE … WHERE version = expect), so of concurrent writers exactly one
+// wins and the others get [storage.ErrConflict], whichever process they
+// run in.
+//
+// # PostgreSQL
+//
+// [OpenPostgres] uses github.com/jackc/pgx/v5 through its database/sql
+// driver. [Config.Schema] keeps keyhold's tables in a schema of their own
+// (created if absent); by default they go where the connection's
+// search_path puts them. Errors never include the DSN's password.
+//
+// # Migrations
+//
+// The tables are created and upgraded by versioned migrations embedded in
+// the binary (migrations/sqlite/NNNN_name.sql and
+// migrations/postgres/NNNN_name.sql). Every constructor applies the
+// pending ones before it returns, all in one transaction, and records each
+// version in the table keyhold_schema_migrations. Opening a database that
+// is up to date changes nothing; several processes opening a fresh
+// database at once apply each migration exactly once (SQLite serialises
+// them with BEGIN IMMEDIATE, PostgreSQL with a transaction-scoped advisory
+// lock). Upgrading keyhold thus upgrades the schema at the next open. A
+// database whose schema is newer than this code is refused with
+// [ErrSchemaTooNew], so an old binary never writes to a schema it does not
+// know.
+//
+// # Security considerations
+//
+// The store holds only what keyhold has already sealed or hashed: vault
+// records are encrypted under keys the store never sees. A copy of the
+// database therefore does not open anyone's data; it does allow offline
+// guessing of weak passphrases, which is why the SQLite file is kept
+// private to its owner (mode 0600, checked at every open, on the file and
+// its companions). The check does not cover the directory: keep the file
+// in a directory that only the application's user can write. On Windows
+// file modes do not describe access, and the check is skipped.
+//
+// User IDs are stored and compared as bytes, so no collation or encoding
+// rule can make two users' IDs match; sizes are bounded by
+// [storage.MaxUserIDLen] and [storage.MaxVaultDataLen] before any query
+// runs, and again by CHECK constraints in the schema.
+//
+// What this package does not do: it does not encrypt the database file
+// (the records in it are already sealed), and it does not back it up.
+package sqlstore

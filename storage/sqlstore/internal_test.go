@@ -1,0 +1,79 @@
+package sqlstore
+
+import (
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keyhold/keyhold/storage"
+)
+
+// Values outside the bounds of package storage are refused before any
+// query runs: on a closed Store the error is the bounds error, not the
+// pool's "database is closed".
+func TestBoundsCheckedBeforeTheDatabase(t *testing.T) {
+	st, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "keyhold.db"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	long := strings.Repeat("a", storage.MaxUserIDLen+1)
+	tooBig := make([]byte, storage.MaxVaultDataLen+1)
+	for name, call := range map[string]func() error{
+		"GetVault/empty user ID":    func() error { _, err := st.GetVault(ctx, ""); return err },
+		"GetVault/long user ID":     func() error { _, err := st.GetVault(ctx, long); return err },
+		"PutVault/empty user ID":    func() error { return st.PutVault(ctx, "", []byte("x"), 0) },
+		"PutVault/long user ID":     func() error { return st.PutVault(ctx, long, []byte("x"), 0) },
+		"PutVault/too much data":    func() error { return st.PutVault(ctx, "alice", tooBig, 0) },
+		"DeleteVault/empty user ID": func() error { return st.DeleteVault(ctx, "", 0) },
+		"DeleteVault/long user ID":  func() error { return st.DeleteVault(ctx, long, 0) },
+	} {
+		if err := call(); !errors.Is(err, errBounds) || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
+			t.Errorf("%s: %v, want the bounds error", name, err)
+		}
+	}
+	// A version that cannot exist is a conflict, found without a query too.
+	if err := st.PutVault(ctx, "alice", nil, math.MaxUint64); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutVault(expect MaxUint64) on a closed Store: %v, want ErrConflict", err)
+	}
+}
+
+func TestMigrationFilesAreWellFormed(t *testing.T) {
+	for _, d := range []Dialect{SQLite, PostgreSQL} {
+		ms, err := migrations(d)
+		if err != nil {
+			t.Fatalf("%v: %v", d, err)
+		}
+		for i, m := range ms {
+			if m.version != i+1 || !strings.Contains(m.sql, "{schema}.") {
+				t.Errorf("%v migration %s: version %d at position %d, or no {schema}. qualifier", d, m.name, m.version, i)
+			}
+		}
+	}
+	// Both dialects have the same migrations, by number and name.
+	s, _ := migrations(SQLite)
+	p, _ := migrations(PostgreSQL)
+	if len(s) != len(p) {
+		t.Fatalf("%d SQLite migrations, %d PostgreSQL ones", len(s), len(p))
+	}
+	for i := range s {
+		if s[i].name != p[i].name {
+			t.Errorf("migration %d is %s for SQLite, %s for PostgreSQL", i+1, s[i].name, p[i].name)
+		}
+	}
+}
+
+func TestRebind(t *testing.T) {
+	q := "UPDATE t SET a = ?, b = ? WHERE c = ?"
+	if got := rebind(PostgreSQL, q); got != "UPDATE t SET a = $1, b = $2 WHERE c = $3" {
+		t.Errorf("rebind(PostgreSQL) = %q", got)
+	}
+	if got := rebind(SQLite, q); got != q {
+		t.Errorf("rebind(SQLite) = %q", got)
+	}
+}
