@@ -257,7 +257,7 @@ func recoveryKEK(secret, salt []byte) ([]byte, error) {
 func newRecoverySlot(userID string, keyVersion uint32, mk []byte) (slot, RecoveryKey, error) {
 	key, secret := newRecoveryKey()
 	defer clear(secret)
-	salt := make([]byte, 16)
+	salt := make([]byte, recoverySaltLen)
 	rand.Read(salt)
 	s := slot{kind: SlotRecovery, id: newSlotID(), keyVersion: keyVersion, params: append([]byte{byte(len(salt))}, salt...)}
 	kek, err := recoveryKEK(secret, salt)
@@ -270,6 +270,9 @@ func newRecoverySlot(userID string, keyVersion uint32, mk []byte) (slot, Recover
 	}
 	return s, key, nil
 }
+
+// recoverySaltLen is the salt length of every recovery slot.
+const recoverySaltLen = 16
 
 // MaxRecoveryKeys is the most recovery keys a vault holds.
 const MaxRecoveryKeys = 16
@@ -334,7 +337,7 @@ func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (
 	}
 	for i := range r.slots {
 		s := &r.slots[i]
-		if s.kind != SlotRecovery || s.keyVersion != r.keyVersion || len(s.params) < 1 || int(s.params[0]) != len(s.params)-1 {
+		if s.kind != SlotRecovery || s.keyVersion != r.keyVersion || len(s.params) != 1+recoverySaltLen || s.params[0] != recoverySaltLen {
 			continue
 		}
 		kek, err := recoveryKEK(secret, s.params[1:])
