@@ -41,6 +41,9 @@
 // [Unlocked.ReencryptAll] has re-sealed the application's records and
 // [Vault.DestroyRetiredKeys] removes them.
 //
-// What this package does not do yet: application key-wrapper and passkey
-// slots (the slot kinds are reserved in the format).
+// A [KeyWrapper] slot lets the application unlock a vault through a key it
+// holds elsewhere (a KMS); add one only where that is intended.
+//
+// What this package does not do yet: passkey (PRF) slots; the slot kind is
+// reserved in the format.
 package vault

@@ -30,7 +30,11 @@ import (
 // Someone holding an old copy of the vault record and the old passphrase
 // can open only records still sealed under the old key: after the walk and
 // DestroyRetiredKeys, none are.
-func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase []byte) (*Unlocked, []RecoveryKey, error) {
+//
+// Wrapper slots are re-wrapped through the KeyWrapper of the same ID in
+// wrappers; rotation refuses to start if one is missing, rather than drop
+// a way in silently.
+func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase []byte, wrappers ...KeyWrapper) (*Unlocked, []RecoveryKey, error) {
 	r, version, err := v.load(ctx, userID)
 	if err != nil {
 		return nil, nil, err
@@ -61,18 +65,34 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 		return nil, nil, err
 	}
 	next.slots = []slot{ps}
+	byID := make(map[string]KeyWrapper, len(wrappers))
+	for _, w := range wrappers {
+		byID[w.ID()] = w
+	}
 	var keys []RecoveryKey
 	for _, s := range r.slots {
-		if s.kind != SlotRecovery {
-			continue
+		switch s.kind {
+		case SlotRecovery:
+			rs, key, err := newRecoverySlot(userID, next.keyVersion, mk)
+			if err != nil {
+				clear(mk)
+				return nil, nil, err
+			}
+			next.slots = append(next.slots, rs)
+			keys = append(keys, key)
+		case SlotWrapper:
+			w, ok := byID[wrapperIDOf(&s)]
+			if !ok {
+				clear(mk)
+				return nil, nil, fmt.Errorf("%w: pass the KeyWrapper %q to re-wrap its slot", ErrInvalidInput, wrapperIDOf(&s))
+			}
+			ws, err := newWrapperSlot(ctx, userID, next.keyVersion, mk, w)
+			if err != nil {
+				clear(mk)
+				return nil, nil, err
+			}
+			next.slots = append(next.slots, ws)
 		}
-		rs, key, err := newRecoverySlot(userID, next.keyVersion, mk)
-		if err != nil {
-			clear(mk)
-			return nil, nil, err
-		}
-		next.slots = append(next.slots, rs)
-		keys = append(keys, key)
 	}
 	if next.retired, err = sealRetired(userID, next.keyVersion, mk, retired); err != nil {
 		clear(mk)
