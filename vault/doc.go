@@ -41,6 +41,10 @@
 // [Unlocked.ReencryptAll] has re-sealed the application's records and
 // [Vault.DestroyRetiredKeys] removes them.
 //
+// Fernet tokens ([Unlocked.SealFernet]) and the import of Fernet credential
+// files ([Vault.ImportFernetCredentials]) exist for compatibility with
+// Python applications; they are legacy (AES-128-CBC) and bind no context.
+//
 // A [KeyWrapper] slot lets the application unlock a vault through a key it
 // holds elsewhere (a KMS); add one only where that is intended.
 //
