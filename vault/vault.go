@@ -231,6 +231,11 @@ func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*
 // it returns, the old one no longer unlocks (but see SECURITY.md: someone
 // who copied the old vault record can still open it with the old
 // passphrase; rotate the master key to revoke them).
+//
+// If the process dies, or the connection drops, during the write, the
+// caller cannot know whether it committed (PostgreSQL may commit a write
+// whose reply never arrives): keep the intended new passphrase until the
+// call returns, and on restart try both.
 func (v *Vault) ChangePassphrase(ctx context.Context, userID string, oldPassphrase, newPassphrase []byte) error {
 	r, version, err := v.load(ctx, userID)
 	if err != nil {
