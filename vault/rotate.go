@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -155,11 +156,15 @@ func (v *Vault) DestroyRetiredKeys(ctx context.Context, u *Unlocked) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	keys := u.recordKeys.Load()
+	if keys == nil {
+		return ErrLocked
+	}
 	for ver, k := range u.retired {
 		clear(k)
 		delete(u.retired, ver)
-		delete(u.aeads, ver)
 	}
+	u.recordKeys.Store(&recordKeys{current: keys.current, byVersion: map[uint32]cipher.AEAD{u.version: keys.current}})
 	return nil
 }
 

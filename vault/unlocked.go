@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/keyhold/keyhold/storage"
 )
 
 // Record envelope: format ‖ algorithm ‖ key version (u32) ‖ nonce ‖
@@ -41,11 +43,19 @@ type Unlocked struct {
 	userID  string
 	version uint32
 
-	mu      sync.RWMutex
-	mk      []byte // nil once locked
+	mu      sync.RWMutex // guards mk and retired
+	mk      []byte       // nil once locked
 	retired map[uint32][]byte
-	aeads   map[uint32]cipher.AEAD // record AEADs of the current and retired versions
-	sealed  atomic.Uint64
+	// recordKeys is nil once locked. It is replaced, never modified, so
+	// Seal and Open read it without taking mu.
+	recordKeys atomic.Pointer[recordKeys]
+	sealed     atomic.Uint64
+}
+
+// recordKeys holds the record AEADs of the current and retired versions.
+type recordKeys struct {
+	current   cipher.AEAD
+	byVersion map[uint32]cipher.AEAD
 }
 
 // recordAEAD derives a master key's record key and returns its AEAD.
@@ -60,19 +70,22 @@ func recordAEAD(mk []byte) (cipher.AEAD, error) {
 
 // newUnlocked takes ownership of mk and of the retired keys.
 func newUnlocked(userID string, version uint32, mk []byte, retired map[uint32][]byte) (*Unlocked, error) {
-	u := &Unlocked{userID: userID, version: version, mk: mk, retired: retired, aeads: make(map[uint32]cipher.AEAD, 1+len(retired))}
+	keys := &recordKeys{byVersion: make(map[uint32]cipher.AEAD, 1+len(retired))}
 	for v, k := range retired {
 		aead, err := recordAEAD(k)
 		if err != nil {
 			return nil, err
 		}
-		u.aeads[v] = aead
+		keys.byVersion[v] = aead
 	}
 	aead, err := recordAEAD(mk)
 	if err != nil {
 		return nil, err
 	}
-	u.aeads[version] = aead
+	keys.current = aead
+	keys.byVersion[version] = aead
+	u := &Unlocked{userID: userID, version: version, mk: mk, retired: retired}
+	u.recordKeys.Store(keys)
 	return u, nil
 }
 
@@ -113,7 +126,7 @@ func (u *Unlocked) Lock() {
 		clear(k)
 		delete(u.retired, v)
 	}
-	u.aeads = nil
+	u.recordKeys.Store(nil)
 }
 
 // RetiredVersions returns the versions of older master keys this vault
@@ -140,10 +153,19 @@ func (u *Unlocked) masterKey() ([]byte, error) {
 	return append([]byte(nil), u.mk...), nil
 }
 
-// recordAAD is label ‖ envelope header ‖ u16 len(user) ‖ user ‖ context.
-func (u *Unlocked) recordAAD(header, context []byte) []byte {
-	b := make([]byte, 0, len(labelRecordAAD)+len(header)+2+len(u.userID)+len(context))
-	b = append(b, labelRecordAAD...)
+// maxRecordAADLen bounds recordAAD's output: user IDs are at most
+// storage.MaxUserIDLen bytes and contexts at most MaxContextLen.
+const maxRecordAADLen = len(labelRecordAAD) + envelopeHeaderLen + 2 + storage.MaxUserIDLen + MaxContextLen
+
+// aadBuffers recycles associated-data buffers so that Seal and Open
+// allocate only their output. Associated data is not secret (user ID,
+// context, header), so a recycled buffer leaks nothing.
+var aadBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxRecordAADLen); return &b }}
+
+// recordAAD appends label ‖ envelope header ‖ u16 len(user) ‖ user ‖
+// context to dst[:0].
+func (u *Unlocked) recordAAD(dst, header, context []byte) []byte {
+	b := append(dst[:0], labelRecordAAD...)
 	b = append(b, header...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(u.userID)))
 	b = append(b, u.userID...)
@@ -168,13 +190,14 @@ func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
 	binary.BigEndian.PutUint32(out[2:], u.version)
 	nonce := out[envelopeHeaderLen:]
 	rand.Read(nonce)
-	aad := u.recordAAD(out[:envelopeHeaderLen], context)
-	u.mu.RLock()
-	defer u.mu.RUnlock()
-	if u.aeads == nil {
+	buf := aadBuffers.Get().(*[]byte)
+	defer aadBuffers.Put(buf)
+	aad := u.recordAAD(*buf, out[:envelopeHeaderLen], context)
+	keys := u.recordKeys.Load()
+	if keys == nil {
 		return nil, ErrLocked
 	}
-	return u.aeads[u.version].Seal(out, nonce, plaintext, aad), nil
+	return keys.current.Seal(out, nonce, plaintext, aad), nil
 }
 
 // Open decrypts what Seal produced for the same user and context. Every
@@ -184,14 +207,15 @@ func (u *Unlocked) Open(sealed, context []byte) ([]byte, error) {
 		sealed[0] != envelopeFormat || sealed[1] != envelopeAESGCM {
 		return nil, ErrDecrypt
 	}
-	aad := u.recordAAD(sealed[:envelopeHeaderLen], context)
+	buf := aadBuffers.Get().(*[]byte)
+	defer aadBuffers.Put(buf)
+	aad := u.recordAAD(*buf, sealed[:envelopeHeaderLen], context)
 	nonce := sealed[envelopeHeaderLen : envelopeHeaderLen+gcmNonceLen]
-	u.mu.RLock()
-	defer u.mu.RUnlock()
-	if u.aeads == nil {
+	keys := u.recordKeys.Load()
+	if keys == nil {
 		return nil, ErrLocked
 	}
-	aead, ok := u.aeads[binary.BigEndian.Uint32(sealed[2:])]
+	aead, ok := keys.byVersion[binary.BigEndian.Uint32(sealed[2:])]
 	if !ok {
 		return nil, ErrDecrypt
 	}
