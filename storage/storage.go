@@ -90,4 +90,6 @@ type VaultStore interface {
 // need.
 type Store interface {
 	VaultStore
+	SessionStore
+	RefreshStore
 }

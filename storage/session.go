@@ -1,0 +1,113 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Size bounds for sessions and refresh-token families.
+const (
+	// SessionIDLen is the length of every session and refresh-family ID:
+	// a SHA-256 output. The store never sees the token the ID was made
+	// from.
+	SessionIDLen = 32
+	// MaxSessionDataLen is the longest encoded session, in bytes.
+	MaxSessionDataLen = 16 << 10
+	// MaxSessionsPerUser is the most unexpired sessions ListUserSessions
+	// must return for one user; package session keeps far fewer (it
+	// evicts the oldest at its own, configurable limit).
+	MaxSessionsPerUser = 1000
+)
+
+// A Session is one server-side session as the store keeps it. Package
+// session encodes everything it needs (timestamps, device, the sealed
+// vault key while unlocked) into Data; the store reads only ID, UserID and
+// Expires.
+type Session struct {
+	// ID is the SHA-256 of a label and the session's token
+	// (SessionIDLen bytes).
+	ID []byte
+	// UserID is the user the session belongs to (1 to MaxUserIDLen
+	// bytes).
+	UserID string
+	// Expires is when the store may forget the session: from then on it
+	// is absent (ErrNotFound) for every method.
+	Expires time.Time
+	// Data is the encoded session, opaque to the store (at most
+	// MaxSessionDataLen bytes).
+	Data []byte
+}
+
+// SessionStore keeps sessions by ID, with an index by user so that a
+// user's sessions can be listed and revoked without reading the others.
+//
+// A session whose Expires has passed is absent: GetSession returns
+// ErrNotFound and ListUserSessions leaves it out, whether or not the store
+// has removed it yet. The store compares Expires with its own clock.
+type SessionStore interface {
+	// GetSession returns the session with this ID, or ErrNotFound if
+	// there is none or it has expired.
+	GetSession(ctx context.Context, id []byte) (Session, error)
+
+	// PutSession creates or replaces the session with s.ID, and records
+	// it under s.UserID in the same atomic step. A session's UserID never
+	// changes: replacing a session with one for another user returns
+	// ErrInvalid and stores nothing. A session whose Expires has already
+	// passed is not stored (and any stored one with its ID is removed).
+	PutSession(ctx context.Context, s Session) error
+
+	// DeleteSession removes the session with this ID. Deleting a session
+	// that does not exist returns nil.
+	DeleteSession(ctx context.Context, id []byte) error
+
+	// ListUserSessions returns the user's unexpired sessions, in no
+	// particular order, or an empty slice (not ErrNotFound) if there are
+	// none.
+	ListUserSessions(ctx context.Context, userID string) ([]Session, error)
+
+	// DeleteUserSessions removes every session of the user. A session
+	// put concurrently may survive it; none put before it starts does.
+	DeleteUserSessions(ctx context.Context, userID string) error
+}
+
+// A RefreshFamily is one chain of rotating refresh tokens (RFC 9700
+// §4.14.2): each use of the current token replaces it with the next, and
+// the family remembers only the current one, as a hash.
+type RefreshFamily struct {
+	// ID identifies the family (SessionIDLen bytes).
+	ID []byte
+	// UserID is the user the family belongs to.
+	UserID string
+	// Version is 1 for the family's first record and grows by one with
+	// every successful PutRefreshFamily, like VaultRecord.Version.
+	Version uint64
+	// Expires is when the store may forget the family.
+	Expires time.Time
+	// Data is the encoded family (the current token's hash, deadlines),
+	// opaque to the store (at most MaxSessionDataLen bytes).
+	Data []byte
+}
+
+// RefreshStore keeps refresh-token families with compare-and-swap writes,
+// so that of concurrent refreshes with one token exactly one succeeds.
+// Expiry works as in SessionStore.
+type RefreshStore interface {
+	// GetRefreshFamily returns the family, or ErrNotFound if there is
+	// none or it has expired.
+	GetRefreshFamily(ctx context.Context, id []byte) (RefreshFamily, error)
+
+	// PutRefreshFamily stores f with version expect+1 if and only if the
+	// stored family has version expect (expect 0: no unexpired family
+	// with f.ID may exist); otherwise it stores nothing and returns
+	// ErrConflict. Of concurrent calls with the same expect, exactly one
+	// succeeds. f.Version is ignored. A family's UserID never changes
+	// (ErrInvalid).
+	PutRefreshFamily(ctx context.Context, f RefreshFamily, expect uint64) error
+
+	// DeleteRefreshFamily removes the family. Deleting one that does not
+	// exist returns nil.
+	DeleteRefreshFamily(ctx context.Context, id []byte) error
+
+	// DeleteUserRefreshFamilies removes every family of the user.
+	DeleteUserRefreshFamilies(ctx context.Context, userID string) error
+}
