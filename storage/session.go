@@ -13,9 +13,11 @@ const (
 	SessionIDLen = 32
 	// MaxSessionDataLen is the longest encoded session, in bytes.
 	MaxSessionDataLen = 16 << 10
-	// MaxSessionsPerUser is the most unexpired sessions ListUserSessions
-	// must return for one user; package session keeps far fewer (it
-	// evicts the oldest at its own, configurable limit).
+	// MaxSessionsPerUser bounds what ListUserSessions must return: every
+	// unexpired session of the user up to this many; beyond it an adapter
+	// may return any subset of this size. Package session keeps far fewer
+	// per user (it ends the least recently used at its own, configurable
+	// limit).
 	MaxSessionsPerUser = 1000
 )
 
@@ -43,7 +45,15 @@ type Session struct {
 //
 // A session whose Expires has passed is absent: GetSession returns
 // ErrNotFound and ListUserSessions leaves it out, whether or not the store
-// has removed it yet. The store compares Expires with its own clock.
+// has removed it yet. Adapters keep Expires to the millisecond (rounding
+// may make a record expire up to 1 ms early, never late) and compare it
+// with the clock of the process that calls them, or of their server; with
+// several hosts, records may vanish early by the clocks' skew.
+//
+// An argument out of bounds (an ID that is not SessionIDLen bytes, an
+// empty or over-long user ID, over-long data) is refused with an error
+// wrapping ErrInvalid before anything is read or written. A write that
+// fails with any other error may or may not have been applied.
 type SessionStore interface {
 	// GetSession returns the session with this ID, or ErrNotFound if
 	// there is none or it has expired.
@@ -51,9 +61,12 @@ type SessionStore interface {
 
 	// PutSession creates or replaces the session with s.ID, and records
 	// it under s.UserID in the same atomic step. A session's UserID never
-	// changes: replacing a session with one for another user returns
-	// ErrInvalid and stores nothing. A session whose Expires has already
-	// passed is not stored (and any stored one with its ID is removed).
+	// changes: replacing an unexpired session with one for another user
+	// returns ErrInvalid and changes nothing. A session whose Expires has
+	// already passed is not stored, and a stored session of the same user
+	// with its ID is removed; PutSession then returns nil. An expired
+	// session's ID is free: another user may take it, and the old user's
+	// ListUserSessions and DeleteUserSessions no longer reach it.
 	PutSession(ctx context.Context, s Session) error
 
 	// DeleteSession removes the session with this ID. Deleting a session
@@ -61,8 +74,8 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, id []byte) error
 
 	// ListUserSessions returns the user's unexpired sessions, in no
-	// particular order, or an empty slice (not ErrNotFound) if there are
-	// none.
+	// particular order, or an empty (or nil) slice, not ErrNotFound, if
+	// there are none.
 	ListUserSessions(ctx context.Context, userID string) ([]Session, error)
 
 	// DeleteUserSessions removes every session of the user. A session
@@ -76,12 +89,17 @@ type SessionStore interface {
 type RefreshFamily struct {
 	// ID identifies the family (SessionIDLen bytes).
 	ID []byte
-	// UserID is the user the family belongs to.
+	// UserID is the user the family belongs to (1 to MaxUserIDLen
+	// bytes).
 	UserID string
 	// Version is 1 for the family's first record and grows by one with
-	// every successful PutRefreshFamily, like VaultRecord.Version.
+	// every successful PutRefreshFamily, like VaultRecord.Version. A
+	// family deleted or expired is absent: a put must expect 0 and starts
+	// again at version 1, and a put expecting its old version conflicts,
+	// so a stale writer cannot bring it back.
 	Version uint64
-	// Expires is when the store may forget the family.
+	// Expires is when the family expires: from then on it is absent for
+	// every method, as a Session is.
 	Expires time.Time
 	// Data is the encoded family (the current token's hash, deadlines),
 	// opaque to the store (at most MaxSessionDataLen bytes).
@@ -90,7 +108,7 @@ type RefreshFamily struct {
 
 // RefreshStore keeps refresh-token families with compare-and-swap writes,
 // so that of concurrent refreshes with one token exactly one succeeds.
-// Expiry works as in SessionStore.
+// Expiry, bounds and failed writes work as in SessionStore.
 type RefreshStore interface {
 	// GetRefreshFamily returns the family, or ErrNotFound if there is
 	// none or it has expired.
@@ -100,8 +118,11 @@ type RefreshStore interface {
 	// stored family has version expect (expect 0: no unexpired family
 	// with f.ID may exist); otherwise it stores nothing and returns
 	// ErrConflict. Of concurrent calls with the same expect, exactly one
-	// succeeds. f.Version is ignored. A family's UserID never changes
-	// (ErrInvalid).
+	// succeeds. f.Version is ignored. A family's UserID never changes: a
+	// put with the right expect for another user's family returns
+	// ErrInvalid (with a wrong expect too, either error may come back).
+	// A put whose Expires has already passed, once its expect matched,
+	// leaves the family absent.
 	PutRefreshFamily(ctx context.Context, f RefreshFamily, expect uint64) error
 
 	// DeleteRefreshFamily removes the family. Deleting one that does not

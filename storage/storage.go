@@ -3,14 +3,18 @@
 //
 // For most use cases, use one of the adapters: [github.com/keyhold/keyhold/storage/memstore]
 // (tests, single process), [github.com/keyhold/keyhold/storage/sqlstore]
-// (SQLite embedded, or PostgreSQL). To keep keyhold's state in a database
+// (SQLite embedded, or PostgreSQL; everything), or
+// [github.com/keyhold/keyhold/storage/redisstore] (sessions for apps that
+// run many instances; not vault records). To keep keyhold's state in a database
 // of your own, implement the interfaces here and run
 // [github.com/keyhold/keyhold/storage/storagetest.Run] against your
 // adapter: it checks every clause of every contract below.
 //
 // # Contracts
 //
-// Every method takes a context first and honours its cancellation. Absent
+// Every method takes a context first and honours its cancellation as far
+// as its driver allows (a call already done returns the context's error
+// before any effect). Absent
 // (or expired) records are reported as [ErrNotFound]; optimistic-
 // concurrency failures as [ErrConflict]; any other error is an
 // infrastructure failure that callers treat as such (and never as "absent").
@@ -36,7 +40,8 @@ var (
 	ErrConflict = errors.New("storage: conflict")
 
 	// ErrInvalid means an argument is outside the bounds below (an empty
-	// or over-long user ID, over-long data). Nothing was stored.
+	// or over-long user ID, an ID of the wrong length, over-long data), or
+	// a write would move a record to another user. Nothing was stored.
 	ErrInvalid = errors.New("storage: invalid argument")
 )
 

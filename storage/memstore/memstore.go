@@ -12,20 +12,31 @@
 // A [Store] keeps every clause of the contracts in package storage, and
 // passes [github.com/keyhold/keyhold/storage/storagetest.Run]. It is safe
 // for concurrent use: each method runs under one lock, so compare-and-swap
-// writes are atomic. Byte slices are copied on the way in and on the way
-// out. A method whose context is already done returns the context's error
-// before doing anything. An empty user ID, or one longer than
-// [storage.MaxUserIDLen] bytes, and data longer than
-// [storage.MaxVaultDataLen] bytes are refused with an error that is
-// neither [storage.ErrNotFound] nor [storage.ErrConflict].
+// writes are atomic, and a session or refresh family is stored and indexed
+// under its user in the same critical section. Byte slices are copied on
+// the way in and on the way out. A method whose context is already done
+// returns the context's error before doing anything. Arguments keyhold
+// never passes are refused with an error wrapping [storage.ErrInvalid]: an
+// empty user ID or one longer than [storage.MaxUserIDLen] bytes, vault
+// data longer than [storage.MaxVaultDataLen] bytes, session and
+// refresh-family IDs of another length than [storage.SessionIDLen], and
+// their data longer than [storage.MaxSessionDataLen] bytes.
+//
+// Sessions and refresh families expire by the process's clock
+// ([time.Now]): from their Expires on they are absent. An expired one is
+// removed when a method meets it (reading it, listing its user's, writing
+// its ID), and every 16th write of a session (or of a family) examines up
+// to 64 others and removes those that have expired, so expired entries
+// that nobody asks for again take a bounded share of the memory, with no
+// background goroutine.
 //
 // # What memstore does not do
 //
 // Nothing is written to disk: the state is lost when the process exits.
 // There is no background goroutine and no bound on the number of records
-// other than the memory of the process. Records replaced or deleted are
-// left to the garbage collector, not overwritten; they hold only what
-// keyhold has already sealed or hashed.
+// other than the memory of the process. Records replaced, deleted or
+// expired are left to the garbage collector, not overwritten; they hold
+// only what keyhold has already sealed or hashed.
 package memstore
 
 import (
@@ -42,8 +53,10 @@ var _ storage.Store = (*Store)(nil)
 // A Store is an in-memory [storage.Store], safe for concurrent use. The
 // zero value is an empty store ready to use; [New] returns one too.
 type Store struct {
-	mu     sync.RWMutex
-	vaults map[string]vaultRecord // by user ID; nil until the first write
+	mu       sync.RWMutex
+	vaults   map[string]vaultRecord // by user ID; nil until the first write
+	sessions table                  // by session ID, indexed by user
+	families table                  // refresh families, by ID, indexed by user
 }
 
 // vaultRecord is what a Store holds for one user. data is never changed

@@ -39,6 +39,45 @@
 // (created if absent); by default they go where the connection's
 // search_path puts them. Errors never include the DSN's password.
 //
+// # Sessions and refresh-token families
+//
+// Migration 0002 adds two tables. keyhold_sessions holds one row per
+// session ([storage.SessionStore]): its ID (32 bytes, the primary key),
+// its user ID, its expiry and its data, with an index on the user ID for
+// ListUserSessions and DeleteUserSessions. keyhold_refresh_families holds
+// one row per refresh-token family ([storage.RefreshStore]), the same
+// columns and a compare-and-swap version. Both have an index on the expiry,
+// for the removal of expired rows.
+//
+// Expiry times are stored as Unix milliseconds, rounded down: a record
+// expires up to a millisecond before the Expires it was put with, never
+// after, and Get, List and the like return Expires as time.UnixMilli of the
+// stored value (so in the local time zone, without a monotonic reading).
+// Expiry is compared with the clock of the process that makes the call,
+// passed to every query, never with the database server's: with several
+// processes on one PostgreSQL database, a record expires for each of them
+// by its own clock, so keep their clocks synchronised.
+//
+// A record whose expiry has passed is absent to every method, whether or
+// not its row is still there. Rows are removed in passing: PutSession
+// removes the user's expired sessions in the transaction of its write,
+// PutRefreshFamily the user's expired families, and about once a minute
+// either of them also removes a bounded batch of expired rows of any user
+// (repeated at the following writes while there is a backlog). Nothing
+// runs in the background.
+//
+// PutSession checks that a session's user does not change and writes it
+// in one statement (INSERT … ON CONFLICT (id) DO UPDATE … WHERE the stored
+// user is the same or the stored session has expired), so a session can
+// never move to another user, whatever runs concurrently. PutRefreshFamily
+// is a compare-and-swap like PutVault: an INSERT … ON CONFLICT that
+// replaces only an expired family for expect 0, and an UPDATE … WHERE
+// version = expect otherwise, so of concurrent writers exactly one wins.
+// In PostgreSQL these writes run at READ COMMITTED whatever the server's
+// default, and a transaction that the server aborts as a deadlock or
+// serialization failure (which the statements are ordered to avoid) is run
+// again.
+//
 // # Migrations
 //
 // The tables are created and upgraded by versioned migrations embedded in
@@ -57,7 +96,9 @@
 // # Security considerations
 //
 // The store holds only what keyhold has already sealed or hashed: vault
-// records are encrypted under keys the store never sees. A copy of the
+// records are encrypted under keys the store never sees, and session and
+// refresh-family records hold only what keyhold has sealed or hashed,
+// under IDs that are hashes of tokens the store never sees. A copy of the
 // database therefore does not open anyone's data; it does allow offline
 // guessing of weak passphrases, which is why the SQLite file is kept
 // private to its owner (mode 0600, checked at every open, on the file and
@@ -66,9 +107,12 @@
 // file modes do not describe access, and the check is skipped.
 //
 // User IDs are stored and compared as bytes, so no collation or encoding
-// rule can make two users' IDs match; sizes are bounded by
-// [storage.MaxUserIDLen] and [storage.MaxVaultDataLen] before any query
-// runs, and again by CHECK constraints in the schema.
+// rule can make two users' IDs match ("alice", "Alice" and "alice " are
+// three users); sizes are bounded by [storage.MaxUserIDLen],
+// [storage.MaxVaultDataLen], [storage.SessionIDLen] and
+// [storage.MaxSessionDataLen] before any query runs (an argument out of
+// bounds is an error wrapping [storage.ErrInvalid]), and again by CHECK
+// constraints in the schema.
 //
 // What this package does not do: it does not encrypt the database file
 // (the records in it are already sealed), and it does not back it up.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyhold/keyhold/storage"
@@ -147,8 +148,9 @@ func (cfg Config) validate(d Dialect) (Config, error) {
 }
 
 // Store keeps keyhold's state in a SQL database. It implements
-// [storage.Store], is immutable after construction and safe for concurrent
-// use. Make one with [OpenSQLite], [OpenPostgres] or [New].
+// [storage.Store] and is safe for concurrent use; its configuration is
+// fixed at construction. Make one with [OpenSQLite], [OpenPostgres] or
+// [New].
 type Store struct {
 	dialect Dialect
 	cfg     Config
@@ -158,6 +160,13 @@ type Store struct {
 	// owned is true when the Store opened w and r, and Close closes them.
 	owned bool
 	q     queries
+	sq    sessionQueries
+	// now is the clock that expiry is compared with: time.Now, except in
+	// tests.
+	now func() time.Time
+	// nextSweep is the Unix millisecond from which the next session or
+	// refresh-family write also removes a batch of expired rows.
+	nextSweep atomic.Int64
 }
 
 // New returns a Store on db, an open database of dialect d, after applying
@@ -184,7 +193,11 @@ func New(ctx context.Context, db *sql.DB, d Dialect, cfg Config) (*Store, error)
 // newStore builds a Store on its pools and migrates the database. It does
 // not close the pools on failure.
 func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Config) (*Store, error) {
-	s := &Store{dialect: d, cfg: cfg, w: w, r: r, owned: owned, q: buildQueries(d, cfg.Schema)}
+	s := &Store{
+		dialect: d, cfg: cfg, w: w, r: r, owned: owned,
+		q: buildQueries(d, cfg.Schema), sq: buildSessionQueries(d, cfg.Schema),
+		now: time.Now,
+	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@
 //	}
 //
 // An adapter that provides only some of the interfaces calls the matching
-// function instead, such as [RunVaultStore].
+// functions instead: [RunVaultStore], [RunSessionStore], [RunRefreshStore].
 //
 // Each clause of a contract is one subtest, named after the clause (for
 // example VaultStore/PutStaleExpectConflicts), so a failure names the
@@ -24,6 +24,22 @@
 // race 50 goroutines against one record, and a data race in the adapter
 // fails them even when the outcome happens to be right.
 //
+// # Time
+//
+// Sessions and refresh families expire, and the store compares their
+// Expires with its own clock, which for a database server is not the test
+// process's. The suite sets Expires from the test's clock: records meant to
+// live expire ten minutes or more ahead, records meant to be expired at
+// once expired an hour ago, so a skew of a few minutes does not matter. One clause in
+// each of SessionStore and RefreshStore (ExpiredSessionIsAbsent,
+// ExpiredFamilyIsAbsent) stores records that expire 1.5 s ahead, checks
+// that they are there, sleeps until 0.1 s past their expiry and checks that
+// they are gone: for these two, the store's clock must agree with the
+// test's to within 0.1 s, and the store must write and read back a record
+// in well under 1.5 s. Stores may round Expires to the millisecond: Expires
+// read back must be within 1 ms of what was put, whatever time zone it was
+// given in (the suite uses zones east and west of UTC).
+//
 // # What the suite does not check
 //
 // It cannot crash the adapter mid-write, so the atomicity of a write
@@ -32,12 +48,26 @@
 // (cancelled, or past their deadline) before the call: whether a call
 // blocked on a slow database returns when its context ends is the
 // adapter's to show too. Adapters may refuse values beyond the bounds in
-// package storage (storage.MaxUserIDLen, storage.MaxVaultDataLen) but are
-// not required to, so refusals are not checked; values exactly at the
-// bounds must work and are checked.
+// package storage (storage.MaxUserIDLen, storage.MaxVaultDataLen,
+// storage.MaxSessionDataLen, IDs of another length than
+// storage.SessionIDLen) but are not required to, so refusals are not
+// checked; values exactly at the bounds must work and are checked.
+//
+// Expired sessions and families are checked to be absent, not to be
+// removed: whether the adapter ever reclaims the space they take (a
+// database's expiry job, Redis's TTL) is the adapter's to show. A user with
+// storage.MaxSessionsPerUser sessions is not tried (it takes a thousand
+// writes); the index by user is checked with about fifty sessions of one
+// user at most, written one by one and all at once. DeleteUserSessions racing PutSession
+// is checked for what the contract promises (sessions stored before it
+// starts are gone, and every session that survives is both found by
+// GetSession and listed), which a store whose index is not updated in the
+// same atomic step as the session fails only when the race goes the wrong
+// way: a pass there is evidence, not proof.
 package storagetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -58,11 +88,20 @@ const concurrency = 50
 
 // Run tests that a storage implementation satisfies every contract in
 // package storage: one group of subtests per interface that [storage.Store]
-// embeds (VaultStore, …), one subtest per clause. newStore must return an
-// empty, isolated store on every call; cleanup goes through t.Cleanup.
+// embeds (VaultStore, SessionStore, RefreshStore, in that order), one
+// subtest per clause. newStore must return an empty, isolated store on
+// every call; cleanup goes through t.Cleanup. The groups run one after the
+// other, and SessionStore and RefreshStore each wait about 1.6 s for
+// records to expire.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("VaultStore", func(t *testing.T) {
 		RunVaultStore(t, func(t *testing.T) storage.VaultStore { return newStore(t) })
+	})
+	t.Run("SessionStore", func(t *testing.T) {
+		RunSessionStore(t, func(t *testing.T) storage.SessionStore { return newStore(t) })
+	})
+	t.Run("RefreshStore", func(t *testing.T) {
+		RunRefreshStore(t, func(t *testing.T) storage.RefreshStore { return newStore(t) })
 	})
 }
 
@@ -80,11 +119,23 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 // storage.MaxUserIDLen bytes of multi-byte UTF-8 (far fewer characters than
 // bytes).
 func RunVaultStore(t *testing.T, newStore func(t *testing.T) storage.VaultStore) {
-	for _, c := range vaultClauses {
+	runClauses(t, vaultClauses, newStore)
+}
+
+// A clause is one promise of a contract, checked on a store of type S.
+type clause[S any] struct {
+	name  string
+	check func(t *testing.T, s S)
+}
+
+// runClauses runs each clause as a parallel subtest named after it, on a
+// store of its own from newStore.
+func runClauses[S any](t *testing.T, clauses []clause[S], newStore func(t *testing.T) S) {
+	for _, c := range clauses {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStore(t)
-			if s == nil {
+			if any(s) == nil {
 				t.Fatal("newStore returned nil")
 			}
 			c.check(t, s)
@@ -93,10 +144,7 @@ func RunVaultStore(t *testing.T, newStore func(t *testing.T) storage.VaultStore)
 }
 
 // vaultClauses are the VaultStore subtests, in the order of the contract.
-var vaultClauses = []struct {
-	name  string
-	check func(t *testing.T, s storage.VaultStore)
-}{
+var vaultClauses = []clause[storage.VaultStore]{
 	// GetVault.
 	{"GetAbsentIsErrNotFound", getAbsentIsErrNotFound},
 
@@ -133,8 +181,8 @@ var vaultClauses = []struct {
 	{"LongestUserIDRoundTrips", longestUserIDRoundTrips},
 
 	// Every method honours its context.
-	{"CanceledContextIsHonoured", canceledContextIsHonoured},
-	{"ExpiredDeadlineIsHonoured", expiredDeadlineIsHonoured},
+	{"CanceledContextIsHonoured", canceledContextIsHonoured(contextIsHonoured)},
+	{"ExpiredDeadlineIsHonoured", expiredDeadlineIsHonoured(contextIsHonoured)},
 }
 
 const user = "alice"
@@ -439,13 +487,7 @@ func usersAreIsolated(t *testing.T, s storage.VaultStore) {
 }
 
 func binaryDataRoundTrips(t *testing.T, s storage.VaultStore) {
-	data := make([]byte, 0, 512)
-	for b := range 256 {
-		data = append(data, byte(b))
-	}
-	for b := 255; b >= 0; b-- {
-		data = append(data, byte(b))
-	}
+	data := everyByte()
 	mustPut(t, s, user, data, 0)
 	wantRecord(t, s, user, 1, data)
 
@@ -501,20 +543,28 @@ func longestUserID() string {
 	return b.String()
 }
 
-func canceledContextIsHonoured(t *testing.T, s storage.VaultStore) {
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	contextIsHonoured(t, s, ctx, context.Canceled)
+// canceledContextIsHonoured returns the clause that runs honoured with a
+// context cancelled before the calls.
+func canceledContextIsHonoured[S any](honoured func(t *testing.T, s S, done context.Context, want error)) func(t *testing.T, s S) {
+	return func(t *testing.T, s S) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		honoured(t, s, ctx, context.Canceled)
+	}
 }
 
-func expiredDeadlineIsHonoured(t *testing.T, s storage.VaultStore) {
-	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-	defer cancel()
-	contextIsHonoured(t, s, ctx, context.DeadlineExceeded)
+// expiredDeadlineIsHonoured returns the clause that runs honoured with a
+// context whose deadline passed before the calls.
+func expiredDeadlineIsHonoured[S any](honoured func(t *testing.T, s S, done context.Context, want error)) func(t *testing.T, s S) {
+	return func(t *testing.T, s S) {
+		ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		defer cancel()
+		honoured(t, s, ctx, context.DeadlineExceeded)
+	}
 }
 
-// contextIsHonoured checks that every method, called with a context that is
-// already done, fails with want and changes nothing.
+// contextIsHonoured checks that every VaultStore method, called with a
+// context that is already done, fails with want and changes nothing.
 func contextIsHonoured(t *testing.T, s storage.VaultStore, done context.Context, want error) {
 	t.Helper()
 	// An absent record is not created.
@@ -535,6 +585,98 @@ func contextIsHonoured(t *testing.T, s storage.VaultStore, done context.Context,
 		t.Errorf("DeleteVault with a done context: %v, want an error matching %v", err, want)
 	}
 	wantRecord(t, s, user, 1, []byte("v1"))
+}
+
+// everyByte returns every byte value, up then down (512 bytes).
+func everyByte() []byte {
+	data := make([]byte, 0, 512)
+	for b := range 256 {
+		data = append(data, byte(b))
+	}
+	for b := 255; b >= 0; b-- {
+		data = append(data, byte(b))
+	}
+	return data
+}
+
+// binaryIDs returns distinct IDs of storage.SessionIDLen bytes that a store
+// keeping IDs as text would mangle or merge: the first is all NUL; then
+// IDs that together hold every byte value; one that differs from the
+// first only after its NULs; ASCII letters in either case (a
+// case-insensitive collation); trailing spaces, a tab and a NUL after the
+// same letters (trimming, or a PAD SPACE collation); not UTF-8.
+func binaryIDs() [][]byte {
+	const n = storage.SessionIDLen
+	filled := func(b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+	ids := [][]byte{make([]byte, n)}
+	for start := 0; start < 256; start += n {
+		id := make([]byte, n)
+		for i := range id {
+			id[i] = byte(start + i)
+		}
+		ids = append(ids, id)
+	}
+	lastOne := make([]byte, n)
+	lastOne[n-1] = 1
+	lower, upper := filled('a'), filled('A')
+	space := append(filled('a')[:n-2], ' ', ' ')
+	tab := append(filled('a')[:n-1], '\t')
+	nul := append(filled('a')[:n-1], 0)
+	invalid := filled(0xff)
+	invalid[0], invalid[1] = 0xc3, 0x28
+	return append(ids, lastOne, lower, upper, space, tab, nul, invalid)
+}
+
+// Expiry clauses set Expires expiryLead ahead, check that the record is
+// there, and wait until expiryMargin past it: the lead leaves a slow store
+// time to write and read the record back, the margin is room for a store
+// that rounds Expires up to the millisecond and for a database clock a
+// little behind the test's.
+const (
+	expiryLead   = 1500 * time.Millisecond
+	expiryMargin = 100 * time.Millisecond
+)
+
+// expiryTolerance is how far a stored Expires may be from the one put:
+// stores may round it to the millisecond.
+const expiryTolerance = time.Millisecond
+
+// sameExpiry reports whether got is want, to within expiryTolerance.
+func sameExpiry(got, want time.Time) bool {
+	d := got.Sub(want)
+	return -expiryTolerance <= d && d <= expiryTolerance
+}
+
+// east and west are time zones for Expires: a store that keeps a wall-clock
+// time without its offset reads them back hours off, and expires them
+// hours early or late.
+var (
+	east = time.FixedZone("UTC+05:30", 5*60*60+30*60)
+	west = time.FixedZone("UTC-07:00", -7*60*60)
+)
+
+// testExpiries returns unexpired Expires values in several zones, and some
+// far ahead: 400 days is more milliseconds than an int32 holds.
+func testExpiries() []time.Time {
+	now := time.Now()
+	return []time.Time{
+		now.Add(time.Hour).UTC(),
+		now.Add(2 * time.Hour).In(east),
+		now.Add(3 * time.Hour).In(west),
+		now.Add(400 * 24 * time.Hour),
+	}
+}
+
+// waitUntilPast sleeps until expiryMargin past when.
+func waitUntilPast(t *testing.T, when time.Time) {
+	t.Helper()
+	timer := time.NewTimer(time.Until(when.Add(expiryMargin)))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-t.Context().Done():
+		t.Fatal("the test ended while waiting for a record to expire")
+	}
 }
 
 // pattern returns n bytes that do not repeat with any short period, so that
@@ -613,6 +755,14 @@ func diff(got, want []byte) string {
 		}
 	}
 	return fmt.Sprintf("%d bytes, want %d", len(got), len(want))
+}
+
+// shortHex shows an ID by its first and last 4 bytes, in hex.
+func shortHex(id []byte) string {
+	if len(id) <= 8 {
+		return fmt.Sprintf("%x", id)
+	}
+	return fmt.Sprintf("%x…%x", id[:4], id[len(id)-4:])
 }
 
 // shortID quotes a user ID for a message, cut if it is long.

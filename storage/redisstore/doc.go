@@ -1,0 +1,137 @@
+// Package redisstore keeps keyhold's sessions and refresh-token families in
+// Redis, through github.com/redis/go-redis/v9: the short-lived state that
+// every request reads, shared by all instances of an application.
+//
+// For most use cases, create one Store on the application's Redis client
+//
+//	rdb := redis.NewClient(&redis.Options{
+//		Addr:                  "127.0.0.1:6379",
+//		ContextTimeoutEnabled: true, // see Contexts below
+//	})
+//	st, err := redisstore.New(rdb, redisstore.Config{})
+//
+// and pass st wherever a [storage.SessionStore] or a [storage.RefreshStore]
+// is wanted. A Store is not a [storage.VaultStore]: vault records must
+// survive anything that may happen to a cache (eviction, a fail-over that
+// drops the last writes), and belong in SQL, with
+// [github.com/keyhold/keyhold/storage/sqlstore]. The Store does not own the
+// client: close it yourself at shutdown.
+//
+// # Keys
+//
+// With the prefix P ([Config.Prefix], "keyhold:" by default):
+//
+//	P+"s:"+hex(session ID)    string: a session (user ID, Expires, data), PXAT its Expires
+//	P+"u:"+hex(user ID)       sorted set: the user's session IDs (hex), scored by PXAT
+//	P+"r:"+hex(family ID)     string: a refresh family (version, user ID, Expires, data), PXAT its Expires
+//	P+"ru:"+hex(user ID)      sorted set: the user's refresh-family IDs (hex), scored by PXAT
+//
+// Each index expires (PEXPIREAT) with its longest-lived member. User IDs
+// appear in keys hex-encoded, so no user ID, whatever bytes it holds, can
+// name another user's index or any other key, or carry a cluster hash tag.
+// A record holds its user ID, so that a delete can find the index entry to
+// remove, and its exact Expires, in a small length-prefixed binary
+// encoding.
+//
+// # Round trips and atomicity
+//
+// GetSession and GetRefreshFamily make one round trip: a GET. Every other
+// method makes one too: a Lua script, run with EVALSHA (the first call on
+// a server that has not cached the script adds an EVAL), which Redis runs
+// atomically. PutSession writes the record and its index entry together,
+// and refuses to give an unexpired session to another user;
+// PutRefreshFamily is a compare-and-swap on the family's version, so of
+// concurrent calls with the same expect exactly one succeeds, whichever
+// instance it runs in. DeleteSession and DeleteRefreshFamily read the
+// record's user to remove its index entry. ListUserSessions reads the
+// index and the sessions it names in the same script, and returns at most
+// [storage.MaxSessionsPerUser] sessions, latest expiry first.
+// DeleteUserSessions and DeleteUserRefreshFamilies delete every record in
+// the index that still belongs to the user, then the index. Redis serves no
+// one else while a script runs; the scripts that read an index take time
+// in proportion to that user's number of records.
+//
+// Arguments are checked against the bounds in package storage before any
+// round trip, and refused with an error wrapping [storage.ErrInvalid].
+// Errors start with "redisstore: " and never contain data, IDs or user
+// IDs.
+//
+// # Contexts
+//
+// A method whose context is already done returns the context's error
+// without a round trip. Once a call is on the wire, go-redis decides: by
+// default it ignores the context and waits up to the client's ReadTimeout
+// (3 s unless set); with ContextTimeoutEnabled set in the client's options
+// it also stops at the context's deadline, but still not at a
+// cancellation without a deadline. When the context has ended by the time
+// a call fails, the error matches the context's error (errors.Is) as well
+// as go-redis's. A write whose call failed this way may or may not have
+// been applied: a compare-and-swap put that returned such an error is
+// found out by reading the family again.
+//
+// # Expiry
+//
+// Records expire through Redis TTLs: nothing runs in the background. Two
+// clocks take part. Whether a record has expired is decided by the Store's
+// clock, the wall clock of the process that calls it: GetSession checks the
+// Expires it decoded (a GET can use no other clock, and PXAT counts whole
+// milliseconds), and every script receives the caller's time, so all of
+// one Store's methods agree. Redis deletes the record at its PXAT (Expires
+// rounded up to the millisecond, capped at the end of the year 9999) by
+// Redis's clock. A record is thus absent once either clock has passed its
+// Expires: never later, and earlier by at most the skew between the two
+// clocks. Keep the clocks of Redis and of the application's hosts
+// synchronised (NTP).
+//
+// Removing index entries whose record Redis has expired is housekeeping,
+// and the scripts do it by Redis's clock (TIME), the clock that expires
+// the records: an entry goes only once its record has gone, so
+// DeleteUserSessions reaches every session that any instance, however
+// slow its clock, may still read.
+//
+// # Redis Cluster
+//
+// Redis runs a script only on keys of one cluster slot, and every script
+// here touches several keys (a record and an index; ListUserSessions and
+// the DeleteUser methods, every record an index names). With a prefix
+// without a hash tag, such as the default, keys spread over slots: this
+// works on a single Redis server and on a primary with replicas (Sentinel,
+// through redis.NewFailoverClient), not on a Cluster or a *redis.Ring, and
+// [New] refuses those clients. Give them a prefix with a hash tag, such as
+// "{keyhold}:": every key of the Store then hashes to the slot of
+// "keyhold", and lives on one node. The cluster then provides fail-over,
+// not sharding; Stores with different tags ("{keyhold-eu}:",
+// "{keyhold-us}:") may live on different nodes. New also refuses a cluster
+// client that reads from replicas, which may still serve a session deleted
+// a moment ago.
+//
+// # Security considerations
+//
+// Records hold only what keyhold has already hashed or sealed: a session or
+// family ID is the SHA-256 of a token, never the token, and the data is
+// opaque to the store. A copy of Redis (its memory, an RDB or AOF file, its
+// traffic) therefore lets no one sign in with a token it holds. It is not
+// otherwise protected: anyone who can send commands to the Redis can read,
+// list and delete every record, sign everyone out, and write back a record
+// copied earlier, undoing a revocation or a refresh-token rotation. Use
+// Redis ACLs, TLS (rediss://) and a private network, as for any store of
+// sessions.
+//
+// Redis may also lose writes on its own, and a lost delete brings a
+// revoked session back. Replication is asynchronous, so a fail-over may
+// drop the last writes before it; restoring a snapshot brings back every
+// record deleted since. Set maxmemory-policy to noeviction: every key here
+// has a TTL, so the volatile-* policies may evict them too, and an evicted
+// index hides its user's sessions from DeleteUserSessions (with
+// noeviction, writes fail when memory is full, and callers see errors).
+//
+// # What redisstore does not do
+//
+// It does not keep vault records. It does not create, configure or close
+// the Redis client: addresses, TLS, authentication, pools and timeouts are
+// the client's. It does not connect in [New], load its scripts ahead of
+// the first call, or run a background goroutine. It does not encrypt
+// records beyond what keyhold has sealed, and it does not wait for
+// replicas (WAIT) after a write. It needs Redis 6.2 or later, or a server
+// compatible with it, with Lua scripting.
+package redisstore

@@ -1,0 +1,1340 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keyhold/keyhold/internal/testenv"
+	"github.com/keyhold/keyhold/storage"
+	"github.com/keyhold/keyhold/storage/redisstore"
+	"github.com/keyhold/keyhold/storage/storagetest"
+)
+
+const redisEnv = "KEYHOLD_TEST_REDIS_URL"
+
+// ---- Helpers ----
+
+// redisURL returns the test server's URL, or skips (fails in CI).
+func redisURL(t *testing.T) string {
+	t.Helper()
+	return testenv.Env(t, redisEnv, "URL of a Redis server (6.2 or later) for the redisstore tests, e.g. redis://127.0.0.1:6379/0")
+}
+
+// newClient connects to the test server, with hooks added before first
+// use, and closes the client at cleanup.
+func newClient(t *testing.T, hooks ...redis.Hook) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(redisURL(t))
+	if err != nil {
+		t.Fatalf("%s: %v", redisEnv, err)
+	}
+	rdb := redis.NewClient(opt)
+	for _, h := range hooks {
+		rdb.AddHook(h)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("%s is set, but the server does not answer: %v", redisEnv, err)
+	}
+	return rdb
+}
+
+// randomPrefix returns a key prefix of the test's own ("keyhold-test:"
+// and random base32, which holds no glob character), which cleanup
+// empties.
+func randomPrefix(t *testing.T) string {
+	t.Helper()
+	prefix := "keyhold-test:" + rand.Text()[:20] + ":"
+	cleanPrefix(t, prefix)
+	return prefix
+}
+
+// cleanPrefix deletes every key that starts with prefix at cleanup: SCAN
+// for prefix* and DEL, on a client of its own (the test's may be closed by
+// then). prefix must hold no glob character.
+func cleanPrefix(t *testing.T, prefix string) {
+	t.Helper()
+	t.Cleanup(func() {
+		opt, err := redis.ParseURL(redisURL(t))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("cleanup: scan %s*: %v", prefix, err)
+			return
+		}
+		for c := range slices.Chunk(keys, 500) {
+			if err := rdb.Del(ctx, c...).Err(); err != nil {
+				t.Errorf("cleanup: del: %v", err)
+			}
+		}
+	})
+}
+
+type env struct {
+	st     *redisstore.Store
+	rdb    *redis.Client
+	prefix string
+}
+
+// newEnv returns a Store with a prefix of its own, and the raw client it
+// uses, for checks behind its back.
+func newEnv(t *testing.T, hooks ...redis.Hook) env {
+	t.Helper()
+	rdb := newClient(t, hooks...)
+	prefix := randomPrefix(t)
+	st, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{st, rdb, prefix}
+}
+
+func (e env) sessionKey(id []byte) string { return e.prefix + "s:" + hex.EncodeToString(id) }
+func (e env) sessionIndex(user string) string {
+	return e.prefix + "u:" + hex.EncodeToString([]byte(user))
+}
+func (e env) familyKey(id []byte) string { return e.prefix + "r:" + hex.EncodeToString(id) }
+func (e env) familyIndex(user string) string {
+	return e.prefix + "ru:" + hex.EncodeToString([]byte(user))
+}
+
+func (e env) exists(t *testing.T, key string) bool {
+	t.Helper()
+	n, err := e.rdb.Exists(t.Context(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func (e env) members(t *testing.T, index string) []string {
+	t.Helper()
+	m, err := e.rdb.ZRange(t.Context(), index, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
+}
+
+// wantExpireAt checks that key expires at want (Unix ms): exactly with
+// PEXPIRETIME (Redis 7), or within 100 ms with PTTL on older servers.
+func (e env) wantExpireAt(t *testing.T, key string, want int64) {
+	t.Helper()
+	at, err := e.rdb.Do(t.Context(), "PEXPIRETIME", key).Int64()
+	if err == nil {
+		if at != want {
+			t.Errorf("%s expires at %d, want %d", key, at, want)
+		}
+		return
+	}
+	ttl, err := e.rdb.PTTL(t.Context(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Now().Add(ttl).UnixMilli() - want; d < -100 || d > 100 {
+		t.Errorf("%s expires in %v, %d ms from the expected %d", key, ttl, d, want)
+	}
+}
+
+func newID() []byte {
+	id := sha256.Sum256([]byte(rand.Text()))
+	return id[:]
+}
+
+func hexIDs(ids ...[]byte) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, hex.EncodeToString(id))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ceilMS is t in Unix milliseconds, rounded up: a record's PXAT.
+func ceilMS(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		ms++
+	}
+	return ms
+}
+
+func session(user string, ttl time.Duration, data string) storage.Session {
+	return storage.Session{ID: newID(), UserID: user, Expires: time.Now().Add(ttl), Data: []byte(data)}
+}
+
+func listIDs(t *testing.T, st *redisstore.Store, user string) []string {
+	t.Helper()
+	ss, err := st.ListUserSessions(t.Context(), user)
+	if err != nil {
+		t.Fatalf("ListUserSessions(%q): %v", user, err)
+	}
+	if ss == nil {
+		t.Errorf("ListUserSessions(%q) returned nil, want a non-nil slice", user)
+	}
+	var ids [][]byte
+	for _, s := range ss {
+		if s.UserID != user {
+			t.Errorf("ListUserSessions(%q) returned a session of %q", user, s.UserID)
+		}
+		ids = append(ids, s.ID)
+	}
+	return hexIDs(ids...)
+}
+
+// recorder is a redis.Hook that records the commands a client sends and
+// the round trips it makes (one per command, one per pipeline).
+type recorder struct {
+	mu         sync.Mutex
+	dials      int
+	roundTrips int
+	cmds       []string
+}
+
+func (r *recorder) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		r.mu.Lock()
+		r.dials++
+		r.mu.Unlock()
+		return next(ctx, network, addr)
+	}
+}
+
+func (r *recorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.mu.Lock()
+		r.roundTrips++
+		r.cmds = append(r.cmds, cmd.Name())
+		r.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (r *recorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.mu.Lock()
+		r.roundTrips++
+		for _, c := range cmds {
+			r.cmds = append(r.cmds, c.Name())
+		}
+		r.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dials, r.roundTrips, r.cmds = 0, 0, nil
+}
+
+func (r *recorder) get() (dials, roundTrips int, cmds []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dials, r.roundTrips, slices.Clone(r.cmds)
+}
+
+// ---- Conformance ----
+
+// TestConformance runs the storagetest clauses of the two interfaces a
+// Store provides, each clause with a prefix of its own.
+func TestConformance(t *testing.T) {
+	redisURL(t) // one skip (or failure in CI) rather than one per clause
+	t.Run("SessionStore", func(t *testing.T) {
+		storagetest.RunSessionStore(t, func(t *testing.T) storage.SessionStore { return newEnv(t).st })
+	})
+	t.Run("RefreshStore", func(t *testing.T) {
+		storagetest.RunRefreshStore(t, func(t *testing.T) storage.RefreshStore { return newEnv(t).st })
+	})
+}
+
+// ---- Without a server ----
+
+func TestNewValidatesConfig(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	for _, prefix := range []string{"", "app:", " ~", strings.Repeat("p", redisstore.MaxPrefixLen), "{keyhold}:"} {
+		if _, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix}); err != nil {
+			t.Errorf("New with prefix %q: %v", prefix, err)
+		}
+	}
+	for _, prefix := range []string{strings.Repeat("p", redisstore.MaxPrefixLen+1), "a\x00", "tab\t", "del\x7f", "é:", "line\n"} {
+		_, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+		if err == nil {
+			t.Errorf("New accepted prefix %q", prefix)
+		} else if !strings.HasPrefix(err.Error(), "redisstore: ") {
+			t.Errorf("error %q lacks the package prefix", err)
+		}
+	}
+	if _, err := redisstore.New(nil, redisstore.Config{}); err == nil {
+		t.Error("New accepted a nil client")
+	}
+}
+
+func TestNewRequiresHashTagOnCluster(t *testing.T) {
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer cluster.Close()
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
+	defer ring.Close()
+	for _, c := range []redis.UniversalClient{cluster, ring} {
+		for prefix, ok := range map[string]bool{
+			"":              false,
+			"keyhold:":      false,
+			"{}keyhold:":    false, // an empty tag is no tag: the whole key is hashed
+			"{keyhold:":     false,
+			"keyhold}{x:":   false, // "}" before the first "{" does not close it
+			"{keyhold}:":    true,
+			"app:{kh}:":     true,
+			"app:{kh}{x}:":  true,
+			"{a}b{}:":       true,
+			"keyhold:{x}":   true,
+			"{keyhold}-eu:": true,
+		} {
+			_, err := redisstore.New(c, redisstore.Config{Prefix: prefix})
+			if ok && err != nil {
+				t.Errorf("New(%T, %q): %v", c, prefix, err)
+			}
+			if !ok && err == nil {
+				t.Errorf("New(%T, %q) accepted a prefix without a hash tag", c, prefix)
+			}
+		}
+	}
+	for _, opt := range []*redis.ClusterOptions{
+		{Addrs: []string{"127.0.0.1:1"}, ReadOnly: true},
+		{Addrs: []string{"127.0.0.1:1"}, RouteByLatency: true},
+		{Addrs: []string{"127.0.0.1:1"}, RouteRandomly: true},
+	} {
+		c := redis.NewClusterClient(opt)
+		if _, err := redisstore.New(c, redisstore.Config{Prefix: "{keyhold}:"}); err == nil {
+			t.Errorf("New accepted a cluster client that reads from replicas (%+v)", *opt)
+		}
+		c.Close()
+	}
+}
+
+// TestArgumentsCheckedBeforeRoundTrip runs against an address where no
+// server listens: a refused argument or a done context must return before
+// the client dials.
+func TestArgumentsCheckedBeforeRoundTrip(t *testing.T) {
+	rec := &recorder{}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	rdb.AddHook(rec)
+	defer rdb.Close()
+	st, err := redisstore.New(rdb, redisstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	id := newID()
+	exp := time.Now().Add(time.Hour)
+	long := strings.Repeat("u", storage.MaxUserIDLen+1)
+	bigData := make([]byte, storage.MaxSessionDataLen+1)
+
+	invalid := map[string]error{}
+	for name, idv := range map[string][]byte{"nil": nil, "short": id[:31], "long": append(slices.Clone(id), 0)} {
+		_, err := st.GetSession(ctx, idv)
+		invalid["GetSession/"+name+"ID"] = err
+		invalid["PutSession/"+name+"ID"] = st.PutSession(ctx, storage.Session{ID: idv, UserID: "alice", Expires: exp})
+		invalid["DeleteSession/"+name+"ID"] = st.DeleteSession(ctx, idv)
+		_, err = st.GetRefreshFamily(ctx, idv)
+		invalid["GetRefreshFamily/"+name+"ID"] = err
+		invalid["PutRefreshFamily/"+name+"ID"] = st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: idv, UserID: "alice", Expires: exp}, 0)
+		invalid["DeleteRefreshFamily/"+name+"ID"] = st.DeleteRefreshFamily(ctx, idv)
+	}
+	for name, user := range map[string]string{"empty": "", "long": long} {
+		invalid["PutSession/"+name+"User"] = st.PutSession(ctx, storage.Session{ID: id, UserID: user, Expires: exp})
+		_, err := st.ListUserSessions(ctx, user)
+		invalid["ListUserSessions/"+name+"User"] = err
+		invalid["DeleteUserSessions/"+name+"User"] = st.DeleteUserSessions(ctx, user)
+		invalid["PutRefreshFamily/"+name+"User"] = st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: id, UserID: user, Expires: exp}, 0)
+		invalid["DeleteUserRefreshFamilies/"+name+"User"] = st.DeleteUserRefreshFamilies(ctx, user)
+	}
+	invalid["PutSession/bigData"] = st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: exp, Data: bigData})
+	invalid["PutRefreshFamily/bigData"] = st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: id, UserID: "alice", Expires: exp, Data: bigData}, 0)
+	for name, err := range invalid {
+		if !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		} else if !strings.HasPrefix(err.Error(), "redisstore: ") {
+			t.Errorf("%s: error %q lacks the package prefix", name, err)
+		}
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	dctx, cancel2 := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer cancel2()
+	for _, c := range []struct {
+		ctx  context.Context
+		want error
+	}{{cctx, context.Canceled}, {dctx, context.DeadlineExceeded}} {
+		done := map[string]error{}
+		_, done["GetSession"] = st.GetSession(c.ctx, id)
+		done["PutSession"] = st.PutSession(c.ctx, storage.Session{ID: id, UserID: "alice", Expires: exp})
+		done["DeleteSession"] = st.DeleteSession(c.ctx, id)
+		_, done["ListUserSessions"] = st.ListUserSessions(c.ctx, "alice")
+		done["DeleteUserSessions"] = st.DeleteUserSessions(c.ctx, "alice")
+		_, done["GetRefreshFamily"] = st.GetRefreshFamily(c.ctx, id)
+		done["PutRefreshFamily"] = st.PutRefreshFamily(c.ctx, storage.RefreshFamily{ID: id, UserID: "alice", Expires: exp}, 0)
+		done["DeleteRefreshFamily"] = st.DeleteRefreshFamily(c.ctx, id)
+		done["DeleteUserRefreshFamilies"] = st.DeleteUserRefreshFamilies(c.ctx, "alice")
+		for name, err := range done {
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s with a done context: %v, want %v", name, err, c.want)
+			}
+		}
+	}
+
+	if dials, trips, cmds := rec.get(); dials != 0 || trips != 0 {
+		t.Errorf("refused calls dialled %d times and sent %d round trips (%v), want none", dials, trips, cmds)
+	}
+}
+
+// TestDeadlineEndsBlockedCall sends calls to a server that never answers:
+// with ContextTimeoutEnabled, each returns at its context's deadline, long
+// before the client's ReadTimeout, with an error matching
+// context.DeadlineExceeded.
+func TestDeadlineEndsBlockedCall(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // read nothing, answer nothing
+		}
+	})
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  ln.Addr().String(),
+		ContextTimeoutEnabled: true,
+		ReadTimeout:           time.Minute,
+		WriteTimeout:          time.Minute,
+		MaxRetries:            -1,
+	})
+	defer rdb.Close()
+	st, err := redisstore.New(rdb, redisstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func(ctx context.Context) error{
+		"GetSession":       func(ctx context.Context) error { _, err := st.GetSession(ctx, newID()); return err },
+		"PutSession":       func(ctx context.Context) error { return st.PutSession(ctx, session("alice", time.Hour, "")) },
+		"ListUserSessions": func(ctx context.Context) error { _, err := st.ListUserSessions(ctx, "alice"); return err },
+		"PutRefreshFamily": func(ctx context.Context) error {
+			return st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0)
+		},
+	}
+	for name, call := range calls {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		start := time.Now()
+		err := call(ctx)
+		cancel()
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("%s returned %v after its deadline", name, took)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s past its deadline: %v, want an error matching context.DeadlineExceeded", name, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "redisstore: ") {
+			t.Errorf("%s: error %q lacks the package prefix", name, err)
+		}
+	}
+}
+
+// ---- Against a server ----
+
+func TestSessionRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	allBytes := make([]byte, 256)
+	for i := range allBytes {
+		allBytes[i] = byte(i)
+	}
+	maxUser := strings.Repeat("é", storage.MaxUserIDLen/2) + "x" // 255 bytes, multi-byte UTF-8
+	for name, s := range map[string]storage.Session{
+		"plain":    {UserID: "alice", Data: []byte("sealed")},
+		"empty":    {UserID: "dave"},
+		"allBytes": {UserID: "bob\x00\xff", Data: allBytes},
+		"maxData":  {UserID: "carol", Data: bytes.Repeat([]byte{0xa5}, storage.MaxSessionDataLen)},
+		"maxUser":  {UserID: maxUser, Data: []byte("x")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s.ID = newID()
+			s.Expires = time.Now().Add(time.Hour)
+			in := slices.Clone(s.Data)
+			if err := e.st.PutSession(ctx, s); err != nil {
+				t.Fatalf("PutSession: %v", err)
+			}
+			if len(s.Data) > 0 {
+				s.Data[0] ^= 1 // the store must not have kept the caller's slice
+			}
+			got, err := e.st.GetSession(ctx, s.ID)
+			if err != nil {
+				t.Fatalf("GetSession: %v", err)
+			}
+			if !bytes.Equal(got.ID, s.ID) || got.UserID != s.UserID || !got.Expires.Equal(s.Expires) || !bytes.Equal(got.Data, in) {
+				t.Fatalf("GetSession returned %q %q %v (%d bytes), want %q %q %v (%d bytes)",
+					hex.EncodeToString(got.ID), got.UserID, got.Expires, len(got.Data),
+					hex.EncodeToString(s.ID), s.UserID, s.Expires, len(in))
+			}
+			if got.Data == nil {
+				t.Error("GetSession returned nil Data, want an empty slice")
+			}
+			if len(got.Data) > 0 {
+				got.Data[0] ^= 1
+				got.ID[0] ^= 1
+				again, err := e.st.GetSession(ctx, s.ID)
+				if err != nil || !bytes.Equal(again.Data, in) {
+					t.Error("changing a returned slice changed the stored session")
+				}
+			}
+			if ids := listIDs(t, e.st, s.UserID); !slices.Equal(ids, hexIDs(s.ID)) {
+				t.Errorf("ListUserSessions = %v, want [%x]", ids, s.ID)
+			}
+		})
+	}
+}
+
+// TestKeyLayout checks the documented keys, TTLs and index scores.
+func TestKeyLayout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	s := session("alice", time.Hour, "sealed")
+	s.Expires = s.Expires.Truncate(time.Millisecond).Add(500 * time.Microsecond)
+	if err := e.st.PutSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	wantMS := ceilMS(s.Expires)
+	if wantMS != s.Expires.Truncate(time.Millisecond).UnixMilli()+1 {
+		t.Fatal("ceilMS does not round up")
+	}
+	score, err := e.rdb.ZScore(ctx, e.sessionIndex("alice"), hex.EncodeToString(s.ID)).Result()
+	if err != nil {
+		t.Fatalf("index %s: %v", e.sessionIndex("alice"), err)
+	}
+	if int64(score) != wantMS {
+		t.Errorf("index score %v, want %d (Expires in ms, rounded up)", score, wantMS)
+	}
+	for _, key := range []string{e.sessionKey(s.ID), e.sessionIndex("alice")} {
+		e.wantExpireAt(t, key, wantMS)
+	}
+
+	// A longer-lived second session extends the index's expiry; a shorter
+	// one leaves it.
+	long := session("alice", 2*time.Hour, "")
+	short := session("alice", time.Minute, "")
+	for _, x := range []storage.Session{long, short} {
+		if err := e.st.PutSession(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.wantExpireAt(t, e.sessionIndex("alice"), ceilMS(long.Expires)) // its longest-lived member
+
+	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour), Data: []byte("hash")}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !e.exists(t, e.familyKey(f.ID)) || !slices.Equal(e.members(t, e.familyIndex("alice")), hexIDs(f.ID)) {
+		t.Errorf("refresh family keys %s and %s not as documented", e.familyKey(f.ID), e.familyIndex("alice"))
+	}
+	var keys []string
+	iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 100).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, strings.TrimPrefix(iter.Val(), e.prefix))
+	}
+	slices.Sort(keys)
+	want := []string{
+		"r:" + hex.EncodeToString(f.ID),
+		"ru:" + hex.EncodeToString([]byte("alice")),
+	}
+	for _, id := range [][]byte{s.ID, long.ID, short.ID} {
+		want = append(want, "s:"+hex.EncodeToString(id))
+	}
+	want = append(want, "u:"+hex.EncodeToString([]byte("alice")))
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys under the prefix:\n%v\nwant\n%v", keys, want)
+	}
+}
+
+func TestSessionUserChangeRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	s := session("alice", time.Hour, "alice's")
+	if err := e.st.PutSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for name, expires := range map[string]time.Time{"live": time.Now().Add(time.Hour), "past": time.Now().Add(-time.Hour)} {
+		err := e.st.PutSession(ctx, storage.Session{ID: s.ID, UserID: "mallory", Expires: expires, Data: []byte("mallory's")})
+		if !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("%s: PutSession for another user: %v, want ErrInvalid", name, err)
+		}
+	}
+	got, err := e.st.GetSession(ctx, s.ID)
+	if err != nil || got.UserID != "alice" || string(got.Data) != "alice's" {
+		t.Errorf("after refused puts: %q %q %v, want alice's session unchanged", got.UserID, got.Data, err)
+	}
+	if ids := listIDs(t, e.st, "mallory"); len(ids) != 0 {
+		t.Errorf("mallory lists %v", ids)
+	}
+	if e.exists(t, e.sessionIndex("mallory")) {
+		t.Error("a refused put created an index")
+	}
+	// The same user may replace it.
+	s.Data = []byte("renewed")
+	if err := e.st.PutSession(ctx, s); err != nil {
+		t.Fatalf("replacing alice's session: %v", err)
+	}
+	if got, _ := e.st.GetSession(ctx, s.ID); string(got.Data) != "renewed" {
+		t.Errorf("replaced session holds %q", got.Data)
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	short := session("alice", 200*time.Millisecond, "short")
+	long := session("alice", time.Hour, "long")
+	for _, s := range []storage.Session{short, long} {
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.st.GetSession(ctx, short.ID); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	time.Sleep(time.Until(short.Expires) + 50*time.Millisecond)
+	if _, err := e.st.GetSession(ctx, short.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetSession after expiry: %v, want ErrNotFound", err)
+	}
+	if e.exists(t, e.sessionKey(short.ID)) {
+		t.Error("Redis still holds the expired session: no TTL?")
+	}
+	if ids := listIDs(t, e.st, "alice"); !slices.Equal(ids, hexIDs(long.ID)) {
+		t.Errorf("ListUserSessions = %v, want only the long-lived session", ids)
+	}
+	if m := e.members(t, e.sessionIndex("alice")); !slices.Equal(m, hexIDs(long.ID)) {
+		t.Errorf("index holds %v after a list, want only the live session", m)
+	}
+
+	// An index whose sessions have all expired expires too.
+	lone := session("bob", 150*time.Millisecond, "")
+	if err := e.st.PutSession(ctx, lone); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(lone.Expires) + 50*time.Millisecond)
+	if e.exists(t, e.sessionIndex("bob")) {
+		t.Error("the index of a user whose sessions all expired still exists")
+	}
+}
+
+// TestExpiryByStoreClock keeps records in Redis past their Expires
+// (PERSIST behind the Store's back): the Store must still treat them as
+// absent, by its own clock.
+func TestExpiryByStoreClock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	s := session("alice", 150*time.Millisecond, "")
+	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: s.Expires}
+	if err := e.st.PutSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{e.sessionKey(s.ID), e.sessionIndex("alice"), e.familyKey(f.ID), e.familyIndex("alice")} {
+		if err := e.rdb.Persist(ctx, k).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Until(s.Expires) + 20*time.Millisecond)
+	if !e.exists(t, e.sessionKey(s.ID)) {
+		t.Fatal("PERSIST did not keep the session")
+	}
+	if _, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetSession of an expired session Redis still holds: %v, want ErrNotFound", err)
+	}
+	if ids := listIDs(t, e.st, "alice"); len(ids) != 0 {
+		t.Errorf("ListUserSessions lists an expired session: %v", ids)
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRefreshFamily of an expired family Redis still holds: %v, want ErrNotFound", err)
+	}
+	// Expired is absent for writes too: another user may take the ID (the
+	// old owner's index loses it), and a family starts again at version 1.
+	if err := e.st.PutSession(ctx, storage.Session{ID: s.ID, UserID: "bob", Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Errorf("PutSession over an expired session of another user: %v", err)
+	}
+	if m := e.members(t, e.sessionIndex("alice")); len(m) != 0 {
+		t.Errorf("alice's index still names the session bob took: %v", m)
+	}
+	if err := e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: f.ID, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 1); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutRefreshFamily expecting the expired family's version: %v, want ErrConflict", err)
+	}
+	if err := e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: f.ID, UserID: "bob", Expires: time.Now().Add(time.Hour)}, 0); err != nil {
+		t.Errorf("PutRefreshFamily expecting 0 over an expired family: %v", err)
+	}
+	if got, err := e.st.GetRefreshFamily(ctx, f.ID); err != nil || got.Version != 1 || got.UserID != "bob" {
+		t.Errorf("GetRefreshFamily = %+v, %v; want bob's, version 1", got, err)
+	}
+	if m := e.members(t, e.familyIndex("alice")); len(m) != 0 {
+		t.Errorf("alice's family index still names the family bob took: %v", m)
+	}
+}
+
+func TestPutPastExpiresDeletes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	s := session("alice", time.Hour, "")
+	other := session("alice", time.Hour, "")
+	for _, x := range []storage.Session{s, other} {
+		if err := e.st.PutSession(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, past := range []time.Time{time.Now().Add(-time.Second), time.Now(), {}, time.Unix(-1e9, 0)} {
+		s.Expires = past
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Fatalf("PutSession with Expires %v: %v", past, err)
+		}
+		if _, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetSession after a put with Expires %v: %v, want ErrNotFound", past, err)
+		}
+		if e.exists(t, e.sessionKey(s.ID)) {
+			t.Errorf("a put with Expires %v left the key", past)
+		}
+	}
+	if m := e.members(t, e.sessionIndex("alice")); !slices.Equal(m, hexIDs(other.ID)) {
+		t.Errorf("index = %v, want only the other session", m)
+	}
+
+	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour)}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Expires = time.Now().Add(-time.Second)
+	if err := e.st.PutRefreshFamily(ctx, f, 1); err != nil {
+		t.Fatalf("PutRefreshFamily with a past Expires: %v", err)
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRefreshFamily after a put with a past Expires: %v, want ErrNotFound", err)
+	}
+	if e.exists(t, e.familyKey(f.ID)) || e.exists(t, e.familyIndex("alice")) {
+		t.Error("a put with a past Expires left the family or its index")
+	}
+}
+
+func TestFarFutureExpires(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	for _, exp := range []time.Time{
+		time.Now().AddDate(100, 0, 0),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(20000, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Unix(math.MaxInt64/2, 999999999),
+	} {
+		s := storage.Session{ID: newID(), UserID: "alice", Expires: exp}
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Errorf("PutSession expiring %v: %v", exp, err)
+			continue
+		}
+		got, err := e.st.GetSession(ctx, s.ID)
+		if err != nil || !got.Expires.Equal(exp) {
+			t.Errorf("GetSession of a session expiring %v: %v, %v", exp, got.Expires, err)
+		}
+	}
+	if n := len(listIDs(t, e.st, "alice")); n != 4 {
+		t.Errorf("ListUserSessions returned %d sessions, want 4", n)
+	}
+}
+
+func TestDeleteSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	a, b := session("alice", time.Hour, ""), session("alice", time.Hour, "")
+	for _, s := range []storage.Session{a, b} {
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // idempotent
+		if err := e.st.DeleteSession(ctx, a.ID); err != nil {
+			t.Fatalf("DeleteSession: %v", err)
+		}
+	}
+	if _, err := e.st.GetSession(ctx, a.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetSession after delete: %v", err)
+	}
+	if m := e.members(t, e.sessionIndex("alice")); !slices.Equal(m, hexIDs(b.ID)) {
+		t.Errorf("index after DeleteSession = %v, want only the other session", m)
+	}
+	if err := e.st.DeleteSession(ctx, newID()); err != nil {
+		t.Errorf("DeleteSession of a session never stored: %v", err)
+	}
+	if err := e.st.DeleteSession(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if e.exists(t, e.sessionIndex("alice")) {
+		t.Error("the index outlived its last session")
+	}
+}
+
+func TestListIndexConsistency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	var alice []storage.Session
+	for range 5 {
+		alice = append(alice, session("alice", time.Hour, ""))
+	}
+	short := session("alice", 150*time.Millisecond, "")
+	bob := session("bob", time.Hour, "")
+	for _, s := range append(slices.Clone(alice), short, bob) {
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids := listIDs(t, e.st, "alice"); !slices.Equal(ids, hexIDs(alice[0].ID, alice[1].ID, alice[2].ID, alice[3].ID, alice[4].ID, short.ID)) {
+		t.Errorf("ListUserSessions = %v", ids)
+	}
+	if err := e.st.DeleteSession(ctx, alice[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	// Behind the Store's back, as after eviction or a manual DEL.
+	if err := e.rdb.Del(ctx, e.sessionKey(alice[1].ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(short.Expires) + 50*time.Millisecond)
+	want := hexIDs(alice[2].ID, alice[3].ID, alice[4].ID)
+	if ids := listIDs(t, e.st, "alice"); !slices.Equal(ids, want) {
+		t.Errorf("ListUserSessions = %v, want %v", ids, want)
+	}
+	if m := e.members(t, e.sessionIndex("alice")); !slices.Equal(m, want) {
+		t.Errorf("index after a list = %v, want %v (stale entries dropped)", m, want)
+	}
+	if ids := listIDs(t, e.st, "bob"); !slices.Equal(ids, hexIDs(bob.ID)) {
+		t.Errorf("bob's sessions = %v", ids)
+	}
+	if ids := listIDs(t, e.st, "nobody"); len(ids) != 0 {
+		t.Errorf("a user without sessions lists %v", ids)
+	}
+}
+
+// TestListBound stores more than storage.MaxSessionsPerUser sessions for
+// one user: the list returns that many, the latest-expiring first.
+func TestListBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	const extra = 20
+	base := time.Now().Add(time.Hour)
+	var latest []string
+	for i := range storage.MaxSessionsPerUser + extra {
+		s := storage.Session{ID: newID(), UserID: "alice", Expires: base.Add(time.Duration(i) * time.Second)}
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if i >= extra {
+			latest = append(latest, hex.EncodeToString(s.ID))
+		}
+	}
+	slices.Sort(latest)
+	if ids := listIDs(t, e.st, "alice"); !slices.Equal(ids, latest) {
+		t.Errorf("ListUserSessions returned %d sessions, want the %d latest-expiring", len(ids), storage.MaxSessionsPerUser)
+	}
+	if err := e.st.DeleteUserSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		left++
+	}
+	if left != 0 {
+		t.Errorf("%d keys left after DeleteUserSessions", left)
+	}
+}
+
+func TestDeleteUserSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	var alice []storage.Session
+	for range 3 {
+		alice = append(alice, session("alice", time.Hour, ""))
+	}
+	bob := session("bob", time.Hour, "")
+	for _, s := range append(slices.Clone(alice), bob) {
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // idempotent
+		if err := e.st.DeleteUserSessions(ctx, "alice"); err != nil {
+			t.Fatalf("DeleteUserSessions: %v", err)
+		}
+	}
+	for _, s := range alice {
+		if _, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("alice's session survived DeleteUserSessions: %v", err)
+		}
+		if e.exists(t, e.sessionKey(s.ID)) {
+			t.Error("alice's session key survived DeleteUserSessions")
+		}
+	}
+	if e.exists(t, e.sessionIndex("alice")) {
+		t.Error("alice's index survived DeleteUserSessions")
+	}
+	if _, err := e.st.GetSession(ctx, bob.ID); err != nil {
+		t.Errorf("bob's session: %v", err)
+	}
+	if err := e.st.DeleteUserSessions(ctx, "nobody"); err != nil {
+		t.Errorf("DeleteUserSessions of a user without sessions: %v", err)
+	}
+}
+
+// TestDeleteUserChecksOwner plants a stale entry in alice's index naming
+// bob's session (as when an ID expires and is reused): deleting alice's
+// sessions must leave bob's alone.
+func TestDeleteUserChecksOwner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	bob := session("bob", time.Hour, "")
+	if err := e.st.PutSession(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	f := storage.RefreshFamily{ID: newID(), UserID: "bob", Expires: time.Now().Add(time.Hour)}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatal(err)
+	}
+	far := float64(time.Now().Add(time.Hour).UnixMilli())
+	e.rdb.ZAdd(ctx, e.sessionIndex("alice"), redis.Z{Score: far, Member: hex.EncodeToString(bob.ID)})
+	e.rdb.ZAdd(ctx, e.familyIndex("alice"), redis.Z{Score: far, Member: hex.EncodeToString(f.ID)})
+	if ids := listIDs(t, e.st, "alice"); len(ids) != 0 {
+		t.Errorf("alice lists bob's session: %v", ids)
+	}
+	if err := e.st.DeleteUserSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DeleteUserRefreshFamilies(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.GetSession(ctx, bob.ID); err != nil {
+		t.Errorf("deleting alice's sessions deleted bob's: %v", err)
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); err != nil {
+		t.Errorf("deleting alice's families deleted bob's: %v", err)
+	}
+}
+
+// TestUserIDsDoNotCollide uses user IDs that would collide if they were
+// put in keys raw, or compared loosely.
+func TestUserIDsDoNotCollide(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	users := []string{
+		"alice", "Alice", "alice ", "alice\x00", "61", "616c696365",
+		"x:s:", ":", "{alice}", "}{", "*", "u:alice", "ru:", "\xff\xfe",
+	}
+	ids := map[string][]byte{}
+	for _, u := range users {
+		s := session(u, time.Hour, u)
+		ids[u] = s.ID
+		if err := e.st.PutSession(ctx, s); err != nil {
+			t.Fatalf("PutSession for %q: %v", u, err)
+		}
+		if err := e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: s.ID, UserID: u, Expires: s.Expires}, 0); err != nil {
+			t.Fatalf("PutRefreshFamily for %q: %v", u, err)
+		}
+	}
+	for _, u := range users {
+		if got := listIDs(t, e.st, u); !slices.Equal(got, hexIDs(ids[u])) {
+			t.Errorf("user %q lists %v, want only its own session", u, got)
+		}
+	}
+	if err := e.st.DeleteUserSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DeleteUserRefreshFamilies(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users[1:] {
+		if _, err := e.st.GetSession(ctx, ids[u]); err != nil {
+			t.Errorf("deleting alice's sessions reached %q's: %v", u, err)
+		}
+		if _, err := e.st.GetRefreshFamily(ctx, ids[u]); err != nil {
+			t.Errorf("deleting alice's families reached %q's: %v", u, err)
+		}
+	}
+}
+
+func TestRefreshCompareAndSwap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour), Data: []byte("hash 1"), Version: 99}
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetRefreshFamily before any put: %v", err)
+	}
+	for _, expect := range []uint64{1, 2, math.MaxInt64 + 1, math.MaxUint64} {
+		if err := e.st.PutRefreshFamily(ctx, f, expect); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("PutRefreshFamily expecting %d on no family: %v, want ErrConflict", expect, err)
+		}
+	}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatalf("PutRefreshFamily expecting 0: %v", err)
+	}
+	check := func(version uint64, data string) {
+		t.Helper()
+		got, err := e.st.GetRefreshFamily(ctx, f.ID)
+		if err != nil {
+			t.Fatalf("GetRefreshFamily: %v", err)
+		}
+		if got.Version != version || string(got.Data) != data || got.UserID != "alice" || !bytes.Equal(got.ID, f.ID) || !got.Expires.Equal(f.Expires) {
+			t.Fatalf("GetRefreshFamily = version %d, %q, %q; want version %d, %q, alice", got.Version, got.Data, got.UserID, version, data)
+		}
+	}
+	check(1, "hash 1")
+	for _, expect := range []uint64{0, 2, math.MaxInt64 + 1, math.MaxUint64} {
+		if err := e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: f.ID, UserID: "alice", Expires: f.Expires, Data: []byte("stale")}, expect); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("PutRefreshFamily expecting %d on version 1: %v, want ErrConflict", expect, err)
+		}
+	}
+	check(1, "hash 1")
+	f.Data = []byte("hash 2")
+	if err := e.st.PutRefreshFamily(ctx, f, 1); err != nil {
+		t.Fatalf("PutRefreshFamily expecting 1: %v", err)
+	}
+	check(2, "hash 2")
+	if err := e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: f.ID, UserID: "mallory", Expires: f.Expires}, 2); !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("PutRefreshFamily for another user: %v, want ErrInvalid", err)
+	}
+	check(2, "hash 2")
+
+	for range 2 {
+		if err := e.st.DeleteRefreshFamily(ctx, f.ID); err != nil {
+			t.Fatalf("DeleteRefreshFamily: %v", err)
+		}
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRefreshFamily after delete: %v", err)
+	}
+	if e.exists(t, e.familyIndex("alice")) {
+		t.Error("the family index outlived its only family")
+	}
+	if err := e.st.PutRefreshFamily(ctx, f, 2); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutRefreshFamily expecting the deleted version: %v, want ErrConflict", err)
+	}
+	f.Data = []byte("again")
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatalf("PutRefreshFamily expecting 0 after delete: %v", err)
+	}
+	check(1, "again")
+}
+
+func TestRefreshConcurrentCAS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	const n = 50
+	id := newID()
+	for expect := range uint64(3) {
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				f := storage.RefreshFamily{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour), Data: fmt.Appendf(nil, "writer %d", i)}
+				errs[i] = e.st.PutRefreshFamily(ctx, f, expect)
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				if winner >= 0 {
+					t.Fatalf("expect %d: writers %d and %d both succeeded", expect, winner, i)
+				}
+				winner = i
+			case !errors.Is(err, storage.ErrConflict):
+				t.Fatalf("expect %d: writer %d: %v, want nil or ErrConflict", expect, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("expect %d: no writer succeeded", expect)
+		}
+		got, err := e.st.GetRefreshFamily(ctx, id)
+		if err != nil || got.Version != expect+1 || string(got.Data) != fmt.Sprintf("writer %d", winner) {
+			t.Fatalf("expect %d: stored version %d %q (%v), want version %d from writer %d", expect, got.Version, got.Data, err, expect+1, winner)
+		}
+	}
+}
+
+func TestRefreshExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(150 * time.Millisecond)}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.PutRefreshFamily(ctx, f, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(f.Expires) + 50*time.Millisecond)
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRefreshFamily after expiry: %v, want ErrNotFound", err)
+	}
+	if e.exists(t, e.familyKey(f.ID)) || e.exists(t, e.familyIndex("alice")) {
+		t.Error("Redis still holds the expired family or its index")
+	}
+	f.Expires = time.Now().Add(time.Hour)
+	if err := e.st.PutRefreshFamily(ctx, f, 2); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutRefreshFamily expecting the expired version: %v, want ErrConflict", err)
+	}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Errorf("PutRefreshFamily expecting 0 after expiry: %v", err)
+	}
+}
+
+func TestDeleteUserRefreshFamilies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	var alice [][]byte
+	for range 3 {
+		f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour)}
+		if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+			t.Fatal(err)
+		}
+		alice = append(alice, f.ID)
+	}
+	bob := storage.RefreshFamily{ID: newID(), UserID: "bob", Expires: time.Now().Add(time.Hour)}
+	if err := e.st.PutRefreshFamily(ctx, bob, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Sessions and families are kept apart.
+	s := session("alice", time.Hour, "")
+	if err := e.st.PutSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.st.DeleteUserRefreshFamilies(ctx, "alice"); err != nil {
+			t.Fatalf("DeleteUserRefreshFamilies: %v", err)
+		}
+	}
+	for _, id := range alice {
+		if _, err := e.st.GetRefreshFamily(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("alice's family survived: %v", err)
+		}
+	}
+	if e.exists(t, e.familyIndex("alice")) {
+		t.Error("alice's family index survived")
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, bob.ID); err != nil {
+		t.Errorf("bob's family: %v", err)
+	}
+	if _, err := e.st.GetSession(ctx, s.ID); err != nil {
+		t.Errorf("alice's session: %v", err)
+	}
+	// A session and a family may share an ID without meeting.
+	f := storage.RefreshFamily{ID: s.ID, UserID: "alice", Expires: time.Now().Add(time.Hour)}
+	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DeleteSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); err != nil {
+		t.Errorf("DeleteSession deleted the family with the same ID: %v", err)
+	}
+}
+
+// TestRoundTrips counts what each method sends once the scripts are
+// cached: GetSession a single GET, every other method a single EVALSHA.
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	e := newEnv(t, rec)
+	ctx := t.Context()
+	s := session("alice", time.Hour, "sealed")
+	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour)}
+	calls := []struct {
+		name string
+		want string
+		call func() error
+	}{
+		{"PutSession", "evalsha", func() error { return e.st.PutSession(ctx, s) }},
+		{"GetSession", "get", func() error { _, err := e.st.GetSession(ctx, s.ID); return err }},
+		{"ListUserSessions", "evalsha", func() error { _, err := e.st.ListUserSessions(ctx, "alice"); return err }},
+		{"DeleteSession", "evalsha", func() error { return e.st.DeleteSession(ctx, s.ID) }},
+		{"DeleteUserSessions", "evalsha", func() error { return e.st.DeleteUserSessions(ctx, "alice") }},
+		{"PutRefreshFamily", "evalsha", func() error { return e.st.PutRefreshFamily(ctx, f, 0) }},
+		{"GetRefreshFamily", "get", func() error { _, err := e.st.GetRefreshFamily(ctx, f.ID); return err }},
+		{"DeleteRefreshFamily", "evalsha", func() error { return e.st.DeleteRefreshFamily(ctx, f.ID) }},
+		{"DeleteUserRefreshFamilies", "evalsha", func() error { return e.st.DeleteUserRefreshFamilies(ctx, "alice") }},
+	}
+	// Warm up: cache the scripts in the server (a first EVALSHA may be
+	// followed by an EVAL) and open the connection.
+	for _, c := range calls {
+		if err := c.call(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	for _, c := range calls { // the same sequence: each call succeeds again
+		rec.reset()
+		if err := c.call(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if _, trips, cmds := rec.get(); trips != 1 || !slices.Equal(cmds, []string{c.want}) {
+			t.Errorf("%s made %d round trips %v, want 1: %s", c.name, trips, cmds, c.want)
+		}
+	}
+}
+
+// TestScriptsReloaded flushes the server's script cache: the next calls
+// must load their scripts again rather than fail.
+func TestScriptsReloaded(t *testing.T) {
+	e := newEnv(t) // not parallel: SCRIPT FLUSH affects every test
+	ctx := t.Context()
+	s := session("alice", time.Hour, "")
+	if err := e.st.PutSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ids := listIDs(t, e.st, "alice"); len(ids) != 1 {
+		t.Errorf("after SCRIPT FLUSH, ListUserSessions = %v", ids)
+	}
+	if err := e.st.DeleteSession(ctx, s.ID); err != nil {
+		t.Errorf("after SCRIPT FLUSH, DeleteSession: %v", err)
+	}
+}
+
+// TestForeignValues stores values the Store did not write at its keys:
+// reads must fail as infrastructure errors (never ErrNotFound) without
+// echoing the value, and deletes must still delete.
+func TestForeignValues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	const secret = "not-a-keyhold-record-SECRET"
+	id, other, hashID := newID(), newID(), newID()
+	e.rdb.Set(ctx, e.sessionKey(id), secret, time.Hour)
+	e.rdb.Set(ctx, e.familyKey(other), secret, time.Hour)
+	e.rdb.HSet(ctx, e.sessionKey(hashID), "field", secret)
+	e.rdb.ZAdd(ctx, e.sessionIndex("alice"), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: hex.EncodeToString(id)})
+
+	errs := map[string]error{}
+	_, errs["GetSession"] = e.st.GetSession(ctx, id)
+	_, errs["GetSession/hash"] = e.st.GetSession(ctx, hashID)
+	_, errs["GetRefreshFamily"] = e.st.GetRefreshFamily(ctx, other)
+	_, errs["ListUserSessions"] = e.st.ListUserSessions(ctx, "alice")
+	errs["PutSession"] = e.st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)})
+	errs["PutRefreshFamily"] = e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: other, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0)
+	for name, err := range errs {
+		switch {
+		case err == nil:
+			t.Errorf("%s on a foreign value succeeded", name)
+		case errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrInvalid):
+			t.Errorf("%s on a foreign value: %v, want an infrastructure error", name, err)
+		case strings.Contains(err.Error(), secret):
+			t.Errorf("%s: the error echoes the stored value: %v", name, err)
+		case !strings.HasPrefix(err.Error(), "redisstore: "):
+			t.Errorf("%s: error %q lacks the package prefix", name, err)
+		}
+	}
+	if err := e.st.DeleteSession(ctx, id); err != nil {
+		t.Errorf("DeleteSession of a foreign value: %v", err)
+	}
+	if err := e.st.DeleteRefreshFamily(ctx, other); err != nil {
+		t.Errorf("DeleteRefreshFamily of a foreign value: %v", err)
+	}
+	if err := e.st.DeleteSession(ctx, hashID); err != nil {
+		t.Errorf("DeleteSession of a hash: %v", err)
+	}
+	if e.exists(t, e.sessionKey(id)) || e.exists(t, e.familyKey(other)) || e.exists(t, e.sessionKey(hashID)) {
+		t.Error("a delete left a foreign value in place")
+	}
+}
+
+// TestHashTagPrefix runs a Store whose prefix holds a hash tag, as on a
+// cluster, against the test server.
+func TestHashTagPrefix(t *testing.T) {
+	t.Parallel()
+	rdb := newClient(t)
+	prefix := "{keyhold-test-" + rand.Text()[:20] + "}:" // braces are not glob characters
+	cleanPrefix(t, prefix)
+	st, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	s := session("alice", time.Hour, "tagged")
+	if err := st.PutSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.GetSession(ctx, s.ID); err != nil || string(got.Data) != "tagged" {
+		t.Fatalf("GetSession: %q, %v", got.Data, err)
+	}
+	if ids := listIDs(t, st, "alice"); !slices.Equal(ids, hexIDs(s.ID)) {
+		t.Errorf("ListUserSessions = %v", ids)
+	}
+	if err := st.DeleteUserSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Exists(ctx, prefix+"s:"+hex.EncodeToString(s.ID), prefix+"u:"+hex.EncodeToString([]byte("alice"))).Result(); err != nil || n != 0 {
+		t.Errorf("%d keys left after DeleteUserSessions (%v)", n, err)
+	}
+}

@@ -1,0 +1,227 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below run atomically inside Redis (Redis 6.2 or later:
+// SET … PXAT and ZRANGE … BYSCORE REV appeared in 6.2). Every script
+// receives the keys it is built around in KEYS, and reaches the other keys
+// of the store (records named by an index, the previous owner's index) by
+// name: Redis allows that for keys in the same cluster slot, which is why a
+// cluster needs a hash tag in the prefix (see the package documentation).
+//
+// Two clocks meet here. Whether a record has expired is decided by the
+// Store's clock (the Go process's): the caller passes its time as ARGV,
+// because GetSession, a plain GET, can use no other. Removing index members
+// whose record Redis has expired is housekeeping, done by Redis's clock
+// (TIME), the clock that expires the records: an index member is removed
+// only once its record is gone, so DeleteUserSessions reaches every record
+// that any instance, whatever its clock, may still read.
+
+// luaPrelude is shared by every script: the record layout (as written by
+// encodeRecord) and index housekeeping.
+const luaPrelude = `
+-- Record: format(1) kind(1) version(8) seconds(8) nanoseconds(4)
+-- userlen(1) user datalen(4) data, integers big-endian.
+local function be(v, i, n)
+  local x = 0
+  for k = i, i + n - 1 do x = x * 256 + string.byte(v, k) end
+  return x
+end
+
+-- parse returns the record's owner, expiry (seconds, nanoseconds) and raw
+-- 8-byte version, or nil if v is not a record of this kind.
+local function parse(v, kind)
+  if #v < 28 or string.byte(v, 1) ~= 1 or string.sub(v, 2, 2) ~= kind then
+    return nil
+  end
+  local ulen = string.byte(v, 23)
+  if ulen == 0 or #v < 27 + ulen then return nil end
+  return string.sub(v, 24, 23 + ulen), be(v, 11, 8), be(v, 19, 4), string.sub(v, 3, 10)
+end
+
+local function must_parse(v, kind)
+  local owner, s, ns, ver = parse(v, kind)
+  if not owner then
+    error({err = 'ERR malformed keyhold record'})
+  end
+  return owner, s, ns, ver
+end
+
+-- expired: the expiry (s, ns) is not after the caller's now (nows, nowns).
+local function expired(s, ns, nows, nowns)
+  return s < nows or (s == nows and ns <= nowns)
+end
+
+local function tohex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+-- tidy drops the index members whose record Redis has expired (score, the
+-- record's PXAT, before Redis's now: Redis expires a key once now > PXAT)
+-- and sets the index to expire with its longest-lived member.
+local function tidy(index)
+  local t = redis.call('TIME')
+  local nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. string.format('%.0f', nowms))
+  local top = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+  if top[2] then
+    redis.call('PEXPIREAT', index, string.format('%.0f', tonumber(top[2])))
+  end
+end
+`
+
+// Status codes returned by putScript.
+const (
+	statusOK        = 0
+	statusOtherUser = 1
+	statusConflict  = 2
+)
+
+// putScript creates or replaces a record and its index member.
+//
+//	KEYS[1]  the record
+//	KEYS[2]  the new owner's index
+//	ARGV[1]  kind: "s" or "r"
+//	ARGV[2]  the encoded record
+//	ARGV[3]  expiry in Unix ms (PXAT and index score)
+//	ARGV[4]  the caller's now, Unix seconds
+//	ARGV[5]  the caller's now, nanoseconds
+//	ARGV[6]  index member (hex of the ID)
+//	ARGV[7]  user ID
+//	ARGV[8]  index key prefix (prefix.."u:" or prefix.."ru:")
+//	ARGV[9]  "" (no compare-and-swap) or the expected version, 8 bytes
+//	ARGV[10] "1" if the expiry has passed: delete instead of storing
+//
+// It returns statusOK, statusOtherUser (a live record has another owner:
+// nothing changed) or statusConflict (the live record's version, zero if
+// none, is not ARGV[9]: nothing changed).
+var putScript = redis.NewScript(luaPrelude + `
+local kind, val, expms, member, user, iprefix, expect, past =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local nows, nowns = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local live_owner, dead_owner, version = nil, nil, string.rep('\0', 8)
+local old = redis.call('GET', KEYS[1])
+if old then
+  local owner, s, ns, ver = must_parse(old, kind)
+  if expired(s, ns, nows, nowns) then
+    dead_owner = owner
+  else
+    live_owner, version = owner, ver
+  end
+end
+if live_owner and live_owner ~= user then return 1 end
+if expect ~= '' and version ~= expect then return 2 end
+if dead_owner and dead_owner ~= user then
+  redis.call('ZREM', iprefix .. tohex(dead_owner), member)
+end
+if past == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], member)
+  return 0
+end
+redis.call('SET', KEYS[1], val, 'PXAT', expms)
+redis.call('ZADD', KEYS[2], expms, member)
+tidy(KEYS[2])
+return 0
+`)
+
+// deleteScript removes a record and its owner's index member.
+//
+//	KEYS[1] the record
+//	ARGV[1] kind
+//	ARGV[2] index member (hex of the ID)
+//	ARGV[3] index key prefix
+//
+// A value at KEYS[1] that is not a record of this kind (another kind, or
+// not even a string) is deleted too, with no index member to remove: a
+// delete is a revocation, and must not be blocked by what it cannot read.
+var deleteScript = redis.NewScript(luaPrelude + `
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return 0 end
+if t == 'string' then
+  local owner = parse(redis.call('GET', KEYS[1]), ARGV[1])
+  if owner then
+    redis.call('ZREM', ARGV[3] .. tohex(owner), ARGV[2])
+  end
+end
+return redis.call('DEL', KEYS[1])
+`)
+
+// listScript returns a user's unexpired sessions as a flat array of index
+// member, record, member, record…, at most ARGV[6] of them, latest expiry
+// first, and removes the index members whose record is gone or belongs to
+// someone else.
+//
+//	KEYS[1] the user's session index
+//	ARGV[1] session key prefix (prefix.."s:")
+//	ARGV[2] user ID
+//	ARGV[3] the caller's now, Unix seconds
+//	ARGV[4] the caller's now, nanoseconds
+//	ARGV[5] the caller's now, Unix ms rounded down
+//	ARGV[6] the most sessions to return
+var listScript = redis.NewScript(luaPrelude + `
+local sprefix, user = ARGV[1], ARGV[2]
+local nows, nowns, nowms, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local batch = 100
+
+tidy(KEYS[1])
+local out, stale, found, offset = {}, {}, 0, 0
+while found < limit do
+  -- Members with a score up to the caller's now (in ms, rounded down)
+  -- have expired by the caller's clock: skip them.
+  local members = redis.call('ZRANGE', KEYS[1], '+inf', '(' .. nowms, 'BYSCORE', 'REV', 'LIMIT', offset, batch)
+  if #members == 0 then break end
+  local keys = {}
+  for i = 1, #members do keys[i] = sprefix .. members[i] end
+  local vals = redis.call('MGET', unpack(keys))
+  for i = 1, #members do
+    local v = vals[i]
+    if not v then
+      stale[#stale + 1] = members[i]
+    else
+      local owner, s, ns = must_parse(v, 's')
+      if owner ~= user then
+        stale[#stale + 1] = members[i]
+      elseif found < limit and not expired(s, ns, nows, nowns) then
+        found = found + 1
+        out[#out + 1] = members[i]
+        out[#out + 1] = v
+      end
+    end
+  end
+  offset = offset + #members
+end
+for i = 1, #stale, batch do
+  redis.call('ZREM', KEYS[1], unpack(stale, i, math.min(i + batch - 1, #stale)))
+end
+return out
+`)
+
+// deleteUserScript removes every record of one kind in a user's index
+// that still belongs to the user, then the index. It returns the number of
+// records deleted.
+//
+//	KEYS[1] the user's index
+//	ARGV[1] kind
+//	ARGV[2] record key prefix (prefix.."s:" or prefix.."r:")
+//	ARGV[3] user ID
+var deleteUserScript = redis.NewScript(luaPrelude + `
+local kind, rprefix, user = ARGV[1], ARGV[2], ARGV[3]
+local batch = 100
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local n = 0
+for i = 1, #members, batch do
+  local keys = {}
+  for j = i, math.min(i + batch - 1, #members) do keys[#keys + 1] = rprefix .. members[j] end
+  local vals = redis.call('MGET', unpack(keys))
+  local del = {}
+  for j = 1, #keys do
+    local v = vals[j]
+    if v and parse(v, kind) == user then del[#del + 1] = keys[j] end
+  end
+  if #del > 0 then n = n + redis.call('DEL', unpack(del)) end
+end
+redis.call('DEL', KEYS[1])
+return n
+`)
