@@ -1,0 +1,82 @@
+// Package session gives an app server-side sessions with lock/unlock
+// custody of the user's vault, API tokens, and the middleware around them.
+//
+// For most use cases, create one [Manager] with [New], wrap the app's
+// handlers with [Manager.Handler] (inside [net/http.CrossOriginProtection]
+// and [SecurityHeaders]), call [Manager.Login] once the user has
+// authenticated, [Manager.Unlock] once they have unlocked their vault, and
+// guard routes with [Manager.RequireLogin], [Manager.RequireUnlocked] and
+// [Manager.RequireFresh]:
+//
+//	mux.Handle("POST /notes", m.RequireUnlocked(notesHandler))
+//	handler := session.SecurityHeaders(session.Headers{},
+//		http.NewCrossOriginProtection().Handler(m.Handler(mux)))
+//
+// # Tokens
+//
+// A session is named by a 256-bit token from crypto/rand, sent as the
+// cookie's value (43 characters of base64url) or as a bearer access token.
+// The store keys sessions by a SHA-256 hash of a label and the token and
+// never sees the token. An unknown, expired or malformed token is never
+// adopted: the request has no session, and a cookie naming none is
+// cleared. The token is re-issued at login, at unlock, at reauthentication
+// (step-up) and by [Manager.Renew] on every privilege change.
+//
+// The cookie is "__Host-keyhold": Secure, HttpOnly, SameSite=Lax, Path=/,
+// no Domain; it is a session cookie unless the login asked to be
+// remembered, and even then the server's deadlines, not the cookie's
+// expiry, end the session. Cookies are neither issued nor accepted over
+// plain HTTP; behind a TLS-terminating proxy, list it in
+// Config.TrustedProxies. Config.AllowInsecureCookies is for plain-HTTP
+// development on localhost only.
+//
+// # Timeouts
+//
+// A session ends after Config.IdleTimeout without a request (30 minutes)
+// and Config.Lifetime after its login or last reauthentication (24 hours),
+// whichever comes first; a remembered login uses RememberLifetime (30
+// days) and RememberIdleTimeout instead. Sliding renewal writes the store
+// at most once per Config.TouchInterval (1 minute) per session, so the
+// idle deadline may fall up to that much early.
+//
+// # Custody of the vault's keys
+//
+// While unlocked, a session's record holds the vault's keys sealed
+// ([vault.Unlocked.SealForCustody]) under a key derived by HKDF from the
+// session's token, bound to the session's ID and user. Each request that
+// needs the vault re-derives the key from its cookie and opens them
+// ([Manager.Unlocked]); the vault is locked again when the request ends.
+// Neither the store alone (it has no token) nor an old cookie alone (its
+// record is gone) opens them. Lock, logout, revocation and both timeouts
+// delete them, and Config.LockAfter (15 minutes) locks an unlocked session
+// that has been idle that long while it stays logged in. Any instance
+// sharing the store can serve an unlocked request, and a restart loses
+// nothing.
+//
+// # API clients
+//
+// [Manager.IssueTokens] gives an API client a bearer access token (15
+// minutes) and a refresh token (valid 7 days unused, its family at most 30
+// days), both stored as hashes. [Manager.Refresh] rotates them on every
+// use; presenting a refresh token a second time revokes its whole family
+// ([ErrTokenReused], RFC 9700 §4.14.2).
+//
+// # Audit events
+//
+// The Manager logs slog records named keyhold.session.login, .logout,
+// .expired, .revoked, .reauthenticated, .renewed, .tokens_issued,
+// .refreshed, .refresh_reused (at Warn) and .malformed, and
+// keyhold.vault.unlocked and .locked, with the user ID, the session's Ref
+// (96 bits of its store ID, not of its token), the client IP and a reason.
+// No token, key or password reaches a log.
+//
+// # What this package does not do
+//
+// It does not authenticate users (check passwords with package kdf, and
+// second factors, before Login) and does not rate-limit (package
+// ratelimit). It does not protect against a thief who holds a live cookie
+// and uses it before the session ends, nor against code running in the
+// server process. Anyone who can write to the session store can create or
+// alter sessions (but cannot open the vault keys of sessions it did not
+// create). Device details (IP, User-Agent) are stored in the clear.
+package session

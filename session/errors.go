@@ -1,0 +1,69 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrNotLoggedIn means the request has no valid session: no cookie or
+	// bearer token, or one that is unknown, expired or revoked.
+	ErrNotLoggedIn = errors.New("session: not logged in")
+
+	// ErrLocked means the session is logged in but holds no vault key:
+	// never unlocked, locked, or auto-locked after inactivity.
+	ErrLocked = errors.New("session: vault locked")
+
+	// ErrNotFresh means the session's last authentication is older than
+	// a handler demands (RequireFresh); the error is a *NotFreshError.
+	ErrNotFresh = errors.New("session: authentication not recent enough")
+
+	// ErrNoMiddleware means a method that needs the request's session
+	// state was called with a context that did not pass through
+	// Manager.Handler (a programming error in the app's routing).
+	ErrNoMiddleware = errors.New("session: request did not pass through Manager.Handler")
+
+	// ErrInsecureTransport means a session cookie would have to be sent
+	// over plain HTTP. Serve over TLS, configure the TLS-terminating
+	// proxy in Config.TrustedProxies, or, for local development only,
+	// set Config.AllowInsecureCookies.
+	ErrInsecureTransport = errors.New("session: refusing to issue a session cookie over plain HTTP")
+
+	// ErrHeadersWritten means the response's headers were already sent,
+	// so a new cookie can no longer be set: call Login, Unlock, Logout
+	// and the like before writing the response.
+	ErrHeadersWritten = errors.New("session: response headers already written")
+
+	// ErrInvalidToken means a refresh token is malformed, unknown,
+	// expired, revoked, or lost a race with a concurrent refresh.
+	ErrInvalidToken = errors.New("session: invalid token")
+
+	// ErrTokenReused means a refresh token that had already been rotated
+	// was presented again: the whole family has been revoked (RFC 9700
+	// §4.14.2). It wraps ErrInvalidToken.
+	ErrTokenReused = fmt.Errorf("%w: refresh token reused; its family is revoked", ErrInvalidToken)
+
+	// ErrUserMismatch means an Unlocked vault of another user was handed
+	// to a session.
+	ErrUserMismatch = errors.New("session: vault belongs to another user")
+
+	// ErrInvalidInput means an argument is out of bounds (an empty or
+	// over-long user ID, an unknown device reference).
+	ErrInvalidInput = errors.New("session: invalid input")
+)
+
+// NotFreshError is returned by RequireFresh's check: the session's last
+// authentication happened at AuthTime, longer ago than MaxAge.
+type NotFreshError struct {
+	AuthTime time.Time
+	MaxAge   time.Duration
+}
+
+// Error says when the session last authenticated.
+func (e *NotFreshError) Error() string {
+	return fmt.Sprintf("session: last authenticated at %s, more than %s ago", e.AuthTime.UTC().Format(time.RFC3339), e.MaxAge)
+}
+
+// Unwrap makes errors.Is(err, ErrNotFresh) true.
+func (e *NotFreshError) Unwrap() error { return ErrNotFresh }

@@ -1,0 +1,154 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// kind tells cookie sessions from bearer (access-token) sessions.
+type kind uint8
+
+const (
+	kindCookie kind = 1
+	kindBearer kind = 2
+)
+
+// Bounds on what a record keeps of the request.
+const (
+	maxIPLen        = 64
+	maxUserAgentLen = 256
+	maxCustodyLen   = 4 + 12 + 4 + 32 + 1 + 255*36 + 16
+)
+
+const (
+	recordVersion  = 1
+	flagRemember   = 1 << 0
+	knownFlags     = flagRemember
+	recordFixedLen = 1 + 1 + 1 + 5*8
+)
+
+var errMalformed = errors.New("session: malformed session record")
+
+// record is what a session keeps in storage.Session.Data (FORMAT.md §4.3).
+// Times are Unix milliseconds.
+type record struct {
+	kind      kind
+	remember  bool
+	created   int64
+	authTime  int64
+	lastSeen  int64
+	deadline  int64  // absolute: the session ends here whatever its activity
+	idleMS    int64  // idle timeout of this session
+	family    []byte // bearer sessions: the refresh family's store ID; else empty
+	ip        string
+	userAgent string
+	custody   []byte // the vault's keys sealed under the token's custody key; empty while locked
+}
+
+func (r *record) encode() []byte {
+	b := make([]byte, 0, recordFixedLen+1+len(r.family)+1+len(r.ip)+2+len(r.userAgent)+2+len(r.custody))
+	var flags byte
+	if r.remember {
+		flags |= flagRemember
+	}
+	b = append(b, recordVersion, byte(r.kind), flags)
+	for _, v := range []int64{r.created, r.authTime, r.lastSeen, r.deadline, r.idleMS} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	b = append(b, byte(len(r.family)))
+	b = append(b, r.family...)
+	b = append(b, byte(len(r.ip)))
+	b = append(b, r.ip...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.userAgent)))
+	b = append(b, r.userAgent...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.custody)))
+	return append(b, r.custody...)
+}
+
+func decodeRecord(b []byte) (*record, error) {
+	if len(b) < recordFixedLen || b[0] != recordVersion {
+		return nil, errMalformed
+	}
+	r := &record{kind: kind(b[1]), remember: b[2]&flagRemember != 0}
+	if (r.kind != kindCookie && r.kind != kindBearer) || b[2]&^knownFlags != 0 {
+		return nil, errMalformed
+	}
+	p := b[3:]
+	for _, v := range []*int64{&r.created, &r.authTime, &r.lastSeen, &r.deadline, &r.idleMS} {
+		*v = int64(binary.BigEndian.Uint64(p))
+		p = p[8:]
+	}
+	take := func(n int) []byte {
+		if n > len(p) {
+			return nil
+		}
+		out := p[:n:n]
+		p = p[n:]
+		return out
+	}
+	var ok bool
+	field8 := func(max int) []byte {
+		if len(p) < 1 || int(p[0]) > max {
+			ok = false
+			return nil
+		}
+		n := int(p[0])
+		p = p[1:]
+		v := take(n)
+		if v == nil && n > 0 {
+			ok = false
+		}
+		return v
+	}
+	field16 := func(max int) []byte {
+		if len(p) < 2 || int(binary.BigEndian.Uint16(p)) > max {
+			ok = false
+			return nil
+		}
+		n := int(binary.BigEndian.Uint16(p))
+		p = p[2:]
+		v := take(n)
+		if v == nil && n > 0 {
+			ok = false
+		}
+		return v
+	}
+	ok = true
+	family := field8(32)
+	ip := field8(maxIPLen)
+	ua := field16(maxUserAgentLen)
+	custody := field16(maxCustodyLen)
+	if !ok || len(p) != 0 || (len(family) != 0 && len(family) != 32) ||
+		(r.kind == kindBearer) != (len(family) == 32) ||
+		!utf8.Valid(ua) || r.idleMS <= 0 || r.created > r.deadline {
+		return nil, errMalformed
+	}
+	r.family = append([]byte(nil), family...)
+	r.ip, r.userAgent = string(ip), string(ua)
+	if len(custody) > 0 {
+		r.custody = append([]byte(nil), custody...)
+	}
+	return r, nil
+}
+
+// expiresAt is when the store may forget the session: at its idle or its
+// absolute deadline, whichever comes first.
+func (r *record) expiresAt() time.Time {
+	return time.UnixMilli(min(r.deadline, r.lastSeen+r.idleMS))
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character,
+// and drops invalid UTF-8.
+func truncateUTF8(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

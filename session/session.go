@@ -1,0 +1,438 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/keyhold/keyhold/storage"
+	"github.com/keyhold/keyhold/vault"
+)
+
+// Info describes the request's session. It is a snapshot: it does not
+// change when the session does.
+type Info struct {
+	// UserID is the logged-in user.
+	UserID string
+	// Ref is a short, stable reference to the session, safe to log and
+	// show (it is derived from the session's store ID, not its token):
+	// Devices lists it, and Revoke takes it.
+	Ref string
+	// Created is when the user logged in.
+	Created time.Time
+	// AuthTime is the session's last authentication: the login, or the
+	// last Reauthenticated.
+	AuthTime time.Time
+	// Expires is the session's absolute deadline.
+	Expires time.Time
+	// Unlocked reports whether the session holds the user's vault keys.
+	Unlocked bool
+	// Remembered reports a login with LoginOptions.Remember.
+	Remembered bool
+	// Bearer reports a session authenticated by an API access token
+	// rather than a cookie.
+	Bearer bool
+}
+
+// Current returns the request's session, or ok=false when the request has
+// none (or did not pass through Handler). It never panics.
+func (m *Manager) Current(ctx context.Context) (Info, bool) {
+	st, err := m.state(ctx)
+	if err != nil {
+		return Info{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.rec == nil {
+		return Info{}, false
+	}
+	return st.info(), true
+}
+
+func (st *requestState) info() Info {
+	return Info{
+		UserID:     st.userID,
+		Ref:        ref(st.id),
+		Created:    time.UnixMilli(st.rec.created),
+		AuthTime:   time.UnixMilli(st.rec.authTime),
+		Expires:    time.UnixMilli(st.rec.deadline),
+		Unlocked:   len(st.rec.custody) > 0,
+		Remembered: st.rec.remember,
+		Bearer:     st.rec.kind == kindBearer,
+	}
+}
+
+// ref is the public reference of a session: 96 bits of its store ID.
+func ref(id []byte) string { return b64.EncodeToString(id[:12]) }
+
+// LoginOptions vary one login.
+type LoginOptions struct {
+	// Remember gives the session Config.RememberLifetime and
+	// RememberIdleTimeout, and a persistent cookie, instead of the
+	// defaults. The vault is never remembered unlocked.
+	Remember bool
+}
+
+// Login starts a new session for userID, after the app has authenticated
+// the user. It always issues a new token (the request's old session, if
+// any, ends: no fixation), stores the session, and sets the cookie on the
+// response. If the user is over Config.MaxSessionsPerUser, their least
+// recently used sessions end.
+func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) error {
+	if userID == "" || len(userID) > storage.MaxUserIDLen {
+		return fmt.Errorf("%w: user ID must be 1 to %d bytes", ErrInvalidInput, storage.MaxUserIDLen)
+	}
+	st, err := m.state(ctx)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.canSetCookie(); err != nil {
+		return err
+	}
+	if st.bearer {
+		return fmt.Errorf("%w: Login needs a cookie request; API clients use IssueTokens", ErrInvalidInput)
+	}
+	if st.rec != nil {
+		if err := m.store.DeleteSession(ctx, st.id); err != nil {
+			return err
+		}
+		st.dropLocked()
+	}
+	now := m.now()
+	rec := m.newRecord(kindCookie, now, opts.Remember, st)
+	if err := m.makeRoom(ctx, userID, 1); err != nil {
+		return err
+	}
+	token := newToken()
+	id := sessionID(kindCookie, token)
+	if err := m.put(ctx, id, userID, rec); err != nil {
+		return err
+	}
+	st.token, st.id, st.userID, st.rec = token, id, userID, rec
+	st.setCookie(token, rec)
+	m.audit(ctx, slog.LevelInfo, "keyhold.session.login", st, slog.Bool("remember", opts.Remember))
+	return nil
+}
+
+func (m *Manager) newRecord(k kind, now time.Time, remember bool, st *requestState) *record {
+	lifetime, idle := m.cfg.Lifetime, m.cfg.IdleTimeout
+	if remember {
+		lifetime, idle = m.cfg.RememberLifetime, m.cfg.RememberIdleTimeout
+	}
+	if k == kindBearer {
+		lifetime, idle = m.cfg.AccessTokenTTL, m.cfg.AccessTokenTTL
+	}
+	ms := now.UnixMilli()
+	rec := &record{kind: k, remember: remember, created: ms, authTime: ms, lastSeen: ms,
+		deadline: ms + lifetime.Milliseconds(), idleMS: idle.Milliseconds()}
+	if st != nil && st.r != nil {
+		if ip, ok := m.proxies.Client(st.r); ok {
+			rec.ip = ip.String()
+		}
+		rec.userAgent = truncateUTF8(st.r.UserAgent(), maxUserAgentLen)
+	}
+	return rec
+}
+
+// makeRoom ends the user's least recently used sessions so that n more fit
+// under MaxSessionsPerUser.
+func (m *Manager) makeRoom(ctx context.Context, userID string, n int) error {
+	list, err := m.store.ListUserSessions(ctx, userID)
+	if err != nil {
+		return err
+	}
+	excess := len(list) + n - m.cfg.MaxSessionsPerUser
+	if excess <= 0 {
+		return nil
+	}
+	type entry struct {
+		id       []byte
+		lastSeen int64
+	}
+	entries := make([]entry, 0, len(list))
+	for _, s := range list {
+		var seen int64
+		if rec, err := decodeRecord(s.Data); err == nil {
+			seen = rec.lastSeen
+		}
+		entries = append(entries, entry{s.ID, seen})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return int(min(max(a.lastSeen-b.lastSeen, -1), 1)) })
+	for _, e := range entries[:min(excess, len(entries))] {
+		if err := m.store.DeleteSession(ctx, e.id); err != nil {
+			return err
+		}
+		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(e.id)), slog.String("reason", "session_limit"))
+	}
+	return nil
+}
+
+// Logout ends the request's session: it deletes it from the store, wipes
+// the vault keys it held, expires the cookie and asks the browser to clear
+// the site's data (Clear-Site-Data). Logging out without a session only
+// clears the cookie.
+func (m *Manager) Logout(ctx context.Context) error {
+	st, err := m.state(ctx)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.rec != nil {
+		if err := m.store.DeleteSession(ctx, st.id); err != nil {
+			return err
+		}
+		if st.rec.family != nil {
+			if err := m.store.DeleteRefreshFamily(ctx, st.rec.family); err != nil {
+				return err
+			}
+		}
+		m.audit(ctx, slog.LevelInfo, "keyhold.session.logout", st)
+		st.dropLocked()
+	}
+	if !st.bearer && !st.written {
+		st.setClearCookie()
+		st.clear = true
+	}
+	return nil
+}
+
+// dropLocked forgets the session (the caller holds st.mu).
+func (st *requestState) dropLocked() {
+	if st.unlocked != nil {
+		st.unlocked.Lock()
+		st.unlocked = nil
+	}
+	st.token, st.id, st.userID, st.rec = nil, nil, "", nil
+}
+
+func (st *requestState) canSetCookie() error {
+	if st.written {
+		return ErrHeadersWritten
+	}
+	if !st.bearer && !st.https && !st.m.cfg.AllowInsecureCookies {
+		return ErrInsecureTransport
+	}
+	return nil
+}
+
+// Unlock keeps u, the user's unlocked vault, with the session until it is
+// locked, logged out, revoked or expires: the vault's keys are sealed under
+// a key derived from a new session token (re-issued now) and the sealed
+// keys are stored with the session, so that neither the store nor an old
+// cookie alone opens them. Later requests get the vault from Unlocked.
+// u stays usable by the caller, who should Lock it when done with it.
+func (m *Manager) Unlock(ctx context.Context, u *vault.Unlocked) error {
+	st, err := m.loggedIn(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.mu.Unlock()
+	if u.UserID() != st.userID {
+		return ErrUserMismatch
+	}
+	if err := st.canSetCookie(); err != nil {
+		return err
+	}
+	if err := m.reissue(ctx, st, u); err != nil {
+		return err
+	}
+	m.audit(ctx, slog.LevelInfo, "keyhold.vault.unlocked", st)
+	return nil
+}
+
+// Unlocked returns the user's vault, unlocked, for this request: ErrLocked
+// if the session holds no vault keys, ErrNotLoggedIn if there is no
+// session. The vault is locked (its keys wiped) when the request ends; do
+// not keep it.
+func (m *Manager) Unlocked(ctx context.Context) (*vault.Unlocked, error) {
+	st, err := m.loggedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.mu.Unlock()
+	return st.openVault()
+}
+
+func (st *requestState) openVault() (*vault.Unlocked, error) {
+	if st.unlocked != nil {
+		return st.unlocked, nil
+	}
+	if len(st.rec.custody) == 0 {
+		return nil, ErrLocked
+	}
+	key, err := custodyKey(st.token)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	u, err := vault.OpenCustody(st.userID, st.rec.custody, key, st.id)
+	if err != nil {
+		// Not this token's blob: treat as locked, never as an error
+		// that tells more.
+		return nil, ErrLocked
+	}
+	st.unlocked = u
+	return u, nil
+}
+
+// Lock wipes the vault keys the session holds; the session stays logged
+// in. Locking a locked session does nothing.
+func (m *Manager) Lock(ctx context.Context) error {
+	st, err := m.loggedIn(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.mu.Unlock()
+	if st.unlocked != nil {
+		st.unlocked.Lock()
+		st.unlocked = nil
+	}
+	if len(st.rec.custody) == 0 {
+		return nil
+	}
+	rec := *st.rec
+	rec.custody = nil
+	if err := m.put(ctx, st.id, st.userID, &rec); err != nil {
+		return err
+	}
+	st.rec = &rec
+	m.audit(ctx, slog.LevelInfo, "keyhold.vault.locked", st, slog.String("reason", "user"))
+	return nil
+}
+
+// Reauthenticated records that the user has just proven a factor again
+// (step-up): it resets the session's authentication time, which
+// RequireFresh checks, restarts its absolute lifetime, and re-issues its
+// token.
+func (m *Manager) Reauthenticated(ctx context.Context) error {
+	st, err := m.loggedIn(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.mu.Unlock()
+	if err := st.canSetCookie(); err != nil {
+		return err
+	}
+	now := m.now().UnixMilli()
+	lifetime := m.cfg.Lifetime
+	if st.rec.remember {
+		lifetime = m.cfg.RememberLifetime
+	}
+	if st.rec.kind == kindBearer {
+		lifetime = m.cfg.AccessTokenTTL
+	}
+	rec := *st.rec
+	rec.authTime, rec.lastSeen, rec.deadline = now, now, now+lifetime.Milliseconds()
+	old := st.rec
+	st.rec = &rec
+	if err := m.reissue(ctx, st, nil); err != nil {
+		st.rec = old
+		return err
+	}
+	m.audit(ctx, slog.LevelInfo, "keyhold.session.reauthenticated", st)
+	return nil
+}
+
+// Renew re-issues the session's token, keeping everything else: call it on
+// every change of the session's privileges (a role granted, an MFA step
+// completed).
+func (m *Manager) Renew(ctx context.Context) error {
+	st, err := m.loggedIn(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.mu.Unlock()
+	if err := st.canSetCookie(); err != nil {
+		return err
+	}
+	if err := m.reissue(ctx, st, nil); err != nil {
+		return err
+	}
+	m.audit(ctx, slog.LevelInfo, "keyhold.session.renewed", st)
+	return nil
+}
+
+// loggedIn returns the request's state, locked, or ErrNotLoggedIn.
+func (m *Manager) loggedIn(ctx context.Context) (*requestState, error) {
+	st, err := m.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.mu.Lock()
+	if st.rec == nil {
+		st.mu.Unlock()
+		return nil, ErrNotLoggedIn
+	}
+	return st, nil
+}
+
+// reissue moves the session to a new token: the new record is stored, then
+// the old one deleted. With u, the new record holds u's keys; otherwise it
+// carries over the keys the old one held (re-sealed under the new token).
+// The caller holds st.mu.
+func (m *Manager) reissue(ctx context.Context, st *requestState, u *vault.Unlocked) error {
+	if u == nil && len(st.rec.custody) > 0 {
+		var err error
+		if u, err = st.openVault(); errors.Is(err, ErrLocked) {
+			u = nil
+		} else if err != nil {
+			return err
+		}
+	}
+	token, id := newToken(), []byte(nil)
+	if st.bearer {
+		// An access token is only ever handed out by IssueTokens and
+		// Refresh; a bearer session keeps its token.
+		token = st.token
+	}
+	id = sessionID(st.rec.kind, token)
+	rec := *st.rec
+	rec.custody = nil
+	if u != nil {
+		key, err := custodyKey(token)
+		if err != nil {
+			return err
+		}
+		rec.custody, err = u.SealForCustody(key, id)
+		clear(key)
+		if err != nil {
+			return err
+		}
+	}
+	rec.lastSeen = m.now().UnixMilli()
+	if err := m.put(ctx, id, st.userID, &rec); err != nil {
+		return err
+	}
+	if st.bearer {
+		st.rec = &rec
+		return nil
+	}
+	if err := m.store.DeleteSession(ctx, st.id); err != nil {
+		// The old token must not outlive this call: undo and fail.
+		_ = m.store.DeleteSession(context.WithoutCancel(ctx), id)
+		return err
+	}
+	st.token, st.id, st.rec = token, id, &rec
+	st.setCookie(token, &rec)
+	return nil
+}
+
+// audit logs an event about the request's session.
+func (m *Manager) audit(ctx context.Context, level slog.Level, event string, st *requestState, attrs ...slog.Attr) {
+	base := []slog.Attr{slog.String("user", st.userID)}
+	if st.id != nil {
+		base = append(base, slog.String("session", ref(st.id)))
+	}
+	if st.r != nil {
+		if ip, ok := m.proxies.Client(st.r); ok {
+			base = append(base, slog.String("ip", ip.String()))
+		}
+	}
+	m.log.LogAttrs(ctx, level, event, append(base, attrs...)...)
+}

@@ -1,0 +1,209 @@
+package session
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/keyhold/keyhold/storage"
+)
+
+// TokenPair is what an API client receives at login and at every refresh.
+// Both tokens are secrets: send them only over TLS, never log them.
+type TokenPair struct {
+	// AccessToken goes in "Authorization: Bearer …" on every request,
+	// until AccessExpires.
+	AccessToken string
+	// AccessExpires is when the access token stops working.
+	AccessExpires time.Time
+	// RefreshToken is exchanged, once, for the next pair.
+	RefreshToken string
+	// RefreshExpires is when the refresh token stops working if unused.
+	RefreshExpires time.Time
+}
+
+// String redacts the tokens.
+func (p TokenPair) String() string { return "session.TokenPair{[redacted]}" }
+
+// GoString redacts the tokens.
+func (p TokenPair) GoString() string { return p.String() }
+
+// family is what a refresh-token family keeps (FORMAT.md §4.4).
+type family struct {
+	tokenHash []byte // of the current refresh token
+	prevHash  []byte // of the token it replaced (zeros for the first)
+	created   int64
+	deadline  int64 // absolute
+	idleUntil int64 // the current token's expiry
+	rotated   int64 // when the current token replaced the previous one
+	access    []byte
+}
+
+const familyRecordLen = 1 + 32 + 32 + 4*8 + 32
+
+func (f *family) encode() []byte {
+	b := make([]byte, 0, familyRecordLen)
+	b = append(b, recordVersion)
+	b = append(b, f.tokenHash...)
+	b = append(b, f.prevHash...)
+	for _, v := range []int64{f.created, f.deadline, f.idleUntil, f.rotated} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return append(b, f.access...)
+}
+
+func decodeFamily(b []byte) (*family, error) {
+	if len(b) != familyRecordLen || b[0] != recordVersion {
+		return nil, errMalformed
+	}
+	f := &family{tokenHash: append([]byte(nil), b[1:33]...), prevHash: append([]byte(nil), b[33:65]...)}
+	p := b[65:]
+	for _, v := range []*int64{&f.created, &f.deadline, &f.idleUntil, &f.rotated} {
+		*v = int64(binary.BigEndian.Uint64(p))
+		p = p[8:]
+	}
+	f.access = append([]byte(nil), p...)
+	return f, nil
+}
+
+func (f *family) expiresAt() time.Time { return time.UnixMilli(min(f.deadline, f.idleUntil)) }
+
+// IssueTokens starts an API session for userID, after the app has
+// authenticated the user: a bearer access token and the first refresh
+// token of a new family. The access token is checked by Handler like a
+// cookie; the refresh token is exchanged by Refresh.
+func (m *Manager) IssueTokens(ctx context.Context, userID string) (TokenPair, error) {
+	if err := checkUserID(userID); err != nil {
+		return TokenPair{}, err
+	}
+	famRaw := newToken()[:familyIDLen]
+	famID := familyStoreID(famRaw)
+	now := m.now()
+	f := &family{created: now.UnixMilli(), deadline: now.Add(m.cfg.RefreshLifetime).UnixMilli()}
+	var st *requestState
+	if s, err := m.state(ctx); err == nil {
+		st = s
+	}
+	pair, err := m.rotate(ctx, userID, famRaw, famID, f, 0, now, st)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.tokens_issued", slog.String("user", userID), slog.String("family", ref(famID)))
+	return pair, nil
+}
+
+// rotate issues the next token pair of a family: it stores the family with
+// the new refresh token's hash (compare-and-swap on expect), then the new
+// access session, and deletes the previous access session.
+func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byte, f *family, expect uint64, now time.Time, st *requestState) (TokenPair, error) {
+	room := 1
+	if f.access != nil {
+		room = 0 // the previous access session makes way
+	}
+	if err := m.makeRoom(ctx, userID, room); err != nil {
+		return TokenPair{}, err
+	}
+	secret := newToken()
+	access := newToken()
+	accessID := sessionID(kindBearer, access)
+	prevAccess := f.access
+	next := *f
+	next.prevHash = f.tokenHash
+	if next.prevHash == nil {
+		next.prevHash = make([]byte, 32)
+	}
+	next.rotated = now.UnixMilli()
+	next.tokenHash = refreshTokenHash(famRaw, secret)
+	next.idleUntil = min(now.Add(m.cfg.RefreshTokenTTL).UnixMilli(), f.deadline)
+	next.access = accessID
+	err := m.store.PutRefreshFamily(ctx, storage.RefreshFamily{ID: famID, UserID: userID, Expires: next.expiresAt(), Data: next.encode()}, expect)
+	if errors.Is(err, storage.ErrConflict) {
+		return TokenPair{}, ErrInvalidToken // a concurrent refresh won
+	}
+	if err != nil {
+		return TokenPair{}, err
+	}
+	rec := m.newRecord(kindBearer, now, false, st)
+	rec.family = famID
+	if err := m.put(ctx, accessID, userID, rec); err != nil {
+		return TokenPair{}, err
+	}
+	if prevAccess != nil {
+		if err := m.store.DeleteSession(ctx, prevAccess); err != nil {
+			return TokenPair{}, err
+		}
+	}
+	raw := append(append(make([]byte, 0, refreshRawLen), famRaw...), secret...)
+	return TokenPair{
+		AccessToken:    b64.EncodeToString(access),
+		AccessExpires:  time.UnixMilli(rec.deadline),
+		RefreshToken:   b64.EncodeToString(raw),
+		RefreshExpires: time.UnixMilli(next.idleUntil),
+	}, nil
+}
+
+// Refresh exchanges a refresh token for a new token pair; the presented
+// refresh token and the previous access token stop working. Presenting a
+// refresh token that was already exchanged revokes its whole family,
+// including the access token most recently issued from it, and returns
+// ErrTokenReused (RFC 9700 §4.14.2). Any other failure is ErrInvalidToken.
+//
+// Of concurrent refreshes with the same token exactly one succeeds; the
+// others get ErrInvalidToken. A token presented again within
+// Config.RefreshRaceWindow (5 s) of its rotation is taken for such a race
+// (or a client's retry) and refused without revoking the family; after
+// that window it is a replay. The window never lets a spent token refresh.
+func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	famRaw, secret, ok := parseRefreshToken(refreshToken)
+	if !ok {
+		return TokenPair{}, ErrInvalidToken
+	}
+	famID := familyStoreID(famRaw)
+	stored, err := m.store.GetRefreshFamily(ctx, famID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return TokenPair{}, ErrInvalidToken
+	}
+	if err != nil {
+		return TokenPair{}, err
+	}
+	f, err := decodeFamily(stored.Data)
+	if err != nil {
+		return TokenPair{}, ErrInvalidToken
+	}
+	presented := refreshTokenHash(famRaw, secret)
+	if subtle.ConstantTimeCompare(presented, f.tokenHash) != 1 {
+		if subtle.ConstantTimeCompare(presented, f.prevHash) == 1 &&
+			m.now().UnixMilli()-f.rotated < m.cfg.RefreshRaceWindow.Milliseconds() {
+			// The token was rotated a moment ago: a concurrent refresh
+			// (or a retry) lost the race. Refuse, without revoking.
+			return TokenPair{}, ErrInvalidToken
+		}
+		// Someone holds a token of this family that is no longer its
+		// current one: a rotated token replayed. Revoke the family.
+		if err := m.store.DeleteRefreshFamily(ctx, famID); err != nil {
+			return TokenPair{}, err
+		}
+		if err := m.store.DeleteSession(ctx, f.access); err != nil {
+			return TokenPair{}, err
+		}
+		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.refresh_reused", slog.String("user", stored.UserID), slog.String("family", ref(famID)))
+		return TokenPair{}, ErrTokenReused
+	}
+	now := m.now()
+	if now.UnixMilli() >= f.deadline || now.UnixMilli() >= f.idleUntil {
+		return TokenPair{}, ErrInvalidToken
+	}
+	var st *requestState
+	if s, err := m.state(ctx); err == nil {
+		st = s
+	}
+	pair, err := m.rotate(ctx, stored.UserID, famRaw, famID, f, stored.Version, now, st)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.refreshed", slog.String("user", stored.UserID), slog.String("family", ref(famID)))
+	return pair, nil
+}
