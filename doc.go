@@ -14,9 +14,22 @@
 //     stored parameters, a concurrency and memory gate for expensive runs,
 //     and the passphrase policy (NIST SP 800-63B preset, blocklist, context
 //     words, breach check).
+//   - [github.com/keyhold/keyhold/vault]: the key hierarchy — a random
+//     256-bit master key per user, key slots that wrap it (passphrase,
+//     recovery key, application key wrapper), records sealed with
+//     AES-256-GCM bound to user and context, passphrase change by re-wrap,
+//     master-key rotation, Fernet compatibility.
+//   - [github.com/keyhold/keyhold/session]: server-side sessions with
+//     hashed tokens and __Host- cookies, custody of the unlocked vault's
+//     keys between requests, API tokens with rotating refresh tokens, and
+//     net/http middleware (RequireLogin, RequireUnlocked, RequireFresh,
+//     security headers).
+//   - [github.com/keyhold/keyhold/storage]: the small interfaces all of the
+//     above keep their state behind, with adapters for memory, SQLite,
+//     PostgreSQL and Redis, and a conformance suite for your own.
 //
-// Further packages (vault, session, totp, passkey, ratelimit, storage) are
-// being built; see the README for the plan.
+// Further packages (totp, passkey, ratelimit) are being built; see the
+// README for the plan.
 //
 // # Security considerations
 //
