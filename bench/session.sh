@@ -6,7 +6,8 @@
 #
 # Routes (bench/cmd/sessionserver): /bare, /keyhold (a logged-in session,
 # RequireLogin), /keyhold-unlocked (Manager.Unlocked opens the vault keys
-# sealed in the session on every request), /scs (scs/v2 LoadAndSave with
+# sealed in the session on every request), /keyhold-unlocked-open (and opens
+# a 64-byte record with it), /scs (scs/v2 LoadAndSave with
 # its memstore, a logged-in session). Rounds alternate over the routes so a
 # drifting load hits all alike; the figure per route is the median over
 # rounds. With Redis (KEYHOLD_TEST_REDIS_URL, or REDIS_URL), a second
@@ -57,7 +58,7 @@ start mem 127.0.0.1:8089
 # shellcheck disable=SC1091
 source "$tmp/mem.cookies"
 mem=http://127.0.0.1:8089
-routes=(bare keyhold keyhold-unlocked scs)
+routes=(bare keyhold keyhold-unlocked keyhold-unlocked-open scs)
 if [ -n "$REDIS" ]; then
 	start redis 127.0.0.1:8090 -redis "$REDIS"
 	redis=http://127.0.0.1:8090
@@ -69,6 +70,7 @@ for round in $(seq "$ROUNDS"); do
 		bare) v=$(rps $mem/bare) ;;
 		keyhold) v=$(rps $mem/keyhold "$KEYHOLD_COOKIE") ;;
 		keyhold-unlocked) v=$(rps $mem/keyhold-unlocked "$KEYHOLD_UNLOCKED_COOKIE") ;;
+		keyhold-unlocked-open) v=$(rps $mem/keyhold-unlocked-open "$KEYHOLD_UNLOCKED_COOKIE") ;;
 		scs) v=$(rps $mem/scs "$SCS_COOKIE") ;;
 		redis-keyhold | redis-keyhold-unlocked)
 			(

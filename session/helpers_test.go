@@ -235,7 +235,7 @@ func serve(h http.Handler, cookieName string, r request) *http.Response {
 }
 
 // sessionCookie returns the session cookie a response sets, or nil.
-func sessionCookie(t *testing.T, resp *http.Response, name string) *http.Cookie {
+func sessionCookie(t testing.TB, resp *http.Response, name string) *http.Cookie {
 	t.Helper()
 	var found *http.Cookie
 	for _, line := range resp.Header.Values("Set-Cookie") {

@@ -61,9 +61,12 @@ func sessionID(kind kind, token []byte) []byte {
 	return labelledHash(labelCookieID, token)
 }
 
-// custodyKey is the key that seals the vault's keys in an unlocked session.
+// custodyKey is the key that seals the vault's keys in an unlocked session:
+// HKDF-Expand with the token as the pseudorandom key. The token is 32
+// uniformly random bytes, so HKDF's extract step adds nothing (RFC 5869
+// §3.3) and is skipped: this runs on every unlocked request.
 func custodyKey(token []byte) ([]byte, error) {
-	return hkdf.Key(sha256.New, token, nil, labelCustodyKey, 32)
+	return hkdf.Expand(sha256.New, token, labelCustodyKey, 32)
 }
 
 // parseRefreshToken splits a refresh token into family ID and secret.

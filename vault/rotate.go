@@ -156,15 +156,16 @@ func (v *Vault) DestroyRetiredKeys(ctx context.Context, u *Unlocked) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	keys := u.recordKeys.Load()
-	if keys == nil {
+	if u.mk == nil {
 		return ErrLocked
 	}
 	for ver, k := range u.retired {
 		clear(k)
 		delete(u.retired, ver)
 	}
-	u.recordKeys.Store(&recordKeys{current: keys.current, byVersion: map[uint32]cipher.AEAD{u.version: keys.current}})
+	if keys := u.recordKeys.Load(); keys != nil {
+		u.recordKeys.Store(&recordKeys{current: keys.current, byVersion: map[uint32]cipher.AEAD{u.version: keys.current}})
+	}
 	return nil
 }
 

@@ -46,8 +46,9 @@ type Unlocked struct {
 	mu      sync.RWMutex // guards mk and retired
 	mk      []byte       // nil once locked
 	retired map[uint32][]byte
-	// recordKeys is nil once locked. It is replaced, never modified, so
-	// Seal and Open read it without taking mu.
+	// recordKeys is nil until first used and once locked. It is
+	// replaced, never modified, so Seal and Open read it without taking
+	// mu once it is set.
 	recordKeys atomic.Pointer[recordKeys]
 	sealed     atomic.Uint64
 }
@@ -68,25 +69,42 @@ func recordAEAD(mk []byte) (cipher.AEAD, error) {
 	return newGCM(rk)
 }
 
-// newUnlocked takes ownership of mk and of the retired keys.
+// newUnlocked takes ownership of mk and of the retired keys. The record
+// AEADs are derived on first use (see keys), so that a vault opened only to
+// be handed on (a session's custody) costs no key schedule.
 func newUnlocked(userID string, version uint32, mk []byte, retired map[uint32][]byte) (*Unlocked, error) {
-	keys := &recordKeys{byVersion: make(map[uint32]cipher.AEAD, 1+len(retired))}
-	for v, k := range retired {
-		aead, err := recordAEAD(k)
+	return &Unlocked{userID: userID, version: version, mk: mk, retired: retired}, nil
+}
+
+// keys returns the record AEADs, deriving them on first use, or ErrLocked.
+func (u *Unlocked) keys() (*recordKeys, error) {
+	if k := u.recordKeys.Load(); k != nil {
+		return k, nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if k := u.recordKeys.Load(); k != nil {
+		return k, nil
+	}
+	if u.mk == nil {
+		return nil, ErrLocked
+	}
+	k := &recordKeys{byVersion: make(map[uint32]cipher.AEAD, 1+len(u.retired))}
+	for v, key := range u.retired {
+		aead, err := recordAEAD(key)
 		if err != nil {
 			return nil, err
 		}
-		keys.byVersion[v] = aead
+		k.byVersion[v] = aead
 	}
-	aead, err := recordAEAD(mk)
+	aead, err := recordAEAD(u.mk)
 	if err != nil {
 		return nil, err
 	}
-	keys.current = aead
-	keys.byVersion[version] = aead
-	u := &Unlocked{userID: userID, version: version, mk: mk, retired: retired}
-	u.recordKeys.Store(keys)
-	return u, nil
+	k.current = aead
+	k.byVersion[u.version] = aead
+	u.recordKeys.Store(k)
+	return k, nil
 }
 
 // UserID returns the user whose vault this is.
@@ -193,9 +211,9 @@ func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
 	buf := aadBuffers.Get().(*[]byte)
 	defer aadBuffers.Put(buf)
 	aad := u.recordAAD(*buf, out[:envelopeHeaderLen], context)
-	keys := u.recordKeys.Load()
-	if keys == nil {
-		return nil, ErrLocked
+	keys, err := u.keys()
+	if err != nil {
+		return nil, err
 	}
 	return keys.current.Seal(out, nonce, plaintext, aad), nil
 }
@@ -211,9 +229,9 @@ func (u *Unlocked) Open(sealed, context []byte) ([]byte, error) {
 	defer aadBuffers.Put(buf)
 	aad := u.recordAAD(*buf, sealed[:envelopeHeaderLen], context)
 	nonce := sealed[envelopeHeaderLen : envelopeHeaderLen+gcmNonceLen]
-	keys := u.recordKeys.Load()
-	if keys == nil {
-		return nil, ErrLocked
+	keys, err := u.keys()
+	if err != nil {
+		return nil, err
 	}
 	aead, ok := keys.byVersion[binary.BigEndian.Uint32(sealed[2:])]
 	if !ok {

@@ -5,6 +5,9 @@
 // the sessions in at start and writes their cookies to -cookies as shell
 // assignments.
 //
+// /keyhold-unlocked-open also opens a 64-byte record sealed with the vault,
+// which adds the record key's derivation to every request.
+//
 // It serves plain HTTP on loopback (AllowInsecureCookies), as scs does by
 // default, so that TLS does not hide the cost of the middleware.
 package main
@@ -85,6 +88,10 @@ func main() {
 			log.Fatal(err)
 		}
 	})
+	note, err := u.Seal([]byte("a 64-byte record, as a small field of an app's table might be...."), []byte("notes/1"))
+	if err != nil {
+		log.Fatal(err)
+	}
 	loggedIn := cookieFrom(m.Handler(setup), "/login", "")
 	unlocked := cookieFrom(m.Handler(setup), "/unlock", cookieFrom(m.Handler(setup), "/login", ""))
 	u.Lock()
@@ -108,6 +115,18 @@ func main() {
 			return
 		}
 		io.WriteString(w, "hello "+u.UserID())
+	})))
+	mux.Handle("/keyhold-unlocked-open", m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := m.Unlocked(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		if _, err := u.Open(note, []byte("notes/1")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "hello")
 	})))
 	mux.Handle("/scs", sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sm.GetString(r.Context(), "user") == "" {
