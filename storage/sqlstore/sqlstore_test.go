@@ -707,3 +707,20 @@ func TestSQLiteOddPath(t *testing.T) {
 		t.Errorf("files in the directory: %q", names)
 	}
 }
+
+// A server whose default isolation is SERIALIZABLE makes PostgreSQL refuse
+// racing writes with serialization failures; the store must still report
+// them as conflicts (or retry), never as infrastructure errors.
+func TestConformancePostgreSQLSerializable(t *testing.T) {
+	dsn := postgresDSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	serializable := dsn + sep + "default_transaction_isolation=serializable"
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		schema := newSchema(t, dsn)
+		reserveConns(t, testConns)
+		return openPostgres(t, serializable, schema)
+	})
+}

@@ -102,6 +102,12 @@ func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect
 	} else {
 		res, err = s.w.ExecContext(ctx, s.q.updateVault, int64(expect)+1, data, []byte(userID), int64(expect))
 	}
+	if retryable(err) {
+		// Under a SERIALIZABLE default isolation, PostgreSQL refuses a
+		// write that raced another: the statement was rolled back, and
+		// someone else wrote first.
+		return storage.ErrConflict
+	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: put vault: %w", ctxErr(ctx, err))
 	}
@@ -125,6 +131,9 @@ func (s *Store) DeleteVault(ctx context.Context, userID string, expect uint64) e
 	for range maxDeleteAttempts {
 		if expect <= math.MaxInt64 {
 			res, err := s.w.ExecContext(ctx, s.q.deleteVault, []byte(userID), int64(expect))
+			if retryable(err) {
+				continue // rolled back after racing another write: look again
+			}
 			if err != nil {
 				return fmt.Errorf("sqlstore: delete vault: %w", ctxErr(ctx, err))
 			}
