@@ -49,8 +49,12 @@ var (
 	ErrUserMismatch = errors.New("session: vault belongs to another user")
 
 	// ErrInvalidInput means an argument is out of bounds (an empty or
-	// over-long user ID, an unknown device reference).
+	// over-long user ID).
 	ErrInvalidInput = errors.New("session: invalid input")
+
+	// ErrNoSuchSession means Revoke found no session of the user with
+	// that reference: it has ended already, or never existed.
+	ErrNoSuchSession = errors.New("session: no such session")
 )
 
 // NotFreshError is returned by RequireFresh's check: the session's last

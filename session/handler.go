@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ type requestState struct {
 	m        *Manager
 	r        *http.Request
 	https    bool
+	plainOK  bool // plain HTTP allowed: AllowInsecureCookies and a loopback peer
 	bearer   bool // the request authenticated with an Authorization header
 	token    []byte
 	id       []byte
@@ -59,6 +61,9 @@ func isAny(err error, targets ...error) bool {
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &requestState{m: m, r: r, https: m.proxies.HTTPS(r)}
+		if m.cfg.AllowInsecureCookies && !st.https {
+			st.plainOK = isLoopback(r)
+		}
 		w.Header().Add("Vary", "Cookie")
 		w.Header().Add("Vary", "Authorization")
 		if err := m.load(r.Context(), st, r); err != nil {
@@ -81,7 +86,7 @@ func (m *Manager) load(ctx context.Context, st *requestState, r *http.Request) e
 			return nil
 		}
 		token, ok := parseToken(strings.TrimSpace(tok))
-		if !ok || !(st.https || m.cfg.AllowInsecureCookies) {
+		if !ok || !(st.https || st.plainOK) {
 			return nil
 		}
 		st.bearer = true
@@ -91,7 +96,7 @@ func (m *Manager) load(ctx context.Context, st *requestState, r *http.Request) e
 	if err != nil {
 		return nil
 	}
-	if !st.https && !m.cfg.AllowInsecureCookies {
+	if !st.https && !st.plainOK {
 		return nil // never accepted over plain HTTP, and not cleared either: we cannot set cookies here
 	}
 	token, ok := parseToken(c.Value)
@@ -161,6 +166,14 @@ func (m *Manager) expire(ctx context.Context, id []byte, userID, reason string) 
 
 func (m *Manager) put(ctx context.Context, id []byte, userID string, rec *record) error {
 	return m.store.PutSession(ctx, storage.Session{ID: id, UserID: userID, Expires: rec.expiresAt(), Data: rec.encode()})
+}
+
+// isLoopback reports whether the connection comes from this machine
+// (never a forwarded address: a proxy on this machine makes every client
+// look local, so AllowInsecureCookies must not be used behind one).
+func isLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // wipe locks the vault opened for this request.

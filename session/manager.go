@@ -92,8 +92,10 @@ type Config struct {
 	SameSiteStrict bool
 	// AllowInsecureCookies lets sessions work over plain HTTP, for
 	// development on localhost only: the cookie loses Secure and the
-	// "__Host-" prefix (default name "keyhold"). Never set it in
-	// production.
+	// "__Host-" prefix (default name "keyhold"), and plain-HTTP cookies
+	// and bearer tokens are accepted, but only on connections from a
+	// loopback address (requests from elsewhere still need HTTPS). Never
+	// set it in production, nor behind a proxy on the same machine.
 	AllowInsecureCookies bool
 	// TrustedProxies are the TLS-terminating proxies whose
 	// X-Forwarded-Proto/Forwarded and X-Forwarded-For headers are

@@ -82,7 +82,7 @@ func checkUserID(userID string) error {
 
 // Revoke ends the user's session with this Ref (from Devices), with the
 // vault keys it held and, for an API session, its refresh-token family. An
-// unknown Ref is ErrInvalidInput. Guard the handler that calls it with
+// unknown Ref (or one of another user's session) is ErrNoSuchSession. Guard the handler that calls it with
 // RequireFresh: ending sessions needs a recent authentication.
 func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
 	if err := checkUserID(userID); err != nil {
@@ -107,7 +107,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
 		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(s.ID)), slog.String("reason", "one"))
 		return nil
 	}
-	return fmt.Errorf("%w: no such session", ErrInvalidInput)
+	return ErrNoSuchSession
 }
 
 // RevokeAll ends every session and refresh-token family of the user: for

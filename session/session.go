@@ -215,7 +215,7 @@ func (st *requestState) canSetCookie() error {
 	if st.written {
 		return ErrHeadersWritten
 	}
-	if !st.bearer && !st.https && !st.m.cfg.AllowInsecureCookies {
+	if !st.bearer && !st.https && !st.plainOK {
 		return ErrInsecureTransport
 	}
 	return nil

@@ -265,10 +265,10 @@ func TestRevocation(t *testing.T) {
 	if ok1, ok4 := a.status("/me", c1) == 200, a.status("/me", c4) == 200; ok1 == ok4 {
 		t.Errorf("Revoke of one device: c1 works %v, c4 works %v", ok1, ok4)
 	}
-	if err := a.m.Revoke(context.Background(), "alice", "no-such-ref"); !errors.Is(err, session.ErrInvalidInput) {
+	if err := a.m.Revoke(context.Background(), "alice", "no-such-ref"); !errors.Is(err, session.ErrNoSuchSession) {
 		t.Errorf("Revoke of an unknown ref: %v", err)
 	}
-	if err := a.m.Revoke(context.Background(), "bob", devices[1].Ref); !errors.Is(err, session.ErrInvalidInput) {
+	if err := a.m.Revoke(context.Background(), "bob", devices[1].Ref); !errors.Is(err, session.ErrNoSuchSession) {
 		t.Errorf("Revoke of another user's session: %v", err)
 	}
 
@@ -348,12 +348,23 @@ func TestNoCookiesOverPlainHTTP(t *testing.T) {
 		t.Errorf("cookie over plain HTTP: %d, want 401", got)
 	}
 
-	// AllowInsecureCookies: plain HTTP works, without Secure and prefix.
+	// AllowInsecureCookies: plain HTTP works from loopback, without
+	// Secure and prefix; from anywhere else it is still refused.
 	dev := newTestApp(t, session.Config{AllowInsecureCookies: true})
-	resp = dev.do(request{method: "POST", target: "/login", form: "user=alice", plain: true})
+	resp = dev.do(request{method: "POST", target: "/login", form: "user=alice", plain: true, remoteAddr: "127.0.0.1:5000"})
 	c = sessionCookie(t, resp, "keyhold")
 	if c == nil || c.Secure {
 		t.Fatalf("insecure development cookie: %v", c)
+	}
+	if got := dev.do(request{method: "GET", target: "/me", cookie: c.Value, plain: true, remoteAddr: "[::1]:5000"}).StatusCode; got != 200 {
+		t.Errorf("development cookie from ::1: %d", got)
+	}
+	if got := dev.do(request{method: "GET", target: "/me", cookie: c.Value, plain: true, remoteAddr: "192.0.2.7:5000"}).StatusCode; got != 401 {
+		t.Errorf("development cookie over plain HTTP from another host: %d, want 401", got)
+	}
+	resp = dev.do(request{method: "POST", target: "/login", form: "user=alice", plain: true, remoteAddr: "192.0.2.7:5000"})
+	if resp.StatusCode == 200 || sessionCookie(t, resp, "keyhold") != nil {
+		t.Error("AllowInsecureCookies issued a plain-HTTP cookie to a non-loopback client")
 	}
 	if _, err := session.New(memstore.New(), session.Config{CookieName: "session"}); !errors.Is(err, session.ErrInvalidInput) {
 		t.Errorf("a cookie name without __Host- was accepted: %v", err)

@@ -209,8 +209,11 @@ func (v *Vault) unwrapPassphrase(ctx context.Context, userID string, r *record, 
 }
 
 // Unlock opens the user's vault with the passphrase. Every failure other
-// than a missing vault, a busy KDF gate or an oversized passphrase is
-// ErrUnlockFailed: a wrong passphrase and a tampered record look alike.
+// than a missing vault (ErrNoVault), a busy KDF gate (kdf.ErrBusy), a
+// passphrase the KDF refuses before any work (kdf.ErrTooLong,
+// kdf.ErrInvalidUTF8: answer these as a wrong passphrase) or the store's
+// error is ErrUnlockFailed: a wrong passphrase and a tampered record look
+// alike.
 // Count failures against the account's limiter (package ratelimit).
 func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*Unlocked, error) {
 	r, _, err := v.load(ctx, userID)

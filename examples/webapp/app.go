@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/session"
+	"github.com/keyhold/keyhold/storage/sqlstore"
+	"github.com/keyhold/keyhold/vault"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// pages holds one template set per page: the layout plus the page's
+// "content".
+var pages = func() map[string]*template.Template {
+	m := map[string]*template.Template{}
+	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth"} {
+		m[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return m
+}()
+
+// config is what newApp needs: main fills it from its flags, the tests from
+// a temporary directory.
+type config struct {
+	DBPath string
+	// InsecureCookies lets sessions work over plain HTTP. main sets it only
+	// when it serves plain HTTP on a loopback address.
+	InsecureCookies bool
+	// VaultKDF are the parameters of new vault passphrase slots. Zero
+	// selects the vault's default (kdf.SensitiveParams: Argon2id, 64 MiB);
+	// the tests use kdf.InteractiveParams to run faster.
+	VaultKDF kdf.Params
+	// Logger receives the app's events and the Manager's audit events.
+	// Zero selects slog.Default().
+	Logger *slog.Logger
+	// Now is the sessions' clock; zero selects time.Now.
+	Now func() time.Time
+}
+
+type app struct {
+	db     *sql.DB // users and notes
+	m      *session.Manager
+	vault  *vault.Vault
+	hasher *kdf.Hasher
+	policy *kdf.Policy
+	log    *slog.Logger
+}
+
+// The app's own tables. Notes carry only sealed titles and bodies.
+const schema = `
+CREATE TABLE IF NOT EXISTS users (
+    id            TEXT NOT NULL PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS notes (
+    id      TEXT    NOT NULL PRIMARY KEY,
+    user_id TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created INTEGER NOT NULL,
+    title   BLOB    NOT NULL,
+    body    BLOB    NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS notes_user ON notes (user_id, created);`
+
+// newApp opens the database and returns the app's handler, wrapped in
+// security headers, cross-origin (CSRF) protection and the session
+// middleware, and a function that closes the database.
+func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
+	ctx := context.Background()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// keyhold's vaults and sessions: OpenSQLite creates the file with mode
+	// 0600 (and refuses one that others can read) and owns its connections.
+	store, err := sqlstore.OpenSQLite(ctx, cfg.DBPath, sqlstore.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openAppDB(ctx, cfg.DBPath)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	cleanup := func() error { return errors.Join(db.Close(), store.Close()) }
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	// One Hasher (and so one Gate) for logins and vault unlocks, so that a
+	// flood of either waits in one bounded queue.
+	hasher, err := kdf.New(kdf.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := vault.New(store, vault.Config{Hasher: hasher, KDF: cfg.VaultKDF})
+	if err != nil {
+		return nil, nil, err
+	}
+	policy, err := kdf.NewPolicy(kdf.SingleFactorPolicy())
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger}
+	a.m, err = session.New(store, session.Config{
+		AllowInsecureCookies: cfg.InsecureCookies,
+		DenyHandler:          a.deny,
+		Logger:               cfg.Logger,
+		Now:                  cfg.Now,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// CrossOriginProtection refuses state-changing requests that browsers
+	// mark as cross-site (Sec-Fetch-Site, or an Origin that is not ours):
+	// the forms need no CSRF token. Every state change is a POST.
+	h := session.SecurityHeaders(session.Headers{}, http.NewCrossOriginProtection().Handler(a.m.Handler(a.routes())))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		h.ServeHTTP(w, r)
+	}), cleanup, nil
+}
+
+// openAppDB opens the same SQLite file through a connection pool of the
+// app's own, and creates the app's tables. We chose one file over a second
+// users database: one file to back up and keep private, and notes can
+// reference users. sqlstore owns its connections, so we do not share them;
+// SQLite serialises the two pools' writes with its file lock, and the busy
+// timeout makes each wait for the other rather than fail. The settings are
+// sqlstore's: WAL, synchronous=FULL, foreign keys on; mode=rw because
+// OpenSQLite has already created the file with the right mode.
+func openAppDB(ctx context.Context, path string) (*sql.DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // file:///C:/… on Windows
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: p}).EscapedPath()+
+		"?mode=rw&_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1) // one connection: plenty for an example, and no lock contention within the pool
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// handler adapts a handler that returns its unexpected errors.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (a *app) routes() http.Handler {
+	m := a.m
+	mux := http.NewServeMux()
+	handle := func(pattern string, h handler, guard func(http.Handler) http.Handler) {
+		var hh http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				a.fail(w, r, err)
+			}
+		})
+		if guard != nil {
+			hh = guard(hh)
+		}
+		mux.Handle(pattern, hh)
+	}
+	// Ending sessions needs a password entered in the last 5 minutes.
+	fresh := func(h http.Handler) http.Handler { return m.RequireFresh(5*time.Minute, h) }
+
+	mux.Handle("GET /static/", http.FileServerFS(files))
+	handle("GET /{$}", a.home, nil)
+	handle("GET /signup", a.page("signup"), nil)
+	handle("POST /signup", a.signup, nil)
+	handle("GET /login", a.page("login"), nil)
+	handle("POST /login", a.login, nil)
+	handle("POST /logout", a.logout, nil) // GET /logout is 405: no state change on GET
+	handle("POST /lock", a.lock, m.RequireLogin)
+	handle("GET /unlock", a.page("unlock"), m.RequireLogin)
+	handle("POST /unlock", a.unlock, m.RequireLogin)
+	handle("GET /notes", a.notes, m.RequireUnlocked)
+	handle("POST /notes", a.addNote, m.RequireUnlocked)
+	handle("POST /notes/{id}/delete", a.deleteNote, m.RequireUnlocked)
+	handle("GET /devices", a.devices, m.RequireLogin)
+	handle("POST /devices/revoke", a.revoke, fresh)
+	handle("GET /reauth", a.page("reauth"), m.RequireLogin)
+	handle("POST /reauth", a.reauth, m.RequireLogin)
+	return mux
+}
+
+// deny answers the requests that RequireLogin, RequireUnlocked and
+// RequireFresh refuse by sending the browser where it can fix that.
+func (a *app) deny(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, session.ErrNotLoggedIn):
+		redirect(w, r, "/login")
+	case errors.Is(err, session.ErrLocked):
+		redirect(w, r, "/unlock")
+	case errors.Is(err, session.ErrNotFresh):
+		redirect(w, r, "/reauth")
+	default:
+		a.fail(w, r, err) // the session store failed
+	}
+}
+
+// fail answers an unexpected error without revealing it.
+func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, kdf.ErrBusy) { // the KDF gate's queue is full
+		http.Error(w, "503 busy, try again shortly", http.StatusServiceUnavailable)
+		return
+	}
+	a.log.ErrorContext(r.Context(), "webapp.error", "path", r.URL.Path, "error", err)
+	http.Error(w, "500 internal server error", http.StatusInternalServerError)
+}
+
+func redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+type note struct {
+	ID, Title, Body string
+	Created         time.Time
+}
+
+// pageData is what the templates see.
+type pageData struct {
+	User     string // the username, when logged in
+	Unlocked bool
+	Error    string
+	Keys     []string // recovery keys, shown once after sign-up
+	Notes    []note
+	Devices  []session.Device
+}
+
+// render writes the page, or nothing if it returns an error.
+func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) error {
+	if info, ok := a.m.Current(r.Context()); ok {
+		d.Unlocked = info.Unlocked
+		if err := a.db.QueryRowContext(r.Context(), "SELECT username FROM users WHERE id = ?", info.UserID).Scan(&d.User); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", d); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w) // an error here is the client gone: nothing left to answer
+	return nil
+}
+
+func (a *app) page(name string) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return a.render(w, r, http.StatusOK, name, pageData{})
+	}
+}
+
+func (a *app) home(w http.ResponseWriter, r *http.Request) error {
+	if _, ok := a.m.Current(r.Context()); ok {
+		return redirect(w, r, "/notes")
+	}
+	return a.render(w, r, http.StatusOK, "home", pageData{})
+}

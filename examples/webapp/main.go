@@ -1,0 +1,126 @@
+// Command webapp is a small notes app built on keyhold: sign-up with a
+// passphrase policy, login with Argon2id password hashes, a per-user vault
+// whose notes are sealed so that the database alone opens nothing, lock and
+// unlock, a list of logged-in devices with revocation behind a recent
+// re-authentication, and logout. It keeps everything in one SQLite file.
+//
+// Run it from the repository's root with:
+//
+//	go run ./examples/webapp
+//
+// and open http://127.0.0.1:8080/. It creates ./keyhold-webapp.db (mode
+// 0600; -db names another path). -addr changes the listen address.
+//
+// Plain HTTP is served only on a loopback address, for development: the
+// session cookie then loses its Secure flag and __Host- prefix
+// (session.Config.AllowInsecureCookies). On any other address the app
+// refuses to start unless it is given a certificate with -tls-cert and
+// -tls-key, and then serves HTTPS with the strict cookie.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	dbPath := flag.String("db", "keyhold-webapp.db", "SQLite database file (created with mode 0600)")
+	certFile := flag.String("tls-cert", "", "TLS certificate file (PEM); required off loopback")
+	keyFile := flag.String("tls-key", "", "TLS private key file (PEM); required off loopback")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(*addr, *dbPath, *certFile, *keyFile, logger); err != nil {
+		logger.Error("webapp.failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, dbPath, certFile, keyFile string, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	useTLS := certFile != "" || keyFile != ""
+	if useTLS && (certFile == "" || keyFile == "") {
+		return errors.New("give both -tls-cert and -tls-key, or neither")
+	}
+	ln, err := listen(addr, useTLS)
+	if err != nil {
+		return err
+	}
+	// Plain HTTP means sessions without the Secure cookie flag: listen
+	// has made sure that this happens only on a loopback address.
+	handler, cleanup, err := newApp(config{DBPath: dbPath, InsecureCookies: !useTLS, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		if err := cleanup(); err != nil {
+			logger.Error("webapp.close_failed", "error", err)
+		}
+	}()
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	scheme := "https"
+	if !useTLS {
+		scheme = "http"
+		logger.Warn("webapp.insecure_dev_mode", "reason", "plain HTTP on a loopback address: session cookies are not Secure; use -tls-cert and -tls-key in production")
+	}
+	logger.Info("webapp.listening", "url", fmt.Sprintf("%s://%s/", scheme, ln.Addr()), "db", dbPath)
+
+	errc := make(chan error, 1)
+	go func() {
+		if useTLS {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("webapp.shutting_down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil { // waits for requests in flight
+		return err
+	}
+	logger.Info("webapp.stopped")
+	return nil
+}
+
+// listen opens addr. Without TLS it refuses any address that is not a
+// loopback one (checked on the address actually bound, so "localhost"
+// and ":8080" are judged by what they resolve to): plain HTTP would send
+// session cookies, passwords and notes across the network in the clear.
+func listen(addr string, useTLS bool) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !useTLS && (!ok || !tcp.IP.IsLoopback()) {
+		ln.Close()
+		return nil, fmt.Errorf("refusing to serve plain HTTP on %s, which is not a loopback address: pass -tls-cert and -tls-key", ln.Addr())
+	}
+	return ln, nil
+}
