@@ -154,6 +154,7 @@ func main() {
 // cookieFrom runs one request through h and returns the cookie it sets.
 func cookieFrom(h http.Handler, path, cookie string) string {
 	req := httptest.NewRequest("POST", "http://127.0.0.1"+path, nil)
+	req.RemoteAddr = "127.0.0.1:40000" // development cookies are for loopback clients only
 	if cookie != "" {
 		req.Header.Set("Cookie", "keyhold="+cookie)
 	}
