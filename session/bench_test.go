@@ -80,7 +80,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	run("keyhold-unlocked", m.Handler(m.RequireUnlocked(hello)), "__Host-keyhold", unlocked)
 	run("scs", sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sm.GetString(r.Context(), "user") == "" {
-			http.Error(w, "no", 401)
+			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
 		hello(w, r)
