@@ -14,6 +14,8 @@ import (
 	"github.com/keyhold/keyhold/vault"
 )
 
+var _ vault.KeyWrapper = (*capturingWrapper)(nil)
+
 // capturingWrapper is a vault.KeyWrapper that keeps the master key it is
 // given, so the test knows the bytes it must not find in the store.
 type capturingWrapper struct{ key []byte }
@@ -182,5 +184,3 @@ func mustDecodeToken(t *testing.T, cookie string) []byte {
 	}
 	return b
 }
-
-var _ = vault.ErrLocked

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/keyhold/keyhold/internal/clientip"
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/vault"
 )
@@ -172,8 +172,8 @@ func (m *Manager) put(ctx context.Context, id []byte, userID string, rec *record
 // (never a forwarded address: a proxy on this machine makes every client
 // look local, so AllowInsecureCookies must not be used behind one).
 func isLoopback(r *http.Request) bool {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
+	a, ok := clientip.Peer(r)
+	return ok && a.IsLoopback()
 }
 
 // wipe locks the vault opened for this request.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -162,7 +163,7 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, n int) error {
 		}
 		entries = append(entries, entry{s.ID, seen})
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return int(min(max(a.lastSeen-b.lastSeen, -1), 1)) })
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.lastSeen, b.lastSeen) })
 	for _, e := range entries[:min(excess, len(entries))] {
 		if err := m.store.DeleteSession(ctx, e.id); err != nil {
 			return err
@@ -233,6 +234,9 @@ func (m *Manager) Unlock(ctx context.Context, u *vault.Unlocked) error {
 		return err
 	}
 	defer st.mu.Unlock()
+	if u == nil {
+		return fmt.Errorf("%w: nil vault", ErrInvalidInput)
+	}
 	if u.UserID() != st.userID {
 		return ErrUserMismatch
 	}
@@ -385,13 +389,13 @@ func (m *Manager) reissue(ctx context.Context, st *requestState, u *vault.Unlock
 			return err
 		}
 	}
-	token, id := newToken(), []byte(nil)
-	if st.bearer {
-		// An access token is only ever handed out by IssueTokens and
-		// Refresh; a bearer session keeps its token.
-		token = st.token
+	// An access token is only ever handed out by IssueTokens and Refresh:
+	// a bearer session keeps its token.
+	token := st.token
+	if !st.bearer {
+		token = newToken()
 	}
-	id = sessionID(st.rec.kind, token)
+	id := sessionID(st.rec.kind, token)
 	rec := *st.rec
 	rec.custody = nil
 	if u != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/storage/memstore"
-	"github.com/keyhold/keyhold/vault"
 )
 
 // SES-01, SES-04, SES-05: the cookie's attributes, and a value that is a
@@ -444,5 +443,3 @@ func TestUnlockOtherUsersVault(t *testing.T) {
 		t.Errorf("Unlock with bob's vault in alice's session: %v", got)
 	}
 }
-
-var _ = vault.ErrLocked

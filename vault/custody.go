@@ -17,7 +17,6 @@ import (
 const (
 	custodyMagic     = "KHC\x01"
 	labelCustodyAAD  = "keyhold/v1/vault/custody\x00"
-	custodyKeyLen    = 32
 	maxCustodyBind   = 256
 	custodyEntryLen  = 4 + masterKeyLen
 	maxCustodyRetire = 255
@@ -25,7 +24,7 @@ const (
 
 // CustodyKeyLen is the length of the key that SealForCustody and
 // OpenCustody take.
-const CustodyKeyLen = custodyKeyLen
+const CustodyKeyLen = 32
 
 // SealForCustody returns the vault's keys (the master key and any retired
 // ones) sealed under custodyKey, a 32-byte key that the caller holds
@@ -40,8 +39,8 @@ const CustodyKeyLen = custodyKeyLen
 // the session store, so that neither the store nor an old cookie alone
 // opens them.
 func (u *Unlocked) SealForCustody(custodyKey, binding []byte) ([]byte, error) {
-	if len(custodyKey) != custodyKeyLen || len(binding) > maxCustodyBind {
-		return nil, fmt.Errorf("%w: custody key must be %d bytes and binding at most %d", ErrInvalidInput, custodyKeyLen, maxCustodyBind)
+	if len(custodyKey) != CustodyKeyLen || len(binding) > maxCustodyBind {
+		return nil, fmt.Errorf("%w: custody key must be %d bytes and binding at most %d", ErrInvalidInput, CustodyKeyLen, maxCustodyBind)
 	}
 	u.mu.RLock()
 	if u.mk == nil {
@@ -81,7 +80,7 @@ func (u *Unlocked) SealForCustody(custodyKey, binding []byte) ([]byte, error) {
 // This is a low-level function that most applications will not call; see
 // SealForCustody.
 func OpenCustody(userID string, sealed, custodyKey, binding []byte) (*Unlocked, error) {
-	if userID == "" || len(userID) > storage.MaxUserIDLen || len(custodyKey) != custodyKeyLen ||
+	if userID == "" || len(userID) > storage.MaxUserIDLen || len(custodyKey) != CustodyKeyLen ||
 		len(binding) > maxCustodyBind || len(sealed) < len(custodyMagic)+gcmNonceLen+gcmTagLen ||
 		string(sealed[:len(custodyMagic)]) != custodyMagic {
 		return nil, ErrUnlockFailed
@@ -119,7 +118,7 @@ func OpenCustody(userID string, sealed, custodyKey, binding []byte) (*Unlocked, 
 		retired[v] = append([]byte(nil), e[4:custodyEntryLen]...)
 	}
 	mk := append([]byte(nil), payload[4:custodyEntryLen]...)
-	return newUnlocked(userID, version, mk, retired)
+	return newUnlocked(userID, version, mk, retired), nil
 }
 
 func custodyAAD(userID string, binding []byte) []byte {

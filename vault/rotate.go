@@ -103,8 +103,7 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 		clear(mk)
 		return nil, nil, err
 	}
-	u, err := newUnlocked(userID, next.keyVersion, mk, retired)
-	return u, keys, err
+	return newUnlocked(userID, next.keyVersion, mk, retired), keys, nil
 }
 
 // sealRetired seals each retired key under the current master key, in

@@ -72,8 +72,8 @@ func recordAEAD(mk []byte) (cipher.AEAD, error) {
 // newUnlocked takes ownership of mk and of the retired keys. The record
 // AEADs are derived on first use (see keys), so that a vault opened only to
 // be handed on (a session's custody) costs no key schedule.
-func newUnlocked(userID string, version uint32, mk []byte, retired map[uint32][]byte) (*Unlocked, error) {
-	return &Unlocked{userID: userID, version: version, mk: mk, retired: retired}, nil
+func newUnlocked(userID string, version uint32, mk []byte, retired map[uint32][]byte) *Unlocked {
+	return &Unlocked{userID: userID, version: version, mk: mk, retired: retired}
 }
 
 // keys returns the record AEADs, deriving them on first use, or ErrLocked.

@@ -92,7 +92,7 @@ func (v *Vault) Create(ctx context.Context, userID string, passphrase []byte) (*
 		}
 		return nil, fmt.Errorf("vault: storing: %w", err)
 	}
-	return newUnlocked(userID, r.keyVersion, mk, nil)
+	return newUnlocked(userID, r.keyVersion, mk, nil), nil
 }
 
 // unlocked opens r's retired keys with mk and returns the Unlocked value;
@@ -103,7 +103,7 @@ func unlocked(userID string, r *record, mk []byte) (*Unlocked, error) {
 		clear(mk)
 		return nil, err
 	}
-	return newUnlocked(userID, r.keyVersion, mk, retired)
+	return newUnlocked(userID, r.keyVersion, mk, retired), nil
 }
 
 // retiredKEK derives the key that seals retired master keys.
@@ -411,5 +411,5 @@ func (v *Vault) ResetDestroyingData(ctx context.Context, userID string, newPassp
 		clear(mk)
 		return nil, err
 	}
-	return newUnlocked(userID, keyVersion, mk, nil)
+	return newUnlocked(userID, keyVersion, mk, nil), nil
 }

@@ -72,8 +72,10 @@ func normalize(a netip.Addr) netip.Addr {
 	return a.Unmap().WithZone("")
 }
 
-// peer parses the connection's remote address.
-func peer(req *http.Request) (netip.Addr, bool) {
+// Peer returns the connection's remote address, normalised (IPv4-mapped
+// addresses as IPv4, no zone); ok is false when it does not parse (a
+// request built by hand, not served). It never reads a header.
+func Peer(req *http.Request) (netip.Addr, bool) {
 	if ap, err := netip.ParseAddrPort(req.RemoteAddr); err == nil {
 		return normalize(ap.Addr()), true
 	}
@@ -86,7 +88,7 @@ func peer(req *http.Request) (netip.Addr, bool) {
 // Client returns the request's client address; ok is false when not even
 // the peer address parses (a request built by hand, not served).
 func (r Resolver) Client(req *http.Request) (netip.Addr, bool) {
-	p, ok := peer(req)
+	p, ok := Peer(req)
 	if !ok || !r.isTrusted(p) {
 		return p, ok
 	}
@@ -112,7 +114,7 @@ func (r Resolver) HTTPS(req *http.Request) bool {
 	if req.TLS != nil {
 		return true
 	}
-	p, ok := peer(req)
+	p, ok := Peer(req)
 	if !ok || !r.isTrusted(p) {
 		return false
 	}
