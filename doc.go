@@ -27,9 +27,14 @@
 //   - [github.com/keyhold/keyhold/storage]: the small interfaces all of the
 //     above keep their state behind, with adapters for memory, SQLite,
 //     PostgreSQL and Redis, and a conformance suite for your own.
+//   - [github.com/keyhold/keyhold/ratelimit]: rate limits (GCRA, exact
+//     under concurrency and across instances), per-account lockout with
+//     growing locks and device cookies against lockout denial of service,
+//     client addresses from trusted proxies only, and 429 middleware with
+//     RateLimit headers.
 //
-// Further packages (totp, passkey, ratelimit) are being built; see the
-// README for the plan.
+// Further packages (totp, passkey) are being built; see the README for
+// the plan.
 //
 // # Security considerations
 //

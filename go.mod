@@ -29,5 +29,9 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-// Test dependencies.
-require github.com/alexedwards/scs/v2 v2.9.0
+// Test and benchmark dependencies.
+require (
+	github.com/alexedwards/scs/v2 v2.9.0
+	github.com/go-redis/redis_rate/v10 v10.0.1
+	golang.org/x/time v0.16.0
+)

@@ -31,7 +31,7 @@ type requestState struct {
 	unlocked *vault.Unlocked // opened at most once per request; locked when it ends
 
 	cookie  *http.Cookie // to send, if any
-	clear   bool         // send Clear-Site-Data (logout)
+	clear   string       // the Clear-Site-Data value to send (logout), or ""
 	written bool         // headers sent: no more cookies
 }
 
@@ -232,8 +232,8 @@ func (w *responseWriter) commit() {
 	} else if st.rec != nil && h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
 	}
-	if st.clear {
-		h.Set("Clear-Site-Data", `"cache", "cookies", "storage"`)
+	if st.clear != "" {
+		h.Set("Clear-Site-Data", st.clear)
 	}
 }
 

@@ -109,6 +109,12 @@ type Config struct {
 	// plain-text 401 (not logged in, not fresh), 403 (locked) or 500
 	// (store failure) that reveals nothing more.
 	DenyHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// ClearSiteData is the Clear-Site-Data value that Logout sends (the
+	// session cookie itself is always expired). Zero:
+	// `"cache", "cookies", "storage"`. An app that keeps other cookies
+	// across logins, such as package ratelimit's device cookie, sends
+	// `"cache", "storage"` instead: "cookies" would clear them too.
+	ClearSiteData string
 	// Logger receives the audit events (slog records named
 	// "keyhold.session.…" and "keyhold.vault.…"). Zero: slog.Default().
 	Logger *slog.Logger
@@ -191,6 +197,9 @@ func New(store Store, cfg Config) (*Manager, error) {
 	}
 	if cfg.DenyHandler == nil {
 		cfg.DenyHandler = defaultDeny
+	}
+	if cfg.ClearSiteData == "" {
+		cfg.ClearSiteData = `"cache", "cookies", "storage"`
 	}
 	logger := cfg.Logger
 	if logger == nil {

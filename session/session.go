@@ -198,7 +198,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 	}
 	if !st.bearer && !st.written {
 		st.setClearCookie()
-		st.clear = true
+		st.clear = m.cfg.ClearSiteData
 	}
 	return nil
 }

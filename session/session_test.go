@@ -209,6 +209,24 @@ func TestSlidingRenewalWritesRarely(t *testing.T) {
 	}
 }
 
+// Logout sends the configured Clear-Site-Data, and still expires the
+// session cookie when "cookies" is left out (to keep a device cookie).
+func TestLogoutClearSiteDataConfigurable(t *testing.T) {
+	a := newTestApp(t, session.Config{ClearSiteData: `"cache", "storage"`})
+	a.createVault("alice")
+	c := a.login("alice")
+	resp := a.do(request{method: "POST", target: "/logout", cookie: c})
+	if got := resp.Header.Get("Clear-Site-Data"); got != `"cache", "storage"` {
+		t.Errorf("Clear-Site-Data = %q", got)
+	}
+	if gone := sessionCookie(t, resp, "__Host-keyhold"); gone == nil || gone.MaxAge >= 0 {
+		t.Errorf("logout did not expire the session cookie: %v", gone)
+	}
+	if a.status("/me", c) != http.StatusUnauthorized {
+		t.Error("the cookie works after logout")
+	}
+}
+
 // SES-09: logout deletes the session, expires the cookie and clears the
 // site's data; the old cookie is then refused.
 func TestLogout(t *testing.T) {

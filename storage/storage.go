@@ -97,4 +97,6 @@ type Store interface {
 	VaultStore
 	SessionStore
 	RefreshStore
+	RateStore
+	LockoutStore
 }

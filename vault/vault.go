@@ -214,7 +214,11 @@ func (v *Vault) unwrapPassphrase(ctx context.Context, userID string, r *record, 
 // kdf.ErrInvalidUTF8: answer these as a wrong passphrase) or the store's
 // error is ErrUnlockFailed: a wrong passphrase and a tampered record look
 // alike.
-// Count failures against the account's limiter (package ratelimit).
+//
+// Unlock does not count failures: call
+// [github.com/keyhold/keyhold/ratelimit.Lockout.Begin] for the
+// account before it, and Succeeded or Failed after, like every other way
+// of checking the user's credentials.
 func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*Unlocked, error) {
 	r, _, err := v.load(ctx, userID)
 	if err != nil {

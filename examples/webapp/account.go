@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/vault"
 )
@@ -45,8 +46,8 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		// Sign-up with usernames cannot hide which ones exist; a real app
-		// rate-limits this form.
+		// Sign-up with usernames cannot hide which ones exist; the form is
+		// limited per client address (3 per hour) to slow enumeration.
 		return a.render(w, r, http.StatusConflict, "signup", pageData{Error: "That username is taken."})
 	}
 	// The vault's passphrase is the login password, so that logging in
@@ -114,8 +115,23 @@ func badPassword(err error) bool {
 func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	name, password := formUsername(r), []byte(r.PostFormValue("password"))
+	if !validUsername.MatchString(name) { // no such user can exist
+		_ = a.hasher.VerifyDummy(ctx, password)
+		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
+	}
+	// Count the attempt on the submitted name before checking anything,
+	// whether or not the user exists: unknown names lock like real ones.
+	att, err := a.beginAttempt(r, name)
+	if errors.Is(err, ratelimit.ErrLocked) {
+		// The same answer as a wrong password, after the same work.
+		_ = a.hasher.VerifyDummy(ctx, password)
+		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
+	}
+	if err != nil {
+		return err // the store failed: refused (fail closed)
+	}
 	var userID, stored string
-	err := a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
+	err = a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
 	reason := "wrong_password"
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -127,12 +143,14 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if badPassword(err) {
-		// No rate limit here (keyhold's ratelimit package is planned): a
-		// real app counts failures per account and per client.
+		att.Failed(ctx)
 		a.log.InfoContext(ctx, "webapp.login.failed", "reason", reason)
 		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
 	}
 	if err != nil {
+		return err
+	}
+	if err := a.succeeded(w, att, name); err != nil {
 		return err
 	}
 	if err := a.m.Login(ctx, userID, session.LoginOptions{}); err != nil {
@@ -149,6 +167,30 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return redirect(w, r, "/notes")
+}
+
+// beginAttempt counts one password check for the account name, on the
+// counter of this browser if it has logged in to the account before.
+func (a *app) beginAttempt(r *http.Request, name string) (*ratelimit.Attempt, error) {
+	ip, _ := a.clients.Client(r)
+	return a.lockout.Begin(r.Context(), name, ratelimit.Source{IP: ip, Device: a.knownDevices.Recognize(r, name)})
+}
+
+// succeeded resets the account's failure count and remembers the browser
+// as one of the account's devices.
+func (a *app) succeeded(w http.ResponseWriter, att *ratelimit.Attempt, name string) error {
+	if err := att.Succeeded(context.Background()); err != nil {
+		return err
+	}
+	return a.knownDevices.Remember(w, name)
+}
+
+// usernameOf returns the username of a logged-in user: the lockout counts
+// failures by username on every path.
+func (a *app) usernameOf(ctx context.Context, userID string) (string, error) {
+	var name string
+	err := a.db.QueryRowContext(ctx, "SELECT username FROM users WHERE id = ?", userID).Scan(&name)
+	return name, err
 }
 
 // rehash stores a new hash of a password whose stored hash uses older
@@ -180,8 +222,20 @@ func (a *app) lock(w http.ResponseWriter, r *http.Request) error {
 func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	info, _ := a.m.Current(ctx) // RequireLogin ran
+	name, err := a.usernameOf(ctx, info.UserID)
+	if err != nil {
+		return err
+	}
+	att, err := a.beginAttempt(r, name)
+	if errors.Is(err, ratelimit.ErrLocked) {
+		return a.render(w, r, http.StatusUnauthorized, "unlock", pageData{Error: "Wrong password."})
+	}
+	if err != nil {
+		return err
+	}
 	u, err := a.vault.Unlock(ctx, info.UserID, []byte(r.PostFormValue("password")))
 	if badPassword(err) {
+		att.Failed(ctx)
 		a.log.InfoContext(ctx, "webapp.unlock.failed", "user", info.UserID)
 		return a.render(w, r, http.StatusUnauthorized, "unlock", pageData{Error: "Wrong password."})
 	}
@@ -189,6 +243,9 @@ func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer u.Lock()
+	if err := a.succeeded(w, att, name); err != nil {
+		return err
+	}
 	if err := a.m.Unlock(ctx, u); err != nil {
 		return err
 	}
@@ -217,16 +274,27 @@ func (a *app) revoke(w http.ResponseWriter, r *http.Request) error {
 func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	info, _ := a.m.Current(ctx)
-	var stored string
-	if err := a.db.QueryRowContext(ctx, "SELECT password_hash FROM users WHERE id = ?", info.UserID).Scan(&stored); err != nil {
+	var name, stored string
+	if err := a.db.QueryRowContext(ctx, "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored); err != nil {
 		return err
 	}
-	_, err := a.hasher.Verify(ctx, stored, []byte(r.PostFormValue("password")))
+	att, err := a.beginAttempt(r, name)
+	if errors.Is(err, ratelimit.ErrLocked) {
+		return a.render(w, r, http.StatusUnauthorized, "reauth", pageData{Error: "Wrong password."})
+	}
+	if err != nil {
+		return err
+	}
+	_, err = a.hasher.Verify(ctx, stored, []byte(r.PostFormValue("password")))
 	if badPassword(err) {
+		att.Failed(ctx)
 		a.log.InfoContext(ctx, "webapp.reauth.failed", "user", info.UserID)
 		return a.render(w, r, http.StatusUnauthorized, "reauth", pageData{Error: "Wrong password."})
 	}
 	if err != nil {
+		return err
+	}
+	if err := a.succeeded(w, att, name); err != nil {
 		return err
 	}
 	if err := a.m.Reauthenticated(ctx); err != nil {

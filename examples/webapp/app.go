@@ -3,18 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage/sqlstore"
 	"github.com/keyhold/keyhold/vault"
@@ -47,7 +51,7 @@ type config struct {
 	// Logger receives the app's events and the Manager's audit events.
 	// Zero selects slog.Default().
 	Logger *slog.Logger
-	// Now is the sessions' clock; zero selects time.Now.
+	// Now is the clock of sessions and rate limits; zero selects time.Now.
 	Now func() time.Time
 }
 
@@ -58,6 +62,17 @@ type app struct {
 	hasher *kdf.Hasher
 	policy *kdf.Policy
 	log    *slog.Logger
+
+	// Brute-force protection (see package ratelimit's "Lockout without
+	// denial of service"): logins per client address, sign-ups per
+	// client address, failures per account on every path that checks the
+	// password (login, vault unlock, step-up), and device cookies that
+	// give the owner's browsers a failure counter of their own.
+	clients      *ratelimit.ClientResolver
+	loginPerIP   *ratelimit.Limiter
+	signupPerIP  *ratelimit.Limiter
+	lockout      *ratelimit.Lockout
+	knownDevices *ratelimit.Devices
 }
 
 // The app's own tables. Notes carry only sealed titles and bodies.
@@ -74,7 +89,11 @@ CREATE TABLE IF NOT EXISTS notes (
     title   BLOB    NOT NULL,
     body    BLOB    NOT NULL
 ) STRICT;
-CREATE INDEX IF NOT EXISTS notes_user ON notes (user_id, created);`
+CREATE INDEX IF NOT EXISTS notes_user ON notes (user_id, created);
+CREATE TABLE IF NOT EXISTS app_secrets (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;`
 
 // newApp opens the database and returns the app's handler, wrapped in
 // security headers, cross-origin (CSRF) protection and the session
@@ -116,11 +135,17 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 		return nil, nil, err
 	}
 	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger}
+	if err := a.setUpLimits(ctx, store, cfg); err != nil {
+		return nil, nil, err
+	}
 	a.m, err = session.New(store, session.Config{
 		AllowInsecureCookies: cfg.InsecureCookies,
 		DenyHandler:          a.deny,
-		Logger:               cfg.Logger,
-		Now:                  cfg.Now,
+		// Logout keeps other cookies: the device cookie (see setUpLimits)
+		// must survive it.
+		ClearSiteData: `"cache", "storage"`,
+		Logger:        cfg.Logger,
+		Now:           cfg.Now,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -188,9 +213,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /static/", http.FileServerFS(files))
 	handle("GET /{$}", a.home, nil)
 	handle("GET /signup", a.page("signup"), nil)
-	handle("POST /signup", a.signup, nil)
+	handle("POST /signup", a.signup, a.signupPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("signup")))
 	handle("GET /login", a.page("login"), nil)
-	handle("POST /login", a.login, nil)
+	handle("POST /login", a.login, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("login")))
 	handle("POST /logout", a.logout, nil) // GET /logout is 405: no state change on GET
 	handle("POST /lock", a.lock, m.RequireLogin)
 	handle("GET /unlock", a.page("unlock"), m.RequireLogin)
@@ -203,6 +228,58 @@ func (a *app) routes() http.Handler {
 	handle("GET /reauth", a.page("reauth"), m.RequireLogin)
 	handle("POST /reauth", a.reauth, m.RequireLogin)
 	return mux
+}
+
+// setUpLimits builds the rate limits and the lockout on keyhold's store,
+// and the device-cookie key, made on first run and kept in the app's
+// database (which only the app can read: mode 0600).
+func (a *app) setUpLimits(ctx context.Context, store *sqlstore.Store, cfg config) error {
+	var err error
+	// No trusted proxies: the app serves clients directly. Behind a
+	// reverse proxy, list its addresses in TrustedProxies.
+	if a.clients, err = ratelimit.NewClientResolver(ratelimit.ClientOptions{}); err != nil {
+		return err
+	}
+	opts := ratelimit.Options{Logger: cfg.Logger, Now: cfg.Now}
+	if a.loginPerIP, err = ratelimit.New(store, ratelimit.LoginPerIP(), opts); err != nil {
+		return err
+	}
+	if a.signupPerIP, err = ratelimit.New(store, ratelimit.SetupPerIP(), opts); err != nil {
+		return err
+	}
+	if a.lockout, err = ratelimit.NewLockout(store, ratelimit.LockoutOptions{Logger: cfg.Logger, Now: cfg.Now}); err != nil {
+		return err
+	}
+	key := make([]byte, ratelimit.DeviceKeyLen)
+	rand.Read(key)
+	if _, err := a.db.ExecContext(ctx, "INSERT INTO app_secrets (name, value) VALUES ('device_key', ?) ON CONFLICT (name) DO NOTHING", key); err != nil {
+		return err
+	}
+	if err := a.db.QueryRowContext(ctx, "SELECT value FROM app_secrets WHERE name = 'device_key'").Scan(&key); err != nil {
+		return err
+	}
+	devOpts := ratelimit.DeviceOptions{Now: cfg.Now}
+	if cfg.InsecureCookies {
+		devOpts.AllowInsecureCookies, devOpts.CookieName = true, "keyhold-device"
+	}
+	a.knownDevices, err = ratelimit.NewDevices(key, devOpts)
+	return err
+}
+
+// tooMany answers requests over a per-address limit: the form again, with
+// status 429 and Retry-After.
+func (a *app) tooMany(page string) ratelimit.DenyFunc {
+	return func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
+		if d.Err != nil {
+			a.fail(w, r, d.Err) // the store failed: refused (fail closed)
+			return
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
+		msg := fmt.Sprintf("Too many attempts from your network. Try again in %s.", d.RetryAfter.Round(time.Second))
+		if err := a.render(w, r, http.StatusTooManyRequests, page, pageData{Error: msg}); err != nil {
+			a.fail(w, r, err)
+		}
+	}
 }
 
 // deny answers the requests that RequireLogin, RequireUnlocked and

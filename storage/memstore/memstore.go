@@ -30,13 +30,38 @@
 // that nobody asks for again take a bounded share of the memory, with no
 // background goroutine.
 //
+// # Rate limits and lockouts
+//
+// Rate-limiter state ([storage.RateStore]) and lockout state
+// ([storage.LockoutStore]) are decided by [storage.DecideRate] and
+// [storage.DecideAttempt] under the Store's lock, so of concurrent
+// decisions on one key none is lost. Their times are the callers' (the
+// requests' Now), never the process clock. A state whose TAT or Expires is
+// not after the Now of a write is absent: the write that meets it replaces
+// it, and every write also removes up to 8 others, those that expire
+// soonest, if they have expired.
+//
+// Their memory is bounded: a Store holds at most [DefaultMaxRateKeys] rate
+// keys and [DefaultMaxLockoutKeys] lockout keys, about 140 and 160 bytes
+// each (other bounds through [NewWithOptions] and [Options]). A new key
+// that finds its table full of unexpired states evicts the one whose TAT
+// or Expires comes soonest, found in a heap ordered by expiry: the one
+// whose loss gives the least away. A client that floods the Store with
+// new keys (262,144 of them, by default, each living longer than the
+// state it is to evict) can therefore at worst make it forget the states
+// that would have expired soonest: a bucket nearest to full, failures
+// nearest to being forgotten anyway, or a lock nearest to its end plus
+// ForgetAfter. It cannot make the Store use more memory. Choose bounds
+// above the number of keys that are live at once in normal use.
+//
 // # What memstore does not do
 //
 // Nothing is written to disk: the state is lost when the process exits.
-// There is no background goroutine and no bound on the number of records
-// other than the memory of the process. Records replaced, deleted or
-// expired are left to the garbage collector, not overwritten; they hold
-// only what keyhold has already sealed or hashed.
+// There is no background goroutine, and no bound on the number of vault,
+// session and refresh records other than the memory of the process.
+// Records replaced, deleted or expired are left to the garbage collector,
+// not overwritten; they hold only what keyhold has already sealed or
+// hashed.
 package memstore
 
 import (
@@ -57,6 +82,12 @@ type Store struct {
 	vaults   map[string]vaultRecord // by user ID; nil until the first write
 	sessions table                  // by session ID, indexed by user
 	families table                  // refresh families, by ID, indexed by user
+	rates    keyTable[struct{}]     // rate-limiter TATs (µs), by key
+	lockouts keyTable[lockout]      // lockout states, expiring in ms, by key
+
+	// maxRateKeys and maxLockoutKeys bound rates and lockouts; 0 selects
+	// the default (see Options).
+	maxRateKeys, maxLockoutKeys int
 }
 
 // vaultRecord is what a Store holds for one user. data is never changed

@@ -78,6 +78,43 @@
 // serialization failure (which the statements are ordered to avoid) is run
 // again.
 //
+// # Rate limits and lockouts
+//
+// Migration 0003 adds two tables, keyed by the 32-byte hashes that package
+// ratelimit makes of what it limits (no IP address or user name is
+// stored). keyhold_rate_limits holds one row per rate-limiter key
+// ([storage.RateStore]): its theoretical arrival time (TAT) in Unix
+// microseconds. keyhold_lockouts holds one row per lockout key
+// ([storage.LockoutStore]): its failures, its locks, the end of its lock
+// and its expiry, in Unix milliseconds. Both have an index on the expiry.
+//
+// Every decision is one write transaction that reads the key's row,
+// decides in Go with [storage.DecideRate] or [storage.DecideAttempt], and
+// writes the new state; a refused decision writes nothing. SQLite runs
+// write transactions one at a time (the transaction's first statement
+// writes, so it holds the database's write lock from the start, in every
+// process that opens the file). PostgreSQL reads the row with SELECT …
+// FOR UPDATE, which makes concurrent decisions on one key wait for each
+// other; a key without a row is inserted with INSERT … ON CONFLICT DO
+// NOTHING, and if another transaction inserted it first, the row it
+// inserted is read and locked instead. So of concurrent decisions on one
+// key, through any number of Stores and processes on one database, no
+// more are allowed (or admitted) than one after the other would be. These
+// transactions too run at READ COMMITTED, and are run again after a
+// serialization failure or deadlock.
+//
+// Times are the callers' (the requests' Now), never the database's nor
+// the process's clock: a row whose TAT or expiry is not after the
+// request's Now is absent, whether or not it is still there. Rows are
+// removed in passing: every 64th decision of the process on one of the
+// tables also removes up to 100 rows of that table that have expired by
+// its request's Now (skipping rows that other transactions hold), and in
+// SQLite a decision first removes its own key's row if it has expired.
+// Since a decision adds one row at most, expired rows nobody asks for
+// again take a bounded share of the tables; a table holds as many live
+// keys as clients were limited within its longest window. Nothing runs in
+// the background.
+//
 // # Migrations
 //
 // The tables are created and upgraded by versioned migrations embedded in
@@ -109,10 +146,12 @@
 // User IDs are stored and compared as bytes, so no collation or encoding
 // rule can make two users' IDs match ("alice", "Alice" and "alice " are
 // three users); sizes are bounded by [storage.MaxUserIDLen],
-// [storage.MaxVaultDataLen], [storage.SessionIDLen] and
-// [storage.MaxSessionDataLen] before any query runs (an argument out of
-// bounds is an error wrapping [storage.ErrInvalid]), and again by CHECK
-// constraints in the schema.
+// [storage.MaxVaultDataLen], [storage.SessionIDLen],
+// [storage.MaxSessionDataLen] and [storage.RateKeyLen] before any query
+// runs (an argument out of bounds, or a rate or lockout request outside
+// the bounds of package storage, is an error wrapping
+// [storage.ErrInvalid]), and again by CHECK constraints in the schema.
+// Errors never contain a key or a state.
 //
 // What this package does not do: it does not encrypt the database file
 // (the records in it are already sealed), and it does not back it up.

@@ -161,6 +161,10 @@ type Store struct {
 	owned bool
 	q     queries
 	sq    sessionQueries
+	rq    *rateQueries
+	// rateWrites and lockoutWrites count the Store's rate and lockout
+	// decisions, to time their sweeps of expired rows.
+	rateWrites, lockoutWrites atomic.Uint64
 	// now is the clock that expiry is compared with: time.Now, except in
 	// tests.
 	now func() time.Time
@@ -195,7 +199,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, cfg Config) (*Store, error)
 func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Config) (*Store, error) {
 	s := &Store{
 		dialect: d, cfg: cfg, w: w, r: r, owned: owned,
-		q: buildQueries(d, cfg.Schema), sq: buildSessionQueries(d, cfg.Schema),
+		q: buildQueries(d, cfg.Schema), sq: buildSessionQueries(d, cfg.Schema), rq: buildRateQueries(d, cfg.Schema),
 		now: time.Now,
 	}
 	if err := s.migrate(ctx); err != nil {

@@ -9,7 +9,8 @@
 //	}
 //
 // An adapter that provides only some of the interfaces calls the matching
-// functions instead: [RunVaultStore], [RunSessionStore], [RunRefreshStore].
+// functions instead: [RunVaultStore], [RunSessionStore], [RunRefreshStore],
+// [RunRateStore], [RunLockoutStore].
 //
 // Each clause of a contract is one subtest, named after the clause (for
 // example VaultStore/PutStaleExpectConflicts), so a failure names the
@@ -21,8 +22,9 @@
 // which environment variable is unset, before it calls Run.
 //
 // Run the suite under the race detector (go test -race): several clauses
-// race 50 goroutines against one record, and a data race in the adapter
-// fails them even when the outcome happens to be right.
+// race 50 goroutines against one record (or one rate-limiter or lockout
+// key), and a data race in the adapter fails them even when the outcome
+// happens to be right.
 //
 // # Time
 //
@@ -40,6 +42,18 @@
 // read back must be within 1 ms of what was put, whatever time zone it was
 // given in (the suite uses zones east and west of UTC).
 //
+// Rate limiters and lockouts never read a clock: every request carries its
+// Now, and the RateStore and LockoutStore clauses move it as they need
+// (forward by milliseconds to years, back, from 1970 to 2200), never sleep,
+// and check every result against storage.DecideRate and
+// storage.DecideAttempt exactly. An adapter may forget a state once it has
+// passed; one that does it with a TTL on its own clock must count the TTL
+// from the request's Now (TAT − Now, Expires − Now), not set an expiry at
+// the absolute TAT or Expires, which the store's clock may be years from.
+// A state that a later request depends on has at least 10 s to live by the
+// Now of the request that stored it, so such a TTL runs out early only if
+// the adapter takes seconds to answer.
+//
 // # What the suite does not check
 //
 // It cannot crash the adapter mid-write, so the atomicity of a write
@@ -51,11 +65,16 @@
 // package storage (storage.MaxUserIDLen, storage.MaxVaultDataLen,
 // storage.MaxSessionDataLen, IDs of another length than
 // storage.SessionIDLen) but are not required to, so refusals are not
-// checked; values exactly at the bounds must work and are checked.
+// checked; values exactly at the bounds must work and are checked. Rate
+// and lockout requests are the exception: RateStore and LockoutStore must
+// refuse keys and requests out of their bounds with storage.ErrInvalid
+// (and change nothing), and the suite checks one value past every bound.
 //
-// Expired sessions and families are checked to be absent, not to be
-// removed: whether the adapter ever reclaims the space they take (a
-// database's expiry job, Redis's TTL) is the adapter's to show. A user with
+// Expired sessions and families, passed rate-limiter TATs and expired
+// lockout states are checked to be absent, not to be removed: whether the
+// adapter ever reclaims the space they take (a database's expiry job,
+// Redis's TTL), and what it does when its memory for rate-limiter or
+// lockout state is full, is the adapter's to show. A user with
 // storage.MaxSessionsPerUser sessions is not tried (it takes a thousand
 // writes); the index by user is checked with about fifty sessions of one
 // user at most, written one by one and all at once. DeleteUserSessions racing PutSession
@@ -88,11 +107,11 @@ const concurrency = 50
 
 // Run tests that a storage implementation satisfies every contract in
 // package storage: one group of subtests per interface that [storage.Store]
-// embeds (VaultStore, SessionStore, RefreshStore, in that order), one
-// subtest per clause. newStore must return an empty, isolated store on
-// every call; cleanup goes through t.Cleanup. The groups run one after the
-// other, and SessionStore and RefreshStore each wait about 1.6 s for
-// records to expire.
+// embeds (VaultStore, SessionStore, RefreshStore, RateStore,
+// LockoutStore, in that order), one subtest per clause. newStore must
+// return an empty, isolated store on every call; cleanup goes through
+// t.Cleanup. The groups run one after the other, and SessionStore and
+// RefreshStore each wait about 1.6 s for records to expire.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("VaultStore", func(t *testing.T) {
 		RunVaultStore(t, func(t *testing.T) storage.VaultStore { return newStore(t) })
@@ -102,6 +121,12 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("RefreshStore", func(t *testing.T) {
 		RunRefreshStore(t, func(t *testing.T) storage.RefreshStore { return newStore(t) })
+	})
+	t.Run("RateStore", func(t *testing.T) {
+		RunRateStore(t, func(t *testing.T) storage.RateStore { return newStore(t) })
+	})
+	t.Run("LockoutStore", func(t *testing.T) {
+		RunLockoutStore(t, func(t *testing.T) storage.LockoutStore { return newStore(t) })
 	})
 }
 

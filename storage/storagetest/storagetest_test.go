@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/storage/storagetest"
@@ -98,13 +100,63 @@ var flaws = []struct {
 	{"refresh-delete-user-case-insensitive", refresh("DeleteUserRefreshFamiliesRemovesOnlyTheUsers")},
 	{"refresh-returns-internal", refresh("GetReturnsCallersOwnCopy")},
 	{"refresh-ignores-context", refresh("CanceledContextIsHonoured", "ExpiredDeadlineIsHonoured")},
+
+	// RateStore. A flaw in the precision of times is listed only with the
+	// clauses that catch it whatever the test's clock reads.
+	{"rate-take-not-atomic", rate("ConcurrentTakesAllowBurst", "ConcurrentCostlyTakesAllowBurst")},
+	{"rate-refusal-stores", rate("TakeMatchesDecideRate", "RefusalChangesNothing")},
+	{"rate-ignores-cost", rate("FreshKeyAllowsBurst", "TakeMatchesDecideRate", "ConcurrentCostlyTakesAllowBurst")},
+	{"rate-burst-off-by-one", rate("FreshKeyAllowsBurst", "TakeMatchesDecideRate", "ConcurrentTakesAllowBurst")},
+	{"rate-past-tat-is-current", rate("TakeMatchesDecideRate", "PassedTATIsAbsent")},
+	{"rate-keeps-first-parameters", rate("OnlyTATIsStored")},
+	{"rate-in-milliseconds", rate("MicrosecondPrecision")},
+	{"rate-rounds-now", rate("MicrosecondPrecision")},
+	{"rate-own-clock", rate("TimesFrom1970To2200")},
+	{"rate-reset-does-nothing", rate("ResetFillsBucket")},
+	{"rate-reset-absent-is-not-found", rate("ResetAbsentIsNil")},
+	{"rate-keys-truncated-to-16", rate("KeysAreIndependent", "BinaryKeysAreDistinct")},
+	{"rate-keys-truncated-at-nul", rate("BinaryKeysAreDistinct")},
+	{"rate-retains-key", rate("KeyIsNotRetained")},
+	{"rate-accepts-bad-key-length", rate("OutOfBoundsIsInvalid")},
+	{"rate-window-product-overflows", rate("OutOfBoundsIsInvalid")},
+	{"rate-validates-after-write", rate("OutOfBoundsIsInvalid")},
+	{"rate-invalid-not-wrapped", rate("OutOfBoundsIsInvalid")},
+	{"rate-invalid-error-shows-key", rate("OutOfBoundsIsInvalid")},
+	{"rate-refuses-largest-burst", rate("MicrosecondPrecision", "TimesFrom1970To2200", "BoundsAreAccepted")},
+	{"rate-ignores-context", rate("CanceledContextIsHonoured", "ExpiredDeadlineIsHonoured")},
+
+	// LockoutStore.
+	{"lockout-not-atomic", lockout("ConcurrentAttemptsAdmitMaxFailures")},
+	{"lockout-locks-one-late", lockout("FreshKeyAdmitsMaxFailures", "AttemptMatchesDecideAttempt", "ConcurrentAttemptsAdmitMaxFailures")},
+	{"lockout-refusal-counts", lockout("AttemptMatchesDecideAttempt", "RefusalChangesNothing")},
+	{"lockout-ends-1ms-late", lockout("AttemptMatchesDecideAttempt", "LockEndsAtLockedUntil")},
+	{"lockout-never-grows", lockout("AttemptMatchesDecideAttempt", "LocksGrowUpToMaxLockFor")},
+	{"lockout-growth-overflows", lockout("LocksGrowUpToMaxLockFor")},
+	{"lockout-truncates-before-doubling", lockout("MillisecondPrecision")},
+	{"lockout-ignores-forget-after", lockout("AttemptMatchesDecideAttempt", "ExpiredStateIsAbsent")},
+	{"lockout-expires-ignores-lock", lockout("AttemptMatchesDecideAttempt", "ExpiredStateIsAbsent")},
+	{"lockout-keeps-first-parameters", lockout("OnlyStateIsStored")},
+	{"lockout-seconds-precision", lockout("MillisecondPrecision")},
+	{"lockout-nanosecond-precision", lockout("MillisecondPrecision")},
+	{"lockout-own-clock", lockout("TimesFrom1970To2200")},
+	{"lockout-reset-keeps-locks", lockout("ResetClearsState")},
+	{"lockout-reset-absent-is-not-found", lockout("ResetAbsentIsNil")},
+	{"lockout-keys-truncated-to-16", lockout("KeysAreIndependent", "BinaryKeysAreDistinct")},
+	{"lockout-retains-key", lockout("KeyIsNotRetained")},
+	{"lockout-accepts-bad-key-length", lockout("OutOfBoundsIsInvalid")},
+	{"lockout-validates-after-write", lockout("OutOfBoundsIsInvalid")},
+	{"lockout-durations-in-int32-ms", lockout("LocksGrowUpToMaxLockFor", "TimesFrom1970To2200", "BoundsAreAccepted")},
+	{"lockout-ignores-context", lockout("CanceledContextIsHonoured", "ExpiredDeadlineIsHonoured")},
 }
 
-// vault, sessions and refresh name clauses of the VaultStore,
-// SessionStore and RefreshStore groups.
+// vault, sessions, refresh, rate and lockout name clauses of the
+// VaultStore, SessionStore, RefreshStore, RateStore and LockoutStore
+// groups.
 func vault(clauses ...string) []string    { return inGroup("VaultStore", clauses) }
 func sessions(clauses ...string) []string { return inGroup("SessionStore", clauses) }
 func refresh(clauses ...string) []string  { return inGroup("RefreshStore", clauses) }
+func rate(clauses ...string) []string     { return inGroup("RateStore", clauses) }
+func lockout(clauses ...string) []string  { return inGroup("LockoutStore", clauses) }
 
 func inGroup(group string, clauses []string) []string {
 	names := make([]string, len(clauses))
@@ -115,13 +167,13 @@ func inGroup(group string, clauses []string) []string {
 }
 
 // groups are the subtests of Run, one per interface.
-var groups = []string{"VaultStore", "SessionStore", "RefreshStore"}
+var groups = []string{"VaultStore", "SessionStore", "RefreshStore", "RateStore", "LockoutStore"}
 
 const flawEnv = "STORAGETEST_FLAW"
 
 // resultLine matches the verdict that go test -v prints for a clause, and
 // captures it and the clause's group/name.
-var resultLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestFlawedStoreChild/((?:VaultStore|SessionStore|RefreshStore)/\S+)`)
+var resultLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestFlawedStoreChild/((?:VaultStore|SessionStore|RefreshStore|RateStore|LockoutStore)/\S+)`)
 
 // childRun returns the -test.run pattern for a child: every clause for the
 // flawless store; for a flawed one, the clauses it must fail (and any of
@@ -230,6 +282,11 @@ type flawedStore struct {
 	sessions map[string]flawedEntry     // by ID
 	index    map[string]map[string]bool // user ID → IDs of the user's sessions
 	families map[string]flawedEntry     // by ID
+
+	rates         map[string]int64 // TAT in µs, by key
+	lockouts      map[string]storage.LockoutState
+	firstRates    map[string]storage.RateRequest    // flaw rate-keeps-first-parameters
+	firstLockouts map[string]storage.LockoutRequest // flaw lockout-keeps-first-parameters
 }
 
 // flawedEntry is a session or a refresh family. A family with no user is a
@@ -718,5 +775,281 @@ func (s *flawedStore) DeleteUserRefreshFamilies(ctx context.Context, userID stri
 			s.deleteFamily(key)
 		}
 	}
+	return nil
+}
+
+// stateKey is how the store keys a rate or lockout key; group ("rate" or
+// "lockout") names the interface whose flaws apply.
+func (s *flawedStore) stateKey(group string, key []byte) string {
+	switch s.flaw {
+	case group + "-keys-truncated-to-16":
+		key = key[:min(len(key), 16)]
+	case group + "-keys-truncated-at-nul":
+		if i := bytes.IndexByte(key, 0); i >= 0 {
+			key = key[:i]
+		}
+	case group + "-retains-key":
+		// A conversion without a copy: the map keeps the caller's bytes.
+		if len(key) > 0 {
+			return unsafe.String(&key[0], len(key))
+		}
+	}
+	return string(key)
+}
+
+// invalid is the error for an argument out of bounds, err.
+func (s *flawedStore) invalid(group string, err error, key []byte) error {
+	switch s.flaw {
+	case group + "-invalid-not-wrapped":
+		return errors.New("flawed: invalid argument")
+	case group + "-invalid-error-shows-key":
+		return fmt.Errorf("%w (key %x)", err, key)
+	}
+	return err
+}
+
+// checkKey checks the length of a rate or lockout key.
+func (s *flawedStore) checkKey(group string, key []byte) error {
+	if len(key) == storage.RateKeyLen || s.flaw == group+"-accepts-bad-key-length" {
+		return nil
+	}
+	return s.invalid(group, fmt.Errorf("flawed: %w: %s key of %d bytes", storage.ErrInvalid, group, len(key)), key)
+}
+
+func (s *flawedStore) checkRateRequest(key []byte, req storage.RateRequest) error {
+	if err := s.checkKey("rate", key); err != nil {
+		return err
+	}
+	anyKey := make([]byte, storage.RateKeyLen) // the key is checked
+	err := storage.ValidRateRequest(anyKey, req)
+	switch s.flaw {
+	case "rate-window-product-overflows":
+		// The window checked by multiplying, which wraps.
+		unit := req
+		unit.Interval = time.Microsecond
+		if err != nil && req.Interval >= time.Microsecond && req.Interval%time.Microsecond == 0 &&
+			storage.ValidRateRequest(anyKey, unit) == nil && req.Interval*time.Duration(req.Burst) <= storage.MaxRateWindow {
+			err = nil
+		}
+	case "rate-refuses-largest-burst":
+		if err == nil && req.Burst > 1<<16 {
+			err = fmt.Errorf("flawed: %w: burst over 65536", storage.ErrInvalid)
+		}
+	}
+	if err != nil {
+		return s.invalid("rate", err, key)
+	}
+	return nil
+}
+
+func (s *flawedStore) TakeRate(ctx context.Context, key []byte, req storage.RateRequest) (storage.RateResult, error) {
+	if err := ctx.Err(); err != nil && s.flaw != "rate-ignores-context" {
+		return storage.RateResult{}, err
+	}
+	invalid := s.checkRateRequest(key, req)
+	if invalid != nil && s.flaw != "rate-validates-after-write" {
+		return storage.RateResult{}, invalid
+	}
+	k := s.stateKey("rate", key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored := s.rates[k]
+	if s.flaw == "rate-own-clock" && stored <= time.Now().UnixMicro() {
+		stored = 0 // an expiry at the absolute TAT, by the store's clock
+	}
+	if s.flaw == "rate-take-not-atomic" {
+		s.mu.Unlock()
+		runtime.Gosched()
+		s.mu.Lock()
+	}
+	switch s.flaw {
+	case "rate-keeps-first-parameters":
+		if first, ok := s.firstRates[k]; ok {
+			req.Interval, req.Burst = first.Interval, first.Burst
+		} else {
+			if s.firstRates == nil {
+				s.firstRates = map[string]storage.RateRequest{}
+			}
+			s.firstRates[k] = req
+		}
+	case "rate-ignores-cost":
+		req.Cost = 1
+	case "rate-burst-off-by-one":
+		req.Burst++
+	case "rate-rounds-now":
+		req.Now = req.Now.Round(time.Microsecond)
+	}
+	allowed, tat := storage.DecideRate(stored, req)
+	now, interval := req.Now.UnixMicro(), req.Interval.Microseconds()
+	switch s.flaw {
+	case "rate-past-tat-is-current":
+		if stored != 0 && stored < now {
+			tat, allowed = stored+req.Cost*interval, true
+		}
+	case "rate-in-milliseconds":
+		tat -= tat % 1000
+	}
+	if s.rates == nil {
+		s.rates = map[string]int64{}
+	}
+	switch {
+	case allowed:
+		s.rates[k] = tat
+	case s.flaw == "rate-refusal-stores":
+		s.rates[k] = tat + req.Cost*interval
+	}
+	if invalid != nil {
+		return storage.RateResult{}, invalid
+	}
+	return storage.RateResult{Allowed: allowed, TAT: time.UnixMicro(tat)}, nil
+}
+
+func (s *flawedStore) ResetRate(ctx context.Context, key []byte) error {
+	if err := ctx.Err(); err != nil && s.flaw != "rate-ignores-context" {
+		return err
+	}
+	if err := s.checkKey("rate", key); err != nil {
+		return err
+	}
+	k := s.stateKey("rate", key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.rates[k]; !ok && s.flaw == "rate-reset-absent-is-not-found" {
+		return storage.ErrNotFound
+	}
+	if s.flaw != "rate-reset-does-nothing" {
+		delete(s.rates, k)
+		delete(s.firstRates, k)
+	}
+	return nil
+}
+
+func (s *flawedStore) checkLockoutRequest(key []byte, req storage.LockoutRequest) error {
+	if err := s.checkKey("lockout", key); err != nil {
+		return err
+	}
+	err := storage.ValidLockoutRequest(make([]byte, storage.RateKeyLen), req)
+	if err == nil && s.flaw == "lockout-durations-in-int32-ms" && max(req.LockFor, req.MaxLockFor, req.ForgetAfter) > math.MaxInt32*time.Millisecond {
+		err = errors.New("flawed: duration out of range for int32 milliseconds")
+	}
+	if err != nil {
+		return s.invalid("lockout", err, key)
+	}
+	return nil
+}
+
+// lockDuration is how long lock number locks lasts, with the flaws that
+// get it wrong.
+func (s *flawedStore) lockDuration(locks int, req storage.LockoutRequest) time.Duration {
+	switch s.flaw {
+	case "lockout-never-grows":
+		return req.LockFor.Truncate(time.Millisecond)
+	case "lockout-growth-overflows":
+		return min(req.LockFor<<(locks-1), req.MaxLockFor).Truncate(time.Millisecond)
+	case "lockout-truncates-before-doubling":
+		return storage.LockDuration(locks, req.LockFor.Truncate(time.Millisecond), req.MaxLockFor)
+	}
+	return storage.LockDuration(locks, req.LockFor, req.MaxLockFor)
+}
+
+func (s *flawedStore) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
+	if err := ctx.Err(); err != nil && s.flaw != "lockout-ignores-context" {
+		return false, storage.LockoutState{}, err
+	}
+	invalid := s.checkLockoutRequest(key, req)
+	if invalid != nil && s.flaw != "lockout-validates-after-write" {
+		return false, storage.LockoutState{}, invalid
+	}
+	k := s.stateKey("lockout", key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored := s.lockouts[k]
+	if s.flaw == "lockout-own-clock" && !stored.Expires.After(time.Now()) {
+		stored = storage.LockoutState{} // an expiry at the absolute Expires, by the store's clock
+	}
+	if s.flaw == "lockout-not-atomic" {
+		s.mu.Unlock()
+		runtime.Gosched()
+		s.mu.Lock()
+	}
+	now := req.Now.UnixMilli()
+	switch s.flaw {
+	case "lockout-keeps-first-parameters":
+		if first, ok := s.firstLockouts[k]; ok {
+			first.Now = req.Now
+			req = first
+		} else {
+			if s.firstLockouts == nil {
+				s.firstLockouts = map[string]storage.LockoutRequest{}
+			}
+			s.firstLockouts[k] = req
+		}
+	case "lockout-locks-one-late":
+		req.MaxFailures++
+	case "lockout-ignores-forget-after":
+		if !stored.Expires.IsZero() && stored.Expires.UnixMilli() <= now {
+			stored.Expires = time.UnixMilli(now + 1)
+		}
+	case "lockout-ends-1ms-late":
+		if stored.Expires.UnixMilli() > now && !stored.LockedUntil.IsZero() && stored.LockedUntil.UnixMilli() == now {
+			return false, stored, nil
+		}
+	}
+	admitted, next := storage.DecideAttempt(stored, req)
+	if locked := admitted && next.Failures == 0; locked {
+		until := now + s.lockDuration(next.Locks, req).Milliseconds()
+		next.LockedUntil = time.UnixMilli(until)
+		next.Expires = time.UnixMilli(max(now, until) + req.ForgetAfter.Milliseconds())
+		if s.flaw == "lockout-nanosecond-precision" {
+			next.LockedUntil = next.LockedUntil.Add(time.Duration(req.Now.Nanosecond() % 1e6))
+		}
+	}
+	if admitted {
+		switch s.flaw {
+		case "lockout-expires-ignores-lock":
+			next.Expires = time.UnixMilli(now + req.ForgetAfter.Milliseconds())
+		case "lockout-seconds-precision":
+			next.LockedUntil = next.LockedUntil.Truncate(time.Second)
+			next.Expires = next.Expires.Truncate(time.Second)
+		case "lockout-nanosecond-precision":
+			next.Expires = next.Expires.Add(time.Duration(req.Now.Nanosecond() % 1e6))
+		}
+	}
+	if s.lockouts == nil {
+		s.lockouts = map[string]storage.LockoutState{}
+	}
+	switch {
+	case admitted:
+		s.lockouts[k] = next
+	case s.flaw == "lockout-refusal-counts":
+		next.Failures++
+		s.lockouts[k] = next
+	}
+	if invalid != nil {
+		return false, storage.LockoutState{}, invalid
+	}
+	return admitted, next, nil
+}
+
+func (s *flawedStore) ResetLockout(ctx context.Context, key []byte) error {
+	if err := ctx.Err(); err != nil && s.flaw != "lockout-ignores-context" {
+		return err
+	}
+	if err := s.checkKey("lockout", key); err != nil {
+		return err
+	}
+	k := s.stateKey("lockout", key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.lockouts[k]
+	switch {
+	case !ok && s.flaw == "lockout-reset-absent-is-not-found":
+		return storage.ErrNotFound
+	case ok && s.flaw == "lockout-reset-keeps-locks":
+		s.lockouts[k] = storage.LockoutState{Locks: st.Locks, Expires: st.Expires}
+	default:
+		delete(s.lockouts, k)
+	}
+	delete(s.firstLockouts, k)
 	return nil
 }
