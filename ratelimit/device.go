@@ -22,6 +22,9 @@ const (
 	deviceRawLen    = 1 + 8 + deviceIDLen + deviceTagLen
 	deviceCookieLen = (deviceRawLen*8 + 5) / 6 // base64url without padding
 	deviceMACLabel  = "keyhold/v1/ratelimit/device\x00"
+	// maxDeviceCookies is the most device cookies of one request that
+	// Recognize checks.
+	maxDeviceCookies = 4
 )
 
 // A Device is a device that has logged in to an account before, as
@@ -128,7 +131,13 @@ func (d *Devices) Recognize(r *http.Request, account string) Device {
 	if checkKey(account) != nil {
 		return Device{}
 	}
-	for _, c := range r.CookiesNamed(d.opts.CookieName) {
+	// A browser sends one such cookie; a few more may come from
+	// subdomains. Checking each costs an HMAC, so only the first
+	// maxDeviceCookies count.
+	for i, c := range r.CookiesNamed(d.opts.CookieName) {
+		if i == maxDeviceCookies {
+			break
+		}
 		if dev, ok := d.parse(c.Value, account); ok {
 			return dev
 		}

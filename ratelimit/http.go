@@ -185,7 +185,7 @@ func (l *Limiter) Middleware(key Key, deny DenyFunc) func(http.Handler) http.Han
 			d, _ := l.Allow(r.Context(), k)
 			d.disclose = key.disclose
 			if d.disclose && d.Err == nil {
-				WriteHeaders(w.Header(), d, l.now())
+				WriteHeaders(w.Header(), d, d.At)
 			}
 			if !d.Allowed {
 				deny(w, r, d)
@@ -197,7 +197,9 @@ func (l *Limiter) Middleware(key Key, deny DenyFunc) func(http.Handler) http.Han
 }
 
 // DefaultDeny answers 429 Too Many Requests with Retry-After (in whole
-// seconds, rounded up) and a short plain-text body; when the decision
+// seconds, rounded up; for keys that name an account, the rule's whole
+// Period, which reveals nothing about the account) and a short plain-text
+// body; when the decision
 // failed (d.Err set, the store or the key), it answers 503 Service
 // Unavailable with Retry-After: 1 instead, or 400 Bad Request when the
 // request names no account or has no client address.
@@ -214,7 +216,13 @@ func DefaultDeny(w http.ResponseWriter, r *http.Request, d Decision) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "Service unavailable. Try again shortly.")
 	default:
-		h.Set("Retry-After", strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
+		retry := d.RetryAfter
+		if !d.disclose {
+			// The exact wait would tell anyone the account's quota state:
+			// a whole period is always long enough.
+			retry = d.Period
+		}
+		h.Set("Retry-After", strconv.FormatInt(ceilSeconds(retry), 10))
 		w.WriteHeader(http.StatusTooManyRequests)
 		fmt.Fprintln(w, "Too many requests. Try again later.")
 	}

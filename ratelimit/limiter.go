@@ -166,6 +166,8 @@ type Decision struct {
 	// Err is non-nil when the store failed: Allowed is then the
 	// limiter's FailOpen, and the counts are zero.
 	Err error
+	// At is the time of the decision, by the limiter's clock.
+	At time.Time
 	// disclose is false for decisions on keys that name an account: their
 	// quota state is not sent to clients.
 	disclose bool
@@ -199,6 +201,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	}
 	hashed := storeKey(kindRate, l.rule.Name, key)
 	now := l.now()
+	d.At = now
 	res, err := l.store.TakeRate(ctx, hashed[:], storage.RateRequest{
 		Now: now, Interval: l.interval, Burst: int64(l.rule.Limit), Cost: int64(n),
 	})

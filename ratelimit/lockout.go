@@ -214,9 +214,16 @@ func (a *Attempt) Succeeded(ctx context.Context) error {
 // already counted by Begin; Failed logs it, and logs the lock when this
 // attempt was the one that locked the account.
 func (a *Attempt) Failed(ctx context.Context) {
+	// The attempt that locks the account starts a new count (0): it is
+	// the MaxFailures-th failure.
+	locked := a.state.Failures == 0 && a.state.Locks > 0 && a.state.LockedUntil.After(a.now)
+	failures := a.state.Failures
+	if locked {
+		failures = a.l.req.MaxFailures
+	}
 	a.l.log.LogAttrs(ctx, slog.LevelInfo, "authn_login_fail", a.l.attrs(a.account, a.src,
-		slog.Int("failures", a.state.Failures), slog.Int("max_failures", a.l.req.MaxFailures))...)
-	if a.state.Failures == 0 && a.state.Locks > 0 && a.state.LockedUntil.After(a.now) {
+		slog.Int("failures", failures), slog.Int("max_failures", a.l.req.MaxFailures))...)
+	if locked {
 		a.l.log.LogAttrs(ctx, slog.LevelWarn, "authn_login_fail_max", a.l.attrs(a.account, a.src,
 			slog.Int("max_failures", a.l.req.MaxFailures))...)
 		a.l.log.LogAttrs(ctx, slog.LevelWarn, "authn_login_lock", a.l.attrs(a.account, a.src,
