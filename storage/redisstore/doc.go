@@ -1,6 +1,7 @@
-// Package redisstore keeps keyhold's sessions and refresh-token families in
-// Redis, through github.com/redis/go-redis/v9: the short-lived state that
-// every request reads, shared by all instances of an application.
+// Package redisstore keeps keyhold's sessions and refresh-token families,
+// and the state of its rate limiters and account lockouts, in Redis,
+// through github.com/redis/go-redis/v9: the short-lived state that every
+// request reads, shared by all instances of an application.
 //
 // For most use cases, create one Store on the application's Redis client
 //
@@ -10,8 +11,8 @@
 //	})
 //	st, err := redisstore.New(rdb, redisstore.Config{})
 //
-// and pass st wherever a [storage.SessionStore] or a [storage.RefreshStore]
-// is wanted. A Store is not a [storage.VaultStore]: vault records must
+// and pass st wherever a [storage.SessionStore], a [storage.RefreshStore],
+// a [storage.RateStore] or a [storage.LockoutStore] is wanted. A Store is not a [storage.VaultStore]: vault records must
 // survive anything that may happen to a cache (eviction, a fail-over that
 // drops the last writes), and belong in SQL, with
 // [github.com/keyhold/keyhold/storage/sqlstore]. The Store does not own the
@@ -25,21 +26,25 @@
 //	P+"u:"+hex(user ID)       sorted set: the user's session IDs (hex), scored by PXAT
 //	P+"r:"+hex(family ID)     string: a refresh family (version, user ID, Expires, data), PXAT its Expires
 //	P+"ru:"+hex(user ID)      sorted set: the user's refresh-family IDs (hex), scored by PXAT
+//	P+"rl:"+hex(rate key)     string: a rate limiter's TAT, Unix µs in decimal
+//	P+"lo:"+hex(lockout key)  string: "failures:locks:lockedUntil:expires", Unix ms in decimal (lockedUntil 0: none)
 //
 // Each index expires (PEXPIREAT) with its longest-lived member. User IDs
 // appear in keys hex-encoded, so no user ID, whatever bytes it holds, can
 // name another user's index or any other key, or carry a cluster hash tag.
 // A record holds its user ID, so that a delete can find the index entry to
 // remove, and its exact Expires, in a small length-prefixed binary
-// encoding.
+// encoding. Rate and lockout keys (32 bytes, hashed by package ratelimit)
+// appear hex-encoded too, and each lives alone: it has no index.
 //
 // # Round trips and atomicity
 //
-// GetSession and GetRefreshFamily make one round trip: a GET. Every other
-// method makes one too: a Lua script, run with EVALSHA (the first call on
-// a server that has not cached the script adds an EVAL), which Redis runs
-// atomically. PutSession writes the record and its index entry together,
-// and refuses to give an unexpired session to another user;
+// GetSession and GetRefreshFamily make one round trip: a GET; ResetRate
+// and ResetLockout, a DEL. Every other method makes one too: a Lua script,
+// run with EVALSHA (the first call on a server that has not cached the
+// script adds an EVAL), which Redis runs atomically. PutSession writes the
+// record and its index entry together, and refuses to give an unexpired
+// session to another user;
 // PutRefreshFamily is a compare-and-swap on the family's version, so of
 // concurrent calls with the same expect exactly one succeeds, whichever
 // instance it runs in. DeleteSession and DeleteRefreshFamily read the
@@ -51,10 +56,21 @@
 // one else while a script runs; the scripts that read an index take time
 // in proportion to that user's number of records.
 //
+// TakeRate reads the key's TAT, decides exactly as [storage.DecideRate]
+// and, only when it allows, writes the new TAT; BeginAttempt does the same
+// with [storage.DecideAttempt]. Of concurrent calls on one key, from any
+// number of instances, no more are allowed or admitted than one after the
+// other would be. Each script is a GET, a few integer operations and at
+// most a SET, so that a decision costs little more than a plain GET. Lua
+// numbers are doubles, exact for integers below 2^53: the bounds in
+// package storage (Now before 2200, windows and locks of at most a few
+// hundred days) keep every time the scripts compute below that, in
+// microseconds too.
+//
 // Arguments are checked against the bounds in package storage before any
 // round trip, and refused with an error wrapping [storage.ErrInvalid].
 // Errors start with "redisstore: " and never contain data, IDs or user
-// IDs.
+// IDs, nor rate or lockout keys.
 //
 // # Contexts
 //
@@ -89,15 +105,25 @@
 // DeleteUserSessions reaches every session that any instance, however
 // slow its clock, may still read.
 //
+// Rate and lockout states are different: the callers pass their clock in
+// each request (Now), and the Store never reads one. A state is set to
+// expire a duration after it is written, by Redis's clock: the time from
+// the request's Now to the state's TAT (rate limiters, rounded up to the
+// millisecond) or Expires (lockouts), plus one second of grace, so that
+// where Redis's clock stands does not matter, and instances whose clocks
+// differ by less than the grace never find a state gone that their own
+// clock says still counts. A state kept longer changes no decision: the
+// scripts treat one whose time has passed, by the request's Now, as none.
+//
 // # Redis Cluster
 //
-// Redis runs a script only on keys of one cluster slot, and every script
-// here touches several keys (a record and an index; ListUserSessions and
-// the DeleteUser methods, every record an index names). With a prefix
-// without a hash tag, such as the default, keys spread over slots: this
-// works on a single Redis server and on a primary with replicas (Sentinel,
-// through redis.NewFailoverClient), not on a Cluster or a *redis.Ring, and
-// [New] refuses those clients. Give them a prefix with a hash tag, such as
+// Redis runs a script only on keys of one cluster slot, and the session
+// and refresh-family scripts touch several keys (a record and an index;
+// ListUserSessions and the DeleteUser methods, every record an index
+// names). With a prefix without a hash tag, such as the default, keys
+// spread over slots: this works on a single Redis server and on a primary
+// with replicas (Sentinel, through redis.NewFailoverClient), not on a
+// Cluster or a *redis.Ring, and [New] refuses those clients. Give them a prefix with a hash tag, such as
 // "{keyhold}:": every key of the Store then hashes to the slot of
 // "keyhold", and lives on one node. The cluster then provides fail-over,
 // not sharding; Stores with different tags ("{keyhold-eu}:",
@@ -117,13 +143,19 @@
 // Redis ACLs, TLS (rediss://) and a private network, as for any store of
 // sessions.
 //
+// The same access lets anyone reset every rate limiter and lockout, by
+// deleting its key (rate and lockout keys are hashes, so a reader cannot
+// tell whose they are without guessing the name hashed).
+//
 // Redis may also lose writes on its own, and a lost delete brings a
-// revoked session back. Replication is asynchronous, so a fail-over may
+// revoked session back; a lost rate or lockout state lets a client in
+// again sooner than the limit says. Replication is asynchronous, so a fail-over may
 // drop the last writes before it; restoring a snapshot brings back every
 // record deleted since. Set maxmemory-policy to noeviction: every key here
 // has a TTL, so the volatile-* policies may evict them too, and an evicted
 // index hides its user's sessions from DeleteUserSessions (with
-// noeviction, writes fail when memory is full, and callers see errors).
+// noeviction, writes fail when memory is full, and callers see errors:
+// a rate limiter or lockout then refuses, rather than forgetting a state).
 //
 // # What redisstore does not do
 //

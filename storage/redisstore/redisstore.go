@@ -49,6 +49,8 @@ type Store struct {
 	sessionIndexPrefix string // prefix + "u:", then hex of the user ID
 	refreshPrefix      string // prefix + "r:", then hex of the family ID
 	refreshIndexPrefix string // prefix + "ru:", then hex of the user ID
+	ratePrefix         string // prefix + "rl:", then hex of the rate key
+	lockoutPrefix      string // prefix + "lo:", then hex of the lockout key
 }
 
 // New returns a Store that keeps its records in client under cfg.Prefix.
@@ -93,6 +95,8 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	return &Store{
 		client:             client,
 		sessionPrefix:      prefix + "s:",
+		ratePrefix:         prefix + "rl:",
+		lockoutPrefix:      prefix + "lo:",
 		sessionIndexPrefix: prefix + "u:",
 		refreshPrefix:      prefix + "r:",
 		refreshIndexPrefix: prefix + "ru:",

@@ -261,7 +261,7 @@ func (r *recorder) get() (dials, roundTrips int, cmds []string) {
 
 // ---- Conformance ----
 
-// TestConformance runs the storagetest clauses of the two interfaces a
+// TestConformance runs the storagetest clauses of the four interfaces a
 // Store provides, each clause with a prefix of its own.
 func TestConformance(t *testing.T) {
 	redisURL(t) // one skip (or failure in CI) rather than one per clause
@@ -270,6 +270,12 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("RefreshStore", func(t *testing.T) {
 		storagetest.RunRefreshStore(t, func(t *testing.T) storage.RefreshStore { return newEnv(t).st })
+	})
+	t.Run("RateStore", func(t *testing.T) {
+		storagetest.RunRateStore(t, func(t *testing.T) storage.RateStore { return newEnv(t).st })
+	})
+	t.Run("LockoutStore", func(t *testing.T) {
+		storagetest.RunLockoutStore(t, func(t *testing.T) storage.LockoutStore { return newEnv(t).st })
 	})
 }
 

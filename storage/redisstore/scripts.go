@@ -1,6 +1,10 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // The Lua scripts below run atomically inside Redis (Redis 6.2 or later:
 // SET … PXAT and ZRANGE … BYSCORE REV appeared in 6.2). Every script
@@ -224,4 +228,96 @@ for i = 1, #members, batch do
 end
 redis.call('DEL', KEYS[1])
 return n
+`)
+
+// stateGraceMillis is how long, by Redis's clock, a rate or lockout state
+// outlives the time the caller's clock says it may be forgotten (its TAT,
+// its Expires). The state's TTL is set relative to the caller's Now, so
+// that Redis's own clock, wherever it stands, never shortens it; the grace
+// absorbs the skew between the clocks of the instances that share a key
+// and the time a call spends between reading its clock and running its
+// script. Keeping a state longer changes no decision: the scripts treat a
+// state whose time has passed as none.
+const stateGraceMillis = 1000
+
+// takeRateScript makes one GCRA decision, exactly as storage.DecideRate,
+// in microseconds: the key holds the TAT as a decimal integer. All numbers
+// stay below 2^53 (storage bounds Now before 2200 and the window to
+// storage.MaxRateWindow), so Lua's doubles are exact. The TTL is the time
+// from Now to the new TAT, rounded up to the millisecond (or 1 ms more
+// when it is whole), plus stateGraceMillis.
+//
+//	KEYS[1] the rate key
+//	ARGV[1] the caller's now, Unix µs
+//	ARGV[2] Cost × Interval, µs
+//	ARGV[3] Burst × Interval, µs (the window)
+//
+// It returns new TAT − now (> 0) when allowed, and now − TAT when refused,
+// where TAT is the stored TAT: a refusal implies TAT > now, because
+// Cost × Interval never exceeds the window, so the reply is never 0. A
+// value that is not a number makes v - now raise an error (never a full
+// bucket), which names no value.
+//
+// Each step costs Redis time on every decision, so the script avoids the
+// slow ones: arithmetic on a string (ARGV, which TakeRate always fills
+// with decimal integers, and the stored TAT) parses it once, where
+// tonumber parses it twice in Lua 5.1; and numbers go to SET as strings
+// made by string.format('%d'), because Redis 7.0 formats a Lua number
+// argument with printf's "%.17g", which is slower. '%d' truncates, so the
+// TTL is floor(n / 1000) + 1 ms, never less than n µs, plus the grace.
+var takeRateScript = redis.NewScript(`
+local now = ARGV[1] + 0
+local v = redis.call('GET', KEYS[1])
+local d = 0
+if v then d = v - now end
+if d < 0 then d = 0 end
+local n = d + ARGV[2]
+if n > ARGV[3] + 0 then return -d end
+redis.call('SET', KEYS[1], string.format('%d', now + n), 'PX', string.format('%d', n / 1000 + ` + strconv.Itoa(1+stateGraceMillis) + `))
+return n
+`)
+
+// beginAttemptScript counts one attempt, exactly as storage.DecideAttempt,
+// in milliseconds. The key holds "failures:locks:lockedUntil:expires" in
+// decimal, lockedUntil 0 for none; its TTL is the time from Now to
+// expires plus stateGraceMillis.
+//
+//	KEYS[1] the lockout key
+//	ARGV[1] the caller's now, Unix ms
+//	ARGV[2] MaxFailures
+//	ARGV[3] LockFor, ns
+//	ARGV[4] MaxLockFor, ns
+//	ARGV[5] ForgetAfter, ms
+//
+// It returns {admitted (1 or 0), failures, locks, lockedUntil, expires}:
+// the new state when admitted, the stored one when refused. The lock's
+// length doubles in nanoseconds while below MaxLockFor (at most
+// storage.MaxLockoutDuration, below 2^53 ns), so every product is exact,
+// and the division that truncates it to milliseconds cannot round up. A
+// value that is not such a state is an error, never an account without
+// failures.
+var beginAttemptScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local f, l, u, e = 0, 0, 0, 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local a, b, c, x = string.match(v, '^(%d+):(%d+):(%-?%d+):(%-?%d+)$')
+  if not a then return redis.error_reply('ERR malformed keyhold lockout state') end
+  e = tonumber(x)
+  if e > now then f, l, u = tonumber(a), tonumber(b), tonumber(c) else e = 0 end
+end
+if u ~= 0 and now < u then return {0, f, l, u, e} end
+f = f + 1
+if f >= tonumber(ARGV[2]) then
+  l, f = l + 1, 0
+  local d, max = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local i = 1
+  while i < l and d < max do d, i = d * 2, i + 1 end
+  if d > max then d = max end
+  u = now + math.floor(d / 1000000)
+end
+if u > now then e = u else e = now end
+e = e + tonumber(ARGV[5])
+redis.call('SET', KEYS[1], string.format('%d:%d:%d:%d', f, l, u, e), 'PX', string.format('%d', e - now + ` + strconv.Itoa(stateGraceMillis) + `))
+return {1, f, l, u, e}
 `)
