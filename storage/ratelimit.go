@@ -110,7 +110,7 @@ func ValidRateRequest(key []byte, req RateRequest) error {
 	case req.Cost < 1 || req.Cost > req.Burst:
 		return fmt.Errorf("%w: rate cost %d outside 1..%d", ErrInvalid, req.Cost, req.Burst)
 	case !validNow(req.Now):
-		return fmt.Errorf("%w: rate request time outside 1970..2200 (inclusive)", ErrInvalid)
+		return fmt.Errorf("%w: rate request time outside 1970..2200", ErrInvalid)
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func ValidLockoutRequest(key []byte, req LockoutRequest) error {
 	case req.ForgetAfter < time.Millisecond || req.ForgetAfter > MaxLockoutDuration:
 		return fmt.Errorf("%w: forget after %v, outside 1ms..%v", ErrInvalid, req.ForgetAfter, MaxLockoutDuration)
 	case !validNow(req.Now):
-		return fmt.Errorf("%w: lockout request time outside 1970..2200 (inclusive)", ErrInvalid)
+		return fmt.Errorf("%w: lockout request time outside 1970..2200", ErrInvalid)
 	}
 	return nil
 }

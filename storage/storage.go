@@ -4,8 +4,8 @@
 // For most use cases, use one of the adapters: [github.com/keyhold/keyhold/storage/memstore]
 // (tests, single process), [github.com/keyhold/keyhold/storage/sqlstore]
 // (SQLite embedded, or PostgreSQL; everything), or
-// [github.com/keyhold/keyhold/storage/redisstore] (sessions for apps that
-// run many instances; not vault records). To keep keyhold's state in a database
+// [github.com/keyhold/keyhold/storage/redisstore] (sessions, rate limits
+// and lockouts for apps that run many instances; not vault records). To keep keyhold's state in a database
 // of your own, implement the interfaces here and run
 // [github.com/keyhold/keyhold/storage/storagetest.Run] against your
 // adapter: it checks every clause of every contract below.

@@ -63,7 +63,7 @@
 // other would be. Each script is a GET, a few integer operations and at
 // most a SET, so that a decision costs little more than a plain GET. Lua
 // numbers are doubles, exact for integers below 2^53: the bounds in
-// package storage (Now before 2200, windows and locks of at most a few
+// package storage (Now before 2201, windows and locks of at most a few
 // hundred days) keep every time the scripts compute below that, in
 // microseconds too.
 //

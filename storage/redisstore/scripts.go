@@ -242,7 +242,7 @@ const stateGraceMillis = 1000
 
 // takeRateScript makes one GCRA decision, exactly as storage.DecideRate,
 // in microseconds: the key holds the TAT as a decimal integer. All numbers
-// stay below 2^53 (storage bounds Now before 2200 and the window to
+// stay below 2^53 (storage bounds Now before 2201 and the window to
 // storage.MaxRateWindow), so Lua's doubles are exact. The TTL is the time
 // from Now to the new TAT, rounded up to the millisecond (or 1 ms more
 // when it is whole), plus stateGraceMillis.
