@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keyhold/keyhold/internal/testenv"
+	"github.com/keyhold/keyhold/internal/testkit"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/storage/memstore"
@@ -117,8 +118,8 @@ func TestStoresDecide(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			st := b.open(t)(t)
-			loginSequence(t, st, &clock{t: time.Now().Truncate(time.Second)})
-			lockSequence(t, st, &clock{t: time.Now().Truncate(time.Second)})
+			loginSequence(t, st, testkit.NewClock(time.Now().Truncate(time.Second)))
+			lockSequence(t, st, testkit.NewClock(time.Now().Truncate(time.Second)))
 		})
 	}
 }
@@ -138,7 +139,7 @@ func TestStoresInstancesShareExactly(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			open := b.open(t)
-			c := &clock{t: time.Now().Truncate(time.Millisecond)} // fixed: no unit refills during a round
+			c := testkit.NewClock(time.Now().Truncate(time.Millisecond)) // fixed: no unit refills during a round
 			var limiters [instances]*ratelimit.Limiter
 			var lockouts [instances]*ratelimit.Lockout
 			for i := range instances {

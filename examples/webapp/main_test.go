@@ -14,10 +14,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/keyhold/keyhold/internal/testkit"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/storage/sqlstore"
 )
@@ -28,40 +28,10 @@ const (
 )
 
 // syncBuffer collects the app's log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type syncBuffer = testkit.SyncBuffer
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// clock is the sessions' clock, moved by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// clock is the clock of sessions and limits, moved by hand.
+type clock = testkit.Clock
 
 type testEnv struct {
 	t      *testing.T
@@ -75,7 +45,7 @@ type testEnv struct {
 // development mode.
 func newEnv(t *testing.T, useTLS bool) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, dbPath: filepath.Join(t.TempDir(), "webapp.db"), logs: &syncBuffer{}, clock: &clock{now: time.Now()}}
+	e := &testEnv{t: t, dbPath: filepath.Join(t.TempDir(), "webapp.db"), logs: &syncBuffer{}, clock: testkit.NewClock(time.Now())}
 	h, cleanup, err := newApp(config{
 		DBPath:          e.dbPath,
 		InsecureCookies: !useTLS,
