@@ -37,9 +37,10 @@
 // [storage.DecideAttempt] under the Store's lock, so of concurrent
 // decisions on one key none is lost. Their times are the callers' (the
 // requests' Now), never the process clock. A state whose TAT or Expires is
-// not after the Now of a write is absent: the write that meets it replaces
-// it, and every write also removes up to 8 others, those that expire
-// soonest, if they have expired.
+// not after the Now of a write is absent: the write that meets it reuses
+// its entry in place, and once a table is half full every write of a new
+// key first removes up to 8 others, those that expire soonest, if they
+// have expired.
 //
 // Their memory is bounded: a Store holds at most [DefaultMaxRateKeys] rate
 // keys and [DefaultMaxLockoutKeys] lockout keys, about 140 and 160 bytes

@@ -93,8 +93,8 @@ const expireScan = 8
 // one stored in one critical section.
 //
 // A key whose TAT is not after req.Now is absent (its bucket is full):
-// the write that meets it replaces it, and writes remove such keys that
-// nobody asks for again. When the Store holds its most rate
+// the write that meets it replaces it, and writes of new keys remove such
+// keys that nobody asks for again. When the Store holds its most rate
 // keys, a new key evicts the one whose TAT comes soonest (see the package
 // documentation).
 func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateRequest) (storage.RateResult, error) {
@@ -119,9 +119,9 @@ func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateReques
 		if found {
 			s.rates.update(i, tat, struct{}{})
 		} else {
+			s.rates.sweep(now, s.rateCap())
 			s.rates.insert(k, tat, struct{}{}, s.rateCap())
 		}
-		s.rates.expire(now, expireScan)
 	}
 	return storage.RateResult{Allowed: allowed, TAT: time.UnixMicro(tat)}, nil
 }
@@ -156,8 +156,8 @@ type lockout struct {
 // state is read and the new one stored in one critical section.
 //
 // A state whose Expires is not after req.Now is absent: the write that
-// meets it replaces it, and writes remove such states that nobody asks
-// for again. When the Store holds its most lockout keys, a
+// meets it replaces it, and writes of new keys remove such states that
+// nobody asks for again. When the Store holds its most lockout keys, a
 // new key evicts the state that expires soonest (see the package
 // documentation).
 func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
@@ -195,9 +195,9 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 		if found {
 			s.lockouts.update(i, exp, v)
 		} else {
+			s.lockouts.sweep(now, s.lockoutCap())
 			s.lockouts.insert(k, exp, v, s.lockoutCap())
 		}
-		s.lockouts.expire(now, expireScan)
 	}
 	return admitted, next, nil
 }
@@ -313,6 +313,16 @@ func (t *keyTable[V]) remove(i int32) {
 func (t *keyTable[V]) expire(now int64, n int) {
 	for ; n > 0 && len(t.heap) > 0 && t.heap[0].exp <= now; n-- {
 		t.remove(t.heap[0].slot)
+	}
+}
+
+// sweep removes up to expireScan expired entries before a new key is
+// inserted, once the table is at least half full. Below that, removing
+// them would free no memory (the table's arrays and map never shrink) and
+// would only make keys that come back pay for a new entry.
+func (t *keyTable[V]) sweep(now int64, limit int) {
+	if 2*len(t.slots) >= limit {
+		t.expire(now, expireScan)
 	}
 }
 

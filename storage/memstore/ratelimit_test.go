@@ -211,12 +211,13 @@ func TestFullStoreEvictsWhatExpiresSoonest(t *testing.T) {
 	}
 }
 
-// Expired states are dropped before an unexpired one is evicted, and
-// writes remove expired states that nobody asks for again.
+// Expired states are dropped before an unexpired one is evicted, and, in a
+// table at least half full, writes of new keys remove expired states that
+// nobody asks for again.
 func TestExpiredStatesAreReclaimed(t *testing.T) {
 	t.Parallel()
-	s := New()
 	const n = 1000
+	s, _ := NewWithOptions(Options{MaxRateKeys: n, MaxLockoutKeys: n})
 	for i := range uint64(n) {
 		mustTake(t, s, rkey(i), rateReq(t0, time.Millisecond, 1)) // TAT t0+1ms
 		mustAttempt(t, s, rkey(i), lockReq(t0, time.Millisecond)) // Expires t0+1ms
@@ -224,16 +225,32 @@ func TestExpiredStatesAreReclaimed(t *testing.T) {
 	if s.rates.len() != n || s.lockouts.len() != n {
 		t.Fatalf("%d rate and %d lockout entries, want %d", s.rates.len(), s.lockouts.len(), n)
 	}
-	// At t0+1ms every one of them has expired: each write removes up to
-	// expireScan of them (and adds its own).
+	// At t0+1ms every one of them has expired. While the table is at least
+	// half full, each write of a new key removes expireScan of them and
+	// adds its own; below half, none.
 	later := t0.Add(time.Millisecond)
-	writes := n/expireScan + 1
-	for i := range uint64(writes) {
+	want := n
+	for i := uint64(0); i < n/expireScan; i++ {
 		mustTake(t, s, rkey(n+i), rateReq(later, time.Hour, 1))
 		mustAttempt(t, s, rkey(n+i), lockReq(later, time.Hour))
+		if 2*want >= n {
+			want -= expireScan
+		}
+		want++
 	}
-	if s.rates.len() != writes || s.lockouts.len() != writes {
-		t.Errorf("%d rate and %d lockout entries after %d writes, want only those %d", s.rates.len(), s.lockouts.len(), writes, writes)
+	if s.rates.len() != want || s.lockouts.len() != want {
+		t.Errorf("%d rate and %d lockout entries after %d writes, want %d", s.rates.len(), s.lockouts.len(), n/expireScan, want)
+	}
+	// An expired key that comes back reuses its entry.
+	back := uint64(0)
+	for ; back < n; back++ {
+		if _, ok := s.rates.lookup([32]byte(rkey(back))); ok {
+			break
+		}
+	}
+	mustTake(t, s, rkey(back), rateReq(later, time.Hour, 1))
+	if s.rates.len() != want {
+		t.Errorf("an expired key that came back took a new entry: %d entries, want %d", s.rates.len(), want)
 	}
 	checkTable(t, &s.rates)
 	checkTable(t, &s.lockouts)
