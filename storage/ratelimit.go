@@ -95,12 +95,23 @@ type RateStore interface {
 	ResetRate(ctx context.Context, key []byte) error
 }
 
+// ValidRateKey returns an error wrapping ErrInvalid if key is not a rate
+// or lockout key (RateKeyLen bytes). ResetRate and ResetLockout check it;
+// ValidRateRequest and ValidLockoutRequest include it.
+func ValidRateKey(key []byte) error {
+	if len(key) != RateKeyLen {
+		return fmt.Errorf("%w: rate or lockout key of %d bytes, want %d", ErrInvalid, len(key), RateKeyLen)
+	}
+	return nil
+}
+
 // ValidRateRequest returns an error wrapping ErrInvalid if key or req is
 // outside the bounds that RateStore documents.
 func ValidRateRequest(key []byte, req RateRequest) error {
+	if err := ValidRateKey(key); err != nil {
+		return err
+	}
 	switch {
-	case len(key) != RateKeyLen:
-		return fmt.Errorf("%w: rate key of %d bytes, want %d", ErrInvalid, len(key), RateKeyLen)
 	case req.Interval < time.Microsecond || req.Interval%time.Microsecond != 0:
 		return fmt.Errorf("%w: rate interval %v is not a positive whole number of microseconds", ErrInvalid, req.Interval)
 	case req.Burst < 1 || req.Burst > MaxRateBurst:
@@ -201,9 +212,10 @@ type LockoutStore interface {
 // ValidLockoutRequest returns an error wrapping ErrInvalid if key or req
 // is outside the bounds that LockoutStore documents.
 func ValidLockoutRequest(key []byte, req LockoutRequest) error {
+	if err := ValidRateKey(key); err != nil {
+		return err
+	}
 	switch {
-	case len(key) != RateKeyLen:
-		return fmt.Errorf("%w: lockout key of %d bytes, want %d", ErrInvalid, len(key), RateKeyLen)
 	case req.MaxFailures < 1 || req.MaxFailures > MaxLockoutFailures:
 		return fmt.Errorf("%w: lockout after %d failures, outside 1..%d", ErrInvalid, req.MaxFailures, MaxLockoutFailures)
 	case req.LockFor < time.Millisecond || req.MaxLockFor < req.LockFor || req.MaxLockFor > MaxLockoutDuration:

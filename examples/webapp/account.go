@@ -150,7 +150,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.succeeded(w, att, name); err != nil {
+	if err := a.succeeded(w, r, att, name); err != nil {
 		return err
 	}
 	if err := a.m.Login(ctx, userID, session.LoginOptions{}); err != nil {
@@ -178,8 +178,9 @@ func (a *app) beginAttempt(r *http.Request, name string) (*ratelimit.Attempt, er
 
 // succeeded resets the account's failure count and remembers the browser
 // as one of the account's devices.
-func (a *app) succeeded(w http.ResponseWriter, att *ratelimit.Attempt, name string) error {
-	if err := att.Succeeded(context.Background()); err != nil {
+func (a *app) succeeded(w http.ResponseWriter, r *http.Request, att *ratelimit.Attempt, name string) error {
+	// The reset must not be lost to a client that hangs up now.
+	if err := att.Succeeded(context.WithoutCancel(r.Context())); err != nil {
 		return err
 	}
 	return a.knownDevices.Remember(w, name)
@@ -243,7 +244,7 @@ func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer u.Lock()
-	if err := a.succeeded(w, att, name); err != nil {
+	if err := a.succeeded(w, r, att, name); err != nil {
 		return err
 	}
 	if err := a.m.Unlock(ctx, u); err != nil {
@@ -294,7 +295,7 @@ func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.succeeded(w, att, name); err != nil {
+	if err := a.succeeded(w, r, att, name); err != nil {
 		return err
 	}
 	if err := a.m.Reauthenticated(ctx); err != nil {

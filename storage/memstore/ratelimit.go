@@ -129,8 +129,8 @@ func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateReques
 // ResetRate forgets key's rate state. Resetting a key without state
 // returns nil.
 func (s *Store) ResetRate(ctx context.Context, key []byte) error {
-	if len(key) != storage.RateKeyLen {
-		return fmt.Errorf("memstore: %w: rate key of %d bytes, want %d", storage.ErrInvalid, len(key), storage.RateKeyLen)
+	if err := storage.ValidRateKey(key); err != nil {
+		return fmt.Errorf("memstore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -205,8 +205,8 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 // ResetLockout forgets key's lockout state. Resetting a key without state
 // returns nil.
 func (s *Store) ResetLockout(ctx context.Context, key []byte) error {
-	if len(key) != storage.RateKeyLen {
-		return fmt.Errorf("memstore: %w: lockout key of %d bytes, want %d", storage.ErrInvalid, len(key), storage.RateKeyLen)
+	if err := storage.ValidRateKey(key); err != nil {
+		return fmt.Errorf("memstore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -62,8 +62,8 @@ func (st *Store) ResetRate(ctx context.Context, key []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(key) != storage.RateKeyLen {
-		return fmt.Errorf("redisstore: %w: rate key is %d bytes, not storage.RateKeyLen (%d)", storage.ErrInvalid, len(key), storage.RateKeyLen)
+	if err := storage.ValidRateKey(key); err != nil {
+		return fmt.Errorf("redisstore: %w", err)
 	}
 	if err := st.client.Del(ctx, stateKey(st.ratePrefix, key)).Err(); err != nil {
 		return callError(ctx, "reset rate", err)
@@ -117,8 +117,8 @@ func (st *Store) ResetLockout(ctx context.Context, key []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(key) != storage.RateKeyLen {
-		return fmt.Errorf("redisstore: %w: lockout key is %d bytes, not storage.RateKeyLen (%d)", storage.ErrInvalid, len(key), storage.RateKeyLen)
+	if err := storage.ValidRateKey(key); err != nil {
+		return fmt.Errorf("redisstore: %w", err)
 	}
 	if err := st.client.Del(ctx, stateKey(st.lockoutPrefix, key)).Err(); err != nil {
 		return callError(ctx, "reset lockout", err)

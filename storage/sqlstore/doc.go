@@ -106,7 +106,7 @@
 // Times are the callers' (the requests' Now), never the database's nor
 // the process's clock: a row whose TAT or expiry is not after the
 // request's Now is absent, whether or not it is still there. Rows are
-// removed in passing: every 64th decision of the process on one of the
+// removed in passing: every 64th decision of a Store on one of the
 // tables also removes up to 100 rows of that table that have expired by
 // its request's Now (skipping rows that other transactions hold), and in
 // SQLite a decision first removes its own key's row if it has expired.

@@ -79,13 +79,6 @@ func buildRateQueries(d Dialect, schema string) *rateQueries {
 	}
 }
 
-func checkRateKey(key []byte) error {
-	if len(key) != storage.RateKeyLen {
-		return fmt.Errorf("%w: key of %d bytes (want %d)", errBounds, len(key), storage.RateKeyLen)
-	}
-	return nil
-}
-
 // ---- RateStore ----
 
 // TakeRate makes one GCRA decision for key, as [storage.DecideRate]
@@ -95,7 +88,7 @@ func checkRateKey(key []byte) error {
 // more are allowed than one after the other would be.
 //
 // A row whose TAT is not after req.Now is absent. Every 64th decision of
-// the process also removes up to 100 such rows of any key, in the same
+// the Store also removes up to 100 such rows of any key, in the same
 // transaction.
 func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateRequest) (storage.RateResult, error) {
 	if err := storage.ValidRateRequest(key, req); err != nil {
@@ -151,8 +144,8 @@ func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateReques
 
 // ResetRate removes key's rate row, if there is one.
 func (s *Store) ResetRate(ctx context.Context, key []byte) error {
-	if err := checkRateKey(key); err != nil {
-		return err
+	if err := storage.ValidRateKey(key); err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlstore: reset rate: %w", err)
@@ -173,7 +166,7 @@ func (s *Store) ResetRate(ctx context.Context, key []byte) error {
 // min(N, MaxFailures) are admitted.
 //
 // A row whose Expires is not after req.Now is absent. Every 64th attempt
-// of the process also removes up to 100 such rows of any key, in the same
+// of the Store also removes up to 100 such rows of any key, in the same
 // transaction.
 func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
 	if err := storage.ValidLockoutRequest(key, req); err != nil {
@@ -244,8 +237,8 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 
 // ResetLockout removes key's lockout row, if there is one.
 func (s *Store) ResetLockout(ctx context.Context, key []byte) error {
-	if err := checkRateKey(key); err != nil {
-		return err
+	if err := storage.ValidRateKey(key); err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlstore: reset lockout: %w", err)
