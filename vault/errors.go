@@ -15,7 +15,16 @@ var (
 	// by design.
 	ErrUnlockFailed = errors.New("vault: unlock failed")
 
-	// ErrNoVault means the user has no vault yet.
+	// ErrRollback means Unlocked.OpenVersion found an authentic record
+	// whose record version is below the one the application expects: an
+	// older ciphertext of the same record was put back.
+	ErrRollback = errors.New("vault: record version older than expected (rollback)")
+
+	// ErrNoVault means the user has no vault yet. The unlock paths
+	// (Unlock, ChangePassphrase, RotateMasterKey, UnlockWithRecoveryKey,
+	// UnlockWithWrapper) answer a missing vault with an error that matches
+	// both ErrNoVault and ErrUnlockFailed, after the work of a wrong
+	// passphrase.
 	ErrNoVault = errors.New("vault: no vault for this user")
 
 	// ErrExists means Create found a vault already there.

@@ -35,12 +35,8 @@ import (
 // Wrapper slots are re-wrapped through the KeyWrapper of the same ID in
 // wrappers; rotation refuses to start if one is missing, rather than drop
 // a way in silently.
-func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase []byte, wrappers ...KeyWrapper) (*Unlocked, []RecoveryKey, error) {
-	r, version, err := v.load(ctx, userID)
-	if err != nil {
-		return nil, nil, err
-	}
-	oldMK, _, err := v.unwrapPassphrase(ctx, userID, r, passphrase)
+func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase []byte, wrappers ...KeyWrapper) (_ *Unlocked, _ []RecoveryKey, err error) {
+	r, version, oldMK, _, err := v.openPassphrase(ctx, userID, passphrase)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,6 +45,20 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 	if err != nil {
 		return nil, nil, err
 	}
+	mk := make([]byte, masterKeyLen)
+	rand.Read(mk)
+	// On every error path, wipe the new master key and the old ones
+	// (opened from the record, and the copy of oldMK made below); on
+	// success the Unlocked value owns them.
+	defer func() {
+		if err != nil {
+			clear(mk)
+			clearAll(retired)
+		}
+		if hookRotateKeys != nil {
+			hookRotateKeys(mk, retired)
+		}
+	}()
 	if retired == nil {
 		retired = make(map[uint32][]byte, 1)
 	}
@@ -58,11 +68,8 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 	retired[r.keyVersion] = append([]byte(nil), oldMK...)
 
 	next := &record{keyVersion: r.keyVersion + 1}
-	mk := make([]byte, masterKeyLen)
-	rand.Read(mk)
 	ps, err := v.newPassphraseSlot(ctx, userID, next.keyVersion, mk, passphrase)
 	if err != nil {
-		clear(mk)
 		return nil, nil, err
 	}
 	next.slots = []slot{ps}
@@ -76,7 +83,6 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 		case SlotRecovery:
 			rs, key, err := newRecoverySlot(userID, next.keyVersion, mk)
 			if err != nil {
-				clear(mk)
 				return nil, nil, err
 			}
 			next.slots = append(next.slots, rs)
@@ -84,27 +90,27 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 		case SlotWrapper:
 			w, ok := byID[wrapperIDOf(&s)]
 			if !ok {
-				clear(mk)
 				return nil, nil, fmt.Errorf("%w: pass the KeyWrapper %q to re-wrap its slot", ErrInvalidInput, wrapperIDOf(&s))
 			}
 			ws, err := newWrapperSlot(ctx, userID, next.keyVersion, mk, w)
 			if err != nil {
-				clear(mk)
 				return nil, nil, err
 			}
 			next.slots = append(next.slots, ws)
 		}
 	}
 	if next.retired, err = sealRetired(userID, next.keyVersion, mk, retired); err != nil {
-		clear(mk)
 		return nil, nil, err
 	}
 	if err := v.save(ctx, userID, next, version); err != nil {
-		clear(mk)
 		return nil, nil, err
 	}
 	return newUnlocked(userID, next.keyVersion, mk, retired), keys, nil
 }
+
+// hookRotateKeys, when a test sets it, sees the keys RotateMasterKey made
+// or opened (the new master key and the retired ones) as it returns.
+var hookRotateKeys func(mk []byte, retired map[uint32][]byte)
 
 // sealRetired seals each retired key under the current master key, in
 // version order.
@@ -143,7 +149,7 @@ func (v *Vault) DestroyRetiredKeys(ctx context.Context, u *Unlocked) error {
 	if r.keyVersion != u.version {
 		return ErrConflict
 	}
-	if _, err := u.masterKey(); err != nil {
+	if err := u.checkUnlocked(); err != nil {
 		return err
 	}
 	if len(r.retired) == 0 {
@@ -170,23 +176,30 @@ func (v *Vault) DestroyRetiredKeys(ctx context.Context, u *Unlocked) error {
 
 // Reseal returns sealed re-encrypted under the current master key, and
 // changed=true, if it was sealed under a retired one; a record already at
-// the current version comes back unchanged with changed=false. It fails
-// with ErrDecrypt like Open.
+// the current version comes back unchanged with changed=false. It keeps
+// the record's format and record version: a record made by SealVersion
+// is re-sealed with the same version, so OpenVersion still refuses an
+// older one after a rotation. It fails with ErrDecrypt like Open. The
+// plaintext it handles is wiped before it returns.
 func (u *Unlocked) Reseal(sealed, context []byte) (out []byte, changed bool, err error) {
-	if len(sealed) >= envelopeHeaderLen && binary.BigEndian.Uint32(sealed[2:]) == u.version {
-		if _, err := u.Open(sealed, context); err != nil {
-			return nil, false, err
-		}
-		return sealed, false, nil
-	}
-	pt, err := u.Open(sealed, context)
+	pt, versioned, version, err := u.open(sealed, context)
 	if err != nil {
 		return nil, false, err
 	}
 	defer clear(pt)
-	out, err = u.Seal(pt, context)
+	if hookResealPlaintext != nil {
+		hookResealPlaintext(pt)
+	}
+	if binary.BigEndian.Uint32(sealed[2:]) == u.version {
+		return sealed, false, nil
+	}
+	out, err = u.seal(pt, context, versioned, version)
 	return out, err == nil, err
 }
+
+// hookResealPlaintext, when a test sets it, sees the plaintext Reseal
+// decrypted, to check that it is wiped.
+var hookResealPlaintext func(pt []byte)
 
 // A StoredRecord is one of the application's sealed records, as a
 // [RecordSource] hands it to [Unlocked.ReencryptAll].

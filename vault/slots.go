@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 )
 
@@ -116,9 +117,15 @@ func (v *Vault) AddWrapperSlot(ctx context.Context, u *Unlocked, w KeyWrapper) e
 
 // UnlockWithWrapper opens the vault through the slot of w's ID. Every
 // failure (no such slot, the wrapper refusing, a wrong key) is
-// ErrUnlockFailed, or ErrNoVault.
+// ErrUnlockFailed; for a user without a vault the error matches both
+// ErrUnlockFailed and ErrNoVault. The context ending during the wrapper's
+// call is not a failure to unlock: that error matches context.Canceled or
+// context.DeadlineExceeded, never ErrUnlockFailed.
 func (v *Vault) UnlockWithWrapper(ctx context.Context, userID string, w KeyWrapper) (*Unlocked, error) {
 	r, _, err := v.load(ctx, userID)
+	if errors.Is(err, ErrNoVault) {
+		return nil, errNoVaultUnlock
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +137,15 @@ func (v *Vault) UnlockWithWrapper(ctx context.Context, userID string, w KeyWrapp
 		mk, err := w.Unwrap(ctx, s.wrapped, slotAAD(userID, s))
 		if err != nil || len(mk) != masterKeyLen {
 			clear(mk)
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, fmt.Errorf("vault: key wrapper %q: %w", w.ID(), cerr)
+			}
+			// The wrapper's own timeout: its sentinel only, not its text.
+			for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+				if errors.Is(err, c) {
+					return nil, fmt.Errorf("vault: key wrapper %q: %w", w.ID(), c)
+				}
+			}
 			return nil, ErrUnlockFailed
 		}
 		return unlocked(userID, r, mk)
@@ -142,7 +158,7 @@ func (v *Vault) UnlockWithWrapper(ctx context.Context, userID string, w KeyWrapp
 // a vault always keeps a way in. u must be the user's unlocked vault:
 // removing a way in needs the key.
 func (v *Vault) RemoveSlot(ctx context.Context, u *Unlocked, slotID string) error {
-	if _, err := u.masterKey(); err != nil {
+	if err := u.checkUnlocked(); err != nil {
 		return err
 	}
 	r, version, err := v.load(ctx, u.userID)

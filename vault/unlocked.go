@@ -15,13 +15,15 @@ import (
 	"github.com/keyhold/keyhold/storage"
 )
 
-// Record envelope: format ‖ algorithm ‖ key version (u32) ‖ nonce ‖
-// ciphertext ‖ tag (FORMAT.md §3.3).
+// Record envelopes (FORMAT.md §3.3): format ‖ algorithm ‖ key version
+// (u32) ‖ [record version (u64), format 2 only] ‖ nonce ‖ ciphertext ‖ tag.
 const (
-	envelopeFormat    = 1
-	envelopeAESGCM    = 1
-	envelopeHeaderLen = 2 + 4
-	envelopeOverhead  = envelopeHeaderLen + gcmNonceLen + gcmTagLen
+	envelopeFormat          = 1 // Seal: no record version
+	envelopeFormatVersioned = 2 // SealVersion: with a record version
+	envelopeAESGCM          = 1
+	envelopeHeaderLen       = 2 + 4
+	versionedHeaderLen      = envelopeHeaderLen + 8
+	envelopeOverhead        = envelopeHeaderLen + gcmNonceLen + gcmTagLen
 
 	// MaxContextLen is the longest record context, in bytes.
 	MaxContextLen = 1024
@@ -161,6 +163,16 @@ func (u *Unlocked) RetiredVersions() []uint32 {
 	return vs
 }
 
+// checkUnlocked returns ErrLocked once u is locked, without copying a key.
+func (u *Unlocked) checkUnlocked() error {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	if u.mk == nil {
+		return ErrLocked
+	}
+	return nil
+}
+
 // masterKey returns a copy of the master key, or ErrLocked.
 func (u *Unlocked) masterKey() ([]byte, error) {
 	u.mu.RLock()
@@ -173,7 +185,7 @@ func (u *Unlocked) masterKey() ([]byte, error) {
 
 // maxRecordAADLen bounds recordAAD's output: user IDs are at most
 // storage.MaxUserIDLen bytes and contexts at most MaxContextLen.
-const maxRecordAADLen = len(labelRecordAAD) + envelopeHeaderLen + 2 + storage.MaxUserIDLen + MaxContextLen
+const maxRecordAADLen = len(labelRecordAAD) + versionedHeaderLen + 2 + storage.MaxUserIDLen + MaxContextLen
 
 // aadBuffers recycles associated-data buffers so that Seal and Open
 // allocate only their output. Associated data is not secret (user ID,
@@ -196,21 +208,54 @@ func (u *Unlocked) recordAAD(dst, header, context []byte) []byte {
 // the user ID and key version, so the result opens only for this user,
 // this context and this key. The output carries its own format version,
 // key version and random nonce (FORMAT.md §3.3).
+//
+// Seal binds no record version: someone who can write the database can
+// put back an older ciphertext of the same record and Open accepts it.
+// Where that matters, use [Unlocked.SealVersion] and
+// [Unlocked.OpenVersion].
 func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
+	return u.seal(plaintext, context, false, 0)
+}
+
+// SealVersion is Seal with a record version: version, a counter the
+// application increases each time it writes this record (1, 2, 3, …), is
+// stored in the envelope's header and authenticated with it, so it cannot
+// be edited, nor moved to another record, without the record failing to
+// open. [Unlocked.OpenVersion] refuses a record whose version is below the
+// one the application expects, so an older ciphertext of the same record,
+// put back by someone who can write the database, does not open
+// (ErrRollback). The output is format 2 of FORMAT.md §3.3, 8 bytes longer
+// than Seal's.
+//
+// The protection is only as good as where the application keeps the
+// version it expects: see [Unlocked.OpenVersion] and SECURITY.md.
+func (u *Unlocked) SealVersion(plaintext, context []byte, version uint64) ([]byte, error) {
+	return u.seal(plaintext, context, true, version)
+}
+
+func (u *Unlocked) seal(plaintext, context []byte, versioned bool, version uint64) ([]byte, error) {
 	if len(context) > MaxContextLen || len(plaintext) > MaxPlaintextLen {
 		return nil, fmt.Errorf("%w: context or plaintext too long", ErrInvalidInput)
 	}
 	if u.sealed.Add(1) > maxSealsPerKey {
 		return nil, ErrRekeyRequired
 	}
-	out := make([]byte, envelopeHeaderLen+gcmNonceLen, envelopeOverhead+len(plaintext))
+	headerLen := envelopeHeaderLen
+	if versioned {
+		headerLen = versionedHeaderLen
+	}
+	out := make([]byte, headerLen+gcmNonceLen, headerLen+gcmNonceLen+len(plaintext)+gcmTagLen)
 	out[0], out[1] = envelopeFormat, envelopeAESGCM
 	binary.BigEndian.PutUint32(out[2:], u.version)
-	nonce := out[envelopeHeaderLen:]
+	if versioned {
+		out[0] = envelopeFormatVersioned
+		binary.BigEndian.PutUint64(out[envelopeHeaderLen:], version)
+	}
+	nonce := out[headerLen:]
 	rand.Read(nonce)
 	buf := aadBuffers.Get().(*[]byte)
 	defer aadBuffers.Put(buf)
-	aad := u.recordAAD(*buf, out[:envelopeHeaderLen], context)
+	aad := u.recordAAD(*buf, out[:headerLen], context)
 	keys, err := u.keys()
 	if err != nil {
 		return nil, err
@@ -220,28 +265,78 @@ func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
 
 // Open decrypts what Seal produced for the same user and context. Every
 // failure is ErrDecrypt (or ErrLocked once locked).
+//
+// Open also opens what SealVersion produced, without checking its record
+// version; use [Unlocked.OpenVersion] for those records.
 func (u *Unlocked) Open(sealed, context []byte) ([]byte, error) {
-	if len(sealed) < envelopeOverhead || len(context) > MaxContextLen ||
-		sealed[0] != envelopeFormat || sealed[1] != envelopeAESGCM {
-		return nil, ErrDecrypt
+	pt, _, _, err := u.open(sealed, context)
+	return pt, err
+}
+
+// OpenVersion decrypts what SealVersion (or Seal) produced for the same
+// user and context, and refuses a rollback: it returns the record's
+// version, and an error matching ErrRollback (with no plaintext) when that
+// version is below minVersion, the version the application expects. The
+// version is checked only once the record has proved authentic, so a
+// tampered or moved version is ErrDecrypt, never ErrRollback. A record
+// made by Seal reads as version 0: records sealed before an application
+// adopted versions still open with minVersion 0, and none opens once the
+// application expects 1 or more.
+//
+// This stops an older ciphertext of the same record put back in the
+// database only if the attacker cannot also roll back minVersion: keep it
+// where they cannot (a client's memory of the highest version it has seen,
+// a store other than the one holding the records). A version kept in
+// another column of the same row is rolled back with it by anyone who can
+// write that row.
+func (u *Unlocked) OpenVersion(sealed, context []byte, minVersion uint64) (plaintext []byte, version uint64, err error) {
+	pt, _, version, err := u.open(sealed, context)
+	if err != nil {
+		return nil, 0, err
+	}
+	if version < minVersion {
+		clear(pt)
+		return nil, version, fmt.Errorf("%w: record version %d, expected at least %d", ErrRollback, version, minVersion)
+	}
+	return pt, version, nil
+}
+
+// open decrypts a record of either format and returns its plaintext,
+// whether it is versioned (format 2) and its record version (0 for
+// format 1).
+func (u *Unlocked) open(sealed, context []byte) (pt []byte, versioned bool, version uint64, err error) {
+	if len(sealed) < envelopeOverhead || len(context) > MaxContextLen || sealed[1] != envelopeAESGCM {
+		return nil, false, 0, ErrDecrypt
+	}
+	headerLen := envelopeHeaderLen
+	switch sealed[0] {
+	case envelopeFormat:
+	case envelopeFormatVersioned:
+		headerLen, versioned = versionedHeaderLen, true
+		if len(sealed) < headerLen+gcmNonceLen+gcmTagLen {
+			return nil, false, 0, ErrDecrypt
+		}
+		version = binary.BigEndian.Uint64(sealed[envelopeHeaderLen:])
+	default:
+		return nil, false, 0, ErrDecrypt
 	}
 	buf := aadBuffers.Get().(*[]byte)
 	defer aadBuffers.Put(buf)
-	aad := u.recordAAD(*buf, sealed[:envelopeHeaderLen], context)
-	nonce := sealed[envelopeHeaderLen : envelopeHeaderLen+gcmNonceLen]
+	aad := u.recordAAD(*buf, sealed[:headerLen], context)
+	nonce := sealed[headerLen : headerLen+gcmNonceLen]
 	keys, err := u.keys()
 	if err != nil {
-		return nil, err
+		return nil, false, 0, err
 	}
 	aead, ok := keys.byVersion[binary.BigEndian.Uint32(sealed[2:])]
 	if !ok {
-		return nil, ErrDecrypt
+		return nil, false, 0, ErrDecrypt
 	}
-	pt, err := aead.Open(nil, nonce, sealed[envelopeHeaderLen+gcmNonceLen:], aad)
+	pt, err = aead.Open(nil, nonce, sealed[headerLen+gcmNonceLen:], aad)
 	if err != nil {
-		return nil, ErrDecrypt
+		return nil, false, 0, ErrDecrypt
 	}
-	return pt, nil
+	return pt, versioned, version, nil
 }
 
 // wrapKey encrypts mk under kek with AES-256-GCM: nonce ‖ ct ‖ tag.
@@ -266,6 +361,7 @@ func unwrapKey(kek, wrapped, aad []byte) ([]byte, error) {
 	}
 	mk, err := aead.Open(nil, wrapped[:gcmNonceLen], wrapped[gcmNonceLen:], aad)
 	if err != nil || len(mk) != masterKeyLen {
+		clear(mk)
 		return nil, ErrUnlockFailed
 	}
 	return mk, nil

@@ -32,6 +32,13 @@ type Vault struct {
 	store  storage.VaultStore
 	hasher *kdf.Hasher
 	params kdf.Params
+	// derive is hasher.DeriveKey: every passphrase KDF run of the Vault,
+	// real or dummy, goes through it, so tests can count the runs and
+	// their parameters.
+	derive func(ctx context.Context, passphrase, salt []byte, p kdf.Params) ([]byte, error)
+	// dummyWrapped is a random wrapped key that no KEK opens: the dummy
+	// unlock's AES-GCM open fails on it as a wrong passphrase's does.
+	dummyWrapped []byte
 }
 
 // New returns a Vault over store.
@@ -53,6 +60,9 @@ func New(store storage.VaultStore, cfg Config) (*Vault, error) {
 			return nil, err
 		}
 	}
+	v.derive = v.hasher.DeriveKey
+	v.dummyWrapped = make([]byte, wrappedKeyLen)
+	rand.Read(v.dummyWrapped)
 	return v, nil
 }
 
@@ -106,6 +116,21 @@ func unlocked(userID string, r *record, mk []byte) (*Unlocked, error) {
 	return newUnlocked(userID, r.keyVersion, mk, retired), nil
 }
 
+// noVaultError is what an unlock path answers when the user has no vault,
+// after the work a wrong passphrase costs: it matches both ErrUnlockFailed
+// and ErrNoVault with errors.Is, and its text is ErrUnlockFailed's, so
+// that neither the time, nor the error an application counts as a wrong
+// passphrase, nor a logged or echoed message tells the two apart.
+type noVaultError struct{}
+
+func (noVaultError) Error() string { return ErrUnlockFailed.Error() }
+
+// Is makes the error match ErrUnlockFailed and ErrNoVault.
+func (noVaultError) Is(target error) bool { return target == ErrUnlockFailed || target == ErrNoVault }
+
+// errNoVaultUnlock is the one noVaultError.
+var errNoVaultUnlock error = noVaultError{}
+
 // retiredKEK derives the key that seals retired master keys.
 func retiredKEK(mk []byte) ([]byte, error) {
 	return hkdf.Key(sha256.New, mk, nil, labelRetiredKEK, 32)
@@ -124,6 +149,7 @@ func openRetired(userID string, r *record, mk []byte) (map[uint32][]byte, error)
 	for _, k := range r.retired {
 		old, err := unwrapKey(kek, k.sealed, retiredAAD(userID, r.keyVersion, k.version))
 		if err != nil {
+			clearAll(out) // the keys opened before this one
 			return nil, err
 		}
 		out[k.version] = old
@@ -172,9 +198,9 @@ func (v *Vault) newPassphraseSlot(ctx context.Context, userID string, keyVersion
 	salt := make([]byte, v.params.SaltLen)
 	rand.Read(salt)
 	s := slot{kind: SlotPassphrase, id: newSlotID(), keyVersion: keyVersion, params: encodePassphraseParams(v.params, salt)}
-	kek, err := v.hasher.DeriveKey(ctx, passphrase, salt, v.params)
+	kek, err := v.derive(ctx, passphrase, salt, v.params)
 	if err != nil {
-		return slot{}, fmt.Errorf("vault: deriving key: %w", err)
+		return slot{}, deriveError(err)
 	}
 	defer clear(kek)
 	if s.wrapped, err = wrapKey(kek, mk, slotAAD(userID, &s)); err != nil {
@@ -183,8 +209,82 @@ func (v *Vault) newPassphraseSlot(ctx context.Context, userID string, keyVersion
 	return s, nil
 }
 
-// unwrapPassphrase tries the record's passphrase slot.
-func (v *Vault) unwrapPassphrase(ctx context.Context, userID string, r *record, passphrase []byte) ([]byte, int, error) {
+// deriveError wraps an error of the KDF. It is never ErrUnlockFailed: a
+// passphrase the KDF refuses before any work (kdf.ErrTooLong,
+// kdf.ErrInvalidUTF8), a parameter refusal (kdf.ErrParamsOutOfBounds,
+// *kdf.ParamsError: a stored slot beyond the Hasher's Limits or the Gate's
+// budget), a gate refusal (kdf.ErrBusy) and the caller's context ending
+// (context.Canceled, context.DeadlineExceeded) all pass through, typed, so
+// that an application does not count them as a wrong passphrase.
+func deriveError(err error) error {
+	return fmt.Errorf("vault: deriving key: %w", err)
+}
+
+// dummyUnlock spends the work of a passphrase unlock that fails at the
+// unwrap, where there is no slot to try: one KDF run through v.derive at
+// the Vault's parameters for new slots (Config.KDF), with a fresh random
+// salt of their length, and one AES-GCM open that fails. It returns the
+// KDF's refusal as the real path would (deriveError), else fail.
+func (v *Vault) dummyUnlock(ctx context.Context, userID string, passphrase []byte, fail error) error {
+	salt := make([]byte, v.params.SaltLen)
+	rand.Read(salt)
+	s := slot{kind: SlotPassphrase, keyVersion: 1, params: encodePassphraseParams(v.params, salt)}
+	if _, _, err := decodePassphraseParams(s.params); err != nil {
+		return err
+	}
+	kek, err := v.derive(ctx, passphrase, salt, v.params)
+	if err != nil {
+		return deriveError(err)
+	}
+	defer clear(kek)
+	if mk, err := unwrapKey(kek, v.dummyWrapped, slotAAD(userID, &s)); err == nil {
+		clear(mk) // cannot happen: no KEK opens a random wrap
+	}
+	return fail
+}
+
+// UnlockDummy does the work of an Unlock with a wrong passphrase (one KDF
+// run at the Vault's parameters for new slots, Config.KDF, and one failing
+// AES-GCM open) and returns ErrUnlockFailed, or the KDF's typed refusal
+// (kdf.ErrTooLong, kdf.ErrInvalidUTF8, kdf.ErrBusy, ctx's error) exactly as
+// Unlock would pass it through for that passphrase. It reads nothing from
+// the store.
+//
+// Call it where the application has decided to refuse without checking
+// the passphrase (the account is locked by ratelimit.Lockout, say) and
+// must answer after the same work as a wrong passphrase, so that the time
+// does not tell a locked account from a wrong guess. Unlock itself already
+// does this for a user without a vault.
+//
+// The work equals that of a slot made with the Vault's current
+// parameters. A slot made under other parameters (an older Config.KDF, a
+// browser's PBKDF2) costs what its own parameters cost, until a
+// ChangePassphrase or RotateMasterKey re-makes it with the current ones.
+func (v *Vault) UnlockDummy(ctx context.Context, passphrase []byte) error {
+	return v.dummyUnlock(ctx, "", passphrase, ErrUnlockFailed)
+}
+
+// openPassphrase loads the user's record and unwraps its master key with
+// the passphrase slot at the record's key version, returning the record,
+// its store version, the master key (the caller owns and wipes it) and the
+// slot's index.
+//
+// Every failure other than an invalid user ID or the store's error costs
+// the work of a wrong passphrase: a missing vault (errNoVaultUnlock), a
+// malformed record or a record without a usable passphrase slot
+// (ErrUnlockFailed) run a dummy KDF (dummyUnlock), so the time does not
+// tell them from a wrong passphrase. The KDF's refusals pass through typed
+// (deriveError), never as ErrUnlockFailed.
+func (v *Vault) openPassphrase(ctx context.Context, userID string, passphrase []byte) (*record, uint64, []byte, int, error) {
+	r, version, err := v.load(ctx, userID)
+	switch {
+	case errors.Is(err, ErrNoVault):
+		return nil, 0, nil, -1, v.dummyUnlock(ctx, userID, passphrase, errNoVaultUnlock)
+	case errors.Is(err, ErrUnlockFailed): // a malformed record
+		return nil, 0, nil, -1, v.dummyUnlock(ctx, userID, passphrase, err)
+	case err != nil:
+		return nil, 0, nil, -1, err
+	}
 	for i := range r.slots {
 		s := &r.slots[i]
 		if s.kind != SlotPassphrase || s.keyVersion != r.keyVersion {
@@ -192,39 +292,50 @@ func (v *Vault) unwrapPassphrase(ctx context.Context, userID string, r *record, 
 		}
 		p, salt, err := decodePassphraseParams(s.params)
 		if err != nil {
-			return nil, -1, err
+			return nil, 0, nil, -1, v.dummyUnlock(ctx, userID, passphrase, err)
 		}
-		kek, err := v.hasher.DeriveKey(ctx, passphrase, salt, p)
-		if errors.Is(err, kdf.ErrBusy) || errors.Is(err, kdf.ErrTooLong) || errors.Is(err, kdf.ErrInvalidUTF8) {
-			return nil, -1, err
-		}
-		if err != nil { // parameters out of bounds: a tampered slot
-			return nil, -1, ErrUnlockFailed
+		kek, err := v.derive(ctx, passphrase, salt, p)
+		if err != nil {
+			return nil, 0, nil, -1, deriveError(err)
 		}
 		mk, err := unwrapKey(kek, s.wrapped, slotAAD(userID, s))
 		clear(kek)
-		return mk, i, err
+		if err != nil {
+			return nil, 0, nil, -1, err
+		}
+		return r, version, mk, i, nil
 	}
-	return nil, -1, ErrUnlockFailed
+	return nil, 0, nil, -1, v.dummyUnlock(ctx, userID, passphrase, ErrUnlockFailed)
 }
 
-// Unlock opens the user's vault with the passphrase. Every failure other
-// than a missing vault (ErrNoVault), a busy KDF gate (kdf.ErrBusy), a
-// passphrase the KDF refuses before any work (kdf.ErrTooLong,
-// kdf.ErrInvalidUTF8: answer these as a wrong passphrase) or the store's
-// error is ErrUnlockFailed: a wrong passphrase and a tampered record look
-// alike.
+// Unlock opens the user's vault with the passphrase.
+//
+// Every answer that is not an unlocked vault costs the same work, one KDF
+// run, so that the time does not reveal whether the user has a vault: a
+// wrong passphrase, a tampered or malformed record and a user without a
+// vault all return an error matching ErrUnlockFailed. For a user without a
+// vault the error also matches ErrNoVault (its text is ErrUnlockFailed's):
+// an application that must tell the two apart, for a user who is already
+// authenticated, can ask errors.Is(err, ErrNoVault); one that answers
+// every ErrUnlockFailed alike reveals nothing.
+//
+// Errors that are not about the passphrase pass through typed and never
+// match ErrUnlockFailed, so an application does not count them as a wrong
+// passphrase: a passphrase the KDF refuses before any work (kdf.ErrTooLong,
+// kdf.ErrInvalidUTF8: answer these as a wrong passphrase), a slot whose
+// stored KDF parameters exceed the Hasher's Limits or the Gate's budget
+// (kdf.ErrParamsOutOfBounds, as a *kdf.ParamsError where kdf says which
+// parameter), a busy KDF gate (kdf.ErrBusy), the context ending
+// (context.Canceled, context.DeadlineExceeded), an invalid user ID
+// (ErrInvalidInput) and the store's errors.
 //
 // Unlock does not count failures: call
 // [github.com/keyhold/keyhold/ratelimit.Lockout.Begin] for the
 // account before it, and Succeeded or Failed after, like every other way
-// of checking the user's credentials.
+// of checking the user's credentials. When the lockout refuses, call
+// [Vault.UnlockDummy] so that the refusal costs the same.
 func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*Unlocked, error) {
-	r, _, err := v.load(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	mk, _, err := v.unwrapPassphrase(ctx, userID, r, passphrase)
+	r, _, mk, _, err := v.openPassphrase(ctx, userID, passphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -243,12 +354,12 @@ func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*
 // caller cannot know whether it committed (PostgreSQL may commit a write
 // whose reply never arrives): keep the intended new passphrase until the
 // call returns, and on restart try both.
+//
+// It answers a wrong old passphrase, or a user without a vault, like
+// Unlock: after the same work, with an error matching ErrUnlockFailed (and
+// ErrNoVault for a missing vault); the KDF's refusals pass through typed.
 func (v *Vault) ChangePassphrase(ctx context.Context, userID string, oldPassphrase, newPassphrase []byte) error {
-	r, version, err := v.load(ctx, userID)
-	if err != nil {
-		return err
-	}
-	mk, i, err := v.unwrapPassphrase(ctx, userID, r, oldPassphrase)
+	r, version, mk, i, err := v.openPassphrase(ctx, userID, oldPassphrase)
 	if err != nil {
 		return err
 	}
@@ -334,9 +445,10 @@ func (v *Vault) RegenerateRecoveryKeys(ctx context.Context, u *Unlocked, n int) 
 // it: its slot is replaced, in the same compare-and-swap write, by a new
 // recovery slot whose key is returned (show it to the user; the number of
 // recovery keys is unchanged). A second use of the same key fails. Every
-// failure is ErrUnlockFailed (or ErrNoVault, or ErrConflict if another
-// change won the race; nothing was consumed then). Notify the user of
-// every recovery.
+// failure is ErrUnlockFailed (for a user without a vault, an error that
+// matches both ErrUnlockFailed and ErrNoVault), or ErrConflict if another
+// change won the race (nothing was consumed then), or the store's error.
+// Notify the user of every recovery.
 func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (*Unlocked, RecoveryKey, error) {
 	secret, ok := parseRecoveryKey(key)
 	if !ok {
@@ -344,6 +456,9 @@ func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (
 	}
 	defer clear(secret)
 	r, version, err := v.load(ctx, userID)
+	if errors.Is(err, ErrNoVault) {
+		return nil, RecoveryKey{}, errNoVaultUnlock
+	}
 	if err != nil {
 		return nil, RecoveryKey{}, err
 	}
