@@ -31,7 +31,7 @@ func parseArgon2id(encoded string, lim Limits) (*argon2idHash, error) {
 		return nil, fmt.Errorf("%w: argon2id hash needs 5 fields", ErrMalformedHash)
 	}
 	if f[1] != "v="+strconv.Itoa(argon2Version) {
-		return nil, fmt.Errorf("%w: argon2 version %q", ErrUnsupportedAlgorithm, f[1])
+		return nil, fmt.Errorf("%w: argon2id version other than v=19", ErrUnsupportedAlgorithm)
 	}
 	kv, err := parsePHCParams(f[2], []string{"m", "t", "p"}, []string{"keyid"})
 	if err != nil {
@@ -75,6 +75,10 @@ func (h *argon2idHash) matches(input []byte) bool {
 }
 
 func (h *argon2idHash) hashesRawBytes() bool { return false }
+
+func (h *argon2idHash) run() kdfRun {
+	return kdfRun{alg: string(Argon2id), m: uint64(h.m), t: uint64(h.t), p: uint64(h.p), saltLen: len(h.salt), keyLen: len(h.hash)}
+}
 
 func (h *argon2idHash) sameAs(p Params) bool {
 	return p.Algorithm == Argon2id && p.Time == h.t && p.MemoryKiB == h.m && p.Threads == h.p &&

@@ -47,7 +47,7 @@ func (h *Hasher) DeriveKey(ctx context.Context, password, salt []byte, p Params)
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, p.Algorithm)
+		return nil, fmt.Errorf("%w: Params.Algorithm is not %s, %s or %s", ErrUnsupportedAlgorithm, Argon2id, PBKDF2SHA256, PBKDF2SHA512)
 	}
 	input, err := normalize(password)
 	if err != nil {

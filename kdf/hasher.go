@@ -3,7 +3,6 @@ package kdf
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/argon2"
@@ -50,14 +49,14 @@ type Config struct {
 // hash when it reports needsRehash, and call [Hasher.VerifyDummy] for
 // unknown users so that responses take the same time.
 type Hasher struct {
-	params     Params
-	limits     Limits
-	gate       *Gate
-	maxBytes   int
-	pepper     Pepper
-	peppers    map[string]Pepper
-	dummySalt  []byte
-	dummyInput []byte
+	params   Params
+	limits   Limits
+	gate     *Gate
+	maxBytes int
+	pepper   Pepper
+	peppers  map[string]Pepper
+	dummy    *dummyHash
+	runHook  func(kdfRun) // tests only: called at the start of every KDF run
 }
 
 // New returns a Hasher configured by cfg, or an error if cfg's Params are
@@ -103,10 +102,8 @@ func New(cfg Config) (*Hasher, error) {
 		return nil, fmt.Errorf("kdf: OldPeppers set without a current Pepper")
 	}
 	h.pepper = cfg.Pepper
-	h.dummySalt = make([]byte, h.params.SaltLen)
-	rand.Read(h.dummySalt)
-	h.dummyInput = make([]byte, 32)
-	rand.Read(h.dummyInput)
+	h.dummy = &dummyHash{params: h.params, pepper: h.pepper.id, salt: make([]byte, h.params.SaltLen)}
+	rand.Read(h.dummy.salt)
 	return h, nil
 }
 
@@ -143,35 +140,53 @@ func (h *Hasher) Gate() *Gate { return h.gate }
 // string such as "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>". The
 // password is hashed in NFKC form (see [Hasher.Verify]). It returns
 // ErrTooLong or ErrInvalidUTF8 before doing any work, and ErrBusy if the
-// Gate refuses.
+// Gate refuses. The copies of the password that Hash makes (its NFKC form,
+// its peppered form) are cleared before it returns; password itself is
+// left as it is.
 func (h *Hasher) Hash(ctx context.Context, password []byte) (string, error) {
-	input, err := h.prepare(password)
+	input, owned, err := h.prepare(password)
 	if err != nil {
 		return "", err
+	}
+	if owned {
+		defer clear(input)
 	}
 	salt := make([]byte, h.params.SaltLen)
 	rand.Read(salt)
 	var encoded string
 	err = h.gate.Run(ctx, h.params.memoryKiB(), func() {
+		h.observe(h.params.run())
 		encoded, err = h.encodeNew(input, salt)
 	})
 	return encoded, err
 }
 
 // prepare checks the length, normalises and peppers a password for a new
-// hash or key.
-func (h *Hasher) prepare(password []byte) ([]byte, error) {
+// hash. owned reports whether input is a copy that the caller must clear
+// when done (false when input is password itself).
+func (h *Hasher) prepare(password []byte) (input []byte, owned bool, err error) {
 	if len(password) > h.maxBytes {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
+		return nil, false, fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
 	}
-	input, err := normalize(password)
+	normal, changed, err := normalizeChanged(password)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if h.pepper.id != "" {
-		input = h.pepper.apply(input)
+	if h.pepper.id == "" {
+		return normal, changed, nil
 	}
-	return input, nil
+	input = h.pepper.apply(normal)
+	if changed {
+		clear(normal)
+	}
+	return input, true, nil
+}
+
+// observe reports a KDF run to the test hook, if one is set.
+func (h *Hasher) observe(r kdfRun) {
+	if h.runHook != nil {
+		h.runHook(r)
+	}
 }
 
 // encodeNew computes a new hash of input with salt at h.params.
@@ -192,8 +207,9 @@ func (h *Hasher) encodeNew(input, salt []byte) (string, error) {
 
 // Verify reports whether password matches encoded, a hash made by
 // [Hasher.Hash] or imported from another library (bcrypt, scrypt,
-// PBKDF2-SHA1/SHA256/SHA512 in passlib's format, Django's pbkdf2_sha256,
-// Werkzeug's pbkdf2 and scrypt, Argon2id from any PHC-conformant library).
+// PBKDF2-SHA1/SHA256/SHA512 in passlib's format, Django's pbkdf2_sha256
+// and argon2, Werkzeug's pbkdf2 and scrypt, Argon2id from any
+// PHC-conformant library).
 //
 // It returns nil and needsRehash=true when the password matches but the
 // hash was made with another algorithm, other parameters, an old pepper or
@@ -201,14 +217,26 @@ func (h *Hasher) encodeNew(input, salt []byte) (string, error) {
 // wrong password gives ErrMismatch. Malformed hashes give ErrMalformedHash,
 // unknown algorithms ErrUnsupportedAlgorithm, and parameters outside the
 // Limits a *ParamsError matching ErrParamsOutOfBounds, all before any
-// memory is allocated for the KDF.
+// memory is allocated for the KDF. No error quotes the stored value.
 //
 // Formats this package writes are verified over the NFKC form of the
 // password. Imported formats are verified over the bytes received, as their
-// libraries hashed them; an Argon2id or PBKDF2 hash made elsewhere from a
-// password that is not in NFKC form still verifies (at the cost of a
-// second run, for such passwords only) and reports needsRehash. Nothing is
-// trimmed or case-folded.
+// libraries hashed them. An unpeppered Argon2id or PBKDF2 PHC string may
+// have been made elsewhere from a password that is not in NFKC form, so
+// for such a password Verify tries the bytes as received too (a second
+// run, reporting needsRehash when it matches); a peppered hash can only
+// have been made by this package, so it gets one run. Nothing is trimmed
+// or case-folded.
+//
+// Work and account enumeration: for a hash at the Hasher's current Params
+// and pepper, Verify with a wrong password performs exactly the KDF runs,
+// at exactly the parameters, that [Hasher.VerifyDummy] performs for the
+// same password (two runs when normalisation changes an unpeppered
+// password, otherwise one; none for one that is too long). A hash at other
+// parameters or of another format costs what its parameters cost, which a
+// timing observer can tell from the dummy; that is why Verify reports
+// needsRehash for it, and the application should store the new hash at the
+// first successful login.
 func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (needsRehash bool, err error) {
 	if len(password) > h.maxBytes {
 		return false, fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
@@ -217,15 +245,30 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (n
 	if err != nil {
 		return false, err
 	}
-	inputs, err := h.verifyInputs(stored, password)
+	return h.verifyStored(ctx, stored, password)
+}
+
+// verifyStored runs the KDF of stored over each input verifyInputs
+// returns, in order, until one matches. It is the one path of both Verify
+// and VerifyDummy, so that they cannot drift apart.
+func (h *Hasher) verifyStored(ctx context.Context, stored storedHash, password []byte) (needsRehash bool, err error) {
+	inputs, owned, err := h.verifyInputs(stored, password)
 	if err != nil {
 		return false, err
 	}
+	defer func() {
+		for i, in := range inputs {
+			if owned[i] {
+				clear(in)
+			}
+		}
+	}()
 	// Each run takes its own place at the Gate, so that the first run's
 	// buffer is accounted for as garbage while the second runs.
 	matched := -1
 	for i, in := range inputs {
 		err = h.gate.Run(ctx, stored.memoryKiB(), func() {
+			h.observe(stored.run())
 			if stored.matches(in) {
 				matched = i
 			}
@@ -244,50 +287,89 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (n
 	return rehash, nil
 }
 
-// verifyInputs returns the byte strings to try against stored, in order:
-// the NFKC form first for our own formats, then the bytes as received when
-// they differ (a hash imported from a library that did not normalise).
-func (h *Hasher) verifyInputs(stored storedHash, password []byte) ([][]byte, error) {
+// verifyInputs returns the byte strings to try against stored, in order,
+// and which of them are copies that the caller must clear when done:
+//
+//   - formats whose library hashed the bytes as received: password alone;
+//   - this package's formats: the NFKC form (password itself when it is
+//     already normal or not valid UTF-8), peppered if the hash is; then,
+//     for an unpeppered hash only and when normalisation changed the
+//     password, the bytes as received (a hash imported from a library that
+//     did not normalise). A peppered hash was made by this package, over
+//     the NFKC form, so a second try could never match.
+func (h *Hasher) verifyInputs(stored storedHash, password []byte) (inputs [][]byte, owned []bool, err error) {
 	if stored.hashesRawBytes() {
-		return [][]byte{password}, nil
+		return [][]byte{password}, []bool{false}, nil
 	}
 	var pepper Pepper
 	if id := stored.pepperID(); id != "" {
 		var ok bool
 		if pepper, ok = h.peppers[id]; !ok {
-			return nil, fmt.Errorf("%w: %q", ErrUnknownPepper, id)
+			return nil, nil, fmt.Errorf("%w: the hash names a pepper this Hasher was not configured with", ErrUnknownPepper)
 		}
 	}
-	inputs := [][]byte{password}
-	if normal, changed, err := normalizeChanged(password); err == nil && changed {
-		inputs = [][]byte{normal, password}
+	normal, changed, err := normalizeChanged(password)
+	if err != nil { // not UTF-8: only an imported hash could match its bytes
+		normal, changed = password, false
 	}
 	if pepper.id != "" {
-		for i := range inputs {
-			inputs[i] = pepper.apply(inputs[i])
+		peppered := pepper.apply(normal)
+		if changed {
+			clear(normal)
 		}
+		return [][]byte{peppered}, []bool{true}, nil
 	}
-	return inputs, nil
+	if changed {
+		return [][]byte{normal, password}, []bool{true, false}, nil
+	}
+	return [][]byte{normal}, []bool{false}, nil
 }
 
-// VerifyDummy does the work of a Verify at the Hasher's current Params
-// against a hash that matches no password, and returns ErrMismatch (or the
-// Gate's or length errors, as Verify would). Call it when the user is
-// unknown, so that the response takes as long as for a wrong password and
-// does not reveal which accounts exist.
+// VerifyDummy does the work of a Verify with a wrong password against a
+// hash at the Hasher's current Params and pepper, and returns ErrMismatch
+// (or the Gate's or length errors, as Verify would). Call it when the user
+// is unknown, so that the response takes as long as for a wrong password
+// and does not reveal which accounts exist.
+//
+// It runs through the same code as Verify, against a hash that matches no
+// password, so the number of KDF runs and their parameters are those of
+// Verify for the same password in every case: one run, or two when
+// normalisation changes the password and the Hasher has no pepper (see
+// [Hasher.Verify]), none for a password over the length limit.
 func (h *Hasher) VerifyDummy(ctx context.Context, password []byte) error {
-	input, err := h.prepare(password)
-	if err != nil && !errors.Is(err, ErrInvalidUTF8) {
+	if len(password) > h.maxBytes {
+		return fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
+	}
+	if _, err := h.verifyStored(ctx, h.dummy, password); err != nil {
 		return err
 	}
-	if input == nil {
-		input = h.dummyInput
-	}
-	err = h.gate.Run(ctx, h.params.memoryKiB(), func() {
-		_, err = h.encodeNew(input, h.dummySalt)
-	})
-	if err != nil {
-		return err
-	}
-	return ErrMismatch
+	return ErrMismatch // unreachable: the dummy matches no password
 }
+
+// dummyHash is VerifyDummy's stored hash: one of this package's own, at
+// the Hasher's current Params and pepper, with a random salt, that no
+// password matches. matches does the full KDF run and discards the result.
+type dummyHash struct {
+	params Params
+	pepper string
+	salt   []byte
+}
+
+func (d *dummyHash) memoryKiB() uint64 { return d.params.memoryKiB() }
+
+func (d *dummyHash) matches(input []byte) bool {
+	p := d.params
+	var sum []byte
+	if p.Algorithm == Argon2id {
+		sum = argon2.IDKey(input, d.salt, p.Time, p.MemoryKiB, p.Threads, uint32(p.KeyLen))
+	} else {
+		sum, _ = pbkdf2Key(p.Algorithm, input, d.salt, p.Iterations, p.KeyLen)
+	}
+	clear(sum)
+	return false
+}
+
+func (d *dummyHash) hashesRawBytes() bool { return false }
+func (d *dummyHash) sameAs(Params) bool   { return true }
+func (d *dummyHash) pepperID() string     { return d.pepper }
+func (d *dummyHash) run() kdfRun          { return d.params.run() }

@@ -178,7 +178,7 @@ func TestInteropArgon2CLIRecomputesOurs(t *testing.T) {
 			t.Fatal(err)
 		}
 		pw := interopPassword()
-		input, err := h.prepare([]byte(pw))
+		input, _, err := h.prepare([]byte(pw))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,6 +58,11 @@ import (
 //   - Django, "pbkdf2_sha256$<iterations>$<salt>$<hash>" and
 //     "pbkdf2_sha1$…": the salt is a string whose UTF-8 bytes are the salt,
 //     the hash padded standard base64 of exactly the digest size.
+//   - Django's Argon2PasswordHasher, "argon2$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>":
+//     "argon2" followed by argon2-cffi's PHC string, parsed and bounded
+//     exactly as this package's own Argon2id strings (the same Limits)
+//     except that a keyid parameter is refused. Django hashes the UTF-8
+//     bytes as received. Django's older argon2i hashes are not supported.
 //   - Werkzeug, "pbkdf2:<digest>:<iterations>$<salt>$<hex>" with digest
 //     sha1, sha256 or sha512, and "scrypt:<N>:<r>:<p>$<salt>$<hex>" (64-byte
 //     hash): the salt is a string, the hash lowercase hex. The iteration
@@ -111,6 +116,8 @@ func parseLegacy(encoded string, lim Limits) (h storedHash, ok bool, err error) 
 		parse = parseWerkzeugPBKDF2
 	case strings.HasPrefix(encoded, "scrypt:"):
 		parse = parseWerkzeugScrypt
+	case strings.HasPrefix(encoded, "argon2$argon2id$"):
+		parse = parseDjangoArgon2
 	default:
 		return nil, false, nil
 	}
@@ -138,10 +145,43 @@ func (legacyHash) sameAs(Params) bool   { return false }
 func (legacyHash) pepperID() string     { return "" }
 
 var (
+	_ storedHash = (*djangoArgon2Hash)(nil)
 	_ storedHash = (*bcryptHash)(nil)
 	_ storedHash = (*legacyPBKDF2Hash)(nil)
 	_ storedHash = (*scryptHash)(nil)
 )
+
+// ---- Django Argon2 ------------------------------------------------------------
+
+// djangoArgon2Prefix is what Django writes before argon2-cffi's PHC string
+// (whose own leading '$' then separates it).
+const djangoArgon2Prefix = "argon2"
+
+// djangoArgon2Hash is a parsed "argon2$argon2id$v=19$…" hash from Django's
+// Argon2PasswordHasher: an Argon2id hash of the password's bytes as
+// received, verified only to be replaced.
+type djangoArgon2Hash struct {
+	inner *argon2idHash
+}
+
+func parseDjangoArgon2(encoded string, lim Limits) (storedHash, error) {
+	inner, err := parseArgon2id(strings.TrimPrefix(encoded, djangoArgon2Prefix), lim)
+	if err != nil {
+		return nil, err
+	}
+	if inner.keyID != "" {
+		return nil, fmt.Errorf("%w: django argon2 hash with a keyid parameter", ErrMalformedHash)
+	}
+	return &djangoArgon2Hash{inner: inner}, nil
+}
+
+func (h *djangoArgon2Hash) String() string        { return djangoArgon2Prefix + h.inner.String() }
+func (h *djangoArgon2Hash) memoryKiB() uint64     { return h.inner.memoryKiB() }
+func (h *djangoArgon2Hash) matches(b []byte) bool { return h.inner.matches(b) }
+func (h *djangoArgon2Hash) run() kdfRun           { return h.inner.run() }
+func (h *djangoArgon2Hash) hashesRawBytes() bool  { return true }
+func (h *djangoArgon2Hash) sameAs(Params) bool    { return false }
+func (h *djangoArgon2Hash) pepperID() string      { return "" }
 
 // ---- bcrypt ----------------------------------------------------------------
 
@@ -181,6 +221,10 @@ func parseBcrypt(encoded string, lim Limits) (storedHash, error) {
 }
 
 func (h *bcryptHash) String() string { return string(h.encoded) }
+
+func (h *bcryptHash) run() kdfRun {
+	return kdfRun{alg: "bcrypt", iterations: uint64(h.cost), saltLen: 16, keyLen: 23}
+}
 
 // memoryKiB: bcrypt's state is about 4 KiB, which the Gate counts as a
 // small run.
@@ -282,7 +326,7 @@ func parsePasslibPBKDF2(encoded string, lim Limits) (storedHash, error) {
 	case "pbkdf2-sha512":
 		h.digest = digestSHA512
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, f[0])
+		return nil, fmt.Errorf("%w: passlib pbkdf2 digest", ErrUnsupportedAlgorithm)
 	}
 	if err := h.setIterations(f[1], lim); err != nil {
 		return nil, err
@@ -316,7 +360,7 @@ func parseDjango(encoded string, lim Limits) (storedHash, error) {
 	case "pbkdf2_sha256":
 		h.digest = digestSHA256
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, f[0])
+		return nil, fmt.Errorf("%w: django pbkdf2 digest", ErrUnsupportedAlgorithm)
 	}
 	if err := h.setIterations(f[1], lim); err != nil {
 		return nil, err
@@ -361,11 +405,7 @@ func parseWerkzeugPBKDF2(encoded string, lim Limits) (storedHash, error) {
 	case "sha512":
 		h.digest = digestSHA512
 	default:
-		name := args[1]
-		if len(name) > 16 {
-			name = name[:16]
-		}
-		return nil, fmt.Errorf("%w: werkzeug pbkdf2 digest %q", ErrUnsupportedAlgorithm, name)
+		return nil, fmt.Errorf("%w: werkzeug pbkdf2 digest is not sha1, sha256 or sha512", ErrUnsupportedAlgorithm)
 	}
 	if err := h.setIterations(args[2], lim); err != nil {
 		return nil, err
@@ -407,6 +447,10 @@ func (h *legacyPBKDF2Hash) String() string {
 }
 
 func (h *legacyPBKDF2Hash) memoryKiB() uint64 { return smallRunKiB }
+
+func (h *legacyPBKDF2Hash) run() kdfRun {
+	return kdfRun{alg: "pbkdf2-" + h.digest.name(), iterations: uint64(h.iterations), saltLen: len(h.salt), keyLen: len(h.hash)}
+}
 
 func (h *legacyPBKDF2Hash) matches(input []byte) bool {
 	got, err := pbkdf2.Key(h.digest.newHash, string(input), h.salt, int(h.iterations), len(h.hash))
@@ -559,6 +603,10 @@ func (h *scryptHash) memoryKiB() uint64 {
 	return (scryptBytes(h.n, uint64(h.r), uint64(h.p)) + 1023) / 1024
 }
 
+func (h *scryptHash) run() kdfRun {
+	return kdfRun{alg: "scrypt", n: h.n, r: uint64(h.r), p: uint64(h.p), saltLen: len(h.salt), keyLen: len(h.hash)}
+}
+
 func (h *scryptHash) matches(input []byte) bool {
 	got, err := scrypt.Key(input, h.salt, int(h.n), int(h.r), int(h.p), len(h.hash))
 	return err == nil && subtle.ConstantTimeCompare(got, h.hash) == 1
@@ -582,8 +630,19 @@ func checkEncodedSizes(enc *base64.Encoding, salt string, wantHash int, hash str
 	return nil
 }
 
-// decodeWith decodes a base64 field whose length the caller has bounded.
+// decodeWith decodes a base64 field whose length the caller has bounded,
+// refusing first any byte outside the encoding's alphabet (see inAlphabet).
 func decodeWith(enc *base64.Encoding, what, s string) ([]byte, error) {
+	alphabet, maxPad := stdAlphabet, 0
+	switch enc {
+	case ab64:
+		alphabet = ab64Alphabet
+	case paddedB64:
+		maxPad = 2
+	}
+	if !inAlphabet(s, alphabet, maxPad) {
+		return nil, fmt.Errorf("%w: %s is not valid base64", ErrMalformedHash, what)
+	}
 	b, err := enc.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is not valid base64", ErrMalformedHash, what)

@@ -154,7 +154,7 @@ func (p Params) Validate() error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, p.Algorithm)
+		return fmt.Errorf("%w: Params.Algorithm is not %s, %s or %s", ErrUnsupportedAlgorithm, Argon2id, PBKDF2SHA256, PBKDF2SHA512)
 	}
 }
 

@@ -30,7 +30,7 @@ func parsePBKDF2PHC(encoded string, lim Limits) (*pbkdf2Hash, error) {
 	}
 	h := &pbkdf2Hash{alg: Algorithm(f[0])}
 	if h.alg != PBKDF2SHA256 && h.alg != PBKDF2SHA512 {
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, f[0])
+		return nil, fmt.Errorf("%w: pbkdf2 digest is not sha256 or sha512", ErrUnsupportedAlgorithm)
 	}
 	kv, err := parsePHCParams(f[1], []string{"i", "l"}, []string{"keyid"})
 	if err != nil {
@@ -52,7 +52,7 @@ func parsePBKDF2PHC(encoded string, lim Limits) (*pbkdf2Hash, error) {
 		return nil, err
 	}
 	if uint64(len(h.hash)) != l {
-		return nil, fmt.Errorf("%w: l=%d but the hash has %d bytes", ErrMalformedHash, l, len(h.hash))
+		return nil, fmt.Errorf("%w: the l parameter is not the hash's length", ErrMalformedHash)
 	}
 	return h, nil
 }
@@ -89,6 +89,10 @@ func (h *pbkdf2Hash) matches(input []byte) bool {
 }
 
 func (h *pbkdf2Hash) hashesRawBytes() bool { return false }
+
+func (h *pbkdf2Hash) run() kdfRun {
+	return kdfRun{alg: string(h.alg), iterations: uint64(h.iterations), saltLen: len(h.salt), keyLen: len(h.hash)}
+}
 
 func (h *pbkdf2Hash) sameAs(p Params) bool {
 	return p.Algorithm == h.alg && p.Iterations == h.iterations &&

@@ -35,7 +35,7 @@ func parsePHCParams(s string, want []string, optional []string) (map[string]stri
 	for _, part := range parts {
 		name, value, ok := strings.Cut(part, "=")
 		if !ok || value == "" {
-			return nil, fmt.Errorf("%w: parameter %q is not name=value", ErrMalformedHash, name)
+			return nil, fmt.Errorf("%w: a parameter is not name=value", ErrMalformedHash)
 		}
 		for next < len(names) && names[next] != name {
 			if next < len(want) {
@@ -44,7 +44,7 @@ func parsePHCParams(s string, want []string, optional []string) (map[string]stri
 			next++
 		}
 		if next == len(names) {
-			return nil, fmt.Errorf("%w: unexpected parameter %q", ErrMalformedHash, name)
+			return nil, fmt.Errorf("%w: unexpected or repeated parameter", ErrMalformedHash)
 		}
 		out[name] = value
 		next++
@@ -73,11 +73,40 @@ func parseDecimal(name, s string, bits int) (uint64, error) {
 	return v, nil
 }
 
+// The base64 alphabets of the formats this package reads.
+const (
+	stdAlphabet  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	ab64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789./"
+)
+
+// inAlphabet reports whether every byte of s is one of alphabet's, with at
+// most maxPad '=' at the end. Go's base64 decoders skip '\r' and '\n'
+// anywhere, even in Strict mode, so without this check a field with a line
+// break inside would decode to the same bytes as the field without it: a
+// second encoding of one value. Every base64 field is checked with it
+// before it is decoded.
+func inAlphabet(s, alphabet string, maxPad int) bool {
+	n := len(s)
+	for pad := 0; pad < maxPad && n > 0 && s[n-1] == '='; pad++ {
+		n--
+	}
+	for i := 0; i < n; i++ {
+		if strings.IndexByte(alphabet, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeB64 decodes a PHC base64 field after bounding its length, so a
 // crafted field cannot make the decoder allocate more than maxLen bytes.
+// Only the standard alphabet is accepted, without padding or line breaks.
 func decodeB64(what, s string, maxLen int) ([]byte, error) {
 	if b64.DecodedLen(len(s)) > maxLen {
 		return nil, outOfBounds(what+" length", uint64(b64.DecodedLen(len(s))), uint64(maxLen), true)
+	}
+	if !inAlphabet(s, stdAlphabet, 0) {
+		return nil, fmt.Errorf("%w: %s is not valid base64", ErrMalformedHash, what)
 	}
 	b, err := b64.DecodeString(s)
 	if err != nil {
