@@ -26,7 +26,8 @@ const keySaltLabel = "keyhold/v1/kdf/key\x00"
 // under an older policy still derive. Use [Params.Validate] when choosing
 // Params for a new key. salt must be 16 to 64 bytes. The run waits at the
 // Hasher's Gate like a hash. The caller owns the returned key and should
-// wipe it when done.
+// wipe it when done; the NFKC copy of the password that DeriveKey makes,
+// if any, is cleared before it returns (password itself is not touched).
 func (h *Hasher) DeriveKey(ctx context.Context, password, salt []byte, p Params) ([]byte, error) {
 	if len(password) > h.maxBytes {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
@@ -49,13 +50,18 @@ func (h *Hasher) DeriveKey(ctx context.Context, password, salt []byte, p Params)
 	default:
 		return nil, fmt.Errorf("%w: Params.Algorithm is not %s, %s or %s", ErrUnsupportedAlgorithm, Argon2id, PBKDF2SHA256, PBKDF2SHA512)
 	}
-	input, err := normalize(password)
+	input, changed, err := normalizeChanged(password)
 	if err != nil {
 		return nil, err
+	}
+	if changed { // a copy of ours: cleared once the run is done
+		defer clear(input)
 	}
 	labelled := append([]byte(keySaltLabel), salt...)
 	var key []byte
 	err = h.gate.Run(ctx, p.memoryKiB(), func() {
+		h.observe(kdfRun{alg: string(p.Algorithm), m: uint64(p.MemoryKiB), t: uint64(p.Time), p: uint64(p.Threads),
+			iterations: uint64(p.Iterations), saltLen: len(labelled), keyLen: p.KeyLen})
 		if p.Algorithm == Argon2id {
 			key = argon2.IDKey(input, labelled, p.Time, p.MemoryKiB, p.Threads, uint32(p.KeyLen))
 			return

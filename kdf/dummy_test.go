@@ -115,3 +115,55 @@ func TestVerifyRunsCountSecondTry(t *testing.T) {
 		t.Fatalf("VerifyDummy of a full-width password made %d runs, want 2", n)
 	}
 }
+
+// retainingHash is a stored hash that keeps every input it is given, so a
+// test can look at those bytes after Verify has returned.
+type retainingHash struct {
+	dummyHash
+	seen [][]byte
+}
+
+func (r *retainingHash) matches(in []byte) bool {
+	r.seen = append(r.seen, in)
+	return false
+}
+
+// TestVerifyClearsItsCopies is issue 10, item 16 (kdf part): the NFKC
+// copy and the peppered form of a password that Verify makes are zeroed
+// once the runs are done, and the caller's slice is left as it was.
+func TestVerifyClearsItsCopies(t *testing.T) {
+	t.Parallel()
+	pepper, err := NewPepper("p1", []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		pepper Pepper
+		copies int // inputs that are copies of ours
+	}{{"unpeppered", Pepper{}, 1}, {"peppered", pepper, 1}} {
+		h := newTestHasher(t, Config{Pepper: c.pepper})
+		pw := []byte("\uff50\uff41\uff53\uff53 full-width")
+		orig := slices.Clone(pw)
+		stored := &retainingHash{dummyHash: dummyHash{params: h.params, pepper: c.pepper.ID()}}
+		if _, err := h.verifyStored(bg, stored, pw); !errors.Is(err, ErrMismatch) {
+			t.Fatal(err)
+		}
+		if !slices.Equal(pw, orig) {
+			t.Fatalf("%s: the caller's password was modified", c.name)
+		}
+		cleared := 0
+		for _, in := range stored.seen {
+			if &in[0] == &pw[0] {
+				continue // the caller's own bytes, tried as received
+			}
+			if slices.ContainsFunc(in, func(b byte) bool { return b != 0 }) {
+				t.Errorf("%s: a copy of the password (%d bytes) was not cleared", c.name, len(in))
+			}
+			cleared++
+		}
+		if cleared != c.copies {
+			t.Errorf("%s: %d copies seen, want %d", c.name, cleared, c.copies)
+		}
+	}
+}

@@ -481,9 +481,12 @@ func (p *Policy) Check(ctx context.Context, password []byte, pc PolicyContext) e
 	if len(password) > policyHardCapBytes {
 		return &PolicyError{Violations: []Violation{{Reason: ReasonTooLong, Length: len(password), Max: p.cfg.MaxLength}}}
 	}
-	norm, err := normalize(password)
+	norm, changed, err := normalizeChanged(password)
 	if err != nil {
 		return &PolicyError{Violations: []Violation{{Reason: ReasonInvalidUTF8}}}
+	}
+	if changed { // our copy, never the caller's slice
+		defer clear(norm)
 	}
 	var vs []Violation
 
