@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -207,6 +208,78 @@ type LockoutStore interface {
 	// ResetLockout forgets key's state after a success: no failures, no
 	// lock, no growth. Resetting a key without state returns nil.
 	ResetLockout(ctx context.Context, key []byte) error
+	// RefundAttempt gives back the count of one attempt that
+	// BeginAttempt admitted but whose credential was never checked (the
+	// check was refused for capacity, the client went away, another
+	// counter refused it), exactly as [DecideRefund] computes it from the
+	// stored state, in the same atomic step as it reads the state. lock
+	// is the number of the lock the attempt counts towards: the admitted
+	// state's Locks if that attempt locked the account, Locks+1
+	// otherwise (see [RefundLock]). It returns whether anything changed
+	// and the state after the call (the stored one when nothing changed).
+	// req is validated as for BeginAttempt; lock must be 1 to
+	// math.MaxInt32.
+	RefundAttempt(ctx context.Context, key []byte, req LockoutRequest, lock int) (refunded bool, st LockoutState, err error)
+}
+
+// RefundLock returns the lock number that an attempt admitted by
+// BeginAttempt at now, with the state st after it, counts towards: st.Locks
+// if that attempt locked the account, st.Locks+1 otherwise.
+func RefundLock(st LockoutState, now time.Time) int {
+	if st.Failures == 0 && st.Locks > 0 && st.LockedUntil.UnixMilli() > now.UnixMilli() {
+		return st.Locks
+	}
+	return st.Locks + 1
+}
+
+// ValidRefund returns an error wrapping ErrInvalid if key, req or lock is
+// outside the bounds that RefundAttempt documents.
+func ValidRefund(key []byte, req LockoutRequest, lock int) error {
+	if err := ValidLockoutRequest(key, req); err != nil {
+		return err
+	}
+	if lock < 1 || lock > math.MaxInt32 {
+		return fmt.Errorf("%w: refund towards lock %d, outside 1..%d", ErrInvalid, lock, math.MaxInt32)
+	}
+	return nil
+}
+
+// DecideRefund is the reference refund step, in milliseconds. Given the
+// stored state (the zero LockoutState for none; a state whose Expires is
+// not after Now counts as none), req and lock (see
+// [LockoutStore.RefundAttempt]), it returns whether the refund changes
+// the state and the state after it, which is also the state to store
+// when it changes:
+//
+//	if Locks = lock−1 and Failures > 0: Failures−−
+//	    (the attempt's count is still pending: give it back)
+//	else if Locks = lock and now < LockedUntil:
+//	    Locks−−, Failures = MaxFailures−1, LockedUntil = now
+//	    (the attempt's count completed a lock that is still running:
+//	    without it there would have been no lock, so undo it)
+//	else: nothing (no state; or the attempt's count was consumed by a lock
+//	    that has ended, or forgotten by a reset or an expiry)
+//
+// Expires never changes. A refund after a reset may give back one count
+// of an attempt begun after the reset: at most one per attempt that was
+// in flight at the reset, and never one that a check has answered.
+func DecideRefund(stored LockoutState, req LockoutRequest, lock int) (refunded bool, next LockoutState) {
+	now := req.Now.UnixMilli()
+	if stored.Expires.IsZero() || stored.Expires.UnixMilli() <= now {
+		return false, LockoutState{}
+	}
+	next = stored
+	switch {
+	case stored.Locks == lock-1 && stored.Failures > 0:
+		next.Failures--
+	case stored.Locks == lock && !stored.LockedUntil.IsZero() && now < stored.LockedUntil.UnixMilli():
+		next.Locks--
+		next.Failures = req.MaxFailures - 1
+		next.LockedUntil = time.UnixMilli(now)
+	default:
+		return false, stored
+	}
+	return true, next
 }
 
 // ValidLockoutRequest returns an error wrapping ErrInvalid if key or req

@@ -175,22 +175,11 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 	i, found := s.lockouts.lookup(k)
 	var stored storage.LockoutState
 	if found {
-		v := s.lockouts.value(i)
-		stored = storage.LockoutState{
-			Failures: v.failures,
-			Locks:    v.locks,
-			Expires:  time.UnixMilli(s.lockouts.expiry(i)),
-		}
-		if v.lockedUntil != 0 {
-			stored.LockedUntil = time.UnixMilli(v.lockedUntil)
-		}
+		stored = s.lockoutState(i)
 	}
 	admitted, next := storage.DecideAttempt(stored, req)
 	if admitted {
-		v := lockout{failures: next.Failures, locks: next.Locks}
-		if !next.LockedUntil.IsZero() {
-			v.lockedUntil = next.LockedUntil.UnixMilli()
-		}
+		v := lockoutValue(next)
 		exp := next.Expires.UnixMilli()
 		if found {
 			s.lockouts.update(i, exp, v)
@@ -200,6 +189,50 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 		}
 	}
 	return admitted, next, nil
+}
+
+// RefundAttempt gives back the count of an attempt whose credential was
+// never checked, as [storage.DecideRefund] computes it, under the Store's
+// lock: the stored state is read and the new one stored in one critical
+// section. A key without a live state is left alone.
+func (s *Store) RefundAttempt(ctx context.Context, key []byte, req storage.LockoutRequest, lock int) (bool, storage.LockoutState, error) {
+	if err := storage.ValidRefund(key, req, lock); err != nil {
+		return false, storage.LockoutState{}, fmt.Errorf("memstore: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return false, storage.LockoutState{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, found := s.lockouts.lookup([storage.RateKeyLen]byte(key))
+	if !found {
+		return false, storage.LockoutState{}, nil
+	}
+	stored := s.lockoutState(i)
+	refunded, next := storage.DecideRefund(stored, req, lock)
+	if refunded {
+		s.lockouts.update(i, next.Expires.UnixMilli(), lockoutValue(next))
+	}
+	return refunded, next, nil
+}
+
+// lockoutState returns the state in slot i.
+func (s *Store) lockoutState(i int32) storage.LockoutState {
+	v := s.lockouts.value(i)
+	st := storage.LockoutState{Failures: v.failures, Locks: v.locks, Expires: time.UnixMilli(s.lockouts.expiry(i))}
+	if v.lockedUntil != 0 {
+		st.LockedUntil = time.UnixMilli(v.lockedUntil)
+	}
+	return st
+}
+
+// lockoutValue returns what a Store keeps of st besides its expiry.
+func lockoutValue(st storage.LockoutState) lockout {
+	v := lockout{failures: st.Failures, locks: st.Locks}
+	if !st.LockedUntil.IsZero() {
+		v.lockedUntil = st.LockedUntil.UnixMilli()
+	}
+	return v
 }
 
 // ResetLockout forgets key's lockout state. Resetting a key without state

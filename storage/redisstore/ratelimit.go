@@ -111,6 +111,43 @@ func (st *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Locko
 	return r[0] == 1, s, nil
 }
 
+// RefundAttempt gives back the count of an attempt whose credential was
+// never checked, exactly as [storage.DecideRefund], in one round trip: a
+// Lua script (EVALSHA) that reads the stored state, decides, and stores
+// the new one when it changes. The caller's req.Now is the only clock.
+func (st *Store) RefundAttempt(ctx context.Context, key []byte, req storage.LockoutRequest, lock int) (bool, storage.LockoutState, error) {
+	if err := ctx.Err(); err != nil {
+		return false, storage.LockoutState{}, err
+	}
+	if err := storage.ValidRefund(key, req, lock); err != nil {
+		return false, storage.LockoutState{}, fmt.Errorf("redisstore: %w", err)
+	}
+	now := req.Now.UnixMilli()
+	r, err := refundAttemptScript.Run(ctx, st.client, []string{stateKey(st.lockoutPrefix, key)},
+		now, req.MaxFailures, lock,
+	).Int64Slice()
+	if err != nil {
+		return false, storage.LockoutState{}, callError(ctx, "refund attempt", err)
+	}
+	if len(r) != 5 || r[0] < 0 || r[0] > 1 || r[1] < 0 || r[1] >= storage.MaxLockoutFailures || r[2] < 0 || r[3] < 0 || r[3] > maxScriptInt || r[4] < 0 || r[4] > maxScriptInt {
+		return false, storage.LockoutState{}, errors.New("redisstore: refund attempt: malformed script reply")
+	}
+	if r[4] == 0 {
+		if r[0] != 0 {
+			return false, storage.LockoutState{}, errors.New("redisstore: refund attempt: malformed script reply")
+		}
+		return false, storage.LockoutState{}, nil
+	}
+	if r[4] <= now {
+		return false, storage.LockoutState{}, errors.New("redisstore: refund attempt: malformed script reply")
+	}
+	s := storage.LockoutState{Failures: int(r[1]), Locks: int(r[2]), Expires: time.UnixMilli(r[4])}
+	if r[3] != 0 {
+		s.LockedUntil = time.UnixMilli(r[3])
+	}
+	return r[0] == 1, s, nil
+}
+
 // ResetLockout forgets key's lockout state, in one round trip: a DEL.
 // Resetting a key without state returns nil.
 func (st *Store) ResetLockout(ctx context.Context, key []byte) error {

@@ -321,3 +321,37 @@ e = e + tonumber(ARGV[5])
 redis.call('SET', KEYS[1], string.format('%d:%d:%d:%d', f, l, u, e), 'PX', string.format('%d', e - now + ` + strconv.Itoa(stateGraceMillis) + `))
 return {1, f, l, u, e}
 `)
+
+// refundAttemptScript gives back one attempt's count, exactly as
+// storage.DecideRefund, in milliseconds, on a state that
+// beginAttemptScript wrote; Expires never changes, and the TTL is set
+// again from Now to it plus stateGraceMillis.
+//
+//	KEYS[1] the lockout key
+//	ARGV[1] the caller's now, Unix ms
+//	ARGV[2] MaxFailures
+//	ARGV[3] the lock the attempt counts towards
+//
+// It returns {refunded (1 or 0), failures, locks, lockedUntil, expires}:
+// the new state when refunded, the stored one when not, all zeros when
+// there is no live state. A value that is not such a state is an error.
+var refundAttemptScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not v then return {0, 0, 0, 0, 0} end
+local a, b, c, x = string.match(v, '^(%d+):(%d+):(%-?%d+):(%-?%d+)$')
+if not a then return redis.error_reply('ERR malformed keyhold lockout state') end
+local e = tonumber(x)
+if e <= now then return {0, 0, 0, 0, 0} end
+local f, l, u = tonumber(a), tonumber(b), tonumber(c)
+local lock = tonumber(ARGV[3])
+if l == lock - 1 and f > 0 then
+  f = f - 1
+elseif l == lock and u ~= 0 and now < u then
+  l, f, u = l - 1, tonumber(ARGV[2]) - 1, now
+else
+  return {0, f, l, u, e}
+end
+redis.call('SET', KEYS[1], string.format('%d:%d:%d:%d', f, l, u, e), 'PX', string.format('%d', e - now + ` + strconv.Itoa(stateGraceMillis) + `))
+return {1, f, l, u, e}
+`)

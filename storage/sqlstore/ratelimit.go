@@ -194,21 +194,9 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 			}
 		}
 		for range maxTxAttempts {
-			var (
-				stored                    storage.LockoutState
-				failures, locks           int64
-				lockedUntil, expiresMilli int64
-			)
-			err := tx.QueryRowContext(ctx, q.getLockout, key).Scan(&failures, &locks, &lockedUntil, &expiresMilli)
-			found := err == nil
-			if !found && !errors.Is(err, sql.ErrNoRows) {
+			stored, found, err := getLockout(ctx, tx, q, key)
+			if err != nil {
 				return err
-			}
-			if found {
-				stored = storage.LockoutState{Failures: int(failures), Locks: int(locks), Expires: time.UnixMilli(expiresMilli)}
-				if lockedUntil != 0 {
-					stored.LockedUntil = time.UnixMilli(lockedUntil)
-				}
 			}
 			admitted, next = storage.DecideAttempt(stored, req)
 			if !admitted {
@@ -233,6 +221,65 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 		return false, storage.LockoutState{}, fmt.Errorf("sqlstore: begin attempt: %w", ctxErr(ctx, err))
 	}
 	return admitted, next, nil
+}
+
+// RefundAttempt gives back the count of an attempt whose credential was
+// never checked, as [storage.DecideRefund] computes it from the stored
+// state, in one transaction that reads the row (locked: FOR UPDATE in
+// PostgreSQL, the write lock in SQLite) and writes the new state.
+func (s *Store) RefundAttempt(ctx context.Context, key []byte, req storage.LockoutRequest, lock int) (bool, storage.LockoutState, error) {
+	if err := storage.ValidRefund(key, req, lock); err != nil {
+		return false, storage.LockoutState{}, fmt.Errorf("sqlstore: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return false, storage.LockoutState{}, fmt.Errorf("sqlstore: refund attempt: %w", err)
+	}
+	q := s.rq
+	var (
+		refunded bool
+		next     storage.LockoutState
+	)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if s.dialect == SQLite {
+			if _, err := tx.ExecContext(ctx, q.dropExpiredLockout, key, req.Now.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		stored, found, err := getLockout(ctx, tx, q, key)
+		if err != nil || !found {
+			return err
+		}
+		refunded, next = storage.DecideRefund(stored, req, lock)
+		if !refunded {
+			return nil
+		}
+		var until int64
+		if !next.LockedUntil.IsZero() {
+			until = next.LockedUntil.UnixMilli()
+		}
+		return execOne(ctx, tx, q.updateLockout, next.Failures, next.Locks, until, next.Expires.UnixMilli(), key)
+	})
+	if err != nil {
+		return false, storage.LockoutState{}, fmt.Errorf("sqlstore: refund attempt: %w", ctxErr(ctx, err))
+	}
+	return refunded, next, nil
+}
+
+// getLockout reads (and in PostgreSQL locks) key's lockout row.
+func getLockout(ctx context.Context, tx *sql.Tx, q *rateQueries, key []byte) (storage.LockoutState, bool, error) {
+	var failures, locks, lockedUntil, expiresMilli int64
+	err := tx.QueryRowContext(ctx, q.getLockout, key).Scan(&failures, &locks, &lockedUntil, &expiresMilli)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.LockoutState{}, false, nil
+	}
+	if err != nil {
+		return storage.LockoutState{}, false, err
+	}
+	st := storage.LockoutState{Failures: int(failures), Locks: int(locks), Expires: time.UnixMilli(expiresMilli)}
+	if lockedUntil != 0 {
+		st.LockedUntil = time.UnixMilli(lockedUntil)
+	}
+	return st, true, nil
 }
 
 // ResetLockout removes key's lockout row, if there is one.

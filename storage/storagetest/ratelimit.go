@@ -796,6 +796,13 @@ var lockoutClauses = []clause[storage.LockoutStore]{
 	{"ResetClearsState", resetClearsState},
 	{"ResetAbsentIsNil", lockoutResetAbsentIsNil},
 
+	// RefundAttempt.
+	{"RefundGivesBackPendingCount", refundGivesBackPendingCount},
+	{"RefundUndoesRunningLock", refundUndoesRunningLock},
+	{"RefundLeavesOtherCountsAlone", refundLeavesOtherCountsAlone},
+	{"ConcurrentRefundsAreExact", concurrentRefundsAreExact},
+	{"RefundOutOfBoundsIsInvalid", refundOutOfBoundsIsInvalid},
+
 	// One state per key; keys are opaque and not retained.
 	{"KeysAreIndependent", lockoutKeysAreIndependent},
 	{"BinaryKeysAreDistinct", lockoutBinaryKeysAreDistinct},
@@ -1314,6 +1321,164 @@ func lockoutOutOfBoundsIsInvalid(t *testing.T, s storage.LockoutStore) {
 	a.attemptWant(valid, false)
 }
 
+// refundGivesBackPendingCount refunds attempts that have not locked the
+// account: each gives back one count, so the lock comes that much later,
+// and Expires does not move.
+func refundGivesBackPendingCount(t *testing.T, s storage.LockoutStore) {
+	t0 := epoch()
+	p := lockoutPolicy{3, time.Minute, time.Hour, time.Hour}
+	a := newLockoutAccount(t, s, lockoutKey(1), t0)
+	a.attemptWant(p.req(t0), true)
+	a.attemptWant(p.req(t0.Add(time.Second)), true)
+	got := a.refundWant(p.req(t0.Add(2*time.Second)), 1, true)
+	if got.Failures != 1 || got.Locks != 0 {
+		t.Fatalf("a refund after two attempts: %s, want Failures 1, Locks 0", a.show(got))
+	}
+	a.refundWant(p.req(t0.Add(3*time.Second)), 1, true)
+	a.refundWant(p.req(t0.Add(4*time.Second)), 1, false) // Failures 0: nothing to give back
+	a.attemptWant(p.req(t0.Add(5*time.Second)), true)
+	a.attemptWant(p.req(t0.Add(6*time.Second)), true)
+	a.attemptWant(p.req(t0.Add(7*time.Second)), true) // the third counted attempt locks
+	a.attemptWant(p.req(t0.Add(8*time.Second)), false)
+	// After a lock has ended, a pending count of the second lock.
+	a.attemptWant(p.req(a.st.LockedUntil), true)
+	got = a.refundWant(p.req(a.st.LockedUntil.Add(time.Second)), 2, true)
+	if got.Failures != 0 || got.Locks != 1 {
+		t.Fatalf("a refund towards the second lock: %s, want Failures 0, Locks 1", a.show(got))
+	}
+}
+
+// refundUndoesRunningLock refunds the attempt that locked the account
+// while the lock runs: the lock is undone (the account is admitted at
+// once, and one more attempt locks it again for the first lock's length,
+// not twice it).
+func refundUndoesRunningLock(t *testing.T, s storage.LockoutStore) {
+	t0 := epoch()
+	p := lockoutPolicy{3, time.Minute, time.Hour, time.Hour}
+	a := newLockoutAccount(t, s, lockoutKey(1), t0)
+	for i := range 3 {
+		a.attemptWant(p.req(t0.Add(time.Duration(i)*time.Second)), true)
+	}
+	a.attemptWant(p.req(t0.Add(3*time.Second)), false)
+	got := a.refundWant(p.req(t0.Add(4*time.Second)), 1, true)
+	if got.Failures != 2 || got.Locks != 0 || got.LockedUntil.UnixMilli() > t0.Add(4*time.Second).UnixMilli() {
+		t.Fatalf("the refund of the locking attempt: %s, want Failures 2, Locks 0, not locked", a.show(got))
+	}
+	a.refundWant(p.req(t0.Add(5*time.Second)), 1, true) // and one more pending count
+	a.attemptWant(p.req(t0.Add(6*time.Second)), true)
+	a.attemptWant(p.req(t0.Add(7*time.Second)), true) // locks: the first lock again
+	if d := a.st.LockedUntil.Sub(t0.Add(7 * time.Second)); d != time.Minute {
+		t.Fatalf("the lock after an undone one lasts %v, want 1m (the first lock's)", d)
+	}
+	a.attemptWant(p.req(t0.Add(8*time.Second)), false)
+
+	// MaxFailures 1: the undone lock leaves no failure.
+	p = lockoutPolicy{1, time.Minute, time.Hour, time.Hour}
+	b := newLockoutAccount(t, s, lockoutKey(2), t0)
+	b.attemptWant(p.req(t0), true)
+	b.attemptWant(p.req(b.st.LockedUntil), true) // the second lock
+	got = b.refundWant(p.req(t0.Add(90*time.Second)), 2, true)
+	if got.Failures != 0 || got.Locks != 1 {
+		t.Fatalf("the refund of the second lock's attempt: %s, want Failures 0, Locks 1", b.show(got))
+	}
+	b.attemptWant(p.req(t0.Add(91*time.Second)), true) // the second lock again: 2m
+}
+
+// refundLeavesOtherCountsAlone refunds what is not there to give back: no
+// state, an expired one, an attempt of a lock that has ended or of a lock
+// before it, an attempt counted towards a later lock. Nothing changes.
+func refundLeavesOtherCountsAlone(t *testing.T, s storage.LockoutStore) {
+	t0 := epoch()
+	p := lockoutPolicy{2, time.Minute, time.Hour, 10 * time.Minute}
+	a := newLockoutAccount(t, s, lockoutKey(1), t0)
+	a.refundWant(p.req(t0), 1, false) // no state
+	o := newLockoutAccount(t, s, lockoutKey(2), t0)
+	o.attemptWant(p.req(t0), true)
+	a.attemptWant(p.req(t0), true)
+	a.refundWant(p.req(t0), 2, false) // towards a later lock
+	a.refundWant(p.req(t0), 3, false)
+	a.attemptWant(p.req(t0.Add(time.Second)), true) // locks until t0+1m1s
+	a.refundWant(p.req(t0.Add(2*time.Second)), 2, false)
+	until := a.st.LockedUntil
+	a.refundWant(p.req(until), 1, false) // the lock has ended: its counts are spent
+	a.attemptWant(p.req(until), true)
+	a.refundWant(p.req(until), 1, false)                       // an attempt of the first lock
+	a.attemptWant(p.req(a.st.Expires.Add(-time.Second)), true) // locks again: not forgotten
+	a.refundWant(p.req(a.st.Expires), 2, false)                // expired: nothing to give back
+	// The other key was not touched.
+	o.attemptWant(p.req(t0.Add(time.Second)), true)
+	o.attemptWant(p.req(t0.Add(2*time.Second)), false)
+}
+
+// concurrentRefundsAreExact counts attempts one after the other, then
+// refunds them all at once: every count comes back, none twice.
+func concurrentRefundsAreExact(t *testing.T, s storage.LockoutStore) {
+	ctx := t.Context()
+	t0 := epoch()
+	p := lockoutPolicy{storage.MaxLockoutFailures, time.Minute, time.Hour, time.Hour}
+	a := newLockoutAccount(t, s, lockoutKey(1), t0)
+	for range concurrency {
+		a.attemptWant(p.req(t0), true)
+	}
+	req := p.req(t0.Add(time.Second))
+	refunded := make([]bool, concurrency)
+	errs := race(func(i int) error {
+		var err error
+		refunded[i], _, err = s.RefundAttempt(ctx, a.key, req, 1)
+		return err
+	})
+	n := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("racer %d: RefundAttempt: %v", i, err)
+		}
+		if refunded[i] {
+			n++
+		}
+	}
+	if n != concurrency {
+		t.Fatalf("%d of %d concurrent refunds of %d counted attempts refunded, want all", n, concurrency, concurrency)
+	}
+	a.st.Failures = 0
+	a.refundWant(req, 1, false)
+	got := a.attemptWant(req, true)
+	if got.Failures != 1 {
+		t.Fatalf("after %d concurrent refunds of as many attempts: %s, want Failures 1", concurrency, a.show(got))
+	}
+}
+
+// refundOutOfBoundsIsInvalid refunds with arguments just past each bound
+// on a key with two failures: each is refused with ErrInvalid and changes
+// nothing.
+func refundOutOfBoundsIsInvalid(t *testing.T, s storage.LockoutStore) {
+	ctx := t.Context()
+	t0 := epoch()
+	p := lockoutPolicy{3, time.Minute, time.Hour, time.Hour}
+	key := lockoutKey(1)
+	a := newLockoutAccount(t, s, key, t0)
+	a.attemptWant(p.req(t0), true)
+	a.attemptWant(p.req(t0), true)
+	valid := p.req(t0.Add(time.Second))
+	for name, k := range map[string][]byte{"nil": nil, "31 bytes": key[:storage.RateKeyLen-1], "33 bytes": append(bytes.Clone(key), 0)} {
+		_, _, err := s.RefundAttempt(ctx, k, valid, 1)
+		wantInvalid(t, err, fmt.Sprintf("RefundAttempt with a key of %s", name), key)
+	}
+	for _, lock := range []int{0, -1, math.MinInt, math.MaxInt32 + 1} {
+		_, _, err := s.RefundAttempt(ctx, key, valid, lock)
+		wantInvalid(t, err, fmt.Sprintf("RefundAttempt towards lock %d", lock), key)
+	}
+	bad := valid
+	bad.MaxFailures = 0
+	_, _, err := s.RefundAttempt(ctx, key, bad, 1)
+	wantInvalid(t, err, "RefundAttempt with MaxFailures 0", key)
+	bad = valid
+	bad.Now = time.Time{}
+	_, _, err = s.RefundAttempt(ctx, key, bad, 1)
+	wantInvalid(t, err, "RefundAttempt with a zero Now", key)
+	a.attemptWant(valid, true) // nothing was refunded: the third locks
+	a.attemptWant(valid, false)
+}
+
 // lockoutBoundsAreAccepted makes attempts exactly at each bound.
 func lockoutBoundsAreAccepted(t *testing.T, s storage.LockoutStore) {
 	t0 := epoch()
@@ -1369,6 +1534,9 @@ func lockoutContextIsHonoured(t *testing.T, s storage.LockoutStore, done context
 	if err := s.ResetLockout(done, a.key); !errors.Is(err, want) {
 		t.Errorf("ResetLockout with a done context: %v, want an error matching %v", err, want)
 	}
+	if _, _, err := s.RefundAttempt(done, a.key, p.req(t0), 1); !errors.Is(err, want) {
+		t.Errorf("RefundAttempt with a done context: %v, want an error matching %v", err, want)
+	}
 	a.attemptWant(p.req(t0), true) // the third failure locks
 	a.attemptWant(p.req(t0), false)
 }
@@ -1412,6 +1580,29 @@ func (a *lockoutAccount) attemptWant(req storage.LockoutRequest, admitted bool) 
 			a.call(req), a.show(a.st), gotAdmitted, a.show(got), wantAdmitted, a.show(want))
 	}
 	if wantAdmitted {
+		a.st = want
+	}
+	return got
+}
+
+// refundWant calls RefundAttempt with req and lock, and checks that the
+// outcome is storage.DecideRefund's, and that DecideRefund refunds if and
+// only if refunded (which checks the clause's script).
+func (a *lockoutAccount) refundWant(req storage.LockoutRequest, lock int, refunded bool) storage.LockoutState {
+	a.t.Helper()
+	wantRefunded, want := storage.DecideRefund(a.st, req, lock)
+	if wantRefunded != refunded {
+		a.t.Fatalf("the suite is wrong: storage.DecideRefund(%s) refunds towards lock %d at %s: %t", a.show(a.st), lock, since(a.t0, req.Now), wantRefunded)
+	}
+	gotRefunded, got, err := a.s.RefundAttempt(a.t.Context(), a.key, req, lock)
+	if err != nil {
+		a.t.Fatalf("RefundAttempt(%s, lock %d) at %s: %v", shortHex(a.key), lock, since(a.t0, req.Now), err)
+	}
+	if d := lockoutDiff(got, want, req.Now); gotRefunded != wantRefunded || (wantRefunded && d != "") {
+		a.t.Fatalf("RefundAttempt(%s, lock %d) at %s, with the stored state %s: refunded %t, %s; want refunded %t, %s (storage.DecideRefund)",
+			shortHex(a.key), lock, since(a.t0, req.Now), a.show(a.st), gotRefunded, a.show(got), wantRefunded, a.show(want))
+	}
+	if wantRefunded {
 		a.st = want
 	}
 	return got

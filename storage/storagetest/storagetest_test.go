@@ -147,6 +147,10 @@ var flaws = []struct {
 	{"lockout-validates-after-write", lockout("OutOfBoundsIsInvalid")},
 	{"lockout-durations-in-int32-ms", lockout("LocksGrowUpToMaxLockFor", "TimesFrom1970To2200", "BoundsAreAccepted")},
 	{"lockout-ignores-context", lockout("CanceledContextIsHonoured", "ExpiredDeadlineIsHonoured")},
+	{"lockout-refund-not-atomic", lockout("ConcurrentRefundsAreExact")},
+	{"lockout-refund-ignores-lock", lockout("RefundUndoesRunningLock", "RefundLeavesOtherCountsAlone")},
+	{"lockout-refund-keeps-lock", lockout("RefundUndoesRunningLock")},
+	{"lockout-refund-any-lock-number", lockout("RefundOutOfBoundsIsInvalid")},
 }
 
 // vault, sessions, refresh, rate and lockout name clauses of the
@@ -1029,6 +1033,53 @@ func (s *flawedStore) BeginAttempt(ctx context.Context, key []byte, req storage.
 		return false, storage.LockoutState{}, invalid
 	}
 	return admitted, next, nil
+}
+
+func (s *flawedStore) RefundAttempt(ctx context.Context, key []byte, req storage.LockoutRequest, lock int) (bool, storage.LockoutState, error) {
+	if err := ctx.Err(); err != nil && s.flaw != "lockout-ignores-context" {
+		return false, storage.LockoutState{}, err
+	}
+	invalid := s.checkLockoutRequest(key, req)
+	if invalid == nil && s.flaw != "lockout-refund-any-lock-number" && (lock < 1 || lock > math.MaxInt32) {
+		invalid = s.invalid("lockout", fmt.Errorf("%w: lock %d", storage.ErrInvalid, lock), key)
+	}
+	if invalid != nil && s.flaw != "lockout-validates-after-write" {
+		return false, storage.LockoutState{}, invalid
+	}
+	k := s.stateKey("lockout", key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored := s.lockouts[k]
+	if s.flaw == "lockout-refund-not-atomic" {
+		s.mu.Unlock()
+		runtime.Gosched()
+		s.mu.Lock()
+	}
+	var refunded bool
+	var next storage.LockoutState
+	switch s.flaw {
+	case "lockout-refund-ignores-lock":
+		// Gives back a pending count whatever lock it counted towards, and
+		// never undoes a lock.
+		if stored.Expires.UnixMilli() > req.Now.UnixMilli() && stored.Failures > 0 {
+			refunded, next = true, stored
+			next.Failures--
+		}
+	case "lockout-refund-keeps-lock":
+		refunded, next = storage.DecideRefund(stored, req, lock)
+		if refunded && next.Locks < stored.Locks {
+			refunded, next = false, stored
+		}
+	default:
+		refunded, next = storage.DecideRefund(stored, req, lock)
+	}
+	if refunded {
+		s.lockouts[k] = next
+	}
+	if invalid != nil {
+		return false, storage.LockoutState{}, invalid
+	}
+	return refunded, next, nil
 }
 
 func (s *flawedStore) ResetLockout(ctx context.Context, key []byte) error {
