@@ -23,8 +23,8 @@ const (
 
 // A Session is one server-side session as the store keeps it. Package
 // session encodes everything it needs (timestamps, device, the sealed
-// vault key while unlocked) into Data; the store reads only ID, UserID and
-// Expires.
+// vault key while unlocked) into Data; the store reads only ID, UserID,
+// Version and Expires.
 type Session struct {
 	// ID is the SHA-256 of a label and the session's token
 	// (SessionIDLen bytes).
@@ -32,6 +32,13 @@ type Session struct {
 	// UserID is the user the session belongs to (1 to MaxUserIDLen
 	// bytes).
 	UserID string
+	// Version is 1 for the session's first record and grows by one with
+	// every successful PutSession, as RefreshFamily.Version does. A
+	// session deleted or expired is absent: a put must expect 0 and
+	// starts again at version 1, and a put expecting its old version
+	// conflicts, so a writer that read it before it ended cannot bring it
+	// back.
+	Version uint64
 	// Expires is when the store may forget the session: from then on it
 	// is absent (ErrNotFound) for every method.
 	Expires time.Time
@@ -59,18 +66,28 @@ type SessionStore interface {
 	// there is none or it has expired.
 	GetSession(ctx context.Context, id []byte) (Session, error)
 
-	// PutSession creates or replaces the session with s.ID, and records
-	// it under s.UserID in the same atomic step. A session's UserID never
-	// changes: replacing an unexpired session with one for another user
-	// returns ErrInvalid and changes nothing. A session whose Expires has
-	// already passed is not stored, and a stored session of the same user
-	// with its ID is removed; PutSession then returns nil. An expired
-	// session's ID is free: another user may take it, and the old user's
-	// ListUserSessions and DeleteUserSessions no longer reach it.
-	PutSession(ctx context.Context, s Session) error
+	// PutSession stores s with version expect+1, and records it under
+	// s.UserID in the same atomic step, if and only if the stored session
+	// has version expect (expect 0: no unexpired session with s.ID may
+	// exist); otherwise it stores nothing and returns ErrConflict. Of
+	// concurrent calls with the same expect, exactly one succeeds.
+	// s.Version is ignored. A session deleted or expired is absent, so a
+	// put that expects the version it had conflicts and cannot bring it
+	// back: every write of a session read earlier (a touch, a lock) is
+	// conditional on the version read.
+	//
+	// A session's UserID never changes: a put with the right expect for
+	// an unexpired session of another user returns ErrInvalid and changes
+	// nothing (with a wrong expect, either error may come back). A put
+	// whose Expires has already passed, once its expect matched, leaves
+	// the session absent and returns nil: it is a conditional delete. An
+	// expired session's ID is free: another user may take it (expect 0),
+	// and the old user's ListUserSessions and DeleteUserSessions no
+	// longer reach it.
+	PutSession(ctx context.Context, s Session, expect uint64) error
 
-	// DeleteSession removes the session with this ID. Deleting a session
-	// that does not exist returns nil.
+	// DeleteSession removes the session with this ID, whatever its
+	// version. Deleting a session that does not exist returns nil.
 	DeleteSession(ctx context.Context, id []byte) error
 
 	// ListUserSessions returns the user's unexpired sessions, in no

@@ -53,11 +53,11 @@ func TestRefusesOutOfBoundsValues(t *testing.T) {
 		{"GetSession/short ID", func(s *memstore.Store) error { _, err := s.GetSession(ctx, shortID); return err }},
 		{"GetSession/long ID", func(s *memstore.Store) error { _, err := s.GetSession(ctx, longID); return err }},
 		{"GetSession/nil ID", func(s *memstore.Store) error { _, err := s.GetSession(ctx, nil); return err }},
-		{"PutSession/short ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(shortID, "alice", nil)) }},
-		{"PutSession/long ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(longID, "alice", nil)) }},
-		{"PutSession/empty user ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(id, "", nil)) }},
-		{"PutSession/long user ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(id, long, nil)) }},
-		{"PutSession/too much data", func(s *memstore.Store) error { return s.PutSession(ctx, session(id, "alice", tooMuchSession)) }},
+		{"PutSession/short ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(shortID, "alice", nil), 0) }},
+		{"PutSession/long ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(longID, "alice", nil), 0) }},
+		{"PutSession/empty user ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(id, "", nil), 0) }},
+		{"PutSession/long user ID", func(s *memstore.Store) error { return s.PutSession(ctx, session(id, long, nil), 0) }},
+		{"PutSession/too much data", func(s *memstore.Store) error { return s.PutSession(ctx, session(id, "alice", tooMuchSession), 0) }},
 		{"DeleteSession/short ID", func(s *memstore.Store) error { return s.DeleteSession(ctx, shortID) }},
 		{"ListUserSessions/empty user ID", func(s *memstore.Store) error { _, err := s.ListUserSessions(ctx, ""); return err }},
 		{"ListUserSessions/long user ID", func(s *memstore.Store) error { _, err := s.ListUserSessions(ctx, long); return err }},
@@ -110,7 +110,7 @@ func TestContextCheckedFirst(t *testing.T) {
 	if err := s.PutVault(ctx, "", nil, 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("PutVault with a cancelled context and an empty user ID: %v, want context.Canceled", err)
 	}
-	if err := s.PutSession(ctx, storage.Session{}); !errors.Is(err, context.Canceled) {
+	if err := s.PutSession(ctx, storage.Session{}, 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("PutSession with a cancelled context and no ID: %v, want context.Canceled", err)
 	}
 	if err := s.PutRefreshFamily(ctx, storage.RefreshFamily{}, 0); !errors.Is(err, context.Canceled) {
@@ -143,10 +143,10 @@ func TestExpiredPutOfAnotherUserIsInvalid(t *testing.T) {
 	ctx := t.Context()
 	s := memstore.New()
 	id := make([]byte, storage.SessionIDLen)
-	if err := s.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)}); err != nil {
+	if err := s.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0); err != nil {
 		t.Fatal(err)
 	}
-	err := s.PutSession(ctx, storage.Session{ID: id, UserID: "bob", Expires: time.Now().Add(-time.Hour)})
+	err := s.PutSession(ctx, storage.Session{ID: id, UserID: "bob", Expires: time.Now().Add(-time.Hour)}, 1)
 	if !errors.Is(err, storage.ErrInvalid) {
 		t.Errorf("PutSession of bob's expired session over alice's: %v, want ErrInvalid", err)
 	}

@@ -27,7 +27,7 @@ const (
 // changed after it is stored (only replaced), and never handed out.
 type entry struct {
 	userID  string
-	version uint64 // refresh families only
+	version uint64
 	expires time.Time
 	data    []byte
 }
@@ -156,12 +156,15 @@ func (s *Store) GetSession(ctx context.Context, id []byte) (storage.Session, err
 	return e.session(string(id)), nil
 }
 
-// PutSession stores a copy of sess, replacing the session with its ID, and
-// indexes it under its user in the same critical section. Replacing an
-// unexpired session of another user returns an error wrapping
-// [storage.ErrInvalid] and stores nothing. A session whose Expires has
-// passed is not stored, and any stored one with its ID is removed.
-func (s *Store) PutSession(ctx context.Context, sess storage.Session) error {
+// PutSession stores a copy of sess with version expect+1 if and only if
+// the stored, unexpired session has version expect (expect 0: there is
+// none), and indexes it under its user in the same critical section;
+// otherwise it stores nothing and returns [storage.ErrConflict].
+// sess.Version is ignored. Replacing a session of another user returns an
+// error wrapping [storage.ErrInvalid] and stores nothing. A session whose
+// Expires has passed is not stored: once expect matched, the stored one
+// with its ID is removed.
+func (s *Store) PutSession(ctx context.Context, sess storage.Session, expect uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -180,13 +183,26 @@ func (s *Store) PutSession(ctx context.Context, sess storage.Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	if old, ok := s.sessions.get(id, now); ok && old.userID != e.userID {
+	old, ok := s.sessions.get(id, now)
+	var current uint64 // 0: no session
+	if ok {
+		current = old.version
+	}
+	if current != expect {
+		return storage.ErrConflict
+	}
+	if ok && old.userID != e.userID {
 		return fmt.Errorf("memstore: %w: the session with this ID belongs to another user", storage.ErrInvalid)
+	}
+	if expect == ^uint64(0) {
+		// Unreachable in practice, as in PutVault.
+		return errors.New("memstore: session version would overflow")
 	}
 	if e.expired(now) {
 		s.sessions.remove(id)
 		return nil
 	}
+	e.version = expect + 1
 	s.sessions.put(id, e, now)
 	return nil
 }
@@ -343,6 +359,7 @@ func (e entry) session(id string) storage.Session {
 	return storage.Session{
 		ID:      []byte(id),
 		UserID:  e.userID,
+		Version: e.version,
 		Expires: e.expires,
 		Data:    append([]byte{}, e.data...),
 	}

@@ -25,7 +25,7 @@ func TestSweepBoundsExpiredEntries(t *testing.T) {
 	soon := time.Now().Add(20 * time.Millisecond)
 	for n := range uint64(expiring) {
 		u := string(rune('a'+n%26)) + string(rune('a'+n/26%26)) + string(rune('a'+n/676))
-		if err := s.PutSession(ctx, storage.Session{ID: id(n), UserID: u, Expires: soon}); err != nil {
+		if err := s.PutSession(ctx, storage.Session{ID: id(n), UserID: u, Expires: soon}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -34,7 +34,7 @@ func TestSweepBoundsExpiredEntries(t *testing.T) {
 	// Writes of live sessions sweep them.
 	const live = 4000
 	for n := range uint64(live) {
-		if err := s.PutSession(ctx, storage.Session{ID: id(expiring + n), UserID: "live", Expires: time.Now().Add(time.Hour)}); err != nil {
+		if err := s.PutSession(ctx, storage.Session{ID: id(expiring + n), UserID: "live", Expires: time.Now().Add(time.Hour)}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

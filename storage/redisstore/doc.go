@@ -22,7 +22,7 @@
 //
 // With the prefix P ([Config.Prefix], "keyhold:" by default):
 //
-//	P+"s:"+hex(session ID)    string: a session (user ID, Expires, data), PXAT its Expires
+//	P+"s:"+hex(session ID)    string: a session (version, user ID, Expires, data), PXAT its Expires
 //	P+"u:"+hex(user ID)       sorted set: the user's session IDs (hex), scored by PXAT
 //	P+"r:"+hex(family ID)     string: a refresh family (version, user ID, Expires, data), PXAT its Expires
 //	P+"ru:"+hex(user ID)      sorted set: the user's refresh-family IDs (hex), scored by PXAT
@@ -42,12 +42,15 @@
 // GetSession and GetRefreshFamily make one round trip: a GET; ResetRate
 // and ResetLockout, a DEL. Every other method makes one too: a Lua script,
 // run with EVALSHA (the first call on a server that has not cached the
-// script adds an EVAL), which Redis runs atomically. PutSession writes the
-// record and its index entry together, and refuses to give an unexpired
-// session to another user;
-// PutRefreshFamily is a compare-and-swap on the family's version, so of
-// concurrent calls with the same expect exactly one succeeds, whichever
-// instance it runs in. DeleteSession and DeleteRefreshFamily read the
+// script adds an EVAL), which Redis runs atomically. PutSession and
+// PutRefreshFamily write the record and its index entry together, refuse
+// to give an unexpired record to another user, and are compare-and-swaps
+// on the record's version, so of concurrent calls with the same expect
+// exactly one succeeds, whichever instance it runs in, and a put that
+// expects the version of a record deleted or expired since it was read
+// conflicts instead of bringing it back. (A session stored by a release
+// before session versions, with version 0 in its record, counts as
+// version 1.) DeleteSession and DeleteRefreshFamily read the
 // record's user to remove its index entry. ListUserSessions reads the
 // index and the sessions it names in the same script, and returns at most
 // [storage.MaxSessionsPerUser] sessions, latest expiry first.

@@ -40,7 +40,7 @@ func Example() {
 		UserID:  "alice",
 		Expires: time.Now().Add(12 * time.Hour), // Redis forgets it then (PXAT)
 		Data:    []byte("sealed by package session"),
-	})
+	}, 0) // 0: a new session; a later write expects the version it read
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -145,25 +145,32 @@ func (st *Store) GetSession(ctx context.Context, id []byte) (storage.Session, er
 	return storage.Session{
 		ID:      append([]byte{}, id...),
 		UserID:  r.userID,
+		Version: r.version,
 		Expires: r.expires,
 		Data:    r.data,
 	}, nil
 }
 
-// PutSession creates or replaces the session with s.ID and its entry in
-// the user's index, in one script. Replacing an unexpired session of
-// another user returns an error wrapping [storage.ErrInvalid] and changes
-// nothing, even when s.Expires has passed. A session whose Expires is not
-// after the Store's clock is not stored, and a stored one with its ID is
-// deleted.
-func (st *Store) PutSession(ctx context.Context, s storage.Session) error {
+// PutSession stores s with version expect+1, and its entry in the user's
+// index, if and only if the stored session's version is expect (0 when
+// there is no unexpired session), in one compare-and-swap script;
+// otherwise it stores nothing and returns [storage.ErrConflict]. Changing
+// an unexpired session's user returns an error wrapping
+// [storage.ErrInvalid] and changes nothing, even when s.Expires has
+// passed. A session whose Expires is not after the Store's clock is not
+// stored: a successful put deletes it instead.
+func (st *Store) PutSession(ctx context.Context, s storage.Session, expect uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := checkRecord(s.ID, s.UserID, s.Data); err != nil {
 		return err
 	}
-	status, err := st.put(ctx, kindSession, s.ID, s.UserID, s.Expires, s.Data, nil)
+	if expect == math.MaxUint64 {
+		// As in PutRefreshFamily.
+		return storage.ErrConflict
+	}
+	status, err := st.put(ctx, kindSession, s.ID, s.UserID, s.Expires, s.Data, expect)
 	if err != nil {
 		return callError(ctx, "put session", err)
 	}
@@ -172,6 +179,8 @@ func (st *Store) PutSession(ctx context.Context, s storage.Session) error {
 		return nil
 	case statusOtherUser:
 		return fmt.Errorf("redisstore: %w: the session belongs to another user", storage.ErrInvalid)
+	case statusConflict:
+		return storage.ErrConflict
 	default:
 		return fmt.Errorf("redisstore: put session: unexpected script status %d", status)
 	}
@@ -231,7 +240,7 @@ func (st *Store) ListUserSessions(ctx context.Context, userID string) ([]storage
 		if r.userID != userID || !r.expires.After(now) {
 			continue
 		}
-		out = append(out, storage.Session{ID: id, UserID: r.userID, Expires: r.expires, Data: r.data})
+		out = append(out, storage.Session{ID: id, UserID: r.userID, Version: r.version, Expires: r.expires, Data: r.data})
 	}
 	return out, nil
 }
@@ -305,7 +314,7 @@ func (st *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, 
 		// MaxUint64; and expect+1 would wrap to 0.
 		return storage.ErrConflict
 	}
-	status, err := st.put(ctx, kindRefresh, f.ID, f.UserID, f.Expires, f.Data, binary.BigEndian.AppendUint64(nil, expect))
+	status, err := st.put(ctx, kindRefresh, f.ID, f.UserID, f.Expires, f.Data, expect)
 	if err != nil {
 		return callError(ctx, "put refresh family", err)
 	}
@@ -361,19 +370,16 @@ func (st *Store) keys(kind byte) (record, index string) {
 	return st.sessionPrefix, st.sessionIndexPrefix
 }
 
-// put runs putScript; expect is nil for a plain put, or the expected
-// version as 8 bytes. version expect+1 is written into the record.
-func (st *Store) put(ctx context.Context, kind byte, id []byte, userID string, expires time.Time, data, expect []byte) (int64, error) {
+// put runs putScript, a compare-and-swap on the expected version;
+// version expect+1 is written into the record.
+func (st *Store) put(ctx context.Context, kind byte, id []byte, userID string, expires time.Time, data []byte, expect uint64) (int64, error) {
 	now := clock()
 	past := "0"
 	if !expires.After(now) || expires.Unix() < 0 {
 		past = "1"
 	}
-	var version uint64
-	if expect != nil {
-		version = binary.BigEndian.Uint64(expect) + 1
-	}
-	expectArg := string(expect) // "": no compare-and-swap
+	version := expect + 1
+	expectArg := string(binary.BigEndian.AppendUint64(nil, expect))
 	recordPrefix, indexPrefix := st.keys(kind)
 	member := hex.EncodeToString(id)
 	return putScript.Run(ctx, st.client,
@@ -481,7 +487,8 @@ func checkRecord(id []byte, userID string, data []byte) error {
 //
 //	format      1 byte, recordFormat
 //	kind        1 byte, kindSession or kindRefresh
-//	version     8 bytes (0 for a session)
+//	version     8 bytes (a session stored before session versions has 0,
+//	            read as 1)
 //	seconds     8 bytes, Expires in Unix seconds
 //	nanoseconds 4 bytes, Expires' nanoseconds within the second
 //	user length 1 byte (user IDs are at most storage.MaxUserIDLen = 255 bytes)
@@ -545,8 +552,12 @@ func decodeRecord(kind byte, v string) (record, error) {
 	if sec > math.MaxInt64 || nsec >= 1e9 {
 		return record{}, malformed
 	}
+	version := binary.BigEndian.Uint64([]byte(v[2:10]))
+	if kind == kindSession && version == 0 {
+		version = 1 // written before sessions had versions (see putScript)
+	}
 	return record{
-		version: binary.BigEndian.Uint64([]byte(v[2:10])),
+		version: version,
 		expires: time.Unix(int64(sec), int64(nsec)),
 		userID:  v[headerLen : headerLen+ulen],
 		data:    []byte(v[headerLen+ulen+4:]),

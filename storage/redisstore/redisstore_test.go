@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -365,7 +366,7 @@ func TestArgumentsCheckedBeforeRoundTrip(t *testing.T) {
 	for name, idv := range map[string][]byte{"nil": nil, "short": id[:31], "long": append(slices.Clone(id), 0)} {
 		_, err := st.GetSession(ctx, idv)
 		invalid["GetSession/"+name+"ID"] = err
-		invalid["PutSession/"+name+"ID"] = st.PutSession(ctx, storage.Session{ID: idv, UserID: "alice", Expires: exp})
+		invalid["PutSession/"+name+"ID"] = st.PutSession(ctx, storage.Session{ID: idv, UserID: "alice", Expires: exp}, 0)
 		invalid["DeleteSession/"+name+"ID"] = st.DeleteSession(ctx, idv)
 		_, err = st.GetRefreshFamily(ctx, idv)
 		invalid["GetRefreshFamily/"+name+"ID"] = err
@@ -373,14 +374,14 @@ func TestArgumentsCheckedBeforeRoundTrip(t *testing.T) {
 		invalid["DeleteRefreshFamily/"+name+"ID"] = st.DeleteRefreshFamily(ctx, idv)
 	}
 	for name, user := range map[string]string{"empty": "", "long": long} {
-		invalid["PutSession/"+name+"User"] = st.PutSession(ctx, storage.Session{ID: id, UserID: user, Expires: exp})
+		invalid["PutSession/"+name+"User"] = st.PutSession(ctx, storage.Session{ID: id, UserID: user, Expires: exp}, 0)
 		_, err := st.ListUserSessions(ctx, user)
 		invalid["ListUserSessions/"+name+"User"] = err
 		invalid["DeleteUserSessions/"+name+"User"] = st.DeleteUserSessions(ctx, user)
 		invalid["PutRefreshFamily/"+name+"User"] = st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: id, UserID: user, Expires: exp}, 0)
 		invalid["DeleteUserRefreshFamilies/"+name+"User"] = st.DeleteUserRefreshFamilies(ctx, user)
 	}
-	invalid["PutSession/bigData"] = st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: exp, Data: bigData})
+	invalid["PutSession/bigData"] = st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: exp, Data: bigData}, 0)
 	invalid["PutRefreshFamily/bigData"] = st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: id, UserID: "alice", Expires: exp, Data: bigData}, 0)
 	for name, err := range invalid {
 		if !errors.Is(err, storage.ErrInvalid) {
@@ -400,7 +401,7 @@ func TestArgumentsCheckedBeforeRoundTrip(t *testing.T) {
 	}{{cctx, context.Canceled}, {dctx, context.DeadlineExceeded}} {
 		done := map[string]error{}
 		_, done["GetSession"] = st.GetSession(c.ctx, id)
-		done["PutSession"] = st.PutSession(c.ctx, storage.Session{ID: id, UserID: "alice", Expires: exp})
+		done["PutSession"] = st.PutSession(c.ctx, storage.Session{ID: id, UserID: "alice", Expires: exp}, 0)
 		done["DeleteSession"] = st.DeleteSession(c.ctx, id)
 		_, done["ListUserSessions"] = st.ListUserSessions(c.ctx, "alice")
 		done["DeleteUserSessions"] = st.DeleteUserSessions(c.ctx, "alice")
@@ -461,7 +462,7 @@ func TestDeadlineEndsBlockedCall(t *testing.T) {
 	}
 	calls := map[string]func(ctx context.Context) error{
 		"GetSession":       func(ctx context.Context) error { _, err := st.GetSession(ctx, newID()); return err },
-		"PutSession":       func(ctx context.Context) error { return st.PutSession(ctx, session("alice", time.Hour, "")) },
+		"PutSession":       func(ctx context.Context) error { return st.PutSession(ctx, session("alice", time.Hour, ""), 0) },
 		"ListUserSessions": func(ctx context.Context) error { _, err := st.ListUserSessions(ctx, "alice"); return err },
 		"PutRefreshFamily": func(ctx context.Context) error {
 			return st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0)
@@ -506,7 +507,7 @@ func TestSessionRoundTrip(t *testing.T) {
 			s.ID = newID()
 			s.Expires = time.Now().Add(time.Hour)
 			in := slices.Clone(s.Data)
-			if err := e.st.PutSession(ctx, s); err != nil {
+			if err := putOver(ctx, e.st, s); err != nil {
 				t.Fatalf("PutSession: %v", err)
 			}
 			if len(s.Data) > 0 {
@@ -546,7 +547,7 @@ func TestKeyLayout(t *testing.T) {
 	ctx := t.Context()
 	s := session("alice", time.Hour, "sealed")
 	s.Expires = s.Expires.Truncate(time.Millisecond).Add(500 * time.Microsecond)
-	if err := e.st.PutSession(ctx, s); err != nil {
+	if err := putOver(ctx, e.st, s); err != nil {
 		t.Fatal(err)
 	}
 	wantMS := ceilMS(s.Expires)
@@ -569,7 +570,7 @@ func TestKeyLayout(t *testing.T) {
 	long := session("alice", 2*time.Hour, "")
 	short := session("alice", time.Minute, "")
 	for _, x := range []storage.Session{long, short} {
-		if err := e.st.PutSession(ctx, x); err != nil {
+		if err := putOver(ctx, e.st, x); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -607,11 +608,11 @@ func TestSessionUserChangeRefused(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	s := session("alice", time.Hour, "alice's")
-	if err := e.st.PutSession(ctx, s); err != nil {
+	if err := putOver(ctx, e.st, s); err != nil {
 		t.Fatal(err)
 	}
 	for name, expires := range map[string]time.Time{"live": time.Now().Add(time.Hour), "past": time.Now().Add(-time.Hour)} {
-		err := e.st.PutSession(ctx, storage.Session{ID: s.ID, UserID: "mallory", Expires: expires, Data: []byte("mallory's")})
+		err := putOver(ctx, e.st, storage.Session{ID: s.ID, UserID: "mallory", Expires: expires, Data: []byte("mallory's")})
 		if !errors.Is(err, storage.ErrInvalid) {
 			t.Errorf("%s: PutSession for another user: %v, want ErrInvalid", name, err)
 		}
@@ -628,7 +629,7 @@ func TestSessionUserChangeRefused(t *testing.T) {
 	}
 	// The same user may replace it.
 	s.Data = []byte("renewed")
-	if err := e.st.PutSession(ctx, s); err != nil {
+	if err := putOver(ctx, e.st, s); err != nil {
 		t.Fatalf("replacing alice's session: %v", err)
 	}
 	if got, _ := e.st.GetSession(ctx, s.ID); string(got.Data) != "renewed" {
@@ -643,7 +644,7 @@ func TestSessionExpiry(t *testing.T) {
 	short := session("alice", 200*time.Millisecond, "short")
 	long := session("alice", time.Hour, "long")
 	for _, s := range []storage.Session{short, long} {
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -666,7 +667,7 @@ func TestSessionExpiry(t *testing.T) {
 
 	// An index whose sessions have all expired expires too.
 	lone := session("bob", 150*time.Millisecond, "")
-	if err := e.st.PutSession(ctx, lone); err != nil {
+	if err := putOver(ctx, e.st, lone); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(lone.Expires) + 50*time.Millisecond)
@@ -684,7 +685,7 @@ func TestExpiryByStoreClock(t *testing.T) {
 	ctx := t.Context()
 	s := session("alice", 150*time.Millisecond, "")
 	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: s.Expires}
-	if err := e.st.PutSession(ctx, s); err != nil {
+	if err := putOver(ctx, e.st, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
@@ -710,7 +711,7 @@ func TestExpiryByStoreClock(t *testing.T) {
 	}
 	// Expired is absent for writes too: another user may take the ID (the
 	// old owner's index loses it), and a family starts again at version 1.
-	if err := e.st.PutSession(ctx, storage.Session{ID: s.ID, UserID: "bob", Expires: time.Now().Add(time.Hour)}); err != nil {
+	if err := putOver(ctx, e.st, storage.Session{ID: s.ID, UserID: "bob", Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Errorf("PutSession over an expired session of another user: %v", err)
 	}
 	if m := e.members(t, e.sessionIndex("alice")); len(m) != 0 {
@@ -737,13 +738,13 @@ func TestPutPastExpiresDeletes(t *testing.T) {
 	s := session("alice", time.Hour, "")
 	other := session("alice", time.Hour, "")
 	for _, x := range []storage.Session{s, other} {
-		if err := e.st.PutSession(ctx, x); err != nil {
+		if err := putOver(ctx, e.st, x); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, past := range []time.Time{time.Now().Add(-time.Second), time.Now(), {}, time.Unix(-1e9, 0)} {
 		s.Expires = past
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Fatalf("PutSession with Expires %v: %v", past, err)
 		}
 		if _, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
@@ -784,7 +785,7 @@ func TestFarFutureExpires(t *testing.T) {
 		time.Unix(math.MaxInt64/2, 999999999),
 	} {
 		s := storage.Session{ID: newID(), UserID: "alice", Expires: exp}
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Errorf("PutSession expiring %v: %v", exp, err)
 			continue
 		}
@@ -804,7 +805,7 @@ func TestDeleteSession(t *testing.T) {
 	ctx := t.Context()
 	a, b := session("alice", time.Hour, ""), session("alice", time.Hour, "")
 	for _, s := range []storage.Session{a, b} {
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -841,7 +842,7 @@ func TestListIndexConsistency(t *testing.T) {
 	short := session("alice", 150*time.Millisecond, "")
 	bob := session("bob", time.Hour, "")
 	for _, s := range append(slices.Clone(alice), short, bob) {
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -882,7 +883,7 @@ func TestListBound(t *testing.T) {
 	var latest []string
 	for i := range storage.MaxSessionsPerUser + extra {
 		s := storage.Session{ID: newID(), UserID: "alice", Expires: base.Add(time.Duration(i) * time.Second)}
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Fatal(err)
 		}
 		if i >= extra {
@@ -916,7 +917,7 @@ func TestDeleteUserSessions(t *testing.T) {
 	}
 	bob := session("bob", time.Hour, "")
 	for _, s := range append(slices.Clone(alice), bob) {
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -952,7 +953,7 @@ func TestDeleteUserChecksOwner(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	bob := session("bob", time.Hour, "")
-	if err := e.st.PutSession(ctx, bob); err != nil {
+	if err := putOver(ctx, e.st, bob); err != nil {
 		t.Fatal(err)
 	}
 	f := storage.RefreshFamily{ID: newID(), UserID: "bob", Expires: time.Now().Add(time.Hour)}
@@ -993,7 +994,7 @@ func TestUserIDsDoNotCollide(t *testing.T) {
 	for _, u := range users {
 		s := session(u, time.Hour, u)
 		ids[u] = s.ID
-		if err := e.st.PutSession(ctx, s); err != nil {
+		if err := putOver(ctx, e.st, s); err != nil {
 			t.Fatalf("PutSession for %q: %v", u, err)
 		}
 		if err := e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: s.ID, UserID: u, Expires: s.Expires}, 0); err != nil {
@@ -1171,7 +1172,7 @@ func TestDeleteUserRefreshFamilies(t *testing.T) {
 	}
 	// Sessions and families are kept apart.
 	s := session("alice", time.Hour, "")
-	if err := e.st.PutSession(ctx, s); err != nil {
+	if err := putOver(ctx, e.st, s); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -1220,7 +1221,7 @@ func TestRoundTrips(t *testing.T) {
 		want string
 		call func() error
 	}{
-		{"PutSession", "evalsha", func() error { return e.st.PutSession(ctx, s) }},
+		{"PutSession", "evalsha", func() error { return e.st.PutSession(ctx, s, 0) }},
 		{"GetSession", "get", func() error { _, err := e.st.GetSession(ctx, s.ID); return err }},
 		{"ListUserSessions", "evalsha", func() error { _, err := e.st.ListUserSessions(ctx, "alice"); return err }},
 		{"DeleteSession", "evalsha", func() error { return e.st.DeleteSession(ctx, s.ID) }},
@@ -1254,7 +1255,7 @@ func TestScriptsReloaded(t *testing.T) {
 	e := newEnv(t) // not parallel: SCRIPT FLUSH affects every test
 	ctx := t.Context()
 	s := session("alice", time.Hour, "")
-	if err := e.st.PutSession(ctx, s); err != nil {
+	if err := putOver(ctx, e.st, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.rdb.ScriptFlush(ctx).Err(); err != nil {
@@ -1287,7 +1288,7 @@ func TestForeignValues(t *testing.T) {
 	_, errs["GetSession/hash"] = e.st.GetSession(ctx, hashID)
 	_, errs["GetRefreshFamily"] = e.st.GetRefreshFamily(ctx, other)
 	_, errs["ListUserSessions"] = e.st.ListUserSessions(ctx, "alice")
-	errs["PutSession"] = e.st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)})
+	errs["PutSession"] = putOver(ctx, e.st, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)})
 	errs["PutRefreshFamily"] = e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: other, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0)
 	for name, err := range errs {
 		switch {
@@ -1328,7 +1329,7 @@ func TestHashTagPrefix(t *testing.T) {
 	}
 	ctx := t.Context()
 	s := session("alice", time.Hour, "tagged")
-	if err := st.PutSession(ctx, s); err != nil {
+	if err := putOver(ctx, st, s); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := st.GetSession(ctx, s.ID); err != nil || string(got.Data) != "tagged" {
@@ -1342,5 +1343,54 @@ func TestHashTagPrefix(t *testing.T) {
 	}
 	if n, err := rdb.Exists(ctx, prefix+"s:"+hex.EncodeToString(s.ID), prefix+"u:"+hex.EncodeToString([]byte("alice"))).Result(); err != nil || n != 0 {
 		t.Errorf("%d keys left after DeleteUserSessions (%v)", n, err)
+	}
+}
+
+// putOver stores s over whatever version of it is stored (0 if none), as
+// a writer that has just read it would.
+func putOver(ctx context.Context, st *redisstore.Store, s storage.Session) error {
+	var expect uint64
+	if cur, err := st.GetSession(ctx, s.ID); err == nil {
+		expect = cur.Version
+	} else if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrInvalid) {
+		return err
+	}
+	return st.PutSession(ctx, s, expect)
+}
+
+// A session stored before sessions had versions (version 0 in its record)
+// reads as version 1, and the compare-and-swap treats it so: a put
+// expecting 0 (a new session) conflicts, one expecting 1 replaces it.
+func TestLegacySessionRecordIsVersion1(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	id := newID()
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	user, data := "alice", "legacy"
+	v := []byte{1, 's'}
+	v = binary.BigEndian.AppendUint64(v, 0) // no version yet
+	v = binary.BigEndian.AppendUint64(v, uint64(exp.Unix()))
+	v = binary.BigEndian.AppendUint32(v, 0)
+	v = append(v, byte(len(user)))
+	v = append(v, user...)
+	v = binary.BigEndian.AppendUint32(v, uint32(len(data)))
+	v = append(v, data...)
+	if err := e.rdb.Set(ctx, e.prefix+"s:"+hex.EncodeToString(id), v, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.st.GetSession(ctx, id)
+	if err != nil || got.Version != 1 || string(got.Data) != data {
+		t.Fatalf("GetSession of a legacy record: %+v, %v; want version 1", got, err)
+	}
+	s := storage.Session{ID: id, UserID: user, Expires: exp, Data: []byte("new")}
+	if err := e.st.PutSession(ctx, s, 0); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutSession expecting 0 over a legacy record: %v, want ErrConflict", err)
+	}
+	if err := e.st.PutSession(ctx, s, 1); err != nil {
+		t.Errorf("PutSession expecting 1 over a legacy record: %v", err)
+	}
+	if got, err := e.st.GetSession(ctx, id); err != nil || got.Version != 2 || string(got.Data) != "new" {
+		t.Errorf("after the put: %+v, %v; want version 2", got, err)
 	}
 }

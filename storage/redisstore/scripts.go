@@ -93,12 +93,13 @@ const (
 //	ARGV[6]  index member (hex of the ID)
 //	ARGV[7]  user ID
 //	ARGV[8]  index key prefix (prefix.."u:" or prefix.."ru:")
-//	ARGV[9]  "" (no compare-and-swap) or the expected version, 8 bytes
+//	ARGV[9]  the expected version, 8 bytes (zeros: no live record)
 //	ARGV[10] "1" if the expiry has passed: delete instead of storing
 //
 // It returns statusOK, statusOtherUser (a live record has another owner:
 // nothing changed) or statusConflict (the live record's version, zero if
-// none, is not ARGV[9]: nothing changed).
+// none, is not ARGV[9]: nothing changed). A deleted or expired record has
+// no version, so a put that expects the one it had conflicts.
 var putScript = redis.NewScript(luaPrelude + `
 local kind, val, expms, member, user, iprefix, expect, past =
   ARGV[1], ARGV[2], ARGV[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
@@ -112,10 +113,16 @@ if old then
     dead_owner = owner
   else
     live_owner, version = owner, ver
+    -- A session stored before sessions had versions has 0: it counts
+    -- as 1, as decodeRecord reads it, so that no put expecting 0 (a
+    -- new session) can replace it.
+    if kind == 's' and version == string.rep('\0', 8) then
+      version = string.rep('\0', 7) .. '\1'
+    end
   end
 end
 if live_owner and live_owner ~= user then return 1 end
-if expect ~= '' and version ~= expect then return 2 end
+if version ~= expect then return 2 end
 if dead_owner and dead_owner ~= user then
   redis.call('ZREM', iprefix .. tohex(dead_owner), member)
 end

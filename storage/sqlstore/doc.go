@@ -66,13 +66,13 @@
 // (repeated at the following writes while there is a backlog). Nothing
 // runs in the background.
 //
-// PutSession checks that a session's user does not change and writes it
-// in one statement (INSERT … ON CONFLICT (id) DO UPDATE … WHERE the stored
-// user is the same or the stored session has expired), so a session can
-// never move to another user, whatever runs concurrently. PutRefreshFamily
-// is a compare-and-swap like PutVault: an INSERT … ON CONFLICT that
-// replaces only an expired family for expect 0, and an UPDATE … WHERE
-// version = expect otherwise, so of concurrent writers exactly one wins.
+// PutSession and PutRefreshFamily are compare-and-swaps like PutVault: an
+// INSERT … ON CONFLICT that replaces only an expired record for expect 0,
+// and an UPDATE … WHERE version = expect AND user_id = the caller's
+// otherwise, so of concurrent writers exactly one wins, a record never
+// moves to another user, and a write of a session deleted since it was
+// read conflicts instead of re-creating it. (Sessions stored before
+// migration 0004 start at version 1.)
 // In PostgreSQL these writes run at READ COMMITTED whatever the server's
 // default, and a transaction that the server aborts as a deadlock or
 // serialization failure (which the statements are ordered to avoid) is run

@@ -45,9 +45,9 @@ const (
 // (FOR UPDATE SKIP LOCKED), so a transaction never waits for a second row
 // while it holds a first, and no two transactions wait for each other.
 type sessionQueries struct {
-	getSession, upsertSession, deleteExpiredPut, getSessionUser string
-	deleteSession, listSessions, deleteUserSessions             string
-	sweepUserSessions, sweepSessions                            string
+	getSession, insertSession, updateSession, getSessionState string
+	deleteSession, listSessions, deleteUserSessions           string
+	sweepUserSessions, sweepSessions                          string
 
 	getFamily, insertFamily, updateFamily, getFamilyState string
 	deleteFamily, deleteUserFamilies                      string
@@ -75,16 +75,16 @@ func buildSessionQueries(d Dialect, schema string) sessionQueries {
 		return "DELETE FROM " + table + " WHERE rowid IN (SELECT rowid FROM " + table + " WHERE " + cond + lim + ")"
 	}
 	return sessionQueries{
-		getSession: rebind(d, "SELECT user_id, expires, data FROM "+sessions+" WHERE id = ? AND expires > ?"),
-		// The user check and the write are one statement: a row of another
-		// user is replaced only if it has expired.
-		upsertSession: rebind(d, "INSERT INTO "+sessions+" (id, user_id, expires, data) VALUES (?, ?, ?, ?) "+
-			"ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, expires = excluded.expires, data = excluded.data "+
-			"WHERE keyhold_sessions.user_id = excluded.user_id OR keyhold_sessions.expires <= ?"),
-		deleteExpiredPut:   rebind(d, "DELETE FROM "+sessions+" WHERE id = ? AND (user_id = ? OR expires <= ?)"),
-		getSessionUser:     rebind(d, "SELECT user_id FROM "+sessions+" WHERE id = ? AND expires > ?"),
+		getSession: rebind(d, "SELECT user_id, version, expires, data FROM "+sessions+" WHERE id = ? AND expires > ?"),
+		// expect 0: create the session, or replace an expired one,
+		// whoever's it was (an expired session is absent).
+		insertSession: rebind(d, "INSERT INTO "+sessions+" (id, user_id, version, expires, data) VALUES (?, ?, 1, ?, ?) "+
+			"ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, version = 1, expires = excluded.expires, data = excluded.data "+
+			"WHERE keyhold_sessions.expires <= ?"),
+		updateSession:   rebind(d, "UPDATE "+sessions+" SET version = ?, expires = ?, data = ? WHERE id = ? AND version = ? AND expires > ? AND user_id = ?"),
+		getSessionState: rebind(d, "SELECT user_id, version FROM "+sessions+" WHERE id = ? AND expires > ?"),
 		deleteSession:      rebind(d, "DELETE FROM "+sessions+" WHERE id = ?"),
-		listSessions:       rebind(d, "SELECT id, expires, data FROM "+sessions+" WHERE user_id = ? AND expires > ?"),
+		listSessions:       rebind(d, "SELECT id, version, expires, data FROM "+sessions+" WHERE user_id = ? AND expires > ?"),
 		deleteUserSessions: rebind(d, "DELETE FROM "+sessions+" WHERE user_id = ?"),
 		sweepUserSessions:  sweep(sessions, "user_id = ? AND expires <= ?", false),
 		sweepSessions:      sweep(sessions, "expires <= ?", true),
@@ -255,13 +255,13 @@ func (s *Store) GetSession(ctx context.Context, id []byte) (storage.Session, err
 		return storage.Session{}, fmt.Errorf("sqlstore: get session: %w", err)
 	}
 	var (
-		user    []byte
-		expires int64
-		data    []byte
+		user             []byte
+		version, expires int64
+		data             []byte
 	)
 	// Scan into *[]byte copies the driver's bytes.
 	err := read(func() error {
-		return s.r.QueryRowContext(ctx, s.sq.getSession, id, s.nowMilli()).Scan(&user, &expires, &data)
+		return s.r.QueryRowContext(ctx, s.sq.getSession, id, s.nowMilli()).Scan(&user, &version, &expires, &data)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.Session{}, storage.ErrNotFound
@@ -269,30 +269,39 @@ func (s *Store) GetSession(ctx context.Context, id []byte) (storage.Session, err
 	if err != nil {
 		return storage.Session{}, fmt.Errorf("sqlstore: get session: %w", ctxErr(ctx, err))
 	}
+	if version < 1 {
+		return storage.Session{}, fmt.Errorf("sqlstore: get session: stored version %d is not positive", version)
+	}
 	if data == nil {
 		data = []byte{}
 	}
-	return storage.Session{ID: slices.Clone(id), UserID: string(user), Expires: time.UnixMilli(expires), Data: data}, nil
+	return storage.Session{ID: slices.Clone(id), UserID: string(user), Version: uint64(version), Expires: time.UnixMilli(expires), Data: data}, nil
 }
 
-// PutSession creates or replaces the session with sess.ID, if it has not
-// expired by the process clock; a session whose Expires has passed is not
-// stored, and the stored one with its ID (if any) is removed instead.
+// PutSession stores sess with version expect+1 if the stored session has
+// version expect and has not expired by the process clock (expect 0: if
+// there is none, or it has expired, whoever's it was), and returns
+// [storage.ErrConflict] otherwise. sess.Version is ignored. The check and
+// the write are one statement (INSERT … ON CONFLICT (id) DO UPDATE …
+// WHERE the stored session has expired, or UPDATE … WHERE version =
+// expect), so of concurrent calls with the same expect exactly one
+// succeeds, and a session deleted since it was read is not re-created.
 //
-// Replacing an unexpired session of another user stores (or removes)
-// nothing and returns an error wrapping [storage.ErrInvalid]; an expired
-// one is absent, and is replaced whoever's it was. The check and the write
-// are one statement (INSERT … ON CONFLICT (id) DO UPDATE … WHERE the
-// stored user is sess.UserID or the stored session has expired).
+// If the versions match but the stored session belongs to another user,
+// nothing is stored and the error wraps [storage.ErrInvalid]; a version
+// mismatch is reported as ErrConflict whoever the session belongs to.
 //
 // Expires is stored in Unix milliseconds, rounded down: a session expires
 // up to a millisecond before sess.Expires, never after. Expiry times beyond
-// the range of int64 milliseconds (some 292 million years) are clamped.
+// the range of int64 milliseconds (some 292 million years) are clamped. A
+// put whose Expires has already passed is checked like any other and, if
+// the versions match, leaves the session absent: its row is removed in the
+// same transaction.
 //
 // In the same transaction, PutSession removes the user's expired sessions
 // and, about once a minute, a bounded batch of expired sessions and
 // refresh families of any user.
-func (s *Store) PutSession(ctx context.Context, sess storage.Session) error {
+func (s *Store) PutSession(ctx context.Context, sess storage.Session, expect uint64) error {
 	if err := checkID(sess.ID); err != nil {
 		return err
 	}
@@ -301,6 +310,10 @@ func (s *Store) PutSession(ctx context.Context, sess storage.Session) error {
 	}
 	if err := checkSessionData(sess.Data); err != nil {
 		return err
+	}
+	if expect >= math.MaxInt64 {
+		// As in PutRefreshFamily.
+		return storage.ErrConflict
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlstore: put session: %w", err)
@@ -312,40 +325,10 @@ func (s *Store) PutSession(ctx context.Context, sess storage.Session) error {
 	id, user := sess.ID, []byte(sess.UserID)
 	now, expires := s.nowMilli(), unixMilli(sess.Expires)
 	sweep := s.sweepDue(now)
+	q := casQueries{what: "session", insert: s.sq.insertSession, update: s.sq.updateSession, state: s.sq.getSessionState}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if expires > now {
-			res, err := tx.ExecContext(ctx, s.sq.upsertSession, id, user, expires, data, now)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n != 1 {
-				return fmt.Errorf("%w: the session belongs to another user", errInvalidPut)
-			}
-		} else {
-			res, err := tx.ExecContext(ctx, s.sq.deleteExpiredPut, id, user, now)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				// Nothing of this user's, or expired, was there: is there
-				// an unexpired session of another user?
-				var other []byte
-				err := tx.QueryRowContext(ctx, s.sq.getSessionUser, id, now).Scan(&other)
-				if err == nil {
-					return fmt.Errorf("%w: the session belongs to another user", errInvalidPut)
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return err
-				}
-			}
+		if err := s.cas(ctx, tx, q, id, user, sess.UserID, expires, data, expect, now); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.sq.sweepUserSessions, user, now); err != nil {
 			return err
@@ -414,17 +397,20 @@ func (s *Store) listSessions(ctx context.Context, userID string) ([]storage.Sess
 	out := []storage.Session{}
 	for rows.Next() {
 		var (
-			id      []byte
-			expires int64
-			data    []byte
+			id               []byte
+			version, expires int64
+			data             []byte
 		)
-		if err := rows.Scan(&id, &expires, &data); err != nil {
+		if err := rows.Scan(&id, &version, &expires, &data); err != nil {
 			return nil, err
+		}
+		if version < 1 {
+			return nil, fmt.Errorf("stored version %d is not positive", version)
 		}
 		if data == nil {
 			data = []byte{}
 		}
-		out = append(out, storage.Session{ID: id, UserID: userID, Expires: time.UnixMilli(expires), Data: data})
+		out = append(out, storage.Session{ID: id, UserID: userID, Version: uint64(version), Expires: time.UnixMilli(expires), Data: data})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -530,7 +516,8 @@ func (s *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, e
 	now, expires := s.nowMilli(), unixMilli(f.Expires)
 	sweep := s.sweepDue(now)
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := s.casFamily(ctx, tx, id, user, f.UserID, expires, data, expect, now); err != nil {
+		q := casQueries{what: "refresh family", insert: s.sq.insertFamily, update: s.sq.updateFamily, state: s.sq.getFamilyState}
+		if err := s.cas(ctx, tx, q, id, user, f.UserID, expires, data, expect, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.sq.sweepUserFamilies, user, now); err != nil {
@@ -547,10 +534,18 @@ func (s *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, e
 	return err
 }
 
-// casFamily is PutRefreshFamily's compare-and-swap, in tx.
-func (s *Store) casFamily(ctx context.Context, tx *sql.Tx, id, user []byte, userID string, expires int64, data []byte, expect uint64, now int64) error {
+// casQueries are the statements of one table's compare-and-swap: insert
+// (expect 0), update (expect > 0), and the read of the stored user and
+// version that tells a conflict from a change of user.
+type casQueries struct {
+	what                  string // "session" or "refresh family", for errors
+	insert, update, state string
+}
+
+// cas is PutSession's and PutRefreshFamily's compare-and-swap, in tx.
+func (s *Store) cas(ctx context.Context, tx *sql.Tx, q casQueries, id, user []byte, userID string, expires int64, data []byte, expect uint64, now int64) error {
 	if expect == 0 {
-		res, err := tx.ExecContext(ctx, s.sq.insertFamily, id, user, expires, data, now)
+		res, err := tx.ExecContext(ctx, q.insert, id, user, expires, data, now)
 		if err != nil {
 			return err
 		}
@@ -559,13 +554,13 @@ func (s *Store) casFamily(ctx context.Context, tx *sql.Tx, id, user []byte, user
 			return err
 		}
 		if n != 1 {
-			// An unexpired family with this ID exists: its version is not 0.
+			// An unexpired record with this ID exists: its version is not 0.
 			return storage.ErrConflict
 		}
 		return nil
 	}
 	for range maxTxAttempts {
-		res, err := tx.ExecContext(ctx, s.sq.updateFamily, int64(expect)+1, expires, data, id, int64(expect), now, user)
+		res, err := tx.ExecContext(ctx, q.update, int64(expect)+1, expires, data, id, int64(expect), now, user)
 		if err != nil {
 			return err
 		}
@@ -576,17 +571,17 @@ func (s *Store) casFamily(ctx context.Context, tx *sql.Tx, id, user []byte, user
 		if n == 1 {
 			return nil
 		}
-		// Nothing was updated: the family is absent or expired, or has
+		// Nothing was updated: the record is absent or expired, or has
 		// another version (conflict), or belongs to another user
 		// (invalid). This read is the point at which the call takes
-		// effect. Should it find version expect and this user, the family
+		// effect. Should it find version expect and this user, the record
 		// was removed and re-created in between (PostgreSQL; SQLite's
 		// write transactions are serial): try again.
 		var (
 			stored  []byte
 			version int64
 		)
-		err = tx.QueryRowContext(ctx, s.sq.getFamilyState, id, now).Scan(&stored, &version)
+		err = tx.QueryRowContext(ctx, q.state, id, now).Scan(&stored, &version)
 		if errors.Is(err, sql.ErrNoRows) {
 			return storage.ErrConflict
 		}
@@ -597,10 +592,10 @@ func (s *Store) casFamily(ctx context.Context, tx *sql.Tx, id, user []byte, user
 			return storage.ErrConflict
 		}
 		if string(stored) != userID {
-			return fmt.Errorf("%w: the refresh family belongs to another user", errInvalidPut)
+			return fmt.Errorf("%w: the %s belongs to another user", errInvalidPut, q.what)
 		}
 	}
-	return fmt.Errorf("refresh family re-created %d times during the call", maxTxAttempts)
+	return fmt.Errorf("%s re-created %d times during the call", q.what, maxTxAttempts)
 }
 
 // DeleteRefreshFamily removes the family with this ID; if there is none,

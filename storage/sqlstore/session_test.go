@@ -61,9 +61,10 @@ func eachDialect(t *testing.T, f func(t *testing.T, d dialectCase, st *sqlstore.
 	}
 }
 
+// mustPutSession stores s over whatever version of it is stored.
 func mustPutSession(t *testing.T, st storage.SessionStore, s storage.Session) {
 	t.Helper()
-	if err := st.PutSession(t.Context(), s); err != nil {
+	if err := st.PutSession(t.Context(), s, currentVersion(t, st, s.ID)); err != nil {
 		t.Fatalf("PutSession(%x, %q): %v", s.ID[:4], s.UserID, err)
 	}
 }
@@ -157,6 +158,19 @@ func TestSessionRoundTrip(t *testing.T) {
 	})
 }
 
+// currentVersion returns the stored version of the session, 0 if none.
+func currentVersion(t *testing.T, st storage.SessionStore, id []byte) uint64 {
+	t.Helper()
+	got, err := st.GetSession(t.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0
+	}
+	if err != nil {
+		t.Fatalf("GetSession(%x): %v", id[:4], err)
+	}
+	return got.Version
+}
+
 // A session's user never changes, however close the other user ID is to
 // the first.
 func TestSessionUserNeverChanges(t *testing.T) {
@@ -167,12 +181,12 @@ func TestSessionUserNeverChanges(t *testing.T) {
 		orig := storage.Session{ID: sid("a"), UserID: "alice", Expires: exp, Data: []byte("alice's")}
 		mustPutSession(t, st, orig)
 		for _, other := range []string{"Alice", "alice ", "alice\x00", "ALICE", "bob"} {
-			err := st.PutSession(ctx, storage.Session{ID: sid("a"), UserID: other, Expires: exp.Add(time.Hour), Data: []byte("taken over")})
+			err := st.PutSession(ctx, storage.Session{ID: sid("a"), UserID: other, Expires: exp.Add(time.Hour), Data: []byte("taken over")}, 1)
 			if !errors.Is(err, storage.ErrInvalid) || !strings.HasPrefix(err.Error(), "sqlstore: ") {
 				t.Errorf("PutSession for %q on alice's session: %v, want ErrInvalid", other, err)
 			}
 			// An expired put for another user removes nothing either.
-			err = st.PutSession(ctx, storage.Session{ID: sid("a"), UserID: other, Expires: time.Now().Add(-time.Hour)})
+			err = st.PutSession(ctx, storage.Session{ID: sid("a"), UserID: other, Expires: time.Now().Add(-time.Hour)}, 1)
 			if !errors.Is(err, storage.ErrInvalid) {
 				t.Errorf("expired PutSession for %q on alice's session: %v, want ErrInvalid", other, err)
 			}
@@ -185,23 +199,36 @@ func TestSessionUserNeverChanges(t *testing.T) {
 			t.Errorf("%d session rows, want 1", n)
 		}
 
-		// Of concurrent first puts by two users, one user's all succeed and
-		// the other's are all refused.
+		// Of concurrent puts by two users over version 1 of a session, at
+		// most one succeeds, and only one of the owner's; the other user's
+		// are refused.
+		mustPutSession(t, st, storage.Session{ID: sid("race"), UserID: "alice", Expires: exp})
 		errs := raceN(50, func(i int) error {
-			return st.PutSession(ctx, storage.Session{ID: sid("race"), UserID: []string{"alice", "Alice"}[i%2], Expires: exp, Data: fmt.Appendf(nil, "%d", i)})
+			return st.PutSession(ctx, storage.Session{ID: sid("race"), UserID: []string{"alice", "Alice"}[i%2], Expires: exp, Data: fmt.Appendf(nil, "%d", i)}, 1)
 		})
 		got, err := st.GetSession(ctx, sid("race"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		if got.UserID != "alice" || got.Version != 2 {
+			t.Errorf("after the race: user %q, version %d; want alice's at version 2", got.UserID, got.Version)
+		}
+		wins := 0
 		for i, err := range errs {
-			owner := []string{"alice", "Alice"}[i%2] == got.UserID
+			owner := i%2 == 0
 			switch {
-			case owner && err != nil:
-				t.Errorf("put %d by the owner %q: %v", i, got.UserID, err)
-			case !owner && !errors.Is(err, storage.ErrInvalid):
-				t.Errorf("put %d by the other user: %v, want ErrInvalid", i, err)
+			case owner && err == nil:
+				wins++
+			case owner && !errors.Is(err, storage.ErrConflict):
+				t.Errorf("put %d by the owner: %v, want nil or ErrConflict", i, err)
+			case !owner && !errors.Is(err, storage.ErrInvalid) && !errors.Is(err, storage.ErrConflict):
+				t.Errorf("put %d by the other user: %v, want ErrInvalid or ErrConflict", i, err)
+			case !owner && err == nil:
+				t.Errorf("put %d by the other user succeeded", i)
 			}
+		}
+		if wins != 1 {
+			t.Errorf("%d of the owner's puts with expect 1 succeeded, want exactly 1", wins)
 		}
 	})
 }
@@ -639,7 +666,7 @@ func TestSessionBoundsCheckedBeforeTheDatabase(t *testing.T) {
 	for _, id := range [][]byte{nil, {}, sid("x")[:31], append(sid("x"), 0)} {
 		for name, call := range map[string]func() error{
 			"GetSession":       func() error { _, err := st.GetSession(ctx, id); return err },
-			"PutSession":       func() error { return st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: exp}) },
+			"PutSession":       func() error { return st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: exp}, 0) },
 			"DeleteSession":    func() error { return st.DeleteSession(ctx, id) },
 			"GetRefreshFamily": func() error { _, err := st.GetRefreshFamily(ctx, id); return err },
 			"PutRefreshFamily": func() error {
@@ -653,12 +680,12 @@ func TestSessionBoundsCheckedBeforeTheDatabase(t *testing.T) {
 		}
 	}
 	for name, call := range map[string]func() error{
-		"PutSession/empty user ID": func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), Expires: exp}) },
-		"PutSession/long user ID":  func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: long, Expires: exp}) },
+		"PutSession/empty user ID": func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), Expires: exp}, 0) },
+		"PutSession/long user ID":  func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: long, Expires: exp}, 0) },
 		"PutSession/too much data": func() error {
-			return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "a", Expires: exp, Data: tooBig})
+			return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "a", Expires: exp, Data: tooBig}, 0)
 		},
-		"PutSession/expired, too much data": func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "a", Data: tooBig}) },
+		"PutSession/expired, too much data": func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "a", Data: tooBig}, 0) },
 		"ListUserSessions/empty user ID":    func() error { _, err := st.ListUserSessions(ctx, ""); return err },
 		"ListUserSessions/long user ID":     func() error { _, err := st.ListUserSessions(ctx, long); return err },
 		"DeleteUserSessions/empty user ID":  func() error { return st.DeleteUserSessions(ctx, "") },
@@ -696,7 +723,7 @@ func TestSessionContextDone(t *testing.T) {
 			ctx := tc.ctx
 			for name, call := range map[string]func() error{
 				"GetSession":         func() error { _, err := st.GetSession(ctx, sid("x")); return err },
-				"PutSession":         func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "alice", Expires: exp}) },
+				"PutSession":         func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "alice", Expires: exp}, 0) },
 				"DeleteSession":      func() error { return st.DeleteSession(ctx, sid("x")) },
 				"ListUserSessions":   func() error { _, err := st.ListUserSessions(ctx, "alice"); return err },
 				"DeleteUserSessions": func() error { return st.DeleteUserSessions(ctx, "alice") },
@@ -737,10 +764,19 @@ func TestSessionWritesUnderContention(t *testing.T) {
 				id := sid(fmt.Sprint("contended ", k))
 				var err error
 				switch (w + i) % 8 {
-				case 0, 1, 2:
-					err = st.PutSession(ctx, storage.Session{ID: id, UserID: user, Expires: clock.Now().Add(time.Duration(k) * time.Second), Data: []byte("s")})
-				case 3:
-					err = st.PutSession(ctx, storage.Session{ID: id, UserID: user, Expires: clock.Now().Add(-time.Second)})
+				case 0, 1, 2, 3:
+					var expect uint64
+					if s, gerr := st.GetSession(ctx, id); gerr == nil {
+						expect = s.Version
+					}
+					expires := clock.Now().Add(time.Duration(k) * time.Second)
+					if (w+i)%8 == 3 {
+						expires = clock.Now().Add(-time.Second)
+					}
+					err = st.PutSession(ctx, storage.Session{ID: id, UserID: user, Expires: expires, Data: []byte("s")}, expect)
+					if errors.Is(err, storage.ErrConflict) {
+						err = nil
+					}
 				case 4:
 					err = st.DeleteSession(ctx, id)
 					clock.Advance(10 * time.Second)

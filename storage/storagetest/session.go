@@ -42,6 +42,20 @@ var sessionClauses = []clause[storage.SessionStore]{
 	{"PutExpiredStoresNothing", sessionPutExpiredStoresNothing},
 	{"ExpiredSessionIsAbsent", expiredSessionIsAbsent},
 
+	// PutSession's compare-and-swap on the version.
+	{"PutVersionsCountFromOne", sessionPutVersionsCountFromOne},
+	{"PutExpectZeroWhenPresentConflicts", sessionPutExpectZeroWhenPresentConflicts},
+	{"PutStaleOrFutureExpectConflicts", sessionPutStaleOrFutureExpectConflicts},
+	{"PutNonZeroExpectWhenAbsentConflicts", sessionPutNonZeroExpectWhenAbsentConflicts},
+	{"PutIgnoresVersionField", sessionPutIgnoresVersionField},
+	{"StalePutAfterDeleteConflicts", sessionStalePutAfterDeleteConflicts},
+	{"StalePutAfterDeleteUserSessionsConflicts", sessionStalePutAfterDeleteUserSessionsConflicts},
+	{"StaleTouchAfterLockConflicts", sessionStaleTouchAfterLockConflicts},
+	{"ExpiredPutWithStaleExpectConflicts", sessionExpiredPutWithStaleExpectConflicts},
+	{"ConcurrentCreatesOneWins", sessionConcurrentCreatesOneWins},
+	{"ConcurrentUpdatesOneWins", sessionConcurrentUpdatesOneWins},
+	{"ConcurrentDeleteAndStalePutLeaveNothing", sessionConcurrentDeleteAndStalePutLeaveNothing},
+
 	// DeleteSession.
 	{"DeleteAbsentIsNil", sessionDeleteAbsentIsNil},
 	{"DeleteThenGetIsErrNotFound", sessionDeleteThenGetIsErrNotFound},
@@ -117,7 +131,7 @@ func sessionPutWithAnotherUserIsInvalid(t *testing.T, s storage.SessionStore) {
 	mustPutSession(t, s, orig)
 	for _, other := range []string{"bob", "Alice", "alice "} {
 		intruder := storage.Session{ID: sessionID(1), UserID: other, Expires: time.Now().Add(2 * time.Hour), Data: []byte("intruder")}
-		if err := s.PutSession(t.Context(), intruder); !errors.Is(err, storage.ErrInvalid) {
+		if err := s.PutSession(t.Context(), intruder, 1); !errors.Is(err, storage.ErrInvalid) {
 			t.Errorf("PutSession of %s's session with the ID of %s's: %v, want storage.ErrInvalid", shortID(other), shortID(user), err)
 		}
 		wantSession(t, s, orig)
@@ -135,7 +149,7 @@ func sessionPutExpiredStoresNothing(t *testing.T, s storage.SessionStore) {
 	// an error: the put succeeds, and the session is absent at once.
 	fresh := testSession(2, user)
 	fresh.Expires = past
-	if err := s.PutSession(t.Context(), fresh); err != nil {
+	if err := s.PutSession(t.Context(), fresh, 0); err != nil {
 		t.Errorf("PutSession of a new session that expired an hour ago: %v, want nil", err)
 	}
 	wantNoSession(t, s, fresh.ID, "it was put with an Expires an hour ago")
@@ -146,7 +160,12 @@ func sessionPutExpiredStoresNothing(t *testing.T, s storage.SessionStore) {
 	expired := cloneSession(stored)
 	expired.Expires = past
 	expired.Data = []byte("expired replacement")
-	if err := s.PutSession(t.Context(), expired); err != nil {
+	// With a stale version, it conflicts and removes nothing.
+	if err := s.PutSession(t.Context(), expired, 2); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutSession of an expired replacement expecting version 2 of a session at version 1: %v, want storage.ErrConflict", err)
+	}
+	wantSession(t, s, stored)
+	if err := s.PutSession(t.Context(), expired, 1); err != nil {
 		t.Errorf("PutSession replacing a session with one that expired an hour ago: %v, want nil", err)
 	}
 	wantNoSession(t, s, stored.ID, "it was replaced with one that expired an hour ago")
@@ -185,8 +204,16 @@ func expiredSessionIsAbsent(t *testing.T, s storage.SessionStore) {
 	// The expired session is absent for PutSession too: its ID may be
 	// stored again, even for another user, and that session is then
 	// neither listed nor deleted with the expired one's user.
+	// A put that expects the version it had conflicts, and does not bring
+	// it back.
+	stale := cloneSession(short)
+	stale.Expires = time.Now().Add(time.Hour)
+	if err := s.PutSession(ctx, stale, 1); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutSession expecting the version of a session that has expired: %v, want storage.ErrConflict", err)
+	}
+	wantNoSession(t, s, short.ID, "its Expires had passed when a put expected its old version")
 	reused := testSession(1, "bob")
-	if err := s.PutSession(ctx, reused); err != nil {
+	if err := s.PutSession(ctx, reused, 0); err != nil {
 		t.Fatalf("PutSession of %q's session with the ID of %q's expired one: %v, want nil (an expired session is absent)", "bob", user, err)
 	}
 	wantSession(t, s, reused)
@@ -322,7 +349,7 @@ func concurrentPutsAreAllListed(t *testing.T, s storage.SessionStore) {
 	for i := range sessions {
 		sessions[i] = testSession(uint64(i), user)
 	}
-	errs := race(func(i int) error { return s.PutSession(ctx, sessions[i]) })
+	errs := race(func(i int) error { return s.PutSession(ctx, sessions[i], 0) })
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("racer %d: PutSession: %v", i, err)
@@ -365,7 +392,7 @@ func concurrentPutAndDeleteUserKeepIndexConsistent(t *testing.T, s storage.Sessi
 			if i == deleter {
 				return s.DeleteUserSessions(ctx, user)
 			}
-			return s.PutSession(ctx, racers[i])
+			return s.PutSession(ctx, racers[i], 0)
 		})
 		for i, err := range errs {
 			if err != nil {
@@ -559,7 +586,7 @@ func sessionContextIsHonoured(t *testing.T, s storage.SessionStore, done context
 	t.Helper()
 	// An absent session is not created.
 	bob := testSession(1, "bob")
-	if err := s.PutSession(done, bob); !errors.Is(err, want) {
+	if err := s.PutSession(done, bob, 0); !errors.Is(err, want) {
 		t.Errorf("PutSession (create) with a done context: %v, want an error matching %v", err, want)
 	}
 	wantNoSession(t, s, bob.ID, "it was put with a done context")
@@ -576,7 +603,7 @@ func sessionContextIsHonoured(t *testing.T, s storage.SessionStore, done context
 	// A present session is neither replaced nor deleted.
 	replacement := cloneSession(a)
 	replacement.Data = []byte("must not be written")
-	if err := s.PutSession(done, replacement); !errors.Is(err, want) {
+	if err := s.PutSession(done, replacement, 1); !errors.Is(err, want) {
 		t.Errorf("PutSession (replace) with a done context: %v, want an error matching %v", err, want)
 	}
 	if err := s.DeleteSession(done, a.ID); !errors.Is(err, want) {
@@ -587,6 +614,241 @@ func sessionContextIsHonoured(t *testing.T, s storage.SessionStore, done context
 	}
 	wantSession(t, s, a)
 	wantSessionList(t, s, user, a)
+}
+
+// sessionPutVersionsCountFromOne checks that a new session has version 1
+// and that every successful put adds one.
+func sessionPutVersionsCountFromOne(t *testing.T, s storage.SessionStore) {
+	sess := testSession(1, user)
+	putSessionAt(t, s, sess, 0)
+	wantSessionVersion(t, s, sess, 1)
+	for v := uint64(1); v <= 3; v++ {
+		sess.Data = fmt.Appendf(nil, "version %d", v+1)
+		putSessionAt(t, s, sess, v)
+		wantSessionVersion(t, s, sess, v+1)
+	}
+	// Another session starts at 1 too.
+	other := testSession(2, user)
+	putSessionAt(t, s, other, 0)
+	wantSessionVersion(t, s, other, 1)
+	wantSessionVersion(t, s, sess, 4)
+}
+
+func sessionPutExpectZeroWhenPresentConflicts(t *testing.T, s storage.SessionStore) {
+	sess := testSession(1, user)
+	putSessionAt(t, s, sess, 0)
+	again := cloneSession(sess)
+	again.Data = []byte("a second session with the same ID")
+	wantSessionConflict(t, s, again, 0, "a session with this ID exists")
+	wantSessionVersion(t, s, sess, 1)
+	wantSessionList(t, s, user, sess)
+}
+
+func sessionPutStaleOrFutureExpectConflicts(t *testing.T, s storage.SessionStore) {
+	sess := testSession(1, user)
+	putSessionAt(t, s, sess, 0)
+	putSessionAt(t, s, sess, 1)
+	for _, expect := range []uint64{1, 3, 1 << 32, 1<<63 + 2, ^uint64(0)} {
+		w := cloneSession(sess)
+		w.Data = fmt.Appendf(nil, "expects %d", expect)
+		wantSessionConflict(t, s, w, expect, "the stored session is at version 2")
+	}
+	wantSessionVersion(t, s, sess, 2)
+	wantSessionList(t, s, user, sess)
+}
+
+func sessionPutNonZeroExpectWhenAbsentConflicts(t *testing.T, s storage.SessionStore) {
+	sess := testSession(1, user)
+	for _, expect := range []uint64{1, 2, ^uint64(0)} {
+		wantSessionConflict(t, s, sess, expect, "no session with this ID exists")
+		wantNoSession(t, s, sess.ID, "a put expecting a version of a session that never existed must not create it")
+	}
+	wantSessionList(t, s, user)
+}
+
+func sessionPutIgnoresVersionField(t *testing.T, s storage.SessionStore) {
+	sess := testSession(1, user)
+	sess.Version = 7
+	putSessionAt(t, s, sess, 0)
+	wantSessionVersion(t, s, sess, 1)
+	sess.Version = 1
+	wantSessionConflict(t, s, sess, 5, "the stored session is at version 1, whatever Session.Version says")
+	sess.Version = 99
+	putSessionAt(t, s, sess, 1)
+	wantSessionVersion(t, s, sess, 2)
+}
+
+// sessionStalePutAfterDeleteConflicts forces the interleaving of a logout
+// or revocation with a request of the same session: the request reads the
+// session, the session is deleted, then the request writes back what it
+// read (its "last seen" touch). The write must conflict and leave the
+// session deleted, not bring it back.
+func sessionStalePutAfterDeleteConflicts(t *testing.T, s storage.SessionStore) {
+	ctx := t.Context()
+	sess := testSession(1, user)
+	sess.Data = []byte("custody blob: the vault keys, sealed")
+	other := testSession(2, user)
+	putSessionAt(t, s, sess, 0)
+	putSessionAt(t, s, other, 0)
+	read, err := s.GetSession(ctx, sess.ID)
+	if err != nil {
+		t.Fatalf("GetSession: %v", err)
+	}
+	mustDeleteSession(t, s, sess.ID)
+	touched := cloneSession(read)
+	touched.Expires = time.Now().Add(2 * time.Hour)
+	wantSessionConflict(t, s, touched, read.Version, "the session was deleted after it was read")
+	wantNoSession(t, s, sess.ID, "it was deleted, and a put expecting the version read before the delete must not bring it back")
+	wantSessionList(t, s, user, other)
+
+	// The ID is free: a new session with it starts at version 1.
+	fresh := testSession(1, user)
+	fresh.Data = []byte("a new session")
+	putSessionAt(t, s, fresh, 0)
+	wantSessionVersion(t, s, fresh, 1)
+	// (A writer still holding version 1 of the deleted session could now
+	// overwrite this one: versions restart with the ID. Package session
+	// never reuses an ID: each comes from a new random token.)
+}
+
+// sessionStalePutAfterDeleteUserSessionsConflicts is the same interleaving
+// with DeleteUserSessions (revoke all) as the delete.
+func sessionStalePutAfterDeleteUserSessionsConflicts(t *testing.T, s storage.SessionStore) {
+	ctx := t.Context()
+	a, b := testSession(1, user), testSession(2, user)
+	putSessionAt(t, s, a, 0)
+	putSessionAt(t, s, b, 0)
+	putSessionAt(t, s, b, 1)
+	readA, errA := s.GetSession(ctx, a.ID)
+	readB, errB := s.GetSession(ctx, b.ID)
+	if errA != nil || errB != nil {
+		t.Fatalf("GetSession: %v, %v", errA, errB)
+	}
+	if err := s.DeleteUserSessions(ctx, user); err != nil {
+		t.Fatalf("DeleteUserSessions: %v", err)
+	}
+	wantSessionConflict(t, s, readA, readA.Version, "the user's sessions were deleted after it was read")
+	wantSessionConflict(t, s, readB, readB.Version, "the user's sessions were deleted after it was read")
+	wantNoSession(t, s, a.ID, "its user's sessions were deleted")
+	wantNoSession(t, s, b.ID, "its user's sessions were deleted")
+	wantSessionList(t, s, user)
+}
+
+// sessionStaleTouchAfterLockConflicts forces the interleaving of a lock
+// (a put that removes the sealed vault keys from the session) with a
+// touch of the same session read before it: the touch must conflict, and
+// the keys must not come back.
+func sessionStaleTouchAfterLockConflicts(t *testing.T, s storage.SessionStore) {
+	ctx := t.Context()
+	sess := testSession(1, user)
+	sess.Data = []byte("unlocked: custody blob")
+	putSessionAt(t, s, sess, 0)
+	touchRead, err1 := s.GetSession(ctx, sess.ID)
+	lockRead, err2 := s.GetSession(ctx, sess.ID)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("GetSession: %v, %v", err1, err2)
+	}
+	locked := cloneSession(lockRead)
+	locked.Data = []byte("locked")
+	putSessionAt(t, s, locked, lockRead.Version)
+	touched := cloneSession(touchRead)
+	touched.Expires = time.Now().Add(2 * time.Hour)
+	wantSessionConflict(t, s, touched, touchRead.Version, "the session was locked after the touch read it")
+	wantSessionVersion(t, s, locked, 2)
+
+	// The writer that lost reads again and writes over the new version.
+	reread, err := s.GetSession(ctx, sess.ID)
+	if err != nil {
+		t.Fatalf("GetSession: %v", err)
+	}
+	retouched := cloneSession(reread)
+	retouched.Expires = time.Now().Add(2 * time.Hour)
+	putSessionAt(t, s, retouched, reread.Version)
+	wantSessionVersion(t, s, retouched, 3)
+	if string(retouched.Data) != "locked" {
+		t.Errorf("the re-read session's data is %q, want %q", retouched.Data, "locked")
+	}
+}
+
+// sessionExpiredPutWithStaleExpectConflicts checks that a put whose
+// Expires has passed is a conditional delete: with the wrong version it
+// removes nothing.
+func sessionExpiredPutWithStaleExpectConflicts(t *testing.T, s storage.SessionStore) {
+	sess := testSession(1, user)
+	putSessionAt(t, s, sess, 0)
+	putSessionAt(t, s, sess, 1)
+	gone := cloneSession(sess)
+	gone.Expires = time.Now().Add(-time.Hour)
+	wantSessionConflict(t, s, gone, 1, "the stored session is at version 2")
+	wantSessionVersion(t, s, sess, 2)
+	putSessionAt(t, s, gone, 2)
+	wantNoSession(t, s, sess.ID, "an expired put at its version removed it")
+	wantSessionList(t, s, user)
+}
+
+// sessionConcurrentCreatesOneWins races puts of one new session with
+// expect 0: exactly one succeeds.
+func sessionConcurrentCreatesOneWins(t *testing.T, s storage.SessionStore) {
+	ctx := t.Context()
+	base := testSession(1, user)
+	mk := func(i int) storage.Session {
+		sess := cloneSession(base)
+		sess.Data = racerData(i)
+		return sess
+	}
+	errs := race(func(i int) error { return s.PutSession(ctx, mk(i), 0) })
+	if w := oneWinner(t, errs); w >= 0 {
+		wantSessionVersion(t, s, mk(w), 1)
+		wantSessionList(t, s, user, mk(w))
+	}
+}
+
+// sessionConcurrentUpdatesOneWins races puts that all read the same
+// version (touches of concurrent requests, a lock among them): exactly one
+// succeeds, and the session holds its data.
+func sessionConcurrentUpdatesOneWins(t *testing.T, s storage.SessionStore) {
+	ctx := t.Context()
+	base := testSession(1, user)
+	mk := func(i int) storage.Session {
+		sess := cloneSession(base)
+		sess.Data = racerData(i)
+		return sess
+	}
+	putSessionAt(t, s, base, 0)
+	putSessionAt(t, s, base, 1)
+	errs := race(func(i int) error { return s.PutSession(ctx, mk(i), 2) })
+	if w := oneWinner(t, errs); w >= 0 {
+		wantSessionVersion(t, s, mk(w), 3)
+		wantSessionList(t, s, user, mk(w))
+	}
+}
+
+// sessionConcurrentDeleteAndStalePutLeaveNothing races DeleteSession
+// against puts that expect the version read before it, a few rounds:
+// whichever runs first, the session ends absent (a put that lands first is
+// deleted; a put that lands after the delete conflicts).
+func sessionConcurrentDeleteAndStalePutLeaveNothing(t *testing.T, s storage.SessionStore) {
+	ctx := t.Context()
+	for round := range 3 {
+		sess := testSession(uint64(round), user)
+		putSessionAt(t, s, sess, 0)
+		const deleter = concurrency / 2
+		errs := race(func(i int) error {
+			if i == deleter {
+				return s.DeleteSession(ctx, sess.ID)
+			}
+			w := cloneSession(sess)
+			w.Data = racerData(i)
+			return s.PutSession(ctx, w, 1)
+		})
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, storage.ErrConflict) {
+				t.Fatalf("round %d, racer %d: %v", round, i, err)
+			}
+		}
+		wantNoSession(t, s, sess.ID, fmt.Sprintf("round %d: it was deleted, and every put expected the version read before", round))
+	}
+	wantSessionList(t, s, user)
 }
 
 // sessionID returns the n-th session ID of the clauses: storage.SessionIDLen
@@ -611,10 +873,58 @@ func cloneSession(sess storage.Session) storage.Session {
 	return sess
 }
 
+// mustPutSession stores sess over whatever version of it is stored (0 if
+// none), as a writer that has just read it would.
 func mustPutSession(t *testing.T, s storage.SessionStore, sess storage.Session) {
 	t.Helper()
-	if err := s.PutSession(t.Context(), sess); err != nil {
-		t.Fatalf("PutSession(%s of %s, %d bytes): %v", shortHex(sess.ID), shortID(sess.UserID), len(sess.Data), err)
+	var expect uint64
+	got, err := s.GetSession(t.Context(), sess.ID)
+	switch {
+	case err == nil:
+		expect = got.Version
+	case !errors.Is(err, storage.ErrNotFound):
+		t.Fatalf("GetSession(%s): %v", shortHex(sess.ID), err)
+	}
+	if err := s.PutSession(t.Context(), sess, expect); err != nil {
+		t.Fatalf("PutSession(%s of %s, %d bytes, expect %d): %v", shortHex(sess.ID), shortID(sess.UserID), len(sess.Data), expect, err)
+	}
+}
+
+// putSessionAt stores sess expecting version expect, and checks that it
+// succeeds.
+func putSessionAt(t *testing.T, s storage.SessionStore, sess storage.Session, expect uint64) {
+	t.Helper()
+	if err := s.PutSession(t.Context(), sess, expect); err != nil {
+		t.Fatalf("PutSession(%s of %s, expect %d): %v", shortHex(sess.ID), shortID(sess.UserID), expect, err)
+	}
+}
+
+// wantSessionConflict checks that a put of sess expecting version expect
+// returns ErrConflict, because of why.
+func wantSessionConflict(t *testing.T, s storage.SessionStore, sess storage.Session, expect uint64, why string) {
+	t.Helper()
+	if err := s.PutSession(t.Context(), sess, expect); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("PutSession(%s, expect %d): %v, want storage.ErrConflict (%s)", shortHex(sess.ID), expect, err, why)
+	}
+}
+
+// wantSessionVersion checks that GetSession returns want at version v, and
+// that ListUserSessions lists it at that version.
+func wantSessionVersion(t *testing.T, s storage.SessionStore, want storage.Session, v uint64) {
+	t.Helper()
+	wantSession(t, s, want)
+	got, err := s.GetSession(t.Context(), want.ID)
+	if err == nil && got.Version != v {
+		t.Errorf("GetSession(%s): version %d, want %d", shortHex(want.ID), got.Version, v)
+	}
+	list, err := s.ListUserSessions(t.Context(), want.UserID)
+	if err != nil {
+		t.Fatalf("ListUserSessions(%s): %v", shortID(want.UserID), err)
+	}
+	for _, l := range list {
+		if sameBytes(l.ID, want.ID) && l.Version != v {
+			t.Errorf("ListUserSessions(%s) lists session %s at version %d, want %d", shortID(want.UserID), shortHex(want.ID), l.Version, v)
+		}
 	}
 }
 

@@ -83,6 +83,28 @@ var flaws = []struct {
 	{"session-retains-input", sessions("PutDoesNotRetainIDOrData")},
 	{"session-returns-internal", sessions("GetReturnsCallersOwnCopy", "ListReturnsCallersOwnCopy")},
 	{"session-ignores-context", sessions("CanceledContextIsHonoured", "ExpiredDeadlineIsHonoured")},
+	// PutSession's compare-and-swap (issue 10, item 1: a touch that
+	// wrote back a session read before a logout, revoke or lock undid it).
+	{"session-put-is-upsert", sessions(
+		"PutExpectZeroWhenPresentConflicts", "PutStaleOrFutureExpectConflicts", "PutNonZeroExpectWhenAbsentConflicts",
+		"PutIgnoresVersionField", "StalePutAfterDeleteConflicts", "StalePutAfterDeleteUserSessionsConflicts",
+		"StaleTouchAfterLockConflicts", "ExpiredPutWithStaleExpectConflicts", "ExpiredSessionIsAbsent", "PutExpiredStoresNothing",
+		"ConcurrentCreatesOneWins", "ConcurrentUpdatesOneWins",
+	)},
+	{"session-put-absent-ignores-expect", sessions(
+		"PutNonZeroExpectWhenAbsentConflicts", "StalePutAfterDeleteConflicts", "StalePutAfterDeleteUserSessionsConflicts",
+		"ExpiredSessionIsAbsent",
+	)},
+	// ConcurrentDeleteAndStalePutLeaveNothing fails the two stores above
+	// whenever the delete runs before a put, which is likely but not
+	// certain: the forced interleavings (StalePutAfter…) are what must
+	// catch them.
+	{"session-cas-not-atomic", sessions("ConcurrentCreatesOneWins", "ConcurrentUpdatesOneWins")},
+	{"session-version-not-bumped", sessions(
+		"PutVersionsCountFromOne", "PutIgnoresVersionField", "StaleTouchAfterLockConflicts", "ExpiredPutWithStaleExpectConflicts",
+		"ConcurrentUpdatesOneWins",
+	)},
+	{"session-expired-keeps-version", sessions("ExpiredSessionIsAbsent")},
 
 	// RefreshStore.
 	{"refresh-put-ignores-expect", refresh(
@@ -541,7 +563,7 @@ func (s *flawedStore) session(id []byte, e flawedEntry) storage.Session {
 	if s.flaw == "session-returns-internal" {
 		data = e.data
 	}
-	return storage.Session{ID: bytes.Clone(id), UserID: e.userID, Expires: e.expires, Data: data}
+	return storage.Session{ID: bytes.Clone(id), UserID: e.userID, Version: e.version, Expires: e.expires, Data: data}
 }
 
 func (s *flawedStore) GetSession(ctx context.Context, id []byte) (storage.Session, error) {
@@ -557,7 +579,7 @@ func (s *flawedStore) GetSession(ctx context.Context, id []byte) (storage.Sessio
 	return s.session(id, e), nil
 }
 
-func (s *flawedStore) PutSession(ctx context.Context, sess storage.Session) error {
+func (s *flawedStore) PutSession(ctx context.Context, sess storage.Session, expect uint64) error {
 	if err := s.sessionContext(ctx); err != nil {
 		return err
 	}
@@ -572,14 +594,38 @@ func (s *flawedStore) PutSession(ctx context.Context, sess storage.Session) erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.sessions[key]
-	if ok && !old.expired() && old.userID != e.userID && s.flaw != "session-put-allows-user-change" {
+	present := ok && (!old.expired() || s.flaw == "session-expired-keeps-version")
+	var current uint64
+	if present {
+		current = old.version
+	}
+	switch {
+	case s.flaw == "session-put-is-upsert":
+		// Every put replaces: the write of a session read before it was
+		// deleted brings it back.
+	case s.flaw == "session-put-absent-ignores-expect" && !present:
+		// Checks the version of a session that is there, and creates one
+		// that is not, whatever was expected.
+	case current != expect:
+		return storage.ErrConflict
+	}
+	if present && old.userID != e.userID && s.flaw != "session-put-allows-user-change" {
 		return fmt.Errorf("flawed: %w: another user's session", storage.ErrInvalid)
+	}
+	if s.flaw == "session-cas-not-atomic" {
+		s.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		s.mu.Lock()
 	}
 	if e.expired() {
 		if s.flaw != "session-put-expired-keeps-old" {
 			s.deleteSession(key)
 		}
 		return nil
+	}
+	e.version = current + 1
+	if s.flaw == "session-version-not-bumped" && present {
+		e.version = current
 	}
 	if ok && old.userID != e.userID && s.flaw != "session-user-change-keeps-old-index" {
 		delete(s.index[old.userID], key)
