@@ -41,6 +41,7 @@ type nodeResult struct {
 	RecordHex    string `json:"record_hex"`
 	SealedHex    string `json:"sealed_hex"`
 	PlaintextHex string `json:"plaintext_hex"`
+	RecordVer    string `json:"record_version"`
 	Error        string `json:"error"`
 	Message      string `json:"message"`
 }
@@ -251,5 +252,67 @@ func TestWebCryptoVectors(t *testing.T) {
 	}
 	if ran != len(replay) {
 		t.Fatalf("%d of the %d negative vectors to replay are in vault_vectors.json", ran, len(replay))
+	}
+}
+
+// Versioned records (envelope format 2, FORMAT.md §3.3) made in WebCrypto
+// open in Go with their record version, and Go's open in WebCrypto; both
+// sides refuse an older version and a tampered one.
+func TestWebCryptoVersionedRecords(t *testing.T) {
+	t.Parallel()
+	node := webcryptoNode(t)
+	userID, suffix, recordCtx, plaintext := webcryptoInputs(t)
+	pass := webcryptoPassNFKC + suffix
+	res, code := runVaultMJS(t, node, "create", map[string]any{
+		"user_id": userID, "passphrase": pass, "iterations": 1000,
+		"plaintext_hex": hex.EncodeToString(plaintext), "context": recordCtx,
+		"record_version": "18446744073709551614",
+	})
+	if code != 0 {
+		t.Fatalf("node create: exit %d, %s: %s", code, res.Error, res.Message)
+	}
+	u, err := unlockStored(t, userID, res.RecordHex, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeSealed, _ := hex.DecodeString(res.SealedHex)
+	pt, ver, err := u.OpenVersion(nodeSealed, []byte(recordCtx), 1<<64-2)
+	if err != nil || !bytes.Equal(pt, plaintext) || ver != 1<<64-2 {
+		t.Fatalf("Go OpenVersion of WebCrypto's record: %x, %d, %v", pt, ver, err)
+	}
+	if _, _, err := u.OpenVersion(nodeSealed, []byte(recordCtx), 1<<64-1); !errors.Is(err, ErrRollback) {
+		t.Fatalf("Go OpenVersion above the record's version: %v, want ErrRollback", err)
+	}
+
+	open := func(sealed []byte, minVersion string) (nodeResult, int) {
+		return runVaultMJS(t, node, "open", map[string]any{
+			"user_id": userID, "passphrase": pass, "record_hex": res.RecordHex,
+			"sealed_hex": hex.EncodeToString(sealed), "context": recordCtx, "min_version": minVersion,
+		})
+	}
+	goSealed, err := u.SealVersion([]byte("sealed in Go"), []byte(recordCtx), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, code := open(goSealed, "9"); code != 0 || r.RecordVer != "9" || r.PlaintextHex != hex.EncodeToString([]byte("sealed in Go")) {
+		t.Fatalf("node open of Go's versioned record: exit %d, %+v", code, r)
+	}
+	if r, code := open(goSealed, "10"); code == 0 || r.Error != "rollback" {
+		t.Fatalf("node open below min_version: exit %d, %+v; want rollback", code, r)
+	}
+	tampered := bytes.Clone(goSealed)
+	tampered[versionedHeaderLen-1] ^= 0x01 // version 9 reads as 8
+	if r, code := open(tampered, "0"); code == 0 || r.Error != "decrypt" {
+		t.Fatalf("node open of a tampered version: exit %d, %+v; want decrypt", code, r)
+	}
+	plain, err := u.Seal([]byte("unversioned"), []byte(recordCtx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, code := open(plain, "0"); code != 0 || r.RecordVer != "0" {
+		t.Fatalf("node open of a format 1 record: exit %d, %+v", code, r)
+	}
+	if r, code := open(plain, "1"); code == 0 || r.Error != "rollback" {
+		t.Fatalf("node open of a format 1 record with min_version 1: exit %d, %+v; want rollback", code, r)
 	}
 }

@@ -8,11 +8,16 @@
 // Usage (Node 20 or later):
 //
 //   node vault.mjs create < {"user_id", "passphrase", "plaintext" | "plaintext_hex",
-//                            "context" | "context_hex", "iterations"?}
+//                            "context" | "context_hex", "iterations"?, "record_version"?}
 //     -> {"record_hex", "sealed_hex"}
 //   node vault.mjs open   < {"record_hex", "user_id", "passphrase", "sealed_hex",
-//                            "context" | "context_hex"}
-//     -> {"plaintext_hex", "plaintext"?}
+//                            "context" | "context_hex", "min_version"?}
+//     -> {"plaintext_hex", "plaintext"?, "record_version"}
+//
+// With record_version (a decimal string or integer, 0 to 2^64-1), create
+// seals a versioned record (envelope format 2, FORMAT.md 3.3); without it,
+// format 1. open reads both, reports the record version (a decimal string,
+// "0" for format 1) and, with min_version, refuses an older record.
 //
 // Input is one JSON object on stdin; output is one JSON object on stdout.
 // Strings are sent as UTF-8. On failure the output is {"error": kind,
@@ -22,6 +27,7 @@
 //   2 unlock_failed  the record is malformed, or no slot unwraps with the passphrase
 //   3 decrypt    the sealed record does not open for this user, context and key
 //   4 unsupported    the slot uses a KDF WebCrypto lacks (Argon2id)
+//   5 rollback   the sealed record is authentic but its record version is below min_version
 
 const subtle = globalThis.crypto.subtle;
 const utf8 = new TextEncoder();
@@ -32,7 +38,7 @@ class Failure extends Error {
     this.kind = kind;
   }
 }
-const EXIT = { usage: 1, unlock_failed: 2, decrypt: 3, unsupported: 4 };
+const EXIT = { usage: 1, unlock_failed: 2, decrypt: 3, unsupported: 4, rollback: 5 };
 const usage = (m) => new Failure("usage", m);
 const unlockFailed = (m) => new Failure("unlock_failed", m);
 const decryptFailed = (m) => new Failure("decrypt", m);
@@ -61,6 +67,24 @@ function u16(x) {
 function u32(x) {
   if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw usage(`${x} does not fit in u32`);
   return Uint8Array.of(x >>> 24, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff);
+}
+
+// u64 takes a BigInt.
+function u64(x) {
+  if (typeof x !== "bigint" || x < 0n || x > 0xffffffffffffffffn) throw usage(`${x} does not fit in u64`);
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, x);
+  return b;
+}
+
+// recordVersionField reads an optional u64 as a BigInt (undefined when absent).
+function recordVersionField(obj, name) {
+  const v = obj[name];
+  if (v === undefined) return undefined;
+  if (!(Number.isSafeInteger(v) || (typeof v === "string" && /^[0-9]{1,20}$/.test(v)))) throw usage(`${name} must be a decimal integer`);
+  const x = BigInt(v);
+  u64(x); // range check
+  return x;
 }
 
 function toHex(b) {
@@ -259,30 +283,39 @@ async function recordKey(mk, usage) {
   return aesGCMKey(new Uint8Array(bits), usage);
 }
 
-// AAD = label ‖ 0x00 ‖ envelope[0:6] ‖ u16(len(user ID)) ‖ user ID ‖ context.
+// AAD = label ‖ 0x00 ‖ envelope header (6 or 14 bytes) ‖ u16(len(user ID)) ‖ user ID ‖ context.
 function recordAAD(header, user, context) {
   return concat(RECORD_AAD_LABEL, u8(0), header, u16(user.length), user, context);
 }
 
-async function seal(mk, keyVersion, user, plaintext, context) {
+// Envelope format 1: 0x01 ‖ 0x01 ‖ u32 key version ‖ nonce ‖ ct ‖ tag;
+// format 2 adds u64 record version after the key version. The whole header
+// is in the AAD.
+async function seal(mk, keyVersion, user, plaintext, context, recordVersion) {
   if (context.length > MAX_CONTEXT) throw usage("context longer than 1024 bytes");
-  const header = concat(u8(1), u8(1), u32(keyVersion));
+  const header = recordVersion === undefined
+    ? concat(u8(1), u8(1), u32(keyVersion))
+    : concat(u8(2), u8(1), u32(keyVersion), u64(recordVersion));
   const nonce = random(12);
   const ct = await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: recordAAD(header, user, context), tagLength: 128 }, await recordKey(mk, "encrypt"), plaintext);
   return concat(header, nonce, new Uint8Array(ct));
 }
 
+// open returns { pt, recordVersion } (recordVersion a BigInt, 0n for format 1).
 async function open(mk, keyVersion, user, sealed, context) {
-  if (sealed.length < 34) throw decryptFailed("sealed record shorter than 34 bytes");
+  if (sealed.length < 2) throw decryptFailed("sealed record shorter than 2 bytes");
   if (context.length > MAX_CONTEXT) throw decryptFailed("context longer than 1024 bytes");
-  const header = sealed.subarray(0, 6);
-  if (header[0] !== 1) throw decryptFailed(`envelope format ${header[0]}`);
+  const headerLen = { 1: 6, 2: 14 }[sealed[0]];
+  if (headerLen === undefined) throw decryptFailed(`envelope format ${sealed[0]}`);
+  if (sealed.length < headerLen + 12 + 16) throw decryptFailed(`sealed record shorter than ${headerLen + 28} bytes`);
+  const header = sealed.subarray(0, headerLen);
   if (header[1] !== 1) throw decryptFailed(`envelope algorithm ${header[1]}`);
-  const version = new Reader(header.subarray(2)).u32();
+  const version = new Reader(header.subarray(2, 6)).u32();
   if (version !== keyVersion) throw decryptFailed(`sealed under key version ${version}, vault is at ${keyVersion}`);
+  const recordVersion = headerLen === 14 ? new DataView(header.buffer, header.byteOffset + 6, 8).getBigUint64(0) : 0n;
   try {
-    const pt = await subtle.decrypt({ name: "AES-GCM", iv: sealed.subarray(6, 18), additionalData: recordAAD(header, user, context), tagLength: 128 }, await recordKey(mk, "decrypt"), sealed.subarray(18));
-    return new Uint8Array(pt);
+    const pt = await subtle.decrypt({ name: "AES-GCM", iv: sealed.subarray(headerLen, headerLen + 12), additionalData: recordAAD(header, user, context), tagLength: 128 }, await recordKey(mk, "decrypt"), sealed.subarray(headerLen + 12));
+    return { pt: new Uint8Array(pt), recordVersion };
   } catch {
     throw decryptFailed("authentication failed");
   }
@@ -308,6 +341,7 @@ async function create(obj) {
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) throw usage("iterations out of bounds");
   const plaintext = bytesField(obj, "plaintext");
   const context = bytesField(obj, "context");
+  const recordVersion = recordVersionField(obj, "record_version");
 
   const keyVersion = 1;
   const mk = random(32);
@@ -316,7 +350,7 @@ async function create(obj) {
   const kek = await deriveKEK(passphrase, params);
   s.wrapped = await wrapKey(kek, mk, slotAAD(user, s));
   const record = encodeRecord({ keyVersion, slots: [s] });
-  const sealed = await seal(mk, keyVersion, user, plaintext, context);
+  const sealed = await seal(mk, keyVersion, user, plaintext, context, recordVersion);
   return { record_hex: toHex(record), sealed_hex: toHex(sealed) };
 }
 
@@ -326,9 +360,11 @@ async function openCommand(obj) {
   const record = fromHex(obj.record_hex, "record_hex");
   const sealed = fromHex(obj.sealed_hex, "sealed_hex");
   const context = bytesField(obj, "context");
+  const minVersion = recordVersionField(obj, "min_version") ?? 0n;
   const { mk, keyVersion } = await unlock(record, user, passphrase);
-  const pt = await open(mk, keyVersion, user, sealed, context);
-  const out = { plaintext_hex: toHex(pt) };
+  const { pt, recordVersion } = await open(mk, keyVersion, user, sealed, context);
+  if (recordVersion < minVersion) throw new Failure("rollback", `record version ${recordVersion} is below ${minVersion}`);
+  const out = { plaintext_hex: toHex(pt), record_version: recordVersion.toString() };
   try {
     out.plaintext = new TextDecoder("utf-8", { fatal: true }).decode(pt);
   } catch {
