@@ -18,13 +18,20 @@ type vaultVectors struct {
 	Context    string `json:"context"`
 	Plaintext  string `json:"plaintext"`
 	SealedHex  string `json:"sealed_hex"`
-	Negative   []struct {
-		Name      string `json:"name"`
-		UserID    string `json:"user_id"`
-		RecordHex string `json:"record_hex"`
-		SealedHex string `json:"sealed_hex"`
-		Context   string `json:"context"`
-		Expect    string `json:"expect"`
+	Versioned  struct {
+		Context       string `json:"context"`
+		Plaintext     string `json:"plaintext"`
+		RecordVersion uint64 `json:"record_version"`
+		SealedHex     string `json:"sealed_hex"`
+	} `json:"versioned"`
+	Negative []struct {
+		Name       string `json:"name"`
+		UserID     string `json:"user_id"`
+		RecordHex  string `json:"record_hex"`
+		SealedHex  string `json:"sealed_hex"`
+		Context    string `json:"context"`
+		MinVersion uint64 `json:"min_version"`
+		Expect     string `json:"expect"`
 	} `json:"negative"`
 }
 
@@ -77,6 +84,11 @@ func TestVaultVectors(t *testing.T) {
 	if err != nil || string(pt) != vec.Plaintext {
 		t.Fatalf("positive vector opens to %q, %v", pt, err)
 	}
+	vs, _ := hex.DecodeString(vec.Versioned.SealedHex)
+	pt, ver, err := u.OpenVersion(vs, []byte(vec.Versioned.Context), vec.Versioned.RecordVersion)
+	if err != nil || string(pt) != vec.Versioned.Plaintext || ver != vec.Versioned.RecordVersion || ver == 0 {
+		t.Fatalf("positive versioned vector opens to %q, version %d, %v", pt, ver, err)
+	}
 	for _, n := range vec.Negative {
 		t.Run(n.Name, func(t *testing.T) {
 			switch n.Expect {
@@ -88,6 +100,17 @@ func TestVaultVectors(t *testing.T) {
 				c, _ := hex.DecodeString(n.SealedHex)
 				if _, err := u.Open(c, []byte(n.Context)); !errors.Is(err, ErrDecrypt) {
 					t.Fatalf("got %v, want ErrDecrypt", err)
+				}
+				if _, _, err := u.OpenVersion(c, []byte(n.Context), n.MinVersion); !errors.Is(err, ErrDecrypt) {
+					t.Fatalf("OpenVersion: got %v, want ErrDecrypt", err)
+				}
+			case "rollback":
+				c, _ := hex.DecodeString(n.SealedHex)
+				if pt, _, err := u.OpenVersion(c, []byte(n.Context), n.MinVersion); !errors.Is(err, ErrRollback) || pt != nil {
+					t.Fatalf("got %q, %v; want ErrRollback", pt, err)
+				}
+				if _, err := u.Open(c, []byte(n.Context)); err != nil {
+					t.Fatalf("Open (no version check) of an authentic record: %v", err)
 				}
 			default:
 				t.Fatalf("unknown expect %q", n.Expect)

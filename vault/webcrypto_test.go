@@ -227,11 +227,25 @@ func TestWebCryptoVectors(t *testing.T) {
 			t.Fatalf("node opened %q, want %q", pt, vec.Plaintext)
 		}
 	})
+	t.Run("positive versioned", func(t *testing.T) {
+		t.Parallel()
+		res, code := runVaultMJS(t, node, "open", map[string]any{
+			"user_id": vec.UserID, "passphrase": vec.Passphrase, "record_hex": vec.RecordHex,
+			"sealed_hex": vec.Versioned.SealedHex, "context": vec.Versioned.Context,
+			"min_version": strconv.FormatUint(vec.Versioned.RecordVersion, 10),
+		})
+		if pt, _ := hex.DecodeString(res.PlaintextHex); code != 0 || string(pt) != vec.Versioned.Plaintext ||
+			res.RecordVer != strconv.FormatUint(vec.Versioned.RecordVersion, 10) {
+			t.Fatalf("node open of the versioned vector: exit %d, %+v", code, res)
+		}
+	})
 	replay := map[string]bool{
-		"record: flipped magic":   true,
-		"record: truncated":       true,
-		"sealed: flipped tag":     true,
-		"sealed: another context": true,
+		"record: flipped magic":                          true,
+		"record: truncated":                              true,
+		"sealed: flipped tag":                            true,
+		"sealed: another context":                        true,
+		"versioned: older version":                       true,
+		"versioned: version moved from the newer record": true,
 	}
 	ran := 0
 	for _, n := range vec.Negative {
@@ -247,7 +261,13 @@ func TestWebCryptoVectors(t *testing.T) {
 			} else {
 				recordHex = vec.RecordHex
 			}
-			wantNodeOpenFails(t, node, n.Expect, n.UserID, vec.Passphrase, recordHex, sealedHex, recordCtx)
+			res, code := runVaultMJS(t, node, "open", map[string]any{
+				"user_id": n.UserID, "passphrase": vec.Passphrase, "record_hex": recordHex,
+				"sealed_hex": sealedHex, "context": recordCtx, "min_version": strconv.FormatUint(n.MinVersion, 10),
+			})
+			if code == 0 || res.Error != n.Expect {
+				t.Fatalf("node open: exit %d, error %q (%s), want %q", code, res.Error, res.Message, n.Expect)
+			}
 		})
 	}
 	if ran != len(replay) {

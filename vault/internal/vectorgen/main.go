@@ -1,6 +1,7 @@
 // Command vectorgen writes vault/testdata/vault_vectors.json: a vault
-// record with a PBKDF2-SHA256 passphrase slot, a record sealed under it,
-// and negative cases derived from both. Run from the vault directory:
+// record with a PBKDF2-SHA256 passphrase slot, a record sealed under it
+// (envelope format 1), two versions of a versioned record (format 2), and
+// negative cases derived from them. Run from the vault directory:
 //
 //	go run ./internal/vectorgen > testdata/vault_vectors.json
 //
@@ -26,7 +27,17 @@ type negative struct {
 	RecordHex string `json:"record_hex,omitempty"`
 	SealedHex string `json:"sealed_hex,omitempty"`
 	Context   string `json:"context,omitempty"`
-	Expect    string `json:"expect"`
+	// MinVersion is the version OpenVersion expects (0 when absent).
+	MinVersion uint64 `json:"min_version,omitempty"`
+	Expect     string `json:"expect"`
+}
+
+// versioned is a record sealed with SealVersion under the same vault.
+type versioned struct {
+	Context       string `json:"context"`
+	Plaintext     string `json:"plaintext"`
+	RecordVersion uint64 `json:"record_version"`
+	SealedHex     string `json:"sealed_hex"`
 }
 
 type file struct {
@@ -37,6 +48,7 @@ type file struct {
 	Context    string     `json:"context"`
 	Plaintext  string     `json:"plaintext"`
 	SealedHex  string     `json:"sealed_hex"`
+	Versioned  versioned  `json:"versioned"`
 	Negative   []negative `json:"negative"`
 }
 
@@ -54,7 +66,7 @@ func main() {
 		log.Fatal(err)
 	}
 	f := file{
-		Note:       "FORMAT.md section 3. Made by vault/internal/vectorgen. Positive: Unlock(user_id, passphrase) on record_hex, then Open(sealed_hex, context) == plaintext. Every negative must fail: expect unlock_failed (ErrUnlockFailed) or decrypt (ErrDecrypt).",
+		Note:       "FORMAT.md section 3. Made by vault/internal/vectorgen. Positive: Unlock(user_id, passphrase) on record_hex, then Open(sealed_hex, context) == plaintext. Versioned: OpenVersion(versioned.sealed_hex, versioned.context, versioned.record_version) == (versioned.plaintext, versioned.record_version). Every negative must fail: expect unlock_failed (ErrUnlockFailed), decrypt (ErrDecrypt, with OpenVersion at min_version and with Open) or rollback (ErrRollback from OpenVersion at min_version).",
 		UserID:     "user-42",
 		Passphrase: "correct horse battery staple",
 		Context:    "notes/1/body",
@@ -102,6 +114,38 @@ func main() {
 		negative{Name: "sealed: another context", UserID: f.UserID, SealedHex: f.SealedHex, Context: "notes/2/body", Expect: "decrypt"},
 		negative{Name: "sealed: truncated", UserID: f.UserID, SealedHex: f.SealedHex[:len(f.SealedHex)-2], Context: f.Context, Expect: "decrypt"},
 	)
+
+	// Versioned records: version 7 is current, version 6 an older
+	// ciphertext of the same record. Header offsets: format 0, algorithm
+	// 1, key version 2-5, record version 6-13, nonce 14-25.
+	f.Versioned = versioned{Context: "notes/1/title", Plaintext: "title, 7th edit", RecordVersion: 7}
+	v7, err := u.SealVersion([]byte(f.Versioned.Plaintext), []byte(f.Versioned.Context), 7)
+	if err != nil {
+		log.Fatal(err)
+	}
+	v6, err := u.SealVersion([]byte("title, 6th edit"), []byte(f.Versioned.Context), 6)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f.Versioned.SealedHex = hex.EncodeToString(v7)
+	vc := f.Versioned.Context
+	moved := append([]byte(nil), v6...)
+	copy(moved[6:14], v7[6:14])
+	down := append([]byte{1}, v7[1:6]...)
+	down = append(down, v7[14:]...)
+	f.Negative = append(f.Negative,
+		negative{Name: "versioned: older version", UserID: f.UserID, SealedHex: hex.EncodeToString(v6), Context: vc, MinVersion: 7, Expect: "rollback"},
+		negative{Name: "versioned: unversioned record where a version is expected", UserID: f.UserID, SealedHex: f.SealedHex, Context: f.Context, MinVersion: 1, Expect: "rollback"},
+		negative{Name: "versioned: flipped record version (high byte)", UserID: f.UserID, SealedHex: flip(v7, 6), Context: vc, Expect: "decrypt"},
+		negative{Name: "versioned: flipped record version (low byte)", UserID: f.UserID, SealedHex: flip(v6, 13), Context: vc, Expect: "decrypt"},
+		negative{Name: "versioned: version moved from the newer record", UserID: f.UserID, SealedHex: hex.EncodeToString(moved), Context: vc, MinVersion: 7, Expect: "decrypt"},
+		negative{Name: "versioned: downgraded to format 1", UserID: f.UserID, SealedHex: hex.EncodeToString(down), Context: vc, Expect: "decrypt"},
+		negative{Name: "versioned: flipped format", UserID: f.UserID, SealedHex: flip(v7, 0), Context: vc, Expect: "decrypt"},
+		negative{Name: "versioned: flipped key version", UserID: f.UserID, SealedHex: flip(v7, 5), Context: vc, Expect: "decrypt"},
+		negative{Name: "versioned: flipped nonce", UserID: f.UserID, SealedHex: flip(v7, 20), Context: vc, Expect: "decrypt"},
+		negative{Name: "versioned: another context", UserID: f.UserID, SealedHex: f.Versioned.SealedHex, Context: "notes/2/title", Expect: "decrypt"},
+	)
+
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(f); err != nil {
