@@ -165,7 +165,7 @@ func TestCustodyBoundToSession(t *testing.T) {
 	}
 	// Graft the unlocked session's data onto the locked one's ID.
 	locked.Data = unlocked.Data
-	if err := a.store.PutSession(context.Background(), locked); err != nil {
+	if err := a.store.PutSession(context.Background(), locked, locked.Version); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.status("/secret", c2); got == 200 {

@@ -7,22 +7,42 @@ import (
 
 func FuzzDecodeRecord(f *testing.F) {
 	recs := []*record{
-		{kind: kindCookie, created: 1, authTime: 1, lastSeen: 1, deadline: 2, idleMS: 1},
+		{kind: kindCookie, created: 1, authTime: 1, lastSeen: 1, deadline: 2, idleMS: 1, ref: make([]byte, refLen)},
 		{kind: kindCookie, remember: true, created: 1, authTime: 2, lastSeen: 3, deadline: 1 << 40, idleMS: 60000,
-			ip: "2001:db8::1", userAgent: "Mozilla/5.0 ✓", custody: bytes.Repeat([]byte{9}, 69)},
-		{kind: kindBearer, created: 5, authTime: 5, lastSeen: 5, deadline: 6, idleMS: 1, family: bytes.Repeat([]byte{1}, 32)},
+			ip: "2001:db8::1", userAgent: "Mozilla/5.0 ✓", custody: bytes.Repeat([]byte{9}, 69), ref: bytes.Repeat([]byte{7}, refLen)},
+		{kind: kindBearer, created: 5, authTime: 5, lastSeen: 5, deadline: 6, idleMS: 1, family: bytes.Repeat([]byte{1}, 32), ref: bytes.Repeat([]byte{1}, refLen)},
 	}
 	for _, r := range recs {
 		f.Add(r.encode())
 	}
+	for _, r := range recs {
+		// The same records in format version 1 (no reference).
+		v1 := r.encode()
+		v1 = append(append([]byte{recordVersionV1}, v1[1:recordFixedLenV1]...), v1[recordFixedLen:]...)
+		f.Add(v1)
+	}
 	f.Add([]byte{1, 1, 0})
+	id := bytes.Repeat([]byte{0xab}, 32)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := decodeRecord(b)
+		r, err := decodeRecord(id, b)
 		if err != nil {
 			return
 		}
+		again := r.encode()
+		if b[0] == recordVersionV1 {
+			// A version 1 record is read with the reference derived from
+			// its ID, and written as version 2.
+			if !bytes.Equal(r.ref, id[:refLen]) {
+				t.Fatalf("decode(%x): reference %x, want the ID's first %d bytes", b, r.ref, refLen)
+			}
+			r2, err := decodeRecord(id, again)
+			if err != nil {
+				t.Fatalf("decode(%x) re-encodes to %x, which does not decode: %v", b, again, err)
+			}
+			b, again = again, r2.encode()
+		}
 		// Non-malleable: what decodes re-encodes to the same bytes.
-		if again := r.encode(); !bytes.Equal(again, b) {
+		if !bytes.Equal(again, b) {
 			t.Fatalf("decode(%x) re-encodes to %x", b, again)
 		}
 	})

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -24,10 +25,11 @@ type requestState struct {
 	https    bool
 	plainOK  bool // plain HTTP allowed: AllowInsecureCookies and a loopback peer
 	bearer   bool // the request authenticated with an Authorization header
-	token    []byte
+	token    []byte // the raw token: wiped when the request ends
 	id       []byte
 	userID   string
 	rec      *record
+	version  uint64 // the store's version of rec (storage.Session.Version)
 	unlocked *vault.Unlocked // opened at most once per request; locked when it ends
 
 	cookie  *http.Cookie // to send, if any
@@ -113,59 +115,90 @@ func (m *Manager) load(ctx context.Context, st *requestState, r *http.Request) e
 	return nil
 }
 
+// maxLoadAttempts bounds the reads of a session whose touch keeps losing
+// to concurrent writes of the same session.
+const maxLoadAttempts = 3
+
+// errBusy is a request's answer when its session changed under every one
+// of maxLoadAttempts touches: the store is answered as failing (fail
+// closed), never by serving a record that may be stale.
+var errBusy = fmt.Errorf("session: the session kept changing while it was loaded: %w", storage.ErrConflict)
+
 func (m *Manager) loadToken(ctx context.Context, st *requestState, k kind, token []byte) error {
 	id := sessionID(k, token)
-	s, err := m.store.GetSession(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	rec, err := decodeRecord(s.Data)
-	if err != nil || rec.kind != k {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.malformed", slog.String("user", s.UserID), slog.String("session", ref(id)))
-		return nil
-	}
-	now := m.now().UnixMilli()
-	switch {
-	case now >= rec.deadline:
-		m.expire(ctx, id, s.UserID, "absolute")
-		return nil
-	case now >= rec.lastSeen+rec.idleMS:
-		m.expire(ctx, id, s.UserID, "idle")
-		return nil
-	}
-	st.token, st.id, st.userID, st.rec = token, id, s.UserID, rec
-	dirty := false
-	if len(rec.custody) > 0 && now >= rec.lastSeen+m.cfg.LockAfter.Milliseconds() {
-		rec.custody = nil
-		dirty = true
-		m.audit(ctx, slog.LevelInfo, "keyhold.vault.locked", st, slog.String("reason", "idle"))
-	}
-	if now-rec.lastSeen >= m.cfg.TouchInterval.Milliseconds() {
-		rec.lastSeen = now
-		if ip, ok := m.proxies.Client(st.r); ok {
-			rec.ip = ip.String()
+	defer func() {
+		if st.token == nil {
+			clear(token) // no session: nobody else holds it
 		}
-		dirty = true
+	}()
+	for range maxLoadAttempts {
+		s, err := m.store.GetSession(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := decodeRecord(id, s.Data)
+		if err != nil || rec.kind != k {
+			m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.malformed", slog.String("user", s.UserID), slog.String("session", ref(id)))
+			return nil
+		}
+		now := m.now().UnixMilli()
+		switch {
+		case now >= rec.deadline:
+			m.expire(ctx, id, s.UserID, rec, "absolute")
+			return nil
+		case now >= rec.lastSeen+rec.idleMS:
+			m.expire(ctx, id, s.UserID, rec, "idle")
+			return nil
+		}
+		locking := len(rec.custody) > 0 && now >= rec.lastSeen+m.cfg.LockAfter.Milliseconds()
+		touching := now-rec.lastSeen >= m.cfg.TouchInterval.Milliseconds()
+		if locking {
+			rec.custody = nil
+		}
+		if touching {
+			rec.lastSeen = now
+			if ip, ok := m.proxies.Client(st.r); ok {
+				rec.ip = ip.String()
+			}
+		}
+		version := s.Version
+		if locking || touching {
+			// Write back only over the version read: a logout, revoke or
+			// lock that landed since the read wins, and this request
+			// reads again (issue 10, item 1).
+			err := m.put(ctx, id, s.UserID, rec, s.Version)
+			if errors.Is(err, storage.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			version++
+		}
+		st.token, st.id, st.userID, st.rec, st.version = token, id, s.UserID, rec, version
+		if locking {
+			m.audit(ctx, slog.LevelInfo, "keyhold.vault.locked", st, slog.String("reason", "idle"))
+		}
+		return nil
 	}
-	if dirty {
-		return m.put(ctx, st.id, st.userID, rec)
-	}
-	return nil
+	return errBusy
 }
 
 // expire removes a session found past a deadline.
-func (m *Manager) expire(ctx context.Context, id []byte, userID, reason string) {
+func (m *Manager) expire(ctx context.Context, id []byte, userID string, rec *record, reason string) {
 	if err := m.store.DeleteSession(ctx, id); err != nil {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.delete_failed", slog.String("user", userID), slog.String("session", ref(id)), slog.String("error", err.Error()))
+		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.delete_failed", slog.String("user", userID), slog.String("session", ref(rec.ref)), slog.String("error", err.Error()))
 	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.expired", slog.String("user", userID), slog.String("session", ref(id)), slog.String("reason", reason))
+	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.expired", slog.String("user", userID), slog.String("session", ref(rec.ref)), slog.String("reason", reason))
 }
 
-func (m *Manager) put(ctx context.Context, id []byte, userID string, rec *record) error {
-	return m.store.PutSession(ctx, storage.Session{ID: id, UserID: userID, Expires: rec.expiresAt(), Data: rec.encode()})
+// put stores rec as the session with this ID if the stored one has version
+// expect (0: if there is none), and returns storage.ErrConflict otherwise.
+func (m *Manager) put(ctx context.Context, id []byte, userID string, rec *record, expect uint64) error {
+	return m.store.PutSession(ctx, storage.Session{ID: id, UserID: userID, Expires: rec.expiresAt(), Data: rec.encode()}, expect)
 }
 
 // isLoopback reports whether the connection comes from this machine
@@ -176,7 +209,8 @@ func isLoopback(r *http.Request) bool {
 	return ok && a.IsLoopback()
 }
 
-// wipe locks the vault opened for this request.
+// wipe locks the vault opened for this request and clears the raw token
+// (the custody key derived from it is cleared where it is used).
 func (st *requestState) wipe() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -184,6 +218,8 @@ func (st *requestState) wipe() {
 		st.unlocked.Lock()
 		st.unlocked = nil
 	}
+	clear(st.token)
+	st.token = nil
 }
 
 // setCookie queues the cookie for a new token.

@@ -287,12 +287,12 @@ func (s *countingStore) GetSession(ctx context.Context, id []byte) (storage.Sess
 	return s.Store.GetSession(ctx, id)
 }
 
-func (s *countingStore) PutSession(ctx context.Context, sess storage.Session) error {
+func (s *countingStore) PutSession(ctx context.Context, sess storage.Session, expect uint64) error {
 	if s.fail.Load() {
 		return errStoreDown
 	}
 	s.puts.Add(1)
-	return s.Store.PutSession(ctx, sess)
+	return s.Store.PutSession(ctx, sess, expect)
 }
 
 // TestMain sends the audit events of Managers built without a Logger to

@@ -24,10 +24,19 @@ const (
 )
 
 const (
-	recordVersion  = 1
-	flagRemember   = 1 << 0
-	knownFlags     = flagRemember
-	recordFixedLen = 1 + 1 + 1 + 5*8
+	// recordVersion is the format of the session records written now:
+	// version 2 added the stable reference. Version 1 records are still
+	// read (their reference is derived from the session ID, as it was).
+	recordVersion   = 2
+	recordVersionV1 = 1
+	// familyRecordVersion is the format of refresh-family records.
+	familyRecordVersion = 1
+	flagRemember        = 1 << 0
+	knownFlags          = flagRemember
+	recordFixedLenV1    = 1 + 1 + 1 + 5*8
+	recordFixedLen      = recordFixedLenV1 + refLen
+	// refLen is the length of a session's stable reference: 96 bits.
+	refLen = 12
 )
 
 var errMalformed = errors.New("session: malformed session record")
@@ -42,6 +51,7 @@ type record struct {
 	lastSeen  int64
 	deadline  int64  // absolute: the session ends here whatever its activity
 	idleMS    int64  // idle timeout of this session
+	ref       []byte // refLen bytes: the session's reference, the same for its whole life
 	family    []byte // bearer sessions: the refresh family's store ID; else empty
 	ip        string
 	userAgent string
@@ -58,6 +68,7 @@ func (r *record) encode() []byte {
 	for _, v := range []int64{r.created, r.authTime, r.lastSeen, r.deadline, r.idleMS} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
+	b = append(b, r.ref...)
 	b = append(b, byte(len(r.family)))
 	b = append(b, r.family...)
 	b = append(b, byte(len(r.ip)))
@@ -68,8 +79,11 @@ func (r *record) encode() []byte {
 	return append(b, r.custody...)
 }
 
-func decodeRecord(b []byte) (*record, error) {
-	if len(b) < recordFixedLen || b[0] != recordVersion {
+// decodeRecord decodes the record of the session with this store ID
+// (which gives a version 1 record its reference).
+func decodeRecord(id, b []byte) (*record, error) {
+	if len(b) < recordFixedLenV1 || (b[0] != recordVersion && b[0] != recordVersionV1) ||
+		(b[0] == recordVersion && len(b) < recordFixedLen) {
 		return nil, errMalformed
 	}
 	r := &record{kind: kind(b[1]), remember: b[2]&flagRemember != 0}
@@ -80,6 +94,16 @@ func decodeRecord(b []byte) (*record, error) {
 	for _, v := range []*int64{&r.created, &r.authTime, &r.lastSeen, &r.deadline, &r.idleMS} {
 		*v = int64(binary.BigEndian.Uint64(p))
 		p = p[8:]
+	}
+	if b[0] == recordVersion {
+		r.ref = append([]byte(nil), p[:refLen]...)
+		p = p[refLen:]
+	} else {
+		if len(id) < refLen {
+			return nil, errMalformed
+		}
+		// Before version 2 the reference was the ID's first 96 bits.
+		r.ref = append([]byte(nil), id[:refLen]...)
 	}
 	take := func(n int) []byte {
 		if n > len(p) {

@@ -15,7 +15,9 @@ import (
 // A Device is one of a user's sessions, as a "where you're logged in" page
 // shows it.
 type Device struct {
-	// Ref identifies the session for Revoke.
+	// Ref identifies the session for Revoke. It is the same for the
+	// session's whole life (see Info.Ref): a row read before the session
+	// was unlocked, reauthenticated or renewed still revokes it.
 	Ref string
 	// Created is when the session logged in.
 	Created time.Time
@@ -54,12 +56,12 @@ func (m *Manager) Devices(ctx context.Context, userID string) ([]Device, error) 
 	now := m.now().UnixMilli()
 	out := make([]Device, 0, len(list))
 	for _, s := range list {
-		rec, err := decodeRecord(s.Data)
+		rec, err := decodeRecord(s.ID, s.Data)
 		if err != nil || now >= rec.deadline || now >= rec.lastSeen+rec.idleMS {
 			continue
 		}
 		out = append(out, Device{
-			Ref:       ref(s.ID),
+			Ref:       ref(rec.ref),
 			Created:   time.UnixMilli(rec.created),
 			LastSeen:  time.UnixMilli(rec.lastSeen),
 			IP:        rec.ip,
@@ -80,35 +82,62 @@ func checkUserID(userID string) error {
 	return nil
 }
 
-// Revoke ends the user's session with this Ref (from Devices), with the
-// vault keys it held and, for an API session, its refresh-token family. An
-// unknown Ref (or one of another user's session) is ErrNoSuchSession. Guard the handler that calls it with
-// RequireFresh: ending sessions needs a recent authentication.
+// Revoke ends the user's session with this Ref (from Devices or
+// Info.Ref), with the vault keys it held and, for an API session, its
+// refresh-token family and every access token issued from it. The Ref is
+// stable for the session's whole life, so a device row read before the
+// session's token was re-issued (unlock, Reauthenticated, Renew, a token
+// refresh) still ends it. An unknown Ref, one of a session that has
+// already ended, or one of another user's session is ErrNoSuchSession:
+// user input, for which the app shows a friendly page (the session is
+// gone either way), never a server error. Guard the handler that calls it
+// with RequireFresh: ending sessions needs a recent authentication.
 func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
-	list, err := m.store.ListUserSessions(ctx, userID)
-	if err != nil {
-		return err
+	if len(sessionRef) != refStringLen {
+		return ErrNoSuchSession
 	}
-	for _, s := range list {
-		if subtle.ConstantTimeCompare([]byte(ref(s.ID)), []byte(sessionRef)) != 1 {
-			continue
-		}
-		if err := m.store.DeleteSession(ctx, s.ID); err != nil {
+	want := []byte(sessionRef)
+	found := false
+	// A session re-issued while this runs moves to a new ID under the same
+	// reference: list again until no session has it.
+	for range maxRevokeAttempts {
+		list, err := m.store.ListUserSessions(ctx, userID)
+		if err != nil {
 			return err
 		}
-		if rec, err := decodeRecord(s.Data); err == nil && rec.family != nil {
-			if err := m.store.DeleteRefreshFamily(ctx, rec.family); err != nil {
+		ended := 0
+		for _, s := range list {
+			rec, err := decodeRecord(s.ID, s.Data)
+			if err != nil || subtle.ConstantTimeCompare([]byte(ref(rec.ref)), want) != 1 {
+				continue
+			}
+			if rec.family != nil {
+				if err := m.revokeFamily(ctx, rec.family); err != nil {
+					return err
+				}
+			}
+			if err := m.store.DeleteSession(ctx, s.ID); err != nil {
 				return err
 			}
+			ended++
 		}
-		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(s.ID)), slog.String("reason", "one"))
-		return nil
+		if ended == 0 {
+			if !found {
+				return ErrNoSuchSession
+			}
+			m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", sessionRef), slog.String("reason", "one"))
+			return nil
+		}
+		found = true
 	}
-	return ErrNoSuchSession
+	return fmt.Errorf("session: the session kept being re-issued while it was revoked: %w", storage.ErrConflict)
 }
+
+// refStringLen is the length of a Ref: refLen bytes in unpadded base64url.
+const refStringLen = (refLen*8 + 5) / 6
 
 // RevokeAll ends every session and refresh-token family of the user: for
 // an account disabled or deleted, or an administrator's action. Sessions
@@ -118,10 +147,13 @@ func (m *Manager) RevokeAll(ctx context.Context, userID string) error {
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
-	if err := m.store.DeleteUserSessions(ctx, userID); err != nil {
+	// Families first: a rotation that has not stored its family yet then
+	// fails and deletes its access session; one that has, stored that
+	// session before the sessions are deleted.
+	if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
 		return err
 	}
-	if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
+	if err := m.store.DeleteUserSessions(ctx, userID); err != nil {
 		return err
 	}
 	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("reason", "all"))
@@ -140,8 +172,12 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	userID, current := st.userID, st.id
+	userID, current, currentRef := st.userID, st.id, st.rec.ref
 	st.mu.Unlock()
+	// Families first, as in RevokeAll.
+	if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
+		return err
+	}
 	list, err := m.store.ListUserSessions(ctx, userID)
 	if err != nil {
 		return err
@@ -154,9 +190,6 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
-		return err
-	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(current)), slog.String("reason", "others"))
+	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(currentRef)), slog.String("reason", "others"))
 	return nil
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"cmp"
+	"crypto/rand"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +19,11 @@ import (
 type Info struct {
 	// UserID is the logged-in user.
 	UserID string
-	// Ref is a short, stable reference to the session, safe to log and
-	// show (it is derived from the session's store ID, not its token):
-	// Devices lists it, and Revoke takes it.
+	// Ref is a short reference to the session, safe to log and show: 96
+	// random bits chosen at login, unrelated to the token, and the same
+	// for the session's whole life (unlock, Reauthenticated and Renew
+	// re-issue the token, not the reference). Devices lists it, and
+	// Revoke takes it.
 	Ref string
 	// Created is when the user logged in.
 	Created time.Time
@@ -56,7 +59,7 @@ func (m *Manager) Current(ctx context.Context) (Info, bool) {
 func (st *requestState) info() Info {
 	return Info{
 		UserID:     st.userID,
-		Ref:        ref(st.id),
+		Ref:        ref(st.rec.ref),
 		Created:    time.UnixMilli(st.rec.created),
 		AuthTime:   time.UnixMilli(st.rec.authTime),
 		Expires:    time.UnixMilli(st.rec.deadline),
@@ -66,8 +69,22 @@ func (st *requestState) info() Info {
 	}
 }
 
-// ref is the public reference of a session: 96 bits of its store ID.
-func ref(id []byte) string { return b64.EncodeToString(id[:12]) }
+// ref formats a session's reference (record.ref, refLen bytes), or the
+// first 96 bits of a store ID, as the string Info, Device, Revoke and the
+// audit events use.
+func ref(b []byte) string {
+	if len(b) < refLen {
+		return ""
+	}
+	return b64.EncodeToString(b[:refLen])
+}
+
+// newRef returns a new random session reference.
+func newRef() []byte {
+	r := make([]byte, refLen)
+	rand.Read(r)
+	return r
+}
 
 // LoginOptions vary one login.
 type LoginOptions struct {
@@ -111,10 +128,10 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	token := newToken()
 	id := sessionID(kindCookie, token)
-	if err := m.put(ctx, id, userID, rec); err != nil {
+	if err := m.put(ctx, id, userID, rec, 0); err != nil {
 		return err
 	}
-	st.token, st.id, st.userID, st.rec = token, id, userID, rec
+	st.token, st.id, st.userID, st.rec, st.version = token, id, userID, rec, 1
 	st.setCookie(token, rec)
 	m.audit(ctx, slog.LevelInfo, "keyhold.session.login", st, slog.Bool("remember", opts.Remember))
 	return nil
@@ -130,7 +147,7 @@ func (m *Manager) newRecord(k kind, now time.Time, remember bool, st *requestSta
 	}
 	ms := now.UnixMilli()
 	rec := &record{kind: k, remember: remember, created: ms, authTime: ms, lastSeen: ms,
-		deadline: ms + lifetime.Milliseconds(), idleMS: idle.Milliseconds()}
+		deadline: ms + lifetime.Milliseconds(), idleMS: idle.Milliseconds(), ref: newRef()}
 	if st != nil && st.r != nil {
 		if ip, ok := m.proxies.Client(st.r); ok {
 			rec.ip = ip.String()
@@ -152,23 +169,24 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, n int) error {
 		return nil
 	}
 	type entry struct {
-		id       []byte
+		id, ref  []byte
 		lastSeen int64
 	}
 	entries := make([]entry, 0, len(list))
 	for _, s := range list {
 		var seen int64
-		if rec, err := decodeRecord(s.Data); err == nil {
-			seen = rec.lastSeen
+		r := s.ID
+		if rec, err := decodeRecord(s.ID, s.Data); err == nil {
+			seen, r = rec.lastSeen, rec.ref
 		}
-		entries = append(entries, entry{s.ID, seen})
+		entries = append(entries, entry{s.ID, r, seen})
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.lastSeen, b.lastSeen) })
 	for _, e := range entries[:min(excess, len(entries))] {
 		if err := m.store.DeleteSession(ctx, e.id); err != nil {
 			return err
 		}
-		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(e.id)), slog.String("reason", "session_limit"))
+		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(e.ref)), slog.String("reason", "session_limit"))
 	}
 	return nil
 }
@@ -189,7 +207,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 			return err
 		}
 		if st.rec.family != nil {
-			if err := m.store.DeleteRefreshFamily(ctx, st.rec.family); err != nil {
+			if err := m.revokeFamily(ctx, st.rec.family); err != nil {
 				return err
 			}
 		}
@@ -209,7 +227,8 @@ func (st *requestState) dropLocked() {
 		st.unlocked.Lock()
 		st.unlocked = nil
 	}
-	st.token, st.id, st.userID, st.rec = nil, nil, "", nil
+	clear(st.token)
+	st.token, st.id, st.userID, st.rec, st.version = nil, nil, "", nil, 0
 }
 
 func (st *requestState) canSetCookie() error {
@@ -243,7 +262,7 @@ func (m *Manager) Unlock(ctx context.Context, u *vault.Unlocked) error {
 	if err := st.canSetCookie(); err != nil {
 		return err
 	}
-	if err := m.reissue(ctx, st, u); err != nil {
+	if err := m.reissue(ctx, st, u, nil); err != nil {
 		return err
 	}
 	m.audit(ctx, slog.LevelInfo, "keyhold.vault.unlocked", st)
@@ -286,7 +305,10 @@ func (st *requestState) openVault() (*vault.Unlocked, error) {
 }
 
 // Lock wipes the vault keys the session holds; the session stays logged
-// in. Locking a locked session does nothing.
+// in. Locking a locked session does nothing. The write is conditional on
+// the version of the session this request read: if the session changed
+// meanwhile, Lock reads it again and locks what it finds; if it has ended,
+// Lock returns ErrNotLoggedIn.
 func (m *Manager) Lock(ctx context.Context) error {
 	st, err := m.loggedIn(ctx)
 	if err != nil {
@@ -297,16 +319,56 @@ func (m *Manager) Lock(ctx context.Context) error {
 		st.unlocked.Lock()
 		st.unlocked = nil
 	}
-	if len(st.rec.custody) == 0 {
-		return nil
+	for range maxLoadAttempts {
+		if len(st.rec.custody) == 0 {
+			return nil
+		}
+		rec := *st.rec
+		rec.custody = nil
+		err := m.put(ctx, st.id, st.userID, &rec, st.version)
+		if err == nil {
+			st.rec, st.version = &rec, st.version+1
+			m.audit(ctx, slog.LevelInfo, "keyhold.vault.locked", st, slog.String("reason", "user"))
+			return nil
+		}
+		if !errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+		if err := m.reload(ctx, st); err != nil {
+			return err
+		}
 	}
-	rec := *st.rec
-	rec.custody = nil
-	if err := m.put(ctx, st.id, st.userID, &rec); err != nil {
+	return errBusy
+}
+
+// reload reads the request's session again after a write of it conflicted
+// (the caller holds st.mu). If it has ended, the request loses it and
+// reload returns ErrNotLoggedIn. If it no longer holds vault keys, the
+// vault opened for this request is locked too.
+func (m *Manager) reload(ctx context.Context, st *requestState) error {
+	s, err := m.store.GetSession(ctx, st.id)
+	var rec *record
+	if err == nil {
+		rec, err = decodeRecord(st.id, s.Data)
+		if err == nil && (rec.kind != st.rec.kind || s.UserID != st.userID) {
+			err = errMalformed
+		}
+	}
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, errMalformed) {
+		st.dropLocked()
+		if !st.bearer && !st.written {
+			st.setClearCookie()
+		}
+		return ErrNotLoggedIn
+	}
+	if err != nil {
 		return err
 	}
-	st.rec = &rec
-	m.audit(ctx, slog.LevelInfo, "keyhold.vault.locked", st, slog.String("reason", "user"))
+	if len(rec.custody) == 0 && st.unlocked != nil {
+		st.unlocked.Lock()
+		st.unlocked = nil
+	}
+	st.rec, st.version = rec, s.Version
 	return nil
 }
 
@@ -331,12 +393,10 @@ func (m *Manager) Reauthenticated(ctx context.Context) error {
 	if st.rec.kind == kindBearer {
 		lifetime = m.cfg.AccessTokenTTL
 	}
-	rec := *st.rec
-	rec.authTime, rec.lastSeen, rec.deadline = now, now, now+lifetime.Milliseconds()
-	old := st.rec
-	st.rec = &rec
-	if err := m.reissue(ctx, st, nil); err != nil {
-		st.rec = old
+	fresh := func(rec *record) {
+		rec.authTime, rec.lastSeen, rec.deadline = now, now, now+lifetime.Milliseconds()
+	}
+	if err := m.reissue(ctx, st, nil, fresh); err != nil {
 		return err
 	}
 	m.audit(ctx, slog.LevelInfo, "keyhold.session.reauthenticated", st)
@@ -355,7 +415,7 @@ func (m *Manager) Renew(ctx context.Context) error {
 	if err := st.canSetCookie(); err != nil {
 		return err
 	}
-	if err := m.reissue(ctx, st, nil); err != nil {
+	if err := m.reissue(ctx, st, nil, nil); err != nil {
 		return err
 	}
 	m.audit(ctx, slog.LevelInfo, "keyhold.session.renewed", st)
@@ -376,11 +436,33 @@ func (m *Manager) loggedIn(ctx context.Context) (*requestState, error) {
 	return st, nil
 }
 
-// reissue moves the session to a new token: the new record is stored, then
-// the old one deleted. With u, the new record holds u's keys; otherwise it
-// carries over the keys the old one held (re-sealed under the new token).
-// The caller holds st.mu.
-func (m *Manager) reissue(ctx context.Context, st *requestState, u *vault.Unlocked) error {
+// reissue moves the session to a new token: the new record is stored
+// (expect 0: a new ID), then the old one ended by a put at the version this
+// request read with an Expires long past (a conditional delete). With u,
+// the new record holds u's keys; otherwise it carries over the keys the old
+// one held (re-sealed under the new token). mutate, if not nil, changes the
+// new record. The reference, and everything else, carries over.
+//
+// If the old record changed since this request read it (a touch, a lock,
+// a revocation), the new one is deleted and reissue reads the session
+// again: if it has ended, the request loses it (ErrNotLoggedIn) and nothing
+// of it comes back under the new token; otherwise reissue starts over from
+// what it read. A bearer session keeps its token, and its record is
+// replaced at the version read. The caller holds st.mu.
+func (m *Manager) reissue(ctx context.Context, st *requestState, u *vault.Unlocked, mutate func(*record)) error {
+	for range maxLoadAttempts {
+		err := m.reissueOnce(ctx, st, u, mutate)
+		if !errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+		if err := m.reload(ctx, st); err != nil {
+			return err
+		}
+	}
+	return errBusy
+}
+
+func (m *Manager) reissueOnce(ctx context.Context, st *requestState, u *vault.Unlocked, mutate func(*record)) error {
 	if u == nil && len(st.rec.custody) > 0 {
 		var err error
 		if u, err = st.openVault(); errors.Is(err, ErrLocked) {
@@ -395,43 +477,64 @@ func (m *Manager) reissue(ctx context.Context, st *requestState, u *vault.Unlock
 	if !st.bearer {
 		token = newToken()
 	}
+	fail := func(err error) error {
+		if !st.bearer {
+			clear(token)
+		}
+		return err
+	}
 	id := sessionID(st.rec.kind, token)
 	rec := *st.rec
+	if mutate != nil {
+		mutate(&rec)
+	}
 	rec.custody = nil
 	if u != nil {
 		key, err := custodyKey(token)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		rec.custody, err = u.SealForCustody(key, id)
 		clear(key)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 	}
 	rec.lastSeen = m.now().UnixMilli()
-	if err := m.put(ctx, id, st.userID, &rec); err != nil {
-		return err
-	}
 	if st.bearer {
-		st.rec = &rec
+		if err := m.put(ctx, id, st.userID, &rec, st.version); err != nil {
+			return err
+		}
+		st.rec, st.version = &rec, st.version+1
 		return nil
 	}
-	if err := m.store.DeleteSession(ctx, st.id); err != nil {
-		// The old token must not outlive this call: undo and fail.
-		_ = m.store.DeleteSession(context.WithoutCancel(ctx), id)
-		return err
+	if err := m.put(ctx, id, st.userID, &rec, 0); err != nil {
+		return fail(err)
 	}
-	st.token, st.id, st.rec = token, id, &rec
+	// End the old record, only if it is still the one this request read.
+	old := storage.Session{ID: st.id, UserID: st.userID, Expires: longPast}
+	if err := m.store.PutSession(ctx, old, st.version); err != nil {
+		// The old token must not outlive this call, nor the new one
+		// outlive a revocation of the old: undo and fail (or retry).
+		_ = m.store.DeleteSession(context.WithoutCancel(ctx), id)
+		return fail(err)
+	}
+	clear(st.token)
+	st.token, st.id, st.rec, st.version = token, id, &rec, 1
 	st.setCookie(token, &rec)
 	return nil
 }
 
+// longPast is the Expires of a put that is a conditional delete: a put
+// whose Expires has passed, once its expected version matched, leaves the
+// record absent (storage.SessionStore, storage.RefreshStore).
+var longPast = time.Unix(1, 0)
+
 // audit logs an event about the request's session.
 func (m *Manager) audit(ctx context.Context, level slog.Level, event string, st *requestState, attrs ...slog.Attr) {
 	base := []slog.Attr{slog.String("user", st.userID)}
-	if st.id != nil {
-		base = append(base, slog.String("session", ref(st.id)))
+	if st.rec != nil {
+		base = append(base, slog.String("session", ref(st.rec.ref)))
 	}
 	if st.r != nil {
 		if ip, ok := m.proxies.Client(st.r); ok {

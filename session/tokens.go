@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -46,7 +47,7 @@ const familyRecordLen = 1 + 32 + 32 + 4*8 + 32
 
 func (f *family) encode() []byte {
 	b := make([]byte, 0, familyRecordLen)
-	b = append(b, recordVersion)
+	b = append(b, familyRecordVersion)
 	b = append(b, f.tokenHash...)
 	b = append(b, f.prevHash...)
 	for _, v := range []int64{f.created, f.deadline, f.idleUntil, f.rotated} {
@@ -56,7 +57,7 @@ func (f *family) encode() []byte {
 }
 
 func decodeFamily(b []byte) (*family, error) {
-	if len(b) != familyRecordLen || b[0] != recordVersion {
+	if len(b) != familyRecordLen || b[0] != familyRecordVersion {
 		return nil, errMalformed
 	}
 	f := &family{tokenHash: append([]byte(nil), b[1:33]...), prevHash: append([]byte(nil), b[33:65]...)}
@@ -95,9 +96,15 @@ func (m *Manager) IssueTokens(ctx context.Context, userID string) (TokenPair, er
 	return pair, nil
 }
 
-// rotate issues the next token pair of a family: it stores the family with
-// the new refresh token's hash (compare-and-swap on expect), then the new
-// access session, and deletes the previous access session.
+// rotate issues the next token pair of a family. It stores the new access
+// session first (nobody has its token yet), then the family with the new
+// refresh token's hash and the new access session's ID (compare-and-swap
+// on expect), then deletes the previous access session. If the family
+// changed or was revoked in between, the new access session is deleted
+// and the answer is ErrInvalidToken: nothing issued from a revoked family
+// outlives the revocation (revokeFamily deletes the access session the
+// family names, then the family at the version it read, and starts over
+// if that version changed).
 func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byte, f *family, expect uint64, now time.Time, st *requestState) (TokenPair, error) {
 	room := 1
 	if f.access != nil {
@@ -108,6 +115,8 @@ func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byt
 	}
 	secret := newToken()
 	access := newToken()
+	defer clear(secret)
+	defer clear(access)
 	accessID := sessionID(kindBearer, access)
 	prevAccess := f.access
 	next := *f
@@ -119,16 +128,22 @@ func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byt
 	next.tokenHash = refreshTokenHash(famRaw, secret)
 	next.idleUntil = min(now.Add(m.cfg.RefreshTokenTTL).UnixMilli(), f.deadline)
 	next.access = accessID
-	err := m.store.PutRefreshFamily(ctx, storage.RefreshFamily{ID: famID, UserID: userID, Expires: next.expiresAt(), Data: next.encode()}, expect)
-	if errors.Is(err, storage.ErrConflict) {
-		return TokenPair{}, ErrInvalidToken // a concurrent refresh won
-	}
-	if err != nil {
-		return TokenPair{}, err
-	}
 	rec := m.newRecord(kindBearer, now, false, st)
 	rec.family = famID
-	if err := m.put(ctx, accessID, userID, rec); err != nil {
+	// Every access session of a family has the family's reference, so
+	// that a device row stays valid across rotations.
+	rec.ref = append([]byte(nil), famID[:refLen]...)
+	if err := m.put(ctx, accessID, userID, rec, 0); err != nil {
+		return TokenPair{}, err
+	}
+	err := m.store.PutRefreshFamily(ctx, storage.RefreshFamily{ID: famID, UserID: userID, Expires: next.expiresAt(), Data: next.encode()}, expect)
+	if err != nil {
+		if derr := m.store.DeleteSession(context.WithoutCancel(ctx), accessID); derr != nil {
+			m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.delete_failed", slog.String("user", userID), slog.String("session", ref(rec.ref)), slog.String("error", derr.Error()))
+		}
+		if errors.Is(err, storage.ErrConflict) {
+			return TokenPair{}, ErrInvalidToken // a concurrent refresh won, or the family was revoked
+		}
 		return TokenPair{}, err
 	}
 	if prevAccess != nil {
@@ -182,11 +197,10 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 			return TokenPair{}, ErrInvalidToken
 		}
 		// Someone holds a token of this family that is no longer its
-		// current one: a rotated token replayed. Revoke the family.
-		if err := m.store.DeleteRefreshFamily(ctx, famID); err != nil {
-			return TokenPair{}, err
-		}
-		if err := m.store.DeleteSession(ctx, f.access); err != nil {
+		// current one: a rotated token replayed. Revoke the family, with
+		// the access session it names now (which may be newer than the
+		// one read here).
+		if err := m.revokeFamily(ctx, famID); err != nil {
 			return TokenPair{}, err
 		}
 		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.refresh_reused", slog.String("user", stored.UserID), slog.String("family", ref(famID)))
@@ -206,4 +220,39 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	}
 	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.refreshed", slog.String("user", stored.UserID), slog.String("family", ref(famID)))
 	return pair, nil
+}
+
+// maxRevokeAttempts bounds the rounds of revokeFamily and Revoke: each
+// round that does not finish saw a rotation (or a re-issue) complete, so
+// the bound holds unless someone rotates the family as fast as the store
+// answers.
+const maxRevokeAttempts = 8
+
+// revokeFamily ends a refresh-token family and every access session issued
+// from it: it reads the family, deletes the access session the family
+// names, then deletes the family if it still has the version read (a put
+// at that version with an Expires long past); if a rotation changed it in
+// between, it starts over with what the rotation stored. A rotation that
+// lands after the family is gone fails its compare-and-swap and deletes
+// the access session it had stored.
+func (m *Manager) revokeFamily(ctx context.Context, famID []byte) error {
+	for range maxRevokeAttempts {
+		stored, err := m.store.GetRefreshFamily(ctx, famID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if f, err := decodeFamily(stored.Data); err == nil && len(f.access) == storage.SessionIDLen {
+			if err := m.store.DeleteSession(ctx, f.access); err != nil {
+				return err
+			}
+		}
+		err = m.store.PutRefreshFamily(ctx, storage.RefreshFamily{ID: famID, UserID: stored.UserID, Expires: longPast, Data: stored.Data}, stored.Version)
+		if !errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("session: the refresh family kept rotating while it was revoked: %w", storage.ErrConflict)
 }

@@ -81,8 +81,8 @@ func buildSessionQueries(d Dialect, schema string) sessionQueries {
 		insertSession: rebind(d, "INSERT INTO "+sessions+" (id, user_id, version, expires, data) VALUES (?, ?, 1, ?, ?) "+
 			"ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, version = 1, expires = excluded.expires, data = excluded.data "+
 			"WHERE keyhold_sessions.expires <= ?"),
-		updateSession:   rebind(d, "UPDATE "+sessions+" SET version = ?, expires = ?, data = ? WHERE id = ? AND version = ? AND expires > ? AND user_id = ?"),
-		getSessionState: rebind(d, "SELECT user_id, version FROM "+sessions+" WHERE id = ? AND expires > ?"),
+		updateSession:      rebind(d, "UPDATE "+sessions+" SET version = ?, expires = ?, data = ? WHERE id = ? AND version = ? AND expires > ? AND user_id = ?"),
+		getSessionState:    rebind(d, "SELECT user_id, version FROM "+sessions+" WHERE id = ? AND expires > ?"),
 		deleteSession:      rebind(d, "DELETE FROM "+sessions+" WHERE id = ?"),
 		listSessions:       rebind(d, "SELECT id, version, expires, data FROM "+sessions+" WHERE user_id = ? AND expires > ?"),
 		deleteUserSessions: rebind(d, "DELETE FROM "+sessions+" WHERE user_id = ?"),

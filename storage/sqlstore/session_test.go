@@ -722,8 +722,10 @@ func TestSessionContextDone(t *testing.T) {
 		}{{canceled, context.Canceled}, {expired, context.DeadlineExceeded}} {
 			ctx := tc.ctx
 			for name, call := range map[string]func() error{
-				"GetSession":         func() error { _, err := st.GetSession(ctx, sid("x")); return err },
-				"PutSession":         func() error { return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "alice", Expires: exp}, 0) },
+				"GetSession": func() error { _, err := st.GetSession(ctx, sid("x")); return err },
+				"PutSession": func() error {
+					return st.PutSession(ctx, storage.Session{ID: sid("x"), UserID: "alice", Expires: exp}, 0)
+				},
 				"DeleteSession":      func() error { return st.DeleteSession(ctx, sid("x")) },
 				"ListUserSessions":   func() error { _, err := st.ListUserSessions(ctx, "alice"); return err },
 				"DeleteUserSessions": func() error { return st.DeleteUserSessions(ctx, "alice") },
