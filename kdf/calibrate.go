@@ -82,7 +82,8 @@ func calibrateArgon2id(ctx context.Context, target time.Duration, maxMemoryKiB u
 			// Add passes while they fit: time grows about linearly in t.
 			perPass := d / 2
 			if perPass > 0 {
-				p.Time = uint32(min(int64(target/perPass), 16))
+				lim := DefaultLimits()
+				p.Time = uint32(min(int64(target/perPass), int64(lim.MaxTime), int64(lim.MaxArgon2MemoryTime/uint64(p.MemoryKiB))))
 			}
 			p.Time = max(p.Time, 2)
 			return p, p.Validate()
@@ -104,16 +105,21 @@ func calibratePBKDF2(ctx context.Context, alg Algorithm, target time.Duration) (
 	if err != nil {
 		return Params{}, err
 	}
-	p.Iterations = scaleIterations(target, d, probe, p.Iterations)
+	maxIter := DefaultLimits().MaxIterations
+	if alg == PBKDF2SHA512 {
+		maxIter = DefaultLimits().MaxIterationsSHA512
+	}
+	p.Iterations = scaleIterations(target, d, probe, p.Iterations, maxIter)
 	return p, p.Validate()
 }
 
 // scaleIterations returns the iteration count that takes about target when
-// probe iterations took d, between floor and DefaultLimits' maximum.
-func scaleIterations(target, d time.Duration, probe, floor uint32) uint32 {
+// probe iterations took d, between floor and ceiling (DefaultLimits'
+// maximum for the digest; the presets' outputs are one block long).
+func scaleIterations(target, d time.Duration, probe, floor, ceiling uint32) uint32 {
 	if d <= 0 {
 		return floor
 	}
 	n := int64(target) / int64(d) * int64(probe)
-	return uint32(max(min(n, int64(DefaultLimits().MaxIterations)), int64(floor)))
+	return uint32(max(min(n, int64(ceiling)), int64(floor)))
 }

@@ -40,7 +40,7 @@ func TestScaleIterations(t *testing.T) {
 		{time.Hour, time.Millisecond, 20_000, 600_000, DefaultLimits().MaxIterations},
 		{time.Second, 0, 20_000, 600_000, 600_000},
 	} {
-		if got := scaleIterations(tc.target, tc.d, tc.probe, tc.floor); got != tc.want {
+		if got := scaleIterations(tc.target, tc.d, tc.probe, tc.floor, DefaultLimits().MaxIterations); got != tc.want {
 			t.Errorf("scaleIterations(%v, %v, %d, %d) = %d, want %d", tc.target, tc.d, tc.probe, tc.floor, got, tc.want)
 		}
 	}

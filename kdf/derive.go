@@ -44,7 +44,7 @@ func (h *Hasher) DeriveKey(ctx context.Context, password, salt []byte, p Params)
 			return nil, err
 		}
 	case PBKDF2SHA256, PBKDF2SHA512:
-		if err := h.limits.checkIterations(uint64(p.Iterations)); err != nil {
+		if err := h.limits.checkPBKDF2(uint64(p.Iterations), pbkdf2PRF(p.Algorithm)().Size(), p.KeyLen); err != nil {
 			return nil, err
 		}
 	default:

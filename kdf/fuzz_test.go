@@ -66,7 +66,7 @@ func FuzzParsePBKDF2PHC(f *testing.F) {
 			}
 			return
 		}
-		if lim.checkIterations(uint64(h.iterations)) != nil || lim.checkSaltHash(len(h.salt), len(h.hash)) != nil {
+		if lim.checkPBKDF2(uint64(h.iterations), pbkdf2PRF(h.alg)().Size(), len(h.hash)) != nil || lim.checkSaltHash(len(h.salt), len(h.hash)) != nil {
 			t.Fatalf("accepted out-of-bounds %q", s)
 		}
 		if got := h.String(); got != s {

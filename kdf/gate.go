@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sync"
 )
 
@@ -26,6 +27,7 @@ type Gate struct {
 	maxConcurrent int
 	budgetKiB     uint64
 	maxWaiting    int
+	maxPerKey     int
 
 	mu         sync.Mutex
 	running    int
@@ -34,8 +36,13 @@ type Gate struct {
 	garbageKiB uint64
 	collecting bool
 	epoch      uint64 // incremented when a forced collection starts
-	queue      []*gateWaiter
-	wake       chan struct{} // closed and replaced whenever the state changes
+	// Waiting callers, in one FIFO queue per fairness key, served
+	// round-robin: turn indexes the key whose oldest waiter goes next.
+	queues  map[string]*keyQueue
+	ring    []*keyQueue
+	turn    int
+	waiting int
+	wake    chan struct{} // closed and replaced whenever the state changes
 }
 
 // garbageRun is memory released by finished runs while the GC had
@@ -49,6 +56,39 @@ type garbageRun struct {
 
 type gateWaiter struct{ kib uint64 }
 
+// keyQueue holds the waiting callers of one fairness key, oldest first.
+type keyQueue struct {
+	key     string
+	waiters []*gateWaiter
+}
+
+type gateKeyCtx struct{}
+
+// WithGateKey returns a copy of ctx that carries key as the fairness key
+// of the Gate runs started with it (through [Hasher.Verify],
+// [Hasher.VerifyDummy], [Hasher.Hash], [Hasher.DeriveKey] or [Gate.Run]).
+// Use the account (or, before the account is known, the client address):
+//
+//	ctx = kdf.WithGateKey(ctx, "user:"+userID)
+//
+// A Gate serves waiting callers round-robin across keys, FIFO within a
+// key, and lets one key hold at most a quarter of its queue places, so a
+// single account flooding its own login cannot starve the others: its
+// excess callers get ErrBusy while other keys still queue. Runs without a
+// key share one anonymous key (the empty string), which takes its turn
+// like the others but is bounded only by the whole queue
+// (GateConfig.MaxWaitingPerKey). The key is only compared and kept while
+// its callers wait; it never appears in an error.
+func WithGateKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, gateKeyCtx{}, key)
+}
+
+// gateKey returns the fairness key ctx carries, or "".
+func gateKey(ctx context.Context) string {
+	k, _ := ctx.Value(gateKeyCtx{}).(string)
+	return k
+}
+
 // GateConfig configures a Gate. Zero values select the defaults named on
 // each field.
 type GateConfig struct {
@@ -56,13 +96,25 @@ type GateConfig struct {
 	// runtime.GOMAXPROCS(0): more runs than cores only add latency.
 	MaxConcurrent int
 	// MemoryBudgetKiB bounds the memory, in KiB, of runs in progress plus
-	// finished runs not yet reclaimed. Zero selects MaxConcurrent × 64 MiB.
-	// A single run larger than the budget is refused, and a Hasher refuses
-	// Params or Limits that would need one.
+	// finished runs not yet reclaimed. Zero selects the larger of
+	// MaxConcurrent × 64 MiB and the largest run [DefaultLimits] allows
+	// (DefaultLimits().MaxMemoryKiB), so that on every host, whatever its
+	// CPU count, a Hasher with the default Limits can verify every hash
+	// those Limits accept (one such run at a time, the others queued). A
+	// single run larger than the budget is refused with a *ParamsError, and
+	// [New] refuses a Hasher whose Params or explicit Limits would need one.
 	MemoryBudgetKiB uint64
 	// MaxWaiting is the most callers that may queue for a place; the next
 	// one gets ErrBusy at once. Zero selects 4 × MaxConcurrent.
 	MaxWaiting int
+	// MaxWaitingPerKey is the most queue places that the callers of one
+	// fairness key ([WithGateKey]) may hold at once; the next caller of that
+	// key gets ErrBusy at once while other keys still queue. Zero selects
+	// MaxWaiting / 4, at least 1. It is capped at MaxWaiting. Callers
+	// without a key share the anonymous key, which is bounded only by
+	// MaxWaiting (so a process that sets no keys queues as before); it
+	// still takes its turn in the round-robin like any other key.
+	MaxWaitingPerKey int
 	// FailFast, if true, queues no one: a caller that cannot start at once
 	// gets ErrBusy.
 	FailFast bool
@@ -73,15 +125,15 @@ const defaultRunKiB = 64 * 1024
 
 // NewGate returns a Gate configured by cfg.
 func NewGate(cfg GateConfig) (*Gate, error) {
-	if cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 {
-		return nil, fmt.Errorf("kdf: gate MaxConcurrent and MaxWaiting must not be negative")
+	if cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 || cfg.MaxWaitingPerKey < 0 {
+		return nil, fmt.Errorf("kdf: gate MaxConcurrent, MaxWaiting and MaxWaitingPerKey must not be negative")
 	}
-	g := &Gate{maxConcurrent: cfg.MaxConcurrent, budgetKiB: cfg.MemoryBudgetKiB, maxWaiting: cfg.MaxWaiting}
+	g := &Gate{maxConcurrent: cfg.MaxConcurrent, budgetKiB: cfg.MemoryBudgetKiB, maxWaiting: cfg.MaxWaiting, maxPerKey: cfg.MaxWaitingPerKey}
 	if g.maxConcurrent == 0 {
 		g.maxConcurrent = runtime.GOMAXPROCS(0)
 	}
 	if g.budgetKiB == 0 {
-		g.budgetKiB = uint64(g.maxConcurrent) * defaultRunKiB
+		g.budgetKiB = max(uint64(g.maxConcurrent)*defaultRunKiB, DefaultLimits().largestRunKiB())
 	}
 	if g.maxWaiting == 0 {
 		g.maxWaiting = 4 * g.maxConcurrent
@@ -89,20 +141,32 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 	if cfg.FailFast {
 		g.maxWaiting = 0
 	}
+	if g.maxPerKey == 0 {
+		g.maxPerKey = max(g.maxWaiting/4, 1)
+	}
+	g.maxPerKey = min(g.maxPerKey, g.maxWaiting)
+	g.queues = make(map[string]*keyQueue)
 	g.wake = make(chan struct{})
 	return g, nil
 }
 
 // Config returns the Gate's resolved configuration.
 func (g *Gate) Config() GateConfig {
-	return GateConfig{MaxConcurrent: g.maxConcurrent, MemoryBudgetKiB: g.budgetKiB, MaxWaiting: g.maxWaiting, FailFast: g.maxWaiting == 0}
+	return GateConfig{MaxConcurrent: g.maxConcurrent, MemoryBudgetKiB: g.budgetKiB, MaxWaiting: g.maxWaiting,
+		MaxWaitingPerKey: g.maxPerKey, FailFast: g.maxWaiting == 0}
 }
 
 // Run waits for a place for a run needing memKiB of memory, runs fn, and
 // releases the place. It returns an error matching ErrBusy when the queue
+// (or the share of it that ctx's fairness key may hold, see [WithGateKey])
 // is full or ctx ends first (then the error also matches ctx's error), and
-// fn does not run. Most applications use a [Hasher], which calls Run, and
-// will not need to call it themselves.
+// fn does not run. A run larger than the whole memory budget is refused
+// with a *ParamsError matching ErrParamsOutOfBounds. Most applications use
+// a [Hasher], which calls Run, and will not need to call it themselves.
+//
+// Waiting callers are admitted round-robin across fairness keys and in
+// arrival order within a key; only the caller whose turn it is may start,
+// so a large run is never overtaken indefinitely by smaller ones.
 func (g *Gate) Run(ctx context.Context, memKiB uint64, fn func()) error {
 	release, err := g.acquire(ctx, memKiB)
 	if err != nil {
@@ -118,27 +182,35 @@ func (g *Gate) acquire(ctx context.Context, kib uint64) (release func(), err err
 		kib = smallRunKiB
 	}
 	if kib > g.budgetKiB {
-		return nil, fmt.Errorf("%w: a run of %d KiB exceeds the gate's memory budget of %d KiB", ErrParamsOutOfBounds, kib, g.budgetKiB)
+		return nil, outOfBounds("gate memory KiB", kib, g.budgetKiB, true)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, &busyError{cause: err}
 	}
+	key := gateKey(ctx)
 	release = func() { g.release(kib) }
 
 	g.mu.Lock()
-	if len(g.queue) == 0 && g.tryStartLocked(kib) {
+	if g.waiting == 0 && g.tryStartLocked(kib) {
 		g.mu.Unlock()
 		return release, nil
 	}
-	if len(g.queue) >= g.maxWaiting {
+	q := g.queues[key]
+	if g.waiting >= g.maxWaiting || (key != "" && q != nil && len(q.waiters) >= g.maxPerKey) {
 		g.mu.Unlock()
 		return nil, fmt.Errorf("%w: queue full", ErrBusy)
 	}
+	if q == nil {
+		q = &keyQueue{key: key}
+		g.queues[key] = q
+		g.ring = append(g.ring, q)
+	}
 	w := &gateWaiter{kib: kib}
-	g.queue = append(g.queue, w)
+	q.waiters = append(q.waiters, w)
+	g.waiting++
 	for {
-		if g.queue[0] == w && g.tryStartLocked(kib) {
-			g.queue = g.queue[1:]
+		if g.nextLocked() == w && g.tryStartLocked(kib) {
+			g.removeLocked(q, w, true)
 			g.broadcastLocked()
 			g.mu.Unlock()
 			return release, nil
@@ -150,16 +222,46 @@ func (g *Gate) acquire(ctx context.Context, kib uint64) (release func(), err err
 			g.mu.Lock()
 		case <-ctx.Done():
 			g.mu.Lock()
-			for i, q := range g.queue {
-				if q == w {
-					g.queue = append(g.queue[:i], g.queue[i+1:]...)
-					break
-				}
-			}
+			g.removeLocked(q, w, false)
 			g.broadcastLocked()
 			g.mu.Unlock()
 			return nil, &busyError{cause: ctx.Err()}
 		}
+	}
+}
+
+// nextLocked returns the waiter whose turn it is: the oldest of the key at
+// the ring's turn.
+func (g *Gate) nextLocked() *gateWaiter {
+	if len(g.ring) == 0 {
+		return nil
+	}
+	return g.ring[g.turn].waiters[0]
+}
+
+// removeLocked takes w out of its key's queue q. started tells whether w
+// is leaving because it was admitted (it was then the next waiter, and the
+// turn passes to the following key) or because its context ended. A key
+// whose queue empties leaves the ring and the map.
+func (g *Gate) removeLocked(q *keyQueue, w *gateWaiter, started bool) {
+	i := slices.Index(q.waiters, w)
+	if i < 0 {
+		return
+	}
+	q.waiters = slices.Delete(q.waiters, i, i+1)
+	g.waiting--
+	pos := slices.Index(g.ring, q)
+	if len(q.waiters) == 0 {
+		delete(g.queues, q.key)
+		g.ring = slices.Delete(g.ring, pos, pos+1)
+		if pos < g.turn {
+			g.turn--
+		}
+	} else if started && pos == g.turn {
+		g.turn++
+	}
+	if g.turn >= len(g.ring) {
+		g.turn = 0
 	}
 }
 

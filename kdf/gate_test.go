@@ -3,6 +3,8 @@ package kdf
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,8 +24,11 @@ func TestGateDefaults(t *testing.T) {
 	t.Parallel()
 	g := newTestGate(t, GateConfig{MaxConcurrent: 3})
 	c := g.Config()
-	if c.MaxConcurrent != 3 || c.MemoryBudgetKiB != 3*64*1024 || c.MaxWaiting != 12 || c.FailFast {
+	if c.MaxConcurrent != 3 || c.MemoryBudgetKiB != max(3*64*1024, uint64(DefaultLimits().MaxMemoryKiB)) || c.MaxWaiting != 12 || c.MaxWaitingPerKey != 3 || c.FailFast {
 		t.Fatalf("resolved config %+v", c)
+	}
+	if c := newTestGate(t, GateConfig{MaxConcurrent: 8}).Config(); c.MemoryBudgetKiB != 8*64*1024 {
+		t.Fatalf("8 places: budget %d KiB, want 8 × 64 MiB", c.MemoryBudgetKiB)
 	}
 	if _, err := NewGate(GateConfig{MaxConcurrent: -1}); err == nil {
 		t.Fatal("negative MaxConcurrent accepted")
@@ -95,7 +100,7 @@ func TestGateContext(t *testing.T) {
 		t.Fatalf("err = %v, want ErrBusy and DeadlineExceeded", err)
 	}
 	g.mu.Lock()
-	queued := len(g.queue)
+	queued := g.waiting + len(g.ring) + len(g.queues)
 	g.mu.Unlock()
 	if queued != 0 {
 		t.Fatalf("%d waiters left in the queue", queued)
@@ -128,6 +133,13 @@ func TestGateBudget(t *testing.T) {
 	}
 	if _, err := New(Config{Gate: g, Params: ModerateParams()}); err == nil {
 		t.Fatal("a Hasher whose own params exceed the budget was built")
+	}
+	// Limits set explicitly above the budget would admit hashes that the
+	// Gate then refuses at every verification: New refuses them.
+	lim := DefaultLimits()
+	lim.MaxMemoryKiB = 32*1024 + 1
+	if _, err := New(Config{Gate: g, Limits: lim}); !errors.Is(err, ErrParamsOutOfBounds) {
+		t.Fatalf("New with Limits above the budget: %v, want ErrParamsOutOfBounds", err)
 	}
 }
 
@@ -221,4 +233,128 @@ func TestGateForcedCollectionRacesReclaim(t *testing.T) {
 	cancel()
 	wg.Wait()
 	checkGarbageInvariant(t, g)
+}
+
+// waitQueued waits until n callers wait at g. It polls the gate's state;
+// nothing is asserted about time.
+func waitQueued(t *testing.T, g *Gate, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		w := g.waiting
+		g.mu.Unlock()
+		if w == n {
+			return
+		}
+	}
+	t.Fatalf("never saw %d waiters", n)
+}
+
+// TestGateFairAcrossKeys is issue 10, item 7 (gate part): with one place,
+// key A queues waiters up to its share of the queue (MaxWaiting/4) and its
+// next caller gets ErrBusy at once, while key B still queues; once the
+// place frees, B runs right after A's oldest waiter, before A's later
+// ones (round-robin across keys, FIFO within a key). Before the fix one
+// FIFO queue served A's whole backlog first, and A could fill every place.
+func TestGateFairAcrossKeys(t *testing.T) {
+	t.Parallel()
+	g := newTestGate(t, GateConfig{MaxConcurrent: 1, MemoryBudgetKiB: 1024, MaxWaiting: 16})
+	if got := g.Config().MaxWaitingPerKey; got != 4 {
+		t.Fatalf("MaxWaitingPerKey = %d, want 16/4", got)
+	}
+	hold, err := g.acquire(bg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	enqueue := func(key, label string, queued int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := g.Run(WithGateKey(bg, key), 1, func() {
+				mu.Lock()
+				order = append(order, label)
+				mu.Unlock()
+			})
+			if err != nil {
+				t.Errorf("%s: %v", label, err)
+			}
+		}()
+		waitQueued(t, g, queued)
+	}
+	for i := 1; i <= 4; i++ {
+		enqueue("A", fmt.Sprintf("A%d", i), i)
+	}
+	// A's share is full: its next callers are refused at once…
+	for range 3 {
+		if err := g.Run(WithGateKey(bg, "A"), 1, func() { t.Error("A's excess caller ran") }); !errors.Is(err, ErrBusy) {
+			t.Fatalf("A's fifth waiter: %v, want ErrBusy", err)
+		}
+	}
+	// …while B, and callers without a key, are still admitted to the queue.
+	// (The anonymous key has no share of its own: see MaxWaitingPerKey.)
+	enqueue("B", "B1", 5)
+	enqueue("", "anon1", 6)
+	enqueue("B", "B2", 7)
+	hold()
+	wg.Wait()
+	want := []string{"A1", "B1", "anon1", "A2", "B2", "A3", "A4"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("run order %v, want %v", order, want)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.waiting != 0 || len(g.ring) != 0 || len(g.queues) != 0 || g.running != 0 {
+		t.Fatalf("state left: waiting %d, ring %d, keys %d, running %d", g.waiting, len(g.ring), len(g.queues), g.running)
+	}
+}
+
+// A waiter that gives up (context ended) leaves its key's queue without
+// using its key's turn, and the others keep their order.
+func TestGateFairCancel(t *testing.T) {
+	t.Parallel()
+	g := newTestGate(t, GateConfig{MaxConcurrent: 1, MemoryBudgetKiB: 1024, MaxWaiting: 16})
+	hold, err := g.acquire(bg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	run := func(ctx context.Context, label string) {
+		defer wg.Done()
+		err := g.Run(ctx, 1, func() {
+			mu.Lock()
+			order = append(order, label)
+			mu.Unlock()
+		})
+		if label == "A-cancelled" {
+			if !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
+				t.Errorf("cancelled waiter: %v", err)
+			}
+		} else if err != nil {
+			t.Errorf("%s: %v", label, err)
+		}
+	}
+	ctxA := WithGateKey(bg, "A")
+	cancelled, cancel := context.WithCancel(WithGateKey(bg, "A"))
+	wg.Add(1)
+	go run(cancelled, "A-cancelled")
+	waitQueued(t, g, 1)
+	wg.Add(1)
+	go run(WithGateKey(bg, "B"), "B1")
+	waitQueued(t, g, 2)
+	wg.Add(1)
+	go run(ctxA, "A2")
+	waitQueued(t, g, 3)
+	cancel()
+	waitQueued(t, g, 2)
+	hold()
+	wg.Wait()
+	// A's turn was not used by its cancelled waiter: its next one goes.
+	if want := []string{"A2", "B1"}; !slices.Equal(order, want) {
+		t.Fatalf("run order %v, want %v", order, want)
+	}
 }

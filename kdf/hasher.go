@@ -26,7 +26,13 @@ type Config struct {
 	// [Params.Validate] are refused.
 	Params Params
 	// Limits bound the parameters accepted from stored hashes. Zero fields
-	// select DefaultLimits.
+	// select DefaultLimits. New refuses Limits whose MaxMemoryKiB, set
+	// explicitly, admits a run larger than the Gate's memory budget (such
+	// hashes would pass the Limits and then be refused at the Gate on
+	// every verification). When MaxMemoryKiB is left zero and the Gate was
+	// given an explicit budget smaller than DefaultLimits().MaxMemoryKiB,
+	// the budget becomes the bound ([Hasher.Limits] reports it); with the
+	// Gate's default budget that never happens, on any host.
 	Limits Limits
 	// Gate bounds concurrent runs. Nil selects a Gate of its own with
 	// NewGate(GateConfig{}); share one Gate between the Hashers of a process.
@@ -82,7 +88,14 @@ func New(cfg Config) (*Hasher, error) {
 			return nil, err
 		}
 	}
-	if budget := h.gate.budgetKiB; uint64(h.limits.MaxMemoryKiB) > budget {
+	if budget := h.gate.budgetKiB; h.limits.largestRunKiB() > budget {
+		if cfg.Limits.MaxMemoryKiB != 0 {
+			return nil, fmt.Errorf("kdf: Limits.MaxMemoryKiB %d admits a run larger than the Gate's memory budget of %d KiB: such a hash would be refused at every verification; raise GateConfig.MemoryBudgetKiB or lower the Limits: %w",
+				h.limits.MaxMemoryKiB, budget, outOfBounds("m", uint64(h.limits.MaxMemoryKiB), budget, true))
+		}
+		// Limits left at the default, with a Gate whose explicit budget is
+		// smaller (the default budget always holds DefaultLimits' largest
+		// run): the budget is the bound, as Hasher.Limits reports.
 		h.limits.MaxMemoryKiB = uint32(budget)
 	}
 	if err := h.checkOwnParams(); err != nil {
@@ -115,7 +128,7 @@ func (h *Hasher) checkOwnParams() error {
 	case Argon2id:
 		err = l.checkArgon2(p.MemoryKiB, p.Time, p.Threads)
 	default:
-		err = l.checkIterations(uint64(p.Iterations))
+		err = l.checkPBKDF2(uint64(p.Iterations), pbkdf2PRF(p.Algorithm)().Size(), p.KeyLen)
 	}
 	if err == nil {
 		err = l.checkSaltHash(p.SaltLen, p.KeyLen)
@@ -129,8 +142,8 @@ func (h *Hasher) checkOwnParams() error {
 // Params returns the parameters of the Hasher's new hashes.
 func (h *Hasher) Params() Params { return h.params }
 
-// Limits returns the resolved bounds on stored parameters (capped by the
-// Gate's memory budget).
+// Limits returns the resolved bounds on stored parameters (MaxMemoryKiB
+// capped by an explicit Gate budget when Config.Limits left it zero).
 func (h *Hasher) Limits() Limits { return h.limits }
 
 // Gate returns the Gate the Hasher runs behind.

@@ -71,7 +71,8 @@ import (
 //     over time, so such a string is refused as malformed.
 //
 // Salts must be 8 to Limits.MaxSaltLen bytes and hashes 16 to
-// Limits.MaxHashLen bytes; PBKDF2 iterations at most Limits.MaxIterations;
+// Limits.MaxHashLen bytes; PBKDF2 iterations at most Limits.MaxIterations
+// (Limits.MaxIterationsSHA512 for HMAC-SHA-512);
 // for scrypt, N a power of two from 2, r at most maxScryptR, p at most
 // Limits.MaxThreads, and both 128·N·r·p bytes (the work) and the memory
 // the computation allocates at most Limits.MaxMemoryKiB.
@@ -423,7 +424,7 @@ func (h *legacyPBKDF2Hash) setIterations(s string, lim Limits) error {
 	if err != nil {
 		return err
 	}
-	if err := lim.checkIterations(i); err != nil {
+	if err := lim.checkPBKDF2(i, h.digest.size(), h.digest.size()); err != nil {
 		return err
 	}
 	h.iterations = uint32(i)

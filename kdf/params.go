@@ -176,33 +176,71 @@ const smallRunKiB = 1
 // memory is allocated for the KDF. The zero value of a field selects the
 // default shown in [DefaultLimits].
 type Limits struct {
-	MaxMemoryKiB     uint32 // Argon2id m, and scrypt's 128·N·r·p in KiB
-	MaxTime          uint32 // Argon2id t
-	MaxThreads       uint8  // Argon2id p, scrypt p
-	MaxIterations    uint32 // PBKDF2 iterations
-	MaxBcryptCost    int    // bcrypt cost (log2 rounds)
-	MaxSaltLen       int    // decoded salt bytes
-	MaxHashLen       int    // decoded hash bytes
-	MaxEncodedLength int    // characters of the whole encoded hash
+	MaxMemoryKiB uint32 // Argon2id m, and scrypt's 128·N·r·p and allocation, in KiB
+	// MaxArgon2MemoryTime bounds Argon2id's work, m × t (KiB × passes):
+	// the time of a run grows with it, whatever p.
+	MaxArgon2MemoryTime uint64
+	MaxTime             uint32 // Argon2id t
+	MaxThreads          uint8  // Argon2id p, scrypt p
+	// MaxIterations bounds PBKDF2 with HMAC-SHA-1 or HMAC-SHA-256:
+	// iterations × output blocks (one block per 20 or 32 bytes of
+	// output), which is what a run costs.
+	MaxIterations uint32
+	// MaxIterationsSHA512 is MaxIterations for PBKDF2-HMAC-SHA-512, whose
+	// iterations cost about two and a half times those of SHA-256 (per
+	// 64-byte block).
+	MaxIterationsSHA512 uint32
+	MaxBcryptCost       int // bcrypt cost (log2 rounds)
+	MaxSaltLen          int // decoded salt bytes
+	MaxHashLen          int // decoded hash bytes
+	MaxEncodedLength    int // characters of the whole encoded hash
 }
 
-// DefaultLimits returns the bounds used when Config.Limits is zero: up to
-// 256 MiB and t=16 for Argon2id, 16 lanes, 10,000,000 PBKDF2 iterations,
-// bcrypt cost 16, salts and hashes up to 128 bytes and encoded hashes up to
-// 512 characters. They admit every preset in this package with room to
-// grow, and keep one verification to well under a second of a core's time.
+// DefaultLimits returns the bounds used when Config.Limits is zero:
+//
+//   - Argon2id: m up to 128 MiB, m × t up to 768 MiB × passes (128 MiB at
+//     t=6, 64 MiB at t=12, 19 MiB at t=16), t up to 16, p up to 16;
+//   - scrypt: 128·N·r·p and the allocation up to 128 MiB (N=2^17 at r=8,
+//     p=1), r up to 32, p up to 16;
+//   - PBKDF2: 4,000,000 iterations × blocks for HMAC-SHA-1 and -SHA-256,
+//     2,000,000 for HMAC-SHA-512;
+//   - bcrypt: cost 14;
+//   - salts and hashes up to 128 bytes, encoded hashes up to 512
+//     characters.
+//
+// They admit every preset of this package and the defaults of common
+// libraries with room to grow: argon2-cffi (m=64 MiB, t=3, p=4, and
+// m=100 MiB, t=2, p=8 before 21.2), Django's Argon2 (m=100 MiB, t=2, p=8)
+// and PBKDF2 (1,200,000 iterations in Django 6.0), passlib, PHP's
+// password_hash (m=64 MiB, t=4), libsodium's interactive limits, Werkzeug
+// (PBKDF2-SHA256 1,000,000; scrypt N=2^15), OWASP's PBKDF2-SHA1 1,300,000
+// and bcrypt cost 12. Not admitted without raising them: libsodium's
+// "moderate" (256 MiB) and "sensitive" (1 GiB) Argon2id limits.
+//
+// The worst case each bound allows costs about a second of one core: on
+// the machine of bench/README.md, 20 to 35 times a verification at
+// [DefaultParams] (Argon2id m=19 MiB, t=2), measured in the same run by
+// BenchmarkVerifyAtLimits. The Gate's default memory budget always holds
+// one run of MaxMemoryKiB (see [GateConfig]).
 func DefaultLimits() Limits {
 	return Limits{
-		MaxMemoryKiB:     256 * 1024,
-		MaxTime:          16,
-		MaxThreads:       16,
-		MaxIterations:    10_000_000,
-		MaxBcryptCost:    16,
-		MaxSaltLen:       128,
-		MaxHashLen:       128,
-		MaxEncodedLength: 512,
+		MaxMemoryKiB:        128 * 1024,
+		MaxArgon2MemoryTime: 768 * 1024,
+		MaxTime:             16,
+		MaxThreads:          16,
+		MaxIterations:       4_000_000,
+		MaxIterationsSHA512: 2_000_000,
+		MaxBcryptCost:       14,
+		MaxSaltLen:          128,
+		MaxHashLen:          128,
+		MaxEncodedLength:    512,
 	}
 }
+
+// largestRunKiB is the memory of the largest single run that l admits
+// from a stored hash: Argon2id's m and scrypt's allocation are both bounded
+// by MaxMemoryKiB; PBKDF2 and bcrypt need a few KiB.
+func (l Limits) largestRunKiB() uint64 { return uint64(l.MaxMemoryKiB) }
 
 // withDefaults returns l with every zero field set from DefaultLimits.
 func (l Limits) withDefaults() Limits {
@@ -218,6 +256,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxIterations == 0 {
 		l.MaxIterations = d.MaxIterations
+	}
+	if l.MaxIterationsSHA512 == 0 {
+		l.MaxIterationsSHA512 = d.MaxIterationsSHA512
+	}
+	if l.MaxArgon2MemoryTime == 0 {
+		l.MaxArgon2MemoryTime = d.MaxArgon2MemoryTime
 	}
 	if l.MaxBcryptCost == 0 {
 		l.MaxBcryptCost = d.MaxBcryptCost
@@ -258,17 +302,26 @@ func (l Limits) checkArgon2(m, t uint32, p uint8) error {
 		return outOfBounds("m", uint64(m), 8*uint64(p), false)
 	case m > l.MaxMemoryKiB:
 		return outOfBounds("m", uint64(m), uint64(l.MaxMemoryKiB), true)
+	case uint64(m)*uint64(t) > l.MaxArgon2MemoryTime:
+		return outOfBounds("m×t", uint64(m)*uint64(t), l.MaxArgon2MemoryTime, true)
 	}
 	return nil
 }
 
-// checkIterations bounds a PBKDF2 iteration count read from storage.
-func (l Limits) checkIterations(i uint64) error {
+// checkPBKDF2 bounds a PBKDF2 iteration count read from storage, for a
+// PRF whose digest is digestSize bytes and an output of keyLen bytes: the
+// work is iterations × ceil(keyLen / digestSize) HMAC blocks.
+func (l Limits) checkPBKDF2(i uint64, digestSize, keyLen int) error {
+	bound := uint64(l.MaxIterations)
+	if digestSize == 64 {
+		bound = uint64(l.MaxIterationsSHA512)
+	}
+	blocks := uint64(max(1, (keyLen+digestSize-1)/digestSize))
 	switch {
 	case i == 0:
 		return outOfBounds("i", 0, 1, false)
-	case i > uint64(l.MaxIterations):
-		return outOfBounds("i", i, uint64(l.MaxIterations), true)
+	case i > bound/blocks:
+		return outOfBounds("i", i, bound/blocks, true)
 	}
 	return nil
 }

@@ -40,14 +40,14 @@ func parsePBKDF2PHC(encoded string, lim Limits) (*pbkdf2Hash, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := lim.checkIterations(i); err != nil {
-		return nil, err
-	}
-	h.iterations = uint32(i)
 	l, err := parseDecimal("l", kv["l"], 16)
 	if err != nil {
 		return nil, err
 	}
+	if err := lim.checkPBKDF2(i, pbkdf2PRF(h.alg)().Size(), int(l)); err != nil {
+		return nil, err
+	}
+	h.iterations = uint32(i)
 	if h.keyID, h.salt, h.hash, err = decodePHCTail(kv, f[2], f[3], lim); err != nil {
 		return nil, err
 	}

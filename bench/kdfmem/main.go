@@ -28,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -105,7 +106,9 @@ func run(cfg config) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	h, err := kdf.New(kdf.Config{Gate: gate, Limits: kdf.Limits{MaxMemoryKiB: max(cfg.MemoryKiB, 256*1024)}})
+	// Limits up to the Gate's budget: New refuses Limits that admit a run
+	// the Gate could never start.
+	h, err := kdf.New(kdf.Config{Gate: gate, Limits: kdf.Limits{MaxMemoryKiB: uint32(min(gate.Config().MemoryBudgetKiB, math.MaxUint32))}})
 	if err != nil {
 		return res, err
 	}
