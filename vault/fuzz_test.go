@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -41,7 +42,8 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 // FuzzOpen: opening arbitrary bytes never panics and never succeeds unless
-// they are exactly a sealed record (the seed is one).
+// they are exactly a sealed record (the seeds are one of each format), and
+// OpenVersion reports the version that was sealed.
 func FuzzOpen(f *testing.F) {
 	v, _ := newTestVault(f)
 	u := mustCreate(f, v, "fuzz", "fuzz passphrase")
@@ -49,12 +51,28 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(sealed, []byte("ctx"))
-	f.Add(sealed[:10], []byte(""))
-	f.Fuzz(func(t *testing.T, data, context []byte) {
+	versioned, err := u.SealVersion([]byte("plaintext"), []byte("ctx"), 5)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed, []byte("ctx"), uint64(0))
+	f.Add(sealed[:10], []byte(""), uint64(1))
+	f.Add(versioned, []byte("ctx"), uint64(5))
+	f.Add(versioned, []byte("ctx"), uint64(6))
+	f.Fuzz(func(t *testing.T, data, context []byte, minVersion uint64) {
+		genuine := string(context) == "ctx" && (bytes.Equal(data, sealed) || bytes.Equal(data, versioned))
 		pt, err := u.Open(data, context)
-		if err == nil && (!bytes.Equal(data, sealed) || string(context) != "ctx" || string(pt) != "plaintext") {
+		if err == nil && (!genuine || string(pt) != "plaintext") {
 			t.Fatalf("forged record opened")
+		}
+		pt, ver, err := u.OpenVersion(data, context, minVersion)
+		switch {
+		case err == nil && (!genuine || string(pt) != "plaintext" || ver < minVersion):
+			t.Fatalf("forged record opened at version %d", ver)
+		case err == nil && ver != map[bool]uint64{true: 5, false: 0}[bytes.Equal(data, versioned)]:
+			t.Fatalf("version %d", ver)
+		case errors.Is(err, ErrRollback) && (!genuine || pt != nil || ver >= minVersion):
+			t.Fatalf("rollback reported for version %d, min %d", ver, minVersion)
 		}
 	})
 }
