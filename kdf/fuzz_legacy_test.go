@@ -79,7 +79,7 @@ func checkLegacyParse(t *testing.T, encoded string, lim Limits, h storedHash, er
 		}
 		s = x.String()
 	case *legacyPBKDF2Hash:
-		if x.iterations == 0 || x.iterations > lim.MaxIterations {
+		if lim.checkPBKDF2(uint64(x.iterations), x.digest.size(), len(x.hash)) != nil {
 			t.Fatalf("%q: accepted %d iterations", encoded, x.iterations)
 		}
 		if len(x.hash) != x.digest.size() {
@@ -96,6 +96,12 @@ func checkLegacyParse(t *testing.T, encoded string, lim Limits, h storedHash, er
 			t.Fatalf("%q: accepted scrypt N=%d r=%d p=%d over %d KiB", encoded, x.n, r, p, lim.MaxMemoryKiB)
 		}
 		saltHash(x.salt, x.hash)
+		s = x.String()
+	case *djangoArgon2Hash:
+		if lim.checkArgon2(x.inner.m, x.inner.t, x.inner.p) != nil || x.inner.keyID != "" {
+			t.Fatalf("%q: accepted argon2 m=%d t=%d p=%d keyid %q", encoded, x.inner.m, x.inner.t, x.inner.p, x.inner.keyID)
+		}
+		saltHash(x.inner.salt, x.inner.hash)
 		s = x.String()
 	default:
 		t.Fatalf("%q: unexpected type %T", encoded, h)
@@ -144,6 +150,14 @@ func FuzzParsePasslibScrypt(f *testing.F) {
 func FuzzParseDjango(f *testing.F) {
 	seedLegacyFuzz(f, "django")
 	fuzzLegacyParser(f, "pbkdf2_sha256$", "pbkdf2_sha1$")
+}
+
+func FuzzParseDjangoArgon2(f *testing.F) {
+	seedLegacyFuzz(f, "django-argon2")
+	for _, s := range lineBreakVariants {
+		f.Add(s)
+	}
+	fuzzLegacyParser(f, "argon2$argon2id$")
 }
 
 func FuzzParseWerkzeugPBKDF2(f *testing.F) {

@@ -103,7 +103,7 @@ func TestLegacyFixtures(t *testing.T) {
 		"passlib-pbkdf2-sha1", "passlib-pbkdf2-sha256", "passlib-pbkdf2-sha512", "passlib-scrypt",
 		"django-pbkdf2-sha1", "django-pbkdf2-sha256",
 		"werkzeug-pbkdf2-sha1", "werkzeug-pbkdf2-sha256", "werkzeug-pbkdf2-sha512", "werkzeug-scrypt",
-		"argon2id",
+		"argon2id", "django-argon2",
 	} {
 		if formats[want] == 0 {
 			t.Errorf("no fixture of format %s", want)
@@ -412,6 +412,51 @@ func TestLegacyLimitsAreConfigurable(t *testing.T) {
 		var pe *ParamsError
 		if !errors.As(err, &pe) || pe.Param != c.param || !errors.Is(err, ErrParamsOutOfBounds) {
 			t.Errorf("parseLegacy(%.50q) = %v, want a ParamsError about %q", c.enc, err, c.param)
+		}
+	}
+}
+
+// TestDjangoArgon2 is issue 10, item 12: Django's "argon2$argon2id$…"
+// hashes (refused as unsupported before) verify, over the bytes as
+// received, always with needsRehash; they are bounded by the same Limits
+// as Argon2id, and a keyid (this package's pepper reference) is refused.
+func TestDjangoArgon2(t *testing.T) {
+	t.Parallel()
+	h := newLegacyTestHasher(t)
+	n := 0
+	for _, f := range loadLegacyFixtures(t) {
+		if f.Format != "django-argon2" {
+			continue
+		}
+		n++
+		if !strings.HasPrefix(f.Encoded, "argon2$argon2id$v=19$") {
+			t.Fatalf("fixture %q is not in Django's format", f.Encoded)
+		}
+		stored, err := parseStored(f.Encoded, h.Limits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stored.hashesRawBytes() || stored.sameAs(h.Params()) {
+			t.Errorf("%q: parsed as one of this package's own hashes", f.Encoded)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no django-argon2 fixture")
+	}
+	lim := h.Limits()
+	for _, c := range []struct {
+		enc  string
+		want error
+	}{
+		{"argon2$argon2id$v=19$m=131073,t=2,p=8$Z0JqSXZkdWRlN0xkRm4ydWFzTFk0WQ$YRtRvvqm34Dwec57cncEZw", ErrParamsOutOfBounds},
+		{"argon2$argon2id$v=19$m=131072,t=7,p=8$Z0JqSXZkdWRlN0xkRm4ydWFzTFk0WQ$YRtRvvqm34Dwec57cncEZw", ErrParamsOutOfBounds},
+		{"argon2$argon2id$v=19$m=1024,t=2,p=1,keyid=cDE$Z0JqSXZkdWRlN0xkRm4ydWFzTFk0WQ$YRtRvvqm34Dwec57cncEZw", ErrMalformedHash},
+		{"argon2$argon2id$v=19$m=1024,t=2,p=1$Z0JqSXZkdWRlN0xkRm4ydWFzTFk0WQ", ErrMalformedHash},
+		{"argon2$argon2id$v=19$m=1024,t=2,p=1$Z0JqSXZkdWRlN0xk Rm4ydWFzTFk0WQ$YRtRvvqm34Dwec57cncEZw", ErrMalformedHash},
+		{"argon2$argon2i$v=19$m=1024,t=2,p=1$Z0JqSXZkdWRlN0xkRm4ydWFzTFk0WQ$YRtRvvqm34Dwec57cncEZw", ErrUnsupportedAlgorithm},
+	} {
+		if _, err := parseStored(c.enc, lim); !errors.Is(err, c.want) {
+			t.Errorf("parseStored(%.50q) = %v, want %v", c.enc, err, c.want)
 		}
 	}
 }

@@ -6,7 +6,7 @@ costs so that the Go tests stay fast.
 Run with Debian's interpreter, which the python3-* packages install into:
 
     apt-get install python3-passlib python3-werkzeug python3-bcrypt \
-        python3-argon2 argon2
+        python3-argon2 python3-django argon2
     /usr/bin/python3 kdf/testdata/legacy/make_fixtures.py > kdf/testdata/legacy/fixtures.json
 
 Each fixture says which library made it ("library", with its version), what
@@ -31,8 +31,10 @@ import unicodedata
 
 import argon2
 import bcrypt
+import django
 import passlib
 import werkzeug
+from django.conf import settings as django_settings
 from passlib import hash as ph
 from werkzeug import security
 
@@ -55,6 +57,7 @@ VERSIONS = {
     "passlib": dist_version("passlib", passlib),
     "werkzeug": dist_version("werkzeug", werkzeug),
     "argon2-cffi": dist_version("argon2-cffi", argon2),
+    "django": django.get_version(),
     "argon2-cli": subprocess.run(
         ["dpkg-query", "-W", "-f", "${Version}", "argon2"],
         capture_output=True, text=True).stdout or "unknown",
@@ -238,6 +241,28 @@ for pw in PASSWORDS.values():
 
 
 
+# ---- Django's Argon2PasswordHasher, by Django itself --------------------------
+# "argon2" + argon2-cffi's encoded string (from its leading "$"). Django
+# hashes the UTF-8 bytes as given, so only those verify in keyhold (no NFKC
+# try), like the other imported formats. Low costs keep the tests fast; the
+# format and the code path are those of Django's defaults (m=102400, t=2,
+# p=8), which keyhold's DefaultLimits admit.
+django_settings.configure()
+from django.contrib.auth.hashers import Argon2PasswordHasher  # noqa: E402
+
+
+class DjangoArgon2Low(Argon2PasswordHasher):
+    time_cost = 2
+    memory_cost = 1024
+    parallelism = 2
+
+
+django_argon2 = DjangoArgon2Low()
+for pw in PASSWORDS.values():
+    add("django-argon2", "django %s (Argon2PasswordHasher, t=2, m=1024, p=2)" % VERSIONS["django"],
+        django_argon2.encode(pw, django_argon2.salt()), pw)
+
+
 PASSLIB_HANDLERS = {
     "passlib-pbkdf2-sha256": ph.pbkdf2_sha256, "passlib-pbkdf2-sha512": ph.pbkdf2_sha512,
     "passlib-pbkdf2-sha1": ph.pbkdf2_sha1, "passlib-scrypt": ph.scrypt,
@@ -262,6 +287,8 @@ def library_verifies(f):
         return hashlib.scrypt(pw.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p).hex() == h
     if fmt.startswith("werkzeug"):
         return security.check_password_hash(enc, pw)
+    if fmt == "django-argon2":
+        return django_argon2.verify(pw, enc)
     return PASSLIB_HANDLERS[fmt].verify(pw, enc)
 
 
