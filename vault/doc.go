@@ -7,7 +7,8 @@
 // passphrase and [Vault.Unlock] when they unlock; keep the [Unlocked]
 // value only as long as the user's session is unlocked, and use
 // [Unlocked.Seal] and [Unlocked.Open] for their data, with a context that
-// names each record ("notes/42/body").
+// names each record ("notes/42/body"), or [Unlocked.SealVersion] and
+// [Unlocked.OpenVersion] where an older copy of a record must not open.
 //
 // # Key hierarchy
 //
@@ -30,6 +31,24 @@
 // Every failed unlock is [ErrUnlockFailed] and every failed open is
 // [ErrDecrypt]: a wrong passphrase and a tampered record look the same, by
 // design. Count failed unlocks against the account's limiter.
+//
+// [Vault.Unlock] does not reveal whether a user has a vault: for a user
+// without one it does the KDF work of a wrong passphrase (at the Vault's
+// parameters for new slots) and answers with an error that matches
+// ErrUnlockFailed, and also [ErrNoVault] for an application that must tell
+// the two apart. Where the application refuses without checking the
+// passphrase (a locked account), [Vault.UnlockDummy] costs the same. What
+// is not a wrong passphrase never reads as ErrUnlockFailed: a busy KDF gate
+// (kdf.ErrBusy), stored KDF parameters beyond the limits
+// (kdf.ErrParamsOutOfBounds), the context ending, the store failing.
+//
+// A record binds its user, context and key version, not its age: someone
+// who can write the database can put back an older ciphertext of the same
+// record, and [Unlocked.Open] accepts it. [Unlocked.SealVersion] binds a
+// record version the application chooses, and [Unlocked.OpenVersion]
+// refuses an older one ([ErrRollback]), as long as the application keeps
+// the version it expects where that attacker cannot roll it back
+// (SECURITY.md).
 //
 // Someone who copied a vault record before a passphrase change can still
 // open that copy with the old passphrase: a passphrase change does not
