@@ -170,7 +170,9 @@ func TestNewDevicesInvalid(t *testing.T) {
 // does not lock out the owner on a device the owner logged in from
 // before: the device cookie gives it a counter of its own. A forged,
 // expired, tampered or other account's cookie, or one signed with another
-// key, gets the shared counter, which is locked; Lockout.Reset unlocks it.
+// key, gets the attacker's address's counter, which is locked; a new
+// address is locked only by the 50 addresses' attack (the account's
+// counter); Lockout.Reset unlocks that.
 func TestKnownDeviceSurvivesLockout(t *testing.T) {
 	for _, attackers := range []int{1, 50} {
 		t.Run(map[int]string{1: "from one address", 50: "from 50 addresses"}[attackers], func(t *testing.T) {
@@ -213,17 +215,19 @@ func TestKnownDeviceSurvivesLockout(t *testing.T) {
 			expiring := remember(t, shortLived, "alice")
 			foreign := remember(t, otherKey, "alice")
 
-			// The attack: 100 guesses, spread over the attackers' addresses.
+			// The attack: 200 guesses, spread over the attackers' addresses.
 			admitted := 0
-			for i := range 100 {
+			for i := range 200 {
 				ip := netip.AddrFrom4([4]byte{203, 0, 113, byte(i % attackers)})
 				r := withCookies(netip.AddrPortFrom(ip, 1234).String())
 				if err := login(r, "alice", false); !errors.Is(err, ratelimit.ErrLocked) {
 					admitted++
 				}
 			}
-			if admitted != 10 {
-				t.Fatalf("the attack got %d guesses, want 10", admitted)
+			// One address: its own counter locks after 10. Fifty: each stays
+			// under 10, and the account's counter locks after 100.
+			if want := map[int]int{1: 10, 50: 100}[attackers]; admitted != want {
+				t.Fatalf("the attack got %d guesses, want %d", admitted, want)
 			}
 			c.Advance(time.Minute) // the short-lived cookie has expired; the lock (1h) has not
 
@@ -252,13 +256,22 @@ func TestKnownDeviceSurvivesLockout(t *testing.T) {
 				{"tampered", &tampered},
 				{"signed with another key", foreign},
 			} {
-				r := withCookies("198.51.100.7:1234")
+				r := withCookies("203.0.113.0:1234")
 				if tc.cookie != nil {
-					r = withCookies("198.51.100.7:1234", tc.cookie)
+					r = withCookies("203.0.113.0:1234", tc.cookie)
 				}
 				if err := login(r, "alice", true); !errors.Is(err, ratelimit.ErrLocked) {
-					t.Errorf("%s cookie, right password: %v, want the shared counter's ErrLocked", tc.name, err)
+					t.Errorf("%s cookie from an attacker's address, right password: %v, want ErrLocked", tc.name, err)
 				}
+			}
+			// From a new address without a cookie: locked only when the
+			// account's own counter is (the distributed attack).
+			err = login(withCookies("198.51.100.7:1234"), "alice", true)
+			if attackers == 1 && err != nil {
+				t.Errorf("a new address, right password, after one address's attack: %v, want in", err)
+			}
+			if attackers == 50 && !errors.Is(err, ratelimit.ErrLocked) {
+				t.Errorf("a new address, right password, after 50 addresses' attack: %v, want ErrLocked", err)
 			}
 
 			// The shared counter and the device's are separate both ways: the

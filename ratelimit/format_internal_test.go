@@ -54,11 +54,12 @@ func TestStoreKeyVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, _ := l.key("ada", Device{})
+	now := time.Unix(1, 0)
+	shared := l.counters("ada", Source{}, now)[1].key
 	var dev Device
 	copy(dev.id[:], vectorDeviceID())
 	dev.ok = true
-	own, _ := l.key("ada", dev)
+	own := l.counters("ada", Source{Device: dev}, now)[0].key
 	if hex.EncodeToString(shared[:]) != storeKeyVectors[2].want || hex.EncodeToString(own[:]) != storeKeyVectors[3].want {
 		t.Errorf("lockout keys %x, %x do not match the vectors", shared, own)
 	}
@@ -123,3 +124,7 @@ func (nopLockoutStore) BeginAttempt(context.Context, []byte, storage.LockoutRequ
 }
 
 func (nopLockoutStore) ResetLockout(context.Context, []byte) error { panic("not called") }
+
+func (nopLockoutStore) RefundAttempt(context.Context, []byte, storage.LockoutRequest, int) (bool, storage.LockoutState, error) {
+	panic("not called")
+}

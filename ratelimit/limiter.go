@@ -105,6 +105,11 @@ type Options struct {
 	// Logger receives the "excess_rate_limit_exceeded" events. Zero:
 	// slog.Default().
 	Logger *slog.Logger
+	// LogKey is the key (LogKeyLen bytes) under which limiter keys are
+	// hashed for the logs ([LogHash]): a key may name an account, and a
+	// submitted account name is sometimes a password. Zero: a random key
+	// of the process.
+	LogKey []byte
 	// Now is the clock. Zero: time.Now. Every instance sharing a store
 	// must keep its clock in step (NTP): see the package documentation.
 	Now func() time.Time
@@ -120,6 +125,7 @@ type Limiter struct {
 	interval time.Duration
 	failOpen bool
 	log      *slog.Logger
+	logKey   [LogKeyLen]byte
 	now      func() time.Time
 }
 
@@ -131,7 +137,11 @@ func New(store storage.RateStore, rule Rule, opts Options) (*Limiter, error) {
 	if err := rule.validate(); err != nil {
 		return nil, err
 	}
-	l := &Limiter{store: store, rule: rule, interval: rule.interval(), failOpen: opts.FailOpen, log: opts.Logger, now: opts.Now}
+	key, err := logKey(opts.LogKey)
+	if err != nil {
+		return nil, err
+	}
+	l := &Limiter{store: store, rule: rule, interval: rule.interval(), failOpen: opts.FailOpen, log: opts.Logger, logKey: key, now: opts.Now}
 	if l.log == nil {
 		l.log = slog.Default()
 	}
@@ -215,7 +225,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	l.fill(&d, now, res, int64(n))
 	if !d.Allowed {
 		l.log.LogAttrs(ctx, slog.LevelWarn, "excess_rate_limit_exceeded",
-			slog.String("policy", l.rule.Name), slog.String("key", key),
+			slog.String("policy", l.rule.Name), slog.String("key_hash", logHash(&l.logKey, key)),
 			slog.Int("limit", l.rule.Limit), slog.Duration("period", l.rule.Period),
 			slog.Duration("retry_after", d.RetryAfter))
 	}
@@ -238,6 +248,10 @@ func (l *Limiter) fill(d *Decision, now time.Time, res storage.RateResult, cost 
 		d.RetryAfter = time.Duration(ahead+cost*interval-burst*interval) * time.Microsecond
 	}
 }
+
+// LogHash returns the hash under which this Limiter's log lines name key
+// (see [LogHash]).
+func (l *Limiter) LogHash(key string) string { return logHash(&l.logKey, key) }
 
 // Reset forgets key's state: its bucket is full again. Use it sparingly
 // (an administrator's action): a limiter that is reset on success lets an

@@ -51,16 +51,27 @@ func lockedUntil(t *testing.T, l *ratelimit.Lockout, account string, src ratelim
 
 // RL-07: of 200 concurrent attempts on an account with MaxFailures 10,
 // exactly 10 are admitted (reach the verifier); the rest get ErrLocked.
+//
+// From 200 addresses, the account's counter (AccountMaxFailures 25) admits
+// 25; from one address, its counter (MaxFailures 10) admits 10.
 func TestConcurrentBeginExact(t *testing.T) {
+	for _, tc := range []struct {
+		addresses, want int
+	}{{200, 25}, {1, 10}} {
+		concurrentBegin(t, tc.addresses, tc.want)
+	}
+}
+
+func concurrentBegin(t *testing.T, addresses, want int) {
 	c := newClock()
-	l := newLockout(t, memstore.New(), ratelimit.LockoutPolicy{MaxFailures: 10}, c)
+	l := newLockout(t, memstore.New(), ratelimit.LockoutPolicy{MaxFailures: 10, AccountMaxFailures: 25}, c)
 	var verified, locked atomic.Int64
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range 200 {
 		wg.Go(func() {
 			<-start
-			ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+			ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i % addresses)})
 			att, err := l.Begin(t.Context(), "alice", ratelimit.Source{IP: ip})
 			switch {
 			case err == nil:
@@ -75,14 +86,16 @@ func TestConcurrentBeginExact(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if verified.Load() != 10 || locked.Load() != 190 {
-		t.Fatalf("%d attempts reached the verifier and %d were locked out, want 10 and 190", verified.Load(), locked.Load())
+	if verified.Load() != int64(want) || locked.Load() != int64(200-want) {
+		t.Fatalf("from %d addresses, %d attempts reached the verifier and %d were locked out, want %d and %d", addresses, verified.Load(), locked.Load(), want, 200-want)
 	}
 }
 
 // RL-01: failures on one account count together whatever the address
 // and whichever factor (password, TOTP, recovery code: call sites of the
-// same Lockout) they come from, and trip the lock at MaxFailures.
+// same Lockout) they come from, and trip the account's lock at
+// AccountMaxFailures (100, NIST's cap) when no address reaches its own
+// MaxFailures.
 func TestFailuresCountAcrossAddressesAndFactors(t *testing.T) {
 	c := newClock()
 	l := newLockout(t, memstore.New(), ratelimit.LockoutPolicy{}, c)
@@ -102,8 +115,8 @@ func TestFailuresCountAcrossAddressesAndFactors(t *testing.T) {
 		}
 		c.Advance(time.Second)
 	}
-	if admitted != 10 {
-		t.Fatalf("%d attempts admitted over 50 addresses and 3 factors, want MaxFailures = 10", admitted)
+	if admitted != 100 {
+		t.Fatalf("%d attempts admitted over 50 addresses and 3 factors, want AccountMaxFailures = 100", admitted)
 	}
 	if !fail(t, l, "bob", ratelimit.Source{}) {
 		t.Error("another account is locked too")
@@ -341,6 +354,9 @@ func TestInvalidLockout(t *testing.T) {
 		{"MaxLockFor over 90 days", ratelimit.LockoutOptions{Policy: ratelimit.LockoutPolicy{MaxLockFor: 91 * day}}},
 		{"ForgetAfter over 90 days", ratelimit.LockoutOptions{Policy: ratelimit.LockoutPolicy{ForgetAfter: 91 * day}}},
 		{"negative ForgetAfter", ratelimit.LockoutOptions{Policy: ratelimit.LockoutPolicy{ForgetAfter: -time.Hour}}},
+		{"AccountMaxFailures under MaxFailures", ratelimit.LockoutOptions{Policy: ratelimit.LockoutPolicy{MaxFailures: 20, AccountMaxFailures: 19}}},
+		{"AccountMaxFailures over 100", ratelimit.LockoutOptions{Policy: ratelimit.LockoutPolicy{AccountMaxFailures: 101}}},
+		{"log key of 31 bytes", ratelimit.LockoutOptions{LogKey: make([]byte, 31)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if l, err := ratelimit.NewLockout(store, tc.opts); !errors.Is(err, ratelimit.ErrInvalidInput) || l != nil {
@@ -355,7 +371,7 @@ func TestInvalidLockout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, want := l.Policy(), (ratelimit.LockoutPolicy{MaxFailures: 100, LockFor: 48 * time.Hour, MaxLockFor: 48 * time.Hour, ForgetAfter: day}); p != want {
+	if p, want := l.Policy(), (ratelimit.LockoutPolicy{MaxFailures: 100, AccountMaxFailures: 100, LockFor: 48 * time.Hour, MaxLockFor: 48 * time.Hour, ForgetAfter: day}); p != want {
 		t.Errorf("Policy() = %+v, want %+v", p, want)
 	}
 	for _, account := range []string{"", strings.Repeat("a", ratelimit.MaxKeyLen+1)} {
