@@ -265,7 +265,16 @@ func (a *app) devices(w http.ResponseWriter, r *http.Request) error {
 func (a *app) revoke(w http.ResponseWriter, r *http.Request) error {
 	info, _ := a.m.Current(r.Context())
 	err := a.m.Revoke(r.Context(), info.UserID, r.PostFormValue("ref"))
-	if err != nil && !errors.Is(err, session.ErrInvalidInput) { // an unknown ref: already gone
+	if errors.Is(err, session.ErrNoSuchSession) || errors.Is(err, session.ErrInvalidInput) {
+		// Logged out already (or by another tab), or a reference that was
+		// never ours: say so on the list as it is now.
+		list, lerr := a.m.Devices(r.Context(), info.UserID)
+		if lerr != nil {
+			return lerr
+		}
+		return a.render(w, r, http.StatusNotFound, "devices", pageData{Devices: list, Error: "That device is not logged in any more."})
+	}
+	if err != nil {
 		return err
 	}
 	return redirect(w, r, "/devices")

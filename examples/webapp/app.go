@@ -31,7 +31,7 @@ var files embed.FS
 // "content".
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth"} {
+	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth", "error"} {
 		m[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -68,11 +68,17 @@ type app struct {
 	// client address, failures per account on every path that checks the
 	// password (login, vault unlock, step-up), and device cookies that
 	// give the owner's browsers a failure counter of their own.
-	clients      *ratelimit.ClientResolver
-	loginPerIP   *ratelimit.Limiter
-	signupPerIP  *ratelimit.Limiter
-	lockout      *ratelimit.Lockout
-	knownDevices *ratelimit.Devices
+	clients     *ratelimit.ClientResolver
+	loginPerIP  *ratelimit.Limiter
+	signupPerIP *ratelimit.Limiter
+	// The other ways that run the KDF for a logged-in user (vault unlock,
+	// step-up) are limited per account and per address, whatever the
+	// outcome: a user flooding them with their own right password spends
+	// their own budget, not everyone's KDF capacity.
+	kdfPerAccount *ratelimit.Limiter
+	kdfPerIP      *ratelimit.Limiter
+	lockout       *ratelimit.Lockout
+	knownDevices  *ratelimit.Devices
 }
 
 // The app's own tables. Notes carry only sealed titles and bodies.
@@ -87,7 +93,8 @@ CREATE TABLE IF NOT EXISTS notes (
     user_id TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created INTEGER NOT NULL,
     title   BLOB    NOT NULL,
-    body    BLOB    NOT NULL
+    body    BLOB    NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS notes_user ON notes (user_id, created);
 CREATE TABLE IF NOT EXISTS app_secrets (
@@ -187,6 +194,14 @@ func openAppDB(ctx context.Context, path string) (*sql.DB, error) {
 		db.Close()
 		return nil, err
 	}
+	// Databases made before notes had versions: their notes are version 0
+	// (sealed without one), and still open.
+	if _, err := db.ExecContext(ctx, "SELECT version FROM notes LIMIT 0"); err != nil {
+		if _, err := db.ExecContext(ctx, "ALTER TABLE notes ADD COLUMN version INTEGER NOT NULL DEFAULT 0"); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
 }
 
@@ -219,14 +234,15 @@ func (a *app) routes() http.Handler {
 	handle("POST /logout", a.logout, nil) // GET /logout is 405: no state change on GET
 	handle("POST /lock", a.lock, m.RequireLogin)
 	handle("GET /unlock", a.page("unlock"), m.RequireLogin)
-	handle("POST /unlock", a.unlock, m.RequireLogin)
+	handle("POST /unlock", a.unlock, a.kdfLimited("unlock"))
 	handle("GET /notes", a.notes, m.RequireUnlocked)
 	handle("POST /notes", a.addNote, m.RequireUnlocked)
+	handle("POST /notes/{id}", a.editNote, m.RequireUnlocked)
 	handle("POST /notes/{id}/delete", a.deleteNote, m.RequireUnlocked)
 	handle("GET /devices", a.devices, m.RequireLogin)
 	handle("POST /devices/revoke", a.revoke, fresh)
 	handle("GET /reauth", a.page("reauth"), m.RequireLogin)
-	handle("POST /reauth", a.reauth, m.RequireLogin)
+	handle("POST /reauth", a.reauth, a.kdfLimited("reauth"))
 	return mux
 }
 
@@ -245,6 +261,12 @@ func (a *app) setUpLimits(ctx context.Context, store *sqlstore.Store, cfg config
 		return err
 	}
 	if a.signupPerIP, err = ratelimit.New(store, ratelimit.SetupPerIP(), opts); err != nil {
+		return err
+	}
+	if a.kdfPerAccount, err = ratelimit.New(store, kdfPerAccountRule, opts); err != nil {
+		return err
+	}
+	if a.kdfPerIP, err = ratelimit.New(store, kdfPerIPRule, opts); err != nil {
 		return err
 	}
 	if a.lockout, err = ratelimit.NewLockout(store, ratelimit.LockoutOptions{Logger: cfg.Logger, Now: cfg.Now}); err != nil {
@@ -266,6 +288,28 @@ func (a *app) setUpLimits(ctx context.Context, store *sqlstore.Store, cfg config
 	return err
 }
 
+// The limits of vault unlock and step-up together: generous for a person
+// (ten passwords in ten minutes), tight for a script.
+var (
+	kdfPerAccountRule = ratelimit.Rule{Name: "kdf-account", Limit: 10, Period: 10 * time.Minute}
+	kdfPerIPRule      = ratelimit.Rule{Name: "kdf-ip", Limit: 20, Period: 10 * time.Minute}
+)
+
+// kdfLimited guards a logged-in form that checks a password: login first,
+// then the per-address and per-account limits, so that a refused request
+// runs no KDF.
+func (a *app) kdfLimited(page string) func(http.Handler) http.Handler {
+	byUser := ratelimit.ByAccount(func(r *http.Request) (string, error) {
+		info, _ := a.m.Current(r.Context()) // RequireLogin ran
+		return info.UserID, nil
+	})
+	perIP := a.kdfPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany(page))
+	perAccount := a.kdfPerAccount.Middleware(byUser, a.tooMany(page))
+	return func(h http.Handler) http.Handler {
+		return a.m.RequireLogin(perIP(perAccount(h)))
+	}
+}
+
 // tooMany answers requests over a per-address limit: the form again, with
 // status 429 and Retry-After.
 func (a *app) tooMany(page string) ratelimit.DenyFunc {
@@ -275,7 +319,7 @@ func (a *app) tooMany(page string) ratelimit.DenyFunc {
 			return
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
-		msg := fmt.Sprintf("Too many attempts from your network. Try again in %s.", d.RetryAfter.Round(time.Second))
+		msg := fmt.Sprintf("Too many attempts. Try again in %s.", d.RetryAfter.Round(time.Second))
 		if err := a.render(w, r, http.StatusTooManyRequests, page, pageData{Error: msg}); err != nil {
 			a.fail(w, r, err)
 		}
@@ -297,14 +341,41 @@ func (a *app) deny(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// fail answers an unexpected error without revealing it.
+// A userError is a request the app cannot serve because of what the user
+// sent or did (a form out of bounds, a device already logged out): a page
+// that says so, with a 4xx status, never a 500.
+type userError struct {
+	status int
+	msg    string
+}
+
+func (e *userError) Error() string { return e.msg }
+
+// badInput returns a userError with status 400.
+func badInput(msg string) error { return &userError{status: http.StatusBadRequest, msg: msg} }
+
+// fail answers an error: a userError with its page, a full KDF queue with a
+// 503 page, anything else with a 500 page that reveals nothing.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, kdf.ErrBusy) { // the KDF gate's queue is full
-		http.Error(w, "503 busy, try again shortly", http.StatusServiceUnavailable)
+	status, title := http.StatusInternalServerError, "Something went wrong on our side. Please try again."
+	if ue, ok := errors.AsType[*userError](err); ok {
+		status, title = ue.status, ue.msg
+	} else if errors.Is(err, kdf.ErrBusy) { // the KDF gate's queue is full
+		w.Header().Set("Retry-After", "5")
+		status, title = http.StatusServiceUnavailable, "We are busy right now. Please try again in a few seconds."
+	} else {
+		a.log.ErrorContext(r.Context(), "webapp.error", "path", r.URL.Path, "error", err)
+	}
+	// The error page is rendered without the user's name: the request may
+	// have failed reading it.
+	var buf bytes.Buffer
+	if pages["error"].ExecuteTemplate(&buf, "layout", pageData{Title: title}) != nil {
+		http.Error(w, title, status)
 		return
 	}
-	a.log.ErrorContext(r.Context(), "webapp.error", "path", r.URL.Path, "error", err)
-	http.Error(w, "500 internal server error", http.StatusInternalServerError)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, to string) error {
@@ -315,6 +386,8 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 type note struct {
 	ID, Title, Body string
 	Created         time.Time
+	Version         uint64 // the version the row says the note is at
+	Unreadable      bool
 }
 
 // pageData is what the templates see.
@@ -322,6 +395,7 @@ type pageData struct {
 	User     string // the username, when logged in
 	Unlocked bool
 	Error    string
+	Title    string   // the error page's message
 	Keys     []string // recovery keys, shown once after sign-up
 	Notes    []note
 	Devices  []session.Device

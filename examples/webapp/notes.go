@@ -4,13 +4,25 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyhold/keyhold/vault"
 )
 
 // noteContext names a note's field in the vault's associated data: a
 // sealed title cannot be passed off as a body, or as another note's.
 func noteContext(id, field string) []byte { return []byte("notes/" + id + "/" + field) }
+
+// Every note is sealed with its version (1 when added, one more at each
+// edit), which the vault authenticates with the ciphertext; the row's
+// version column says which version the app expects. An older ciphertext
+// of the note put back into the title or body column (from a backup, a
+// log, an earlier copy of the row) then does not open: vault.ErrRollback.
+// Someone who can write the database can still put back a whole old row,
+// version column included: the database is where the app keeps the
+// version it expects (SECURITY.md, "Records").
 
 func (a *app) notes(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -18,7 +30,7 @@ func (a *app) notes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows, err := a.db.QueryContext(ctx, "SELECT id, created, title, body FROM notes WHERE user_id = ? ORDER BY created DESC", u.UserID())
+	rows, err := a.db.QueryContext(ctx, "SELECT id, created, version, title, body FROM notes WHERE user_id = ? ORDER BY created DESC", u.UserID())
 	if err != nil {
 		return err
 	}
@@ -28,16 +40,18 @@ func (a *app) notes(w http.ResponseWriter, r *http.Request) error {
 		var n note
 		var created int64
 		var title, body []byte
-		if err := rows.Scan(&n.ID, &created, &title, &body); err != nil {
+		if err := rows.Scan(&n.ID, &created, &n.Version, &title, &body); err != nil {
 			return err
 		}
 		n.Created = time.UnixMilli(created)
-		t, err1 := u.Open(title, noteContext(n.ID, "title"))
-		b, err2 := u.Open(body, noteContext(n.ID, "body"))
+		t, _, err1 := u.OpenVersion(title, noteContext(n.ID, "title"), n.Version)
+		b, _, err2 := u.OpenVersion(body, noteContext(n.ID, "body"), n.Version)
 		if err := errors.Join(err1, err2); err != nil {
-			// vault.ErrDecrypt: the row was altered or moved in the database.
-			a.log.WarnContext(ctx, "webapp.note_unreadable", "user", u.UserID(), "note", n.ID)
-			t, b = []byte("(unreadable)"), nil
+			// vault.ErrDecrypt: the row was altered or moved in the
+			// database; vault.ErrRollback: an older version was put back.
+			a.log.WarnContext(ctx, "webapp.note_unreadable", "user", u.UserID(), "note", n.ID,
+				"rollback", errors.Is(err, vault.ErrRollback))
+			t, b, n.Unreadable = []byte("(unreadable)"), nil, true
 		}
 		n.Title, n.Body = string(t), string(b)
 		d.Notes = append(d.Notes, n)
@@ -48,26 +62,76 @@ func (a *app) notes(w http.ResponseWriter, r *http.Request) error {
 	return a.render(w, r, http.StatusOK, "notes", d)
 }
 
+// noteForm reads and bounds a note's title and body.
+func noteForm(r *http.Request) (title, body string, err error) {
+	title, body = strings.TrimSpace(r.PostFormValue("title")), r.PostFormValue("body")
+	if title == "" || len(title) > 200 || len(body) > 64<<10 {
+		return "", "", badInput("A note needs a title of at most 200 bytes and a body of at most 64 KiB.")
+	}
+	return title, body, nil
+}
+
+// sealNote seals a note's title and body at version.
+func sealNote(u *vault.Unlocked, id, title, body string, version uint64) (sealedTitle, sealedBody []byte, err error) {
+	sealedTitle, err1 := u.SealVersion([]byte(title), noteContext(id, "title"), version)
+	sealedBody, err2 := u.SealVersion([]byte(body), noteContext(id, "body"), version)
+	return sealedTitle, sealedBody, errors.Join(err1, err2)
+}
+
 func (a *app) addNote(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u, err := a.m.Unlocked(ctx)
 	if err != nil {
 		return err
 	}
-	title, body := strings.TrimSpace(r.PostFormValue("title")), r.PostFormValue("body")
-	if title == "" || len(title) > 200 || len(body) > 64<<10 {
-		http.Error(w, "400 a note needs a title (at most 200 bytes) and a body of at most 64 KiB", http.StatusBadRequest)
-		return nil
+	title, body, err := noteForm(r)
+	if err != nil {
+		return err
 	}
 	id := rand.Text() // chosen before sealing, as the contexts name it
-	sealedTitle, err1 := u.Seal([]byte(title), noteContext(id, "title"))
-	sealedBody, err2 := u.Seal([]byte(body), noteContext(id, "body"))
-	if err := errors.Join(err1, err2); err != nil {
+	sealedTitle, sealedBody, err := sealNote(u, id, title, body, 1)
+	if err != nil {
 		return err
 	}
-	if _, err := a.db.ExecContext(ctx, "INSERT INTO notes (id, user_id, created, title, body) VALUES (?, ?, ?, ?, ?)",
+	if _, err := a.db.ExecContext(ctx, "INSERT INTO notes (id, user_id, created, version, title, body) VALUES (?, ?, ?, 1, ?, ?)",
 		id, u.UserID(), time.Now().UnixMilli(), sealedTitle, sealedBody); err != nil {
 		return err
+	}
+	return redirect(w, r, "/notes")
+}
+
+// editNote replaces a note's title and body, sealed at the next version.
+// The form carries the version it was made from: the update applies only
+// if the note is still at that version, so an edit in another tab is not
+// silently overwritten.
+func (a *app) editNote(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	u, err := a.m.Unlocked(ctx)
+	if err != nil {
+		return err
+	}
+	title, body, err := noteForm(r)
+	if err != nil {
+		return err
+	}
+	from, err := strconv.ParseUint(r.PostFormValue("version"), 10, 62)
+	if err != nil {
+		return badInput("That form is not one of ours. Reload the page and try again.")
+	}
+	id := r.PathValue("id")
+	sealedTitle, sealedBody, err := sealNote(u, id, title, body, from+1)
+	if err != nil {
+		return err
+	}
+	res, err := a.db.ExecContext(ctx, "UPDATE notes SET title = ?, body = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?",
+		sealedTitle, sealedBody, from+1, id, u.UserID(), from)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return &userError{status: http.StatusConflict, msg: "That note was changed or deleted meanwhile. Reload the notes and try again."}
 	}
 	return redirect(w, r, "/notes")
 }

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"database/sql"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// deviceRefs returns the refs of the devices page's rows: this device's
+// and the others'.
+func deviceRefs(t *testing.T, page string) (self string, others []string) {
+	t.Helper()
+	for _, row := range regexp.MustCompile(`(?s)<tr>(.*?)</tr>`).FindAllStringSubmatch(page, -1) {
+		m := regexp.MustCompile(`name="ref" value="([^"]+)"`).FindStringSubmatch(row[1])
+		switch {
+		case m == nil:
+		case strings.Contains(row[1], "(this device)"):
+			self = m[1]
+		default:
+			others = append(others, m[1])
+		}
+	}
+	return self, others
+}
+
+// TestRevokeWithARowReadBeforeTheOtherDeviceChanged (issue 10, item 3): a
+// device row read a moment before the other device unlocks, steps up or
+// locks still logs that device out, and a row for a device that is gone
+// gets a page that says so (404), never a 500.
+func TestRevokeWithARowReadBeforeTheOtherDeviceChanged(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	other := e.client()
+	e.login(other, "ada")
+
+	_, others := deviceRefs(t, e.get(c, "/devices").body)
+	if len(others) != 1 {
+		t.Fatalf("devices page lists %d other devices, want 1", len(others))
+	}
+	// The other device re-issues its token three ways after the row was read.
+	expect(t, "other: lock", e.post(other, "/lock", nil), 303, "/unlock")
+	expect(t, "other: unlock", e.post(other, "/unlock", url.Values{"password": {password}}), 303, "/notes")
+	expect(t, "other: step-up", e.post(other, "/reauth", url.Values{"password": {password}}), 303, "/devices")
+	_, now := deviceRefs(t, e.get(c, "/devices").body)
+	if len(now) != 1 || now[0] != others[0] {
+		t.Fatalf("the other device's ref changed from %q to %q", others, now)
+	}
+
+	expect(t, "revoke with the old row", e.post(c, "/devices/revoke", url.Values{"ref": others}), 303, "/devices")
+	expect(t, "revoked device", e.get(other, "/notes"), 303, "/login")
+
+	again := e.post(c, "/devices/revoke", url.Values{"ref": others})
+	expect(t, "revoke again", again, 404, "")
+	if !strings.Contains(again.body, "not logged in any more") {
+		t.Fatalf("second revoke says:\n%s", again.body)
+	}
+	for _, ref := range []string{"", "x", strings.Repeat("A", 5000), "\x00\xff"} {
+		r := e.post(c, "/devices/revoke", url.Values{"ref": {ref}})
+		if r.code != 404 {
+			t.Errorf("revoke %q: %d, want 404", ref, r.code)
+		}
+	}
+	expect(t, "this device still in", e.get(c, "/notes"), 200, "")
+}
+
+// TestNoteRollbackRefused (issue 10, item 15): an edited note's older
+// ciphertext, put back into its row, does not open; notes made before
+// versions (version 0) still do.
+func TestNoteRollbackRefused(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	expect(t, "add", e.post(c, "/notes", url.Values{"title": {"plan"}, "body": {"first draft"}}), 303, "/notes")
+
+	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var id string
+	var version int
+	var oldTitle, oldBody []byte
+	if err := db.QueryRow("SELECT id, version, title, body FROM notes").Scan(&id, &version, &oldTitle, &oldBody); err != nil {
+		t.Fatal(err)
+	}
+	if version != 1 {
+		t.Fatalf("a new note is at version %d, want 1", version)
+	}
+
+	expect(t, "edit", e.post(c, "/notes/"+id, url.Values{"version": {"1"}, "title": {"plan"}, "body": {"second draft"}}), 303, "/notes")
+	if p := e.get(c, "/notes").body; !strings.Contains(p, "second draft") || strings.Contains(p, "first draft") {
+		t.Fatalf("after the edit the page shows:\n%s", p)
+	}
+	// An edit from a stale form (version 1 again) is refused, not applied.
+	stale := e.post(c, "/notes/"+id, url.Values{"version": {"1"}, "title": {"plan"}, "body": {"stale"}})
+	expect(t, "stale edit", stale, 409, "")
+	for _, v := range []string{"", "-1", "x", "99999999999999999999999"} {
+		r := e.post(c, "/notes/"+id, url.Values{"version": {v}, "title": {"plan"}, "body": {"b"}})
+		if r.code != 400 {
+			t.Errorf("edit with version %q: %d, want 400", v, r.code)
+		}
+	}
+
+	// Someone with write access to the database puts the first draft back.
+	if _, err := db.Exec("UPDATE notes SET title = ?, body = ? WHERE id = ?", oldTitle, oldBody, id); err != nil {
+		t.Fatal(err)
+	}
+	p := e.get(c, "/notes")
+	expect(t, "notes after rollback", p, 200, "")
+	if strings.Contains(p.body, "first draft") || !strings.Contains(p.body, "(unreadable)") {
+		t.Fatalf("the rolled-back note opened:\n%s", p.body)
+	}
+	if !strings.Contains(e.logs.String(), "rollback=true") {
+		t.Errorf("no rollback in the log:\n%s", e.logs.String())
+	}
+
+	// Putting back the old version number too is the one rollback the
+	// database's own copy of the version cannot catch (SECURITY.md).
+	if _, err := db.Exec("UPDATE notes SET version = 1 WHERE id = ?", id); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.get(c, "/notes").body, "first draft") {
+		t.Fatal("a whole old row, version included, should open: the test's premise is wrong")
+	}
+}
+
+// TestNoServerErrorForUserInput (issue 10, item 3): input a user can send
+// to each endpoint never gets a 500.
+func TestNoServerErrorForUserInput(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	huge := strings.Repeat("x", 2<<20)
+	bad := []string{"", "\x00", "\xff\xfe", strings.Repeat("é", 5000), huge}
+	for _, path := range []string{"/signup", "/login", "/unlock", "/reauth", "/notes", "/notes/NOPE", "/notes/NOPE/delete", "/devices/revoke"} {
+		for _, v := range bad {
+			e.clock.Advance(time.Hour) // past the per-address and per-account limits
+			form := url.Values{"username": {v}, "password": {v}, "title": {v}, "body": {v}, "ref": {v}, "version": {v}}
+			r := e.do(c, "POST", path, form, nil)
+			if r.code >= 500 {
+				t.Errorf("POST %s with a %d-byte value: %d\n%.300s", path, len(v), r.code, r.body)
+			}
+			if r.code == http.StatusUnauthorized && path != "/login" && path != "/unlock" && path != "/reauth" {
+				t.Errorf("POST %s: 401", path)
+			}
+		}
+		if strings.Contains(e.get(c, "/notes").body, "Log in") && path != "/signup" {
+			e.login(c, "ada") // a huge body may have left the session; log in again
+		}
+	}
+	if strings.Contains(e.logs.String(), "webapp.error") {
+		t.Errorf("a user's input was logged as a server error:\n%s", e.logs.String())
+	}
+}
+
+// TestUnlockLimitedPerAccount (issue 10, item 7): a user flooding vault
+// unlock with their own right password meets 429 after the account's
+// budget, and the KDF no longer runs for them.
+func TestUnlockLimitedPerAccount(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	limit := int(kdfPerAccountRule.Limit)
+	for i := range limit {
+		expect(t, "lock", e.post(c, "/lock", nil), 303, "/unlock")
+		expect(t, "unlock "+string(rune('0'+i)), e.post(c, "/unlock", url.Values{"password": {password}}), 303, "/notes")
+	}
+	r := e.post(c, "/unlock", url.Values{"password": {password}})
+	expect(t, "unlock over the account's budget", r, 429, "")
+	if !strings.Contains(r.body, "Too many attempts") {
+		t.Fatalf("429 page says:\n%s", r.body)
+	}
+	// Another browser of the same account, from the same address, shares
+	// the account's budget.
+	d := e.client()
+	e.login(d, "ada")
+	expect(t, "lock", e.post(d, "/lock", nil), 303, "/unlock")
+	expect(t, "unlock from another browser", e.post(d, "/unlock", url.Values{"password": {password}}), 429, "")
+	e.clock.Advance(kdfPerAccountRule.Period / time.Duration(limit))
+	expect(t, "unlock after a refill", e.post(d, "/unlock", url.Values{"password": {password}}), 303, "/notes")
+}
