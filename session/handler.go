@@ -23,13 +23,13 @@ type requestState struct {
 	m        *Manager
 	r        *http.Request
 	https    bool
-	plainOK  bool // plain HTTP allowed: AllowInsecureCookies and a loopback peer
-	bearer   bool // the request authenticated with an Authorization header
+	plainOK  bool   // plain HTTP allowed: AllowInsecureCookies and a loopback peer
+	bearer   bool   // the request authenticated with an Authorization header
 	token    []byte // the raw token: wiped when the request ends
 	id       []byte
 	userID   string
 	rec      *record
-	version  uint64 // the store's version of rec (storage.Session.Version)
+	version  uint64          // the store's version of rec (storage.Session.Version)
 	unlocked *vault.Unlocked // opened at most once per request; locked when it ends
 
 	cookie  *http.Cookie // to send, if any

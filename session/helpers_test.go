@@ -167,6 +167,7 @@ type request struct {
 	header         http.Header
 	plain          bool
 	remoteAddr     string
+	ctx            context.Context // the request's context, if not the default
 }
 
 func (a *testApp) do(r request) *http.Response {
@@ -197,6 +198,9 @@ func serve(h http.Handler, cookieName string, r request) *http.Response {
 	}
 	if r.cookie != "" {
 		req.AddCookie(&http.Cookie{Name: cookieName, Value: r.cookie})
+	}
+	if r.ctx != nil {
+		req = req.WithContext(r.ctx)
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
