@@ -59,7 +59,23 @@
 // minutes) and a refresh token (valid 7 days unused, its family at most 30
 // days), both stored as hashes. [Manager.Refresh] rotates them on every
 // use; presenting a refresh token a second time revokes its whole family
-// ([ErrTokenReused], RFC 9700 §4.14.2).
+// ([ErrTokenReused], RFC 9700 §4.14.2). Nothing issued from a revoked
+// family outlives the revocation, even one racing a rotation.
+//
+// # Devices and concurrent requests
+//
+// [Manager.Devices] lists a user's sessions, each with a Ref that stays
+// the same for the session's whole life (unlocking, reauthenticating,
+// renewing and refreshing re-issue the token, not the Ref); an API
+// client's Ref stays the same across refreshes. [Manager.Revoke] ends the
+// session with a Ref, and answers [ErrNoSuchSession] for one that has
+// ended or never existed: user input, for which an app shows a friendly
+// page. Every write of a session that a request read earlier (the "last
+// seen" touch, locking, re-issuing) is conditional on the version it read
+// (storage.Session.Version), so a logout, revocation or lock that lands
+// meanwhile is never undone: the request reads again and finds the
+// session ended (it is then anonymous, and its cookie is cleared) or
+// locked.
 //
 // # Audit events
 //
@@ -67,7 +83,8 @@
 // .expired, .revoked, .reauthenticated, .renewed, .tokens_issued,
 // .refreshed, .refresh_reused (at Warn) and .malformed, and
 // keyhold.vault.unlocked and .locked, with the user ID, the session's Ref
-// (96 bits of its store ID, not of its token), the client IP and a reason.
+// (96 bits unrelated to its token; see Info.Ref), the client IP and a
+// reason.
 // No token, key or password reaches a log.
 //
 // # What this package does not do
