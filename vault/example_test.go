@@ -73,3 +73,48 @@ func ExampleVault_UnlockWithRecoveryKey() {
 	// first use: <nil> replacement issued: true
 	// second use: true
 }
+
+// A versioned record: the application increases the version at each write
+// and remembers the highest it has seen where the database's attacker
+// cannot roll it back; an older ciphertext put back then refuses to open.
+func ExampleUnlocked_OpenVersion() {
+	ctx := context.Background()
+	v, _ := vault.New(memstore.New(), vault.Config{KDF: kdf.InteractiveParams()})
+	u, _ := v.Create(ctx, "erin", []byte("erin's long passphrase"))
+
+	first, _ := u.SealVersion([]byte("pay Bob 10"), []byte("notes/3/body"), 1)
+	second, _ := u.SealVersion([]byte("pay Bob 1000"), []byte("notes/3/body"), 2)
+	expected := uint64(2) // kept out of the attacker's reach
+
+	plain, version, err := u.OpenVersion(second, []byte("notes/3/body"), expected)
+	fmt.Printf("%s (version %d) %v\n", plain, version, err)
+	_, version, err = u.OpenVersion(first, []byte("notes/3/body"), expected)
+	fmt.Println("older copy put back:", version, errors.Is(err, vault.ErrRollback))
+	// Output:
+	// pay Bob 1000 (version 2) <nil>
+	// older copy put back: 1 true
+}
+
+// Unlock answers a user without a vault like a wrong passphrase, after the
+// same work; UnlockDummy spends that work where the application refuses
+// without checking (a locked account).
+func ExampleVault_UnlockDummy() {
+	ctx := context.Background()
+	v, _ := vault.New(memstore.New(), vault.Config{KDF: kdf.InteractiveParams()})
+	_, _ = v.Create(ctx, "frank", []byte("frank's long passphrase"))
+
+	_, wrong := v.Unlock(ctx, "frank", []byte("a guess"))
+	_, missing := v.Unlock(ctx, "nobody", []byte("a guess"))
+	fmt.Println(wrong, "|", missing)
+	fmt.Println("no vault, if the app must know:", errors.Is(wrong, vault.ErrNoVault), errors.Is(missing, vault.ErrNoVault))
+
+	locked := true // ratelimit.Lockout refused the attempt
+	if locked {
+		err := v.UnlockDummy(ctx, []byte("a guess"))
+		fmt.Println("locked:", errors.Is(err, vault.ErrUnlockFailed))
+	}
+	// Output:
+	// vault: unlock failed | vault: unlock failed
+	// no vault, if the app must know: false true
+	// locked: true
+}
