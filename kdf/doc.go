@@ -19,8 +19,9 @@
 //	$pbkdf2-sha256$i=600000,l=32$<salt>$<hash>
 //
 // Hashes made by other libraries verify too (bcrypt, scrypt, passlib's
-// PBKDF2 formats including SHA-1, Django's pbkdf2_sha256, Werkzeug's
-// pbkdf2 and scrypt, and Argon2id from any PHC-conformant library) and
+// PBKDF2 formats including SHA-1, Django's pbkdf2_sha256 and argon2,
+// Werkzeug's pbkdf2 and scrypt, and Argon2id from any PHC-conformant
+// library) and
 // always report needsRehash, so an application migrates its users at their
 // next login. FORMAT.md at the repository root specifies every format.
 //
@@ -28,15 +29,28 @@
 //
 // Everything read from storage is bounded by [Limits] before any memory is
 // allocated: a hash written by an attacker who reached the database cannot
-// make the server allocate gigabytes or spin for minutes. Passwords are
-// capped in length ([DefaultMaxPasswordBytes]) before any work, normalised
-// once to NFKC (never trimmed or case-folded), and compared in constant
-// time. Salts are 16 bytes from crypto/rand.
+// make the server allocate more than 128 MiB or spend more than about a
+// second of a core ([DefaultLimits]). Every base64 field has exactly one
+// accepted spelling. No error quotes the stored value (it may be a
+// plaintext password left in a users table). Passwords are capped in
+// length ([DefaultMaxPasswordBytes]) before any work, normalised once to
+// NFKC (never trimmed or case-folded), and compared in constant time; the
+// copies this package makes (NFKC form, peppered form) are cleared after
+// use. Salts are 16 bytes from crypto/rand.
+//
+// [Hasher.VerifyDummy] performs, through the same code, exactly the KDF runs
+// that [Hasher.Verify] performs for a wrong password against a hash at the
+// Hasher's current parameters, so unknown accounts cannot be told apart by
+// the work done; hashes at other parameters differ until rehashed.
 //
 // Argon2id is memory-hard by design, so a flood of logins could exhaust
 // memory; every run waits at a [Gate] that bounds concurrent runs and the
 // memory they use (counting buffers the garbage collector has not yet
-// reclaimed), and answers [ErrBusy] past its queue.
+// reclaimed), and answers [ErrBusy] past its queue. Tag each request's
+// context with [WithGateKey] (the account, or the client address) so that
+// the Gate shares its queue round-robin between keys: one account flooding
+// its own login gets ErrBusy while other users still queue. ErrBusy is not
+// a failed attempt: do not count it towards a lockout.
 //
 // An optional [Pepper] (a server-side HMAC key, referenced by id in each
 // hash and rotatable) makes a stolen hash table useless without the key.

@@ -7,7 +7,10 @@ import (
 
 // Sentinel errors. Callers branch on them with [errors.Is]; the errors the
 // package returns wrap them with context that never includes a password,
-// a key or a hash.
+// a key, a hash, or any other byte of a stored value (which may be a
+// plaintext password or an unsalted digest): they name the problem, a
+// parameter by its name and numeric value (*[ParamsError]), or an algorithm
+// from this package's fixed list, never quote the input.
 var (
 	// ErrMismatch means the password does not match the stored hash.
 	ErrMismatch = errors.New("kdf: password does not match")
@@ -29,8 +32,11 @@ var (
 	ErrUnsupportedAlgorithm = errors.New("kdf: unsupported algorithm")
 
 	// ErrParamsOutOfBounds means a hash's parameters are outside the
-	// accepted Limits (too costly, or too weak to be what they claim). It is
-	// detected before any memory is allocated for the KDF.
+	// accepted Limits (too costly, or too weak to be what they claim), or a
+	// run would not fit the Gate's memory budget. It is detected before any
+	// memory is allocated for the KDF, and it is not a mismatch: the
+	// password was never checked, so callers must not report it (nor count
+	// it) as a wrong password.
 	ErrParamsOutOfBounds = errors.New("kdf: parameters out of bounds")
 
 	// ErrWeakParams means Params passed to a constructor are below the
@@ -42,7 +48,10 @@ var (
 	ErrUnknownPepper = errors.New("kdf: unknown pepper id")
 
 	// ErrBusy means the Gate refused to start another expensive run: its
-	// queue was full, or the caller's context ended while it waited.
+	// queue (or the share of it that the caller's [WithGateKey] key may
+	// hold) was full, or the caller's context ended while it waited. The
+	// password was not checked: it is neither a success nor a failed
+	// attempt.
 	ErrBusy = errors.New("kdf: too many concurrent password operations")
 )
 
