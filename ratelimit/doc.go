@@ -4,12 +4,16 @@
 // that forged headers cannot change, and net/http middleware that answers
 // 429 with Retry-After and RateLimit headers.
 //
-// For most use cases, limit the login endpoint per client address and
-// lock accounts after repeated failures:
+// For most use cases, limit the login endpoint per client address, limit
+// every endpoint that runs the password hash per address and per account,
+// and check every credential through the lockout:
 //
 //	clients, _ := ratelimit.NewClientResolver(ratelimit.ClientOptions{TrustedProxies: proxies})
 //	perIP, _ := ratelimit.New(store, ratelimit.LoginPerIP(), ratelimit.Options{})
-//	lockout, _ := ratelimit.NewLockout(store, ratelimit.LockoutOptions{})
+//	kdfClient, _ := ratelimit.New(store, ratelimit.KDFPerClient(), ratelimit.Options{})
+//	kdfAccount, _ := ratelimit.New(store, ratelimit.KDFPerAccount(), ratelimit.Options{})
+//	guard := ratelimit.Guard{PerClient: kdfClient, PerAccount: kdfAccount}
+//	lockout, _ := ratelimit.NewLockout(store, ratelimit.LockoutOptions{LogKey: logKey})
 //	devices, _ := ratelimit.NewDevices(deviceKey, ratelimit.DeviceOptions{})
 //	mux.Handle("POST /login", perIP.Middleware(ratelimit.ByIP(clients), nil)(loginHandler))
 //
@@ -17,14 +21,25 @@
 // an account exists:
 //
 //	ip, _ := clients.Client(r)
-//	att, err := lockout.Begin(ctx, name, ratelimit.Source{IP: ip, Device: devices.Recognize(r, name)})
-//	if err != nil { /* the same answer as a wrong password */ }
-//	if !checkPassword(name, password) { att.Failed(ctx); /* wrong password */ }
-//	att.Succeeded(ctx); devices.Remember(w, name)
+//	if d, err := guard.Allow(ctx, ip, name); err != nil || !d.Allowed { /* 429 or 503 */ }
+//	err := lockout.Check(ctx, name, ratelimit.Source{IP: ip, Device: devices.Recognize(r, name)}, ratelimit.Credential{
+//		Verify: func(ctx context.Context) error { return verifyPassword(ctx, name, password) }, // kdf.ErrMismatch when wrong or unknown
+//		Dummy:  func(ctx context.Context) error { return hasher.VerifyDummy(ctx, password) },
+//	})
+//	switch {
+//	case err == nil: devices.Remember(w, name) // logged in
+//	case errors.Is(err, ratelimit.ErrRejected): /* the wrong-password answer: also for a locked account */
+//	default: /* 503 (kdf.ErrBusy, store down) or 500 */
+//	}
 //
 // Every other way into the account (TOTP, recovery codes, passkeys, vault
-// unlock, API logins) calls the same lockout's Begin with the same name,
-// so failures on all of them count together.
+// unlock, step-up, API logins) calls the same lockout's Check with the
+// same name, so failures on all of them count together, and a locked
+// account costs each of them the same work as a wrong credential: Check
+// runs Dummy instead of Verify, exactly once, and its answer matches
+// ErrRejected exactly as a wrong credential's does. [Lockout.Begin] and
+// [Attempt] are the steps Check is made of, for callers that cannot pass
+// a Credential; they must then spend the dummy work themselves.
 //
 // # Algorithm: GCRA
 //
@@ -64,14 +79,18 @@
 // # Lockout
 //
 // A [Lockout] counts attempts per account, before the credential is
-// checked: Begin counts the attempt atomically and refuses it once the
-// account is locked, and Succeeded resets the count. Counting first means
-// that concurrent guesses cannot overtake the counter: of 200 concurrent
-// attempts on an account with a limit of 10, at most 10 reach the
-// credential check. After MaxFailures attempts without a success the
-// account locks for LockFor; each further lock doubles, up to MaxLockFor;
-// locks end on their own, and ForgetAfter of quiet forgets the history.
-// [DefaultLockoutPolicy]: 10 failures, 1 hour, growing to 24 hours.
+// checked: Begin (inside Check) counts the attempt atomically and refuses
+// it once the account is locked for its source, and a success resets the
+// counts it used. Counting first means that concurrent guesses cannot
+// overtake the counter: of 200 concurrent attempts on an account with a
+// limit of 10, at most 10 reach the credential check. An attempt whose
+// credential was never checked (the KDF gate refused it with kdf.ErrBusy,
+// the client went away, the store failed) told its client nothing: Check
+// gives it back ([Attempt.Abandon]; a lock it completed, still running, is
+// undone) and logs it, so that a burst of refused attempts, even the
+// owner's, never locks an account. Each lock lasts LockFor; each further
+// lock of the same counter doubles, up to MaxLockFor; locks end on their
+// own, and ForgetAfter of quiet forgets the history.
 //
 // The lockout counts the name the client submitted, whether or not an
 // account has it: unknown names lock exactly like real ones, and a locked
@@ -82,29 +101,46 @@
 // # Lockout without denial of service
 //
 // A lockout that anyone can trigger is a way to lock owners out of their
-// own accounts. This package combines three limits so that an attacker,
-// from any number of addresses, can never lock an owner out for good:
+// own accounts. Failures are therefore counted on three kinds of counters
+// ([LockoutPolicy], [DefaultLockoutPolicy]):
 //
-//  1. Per client address ([LoginPerIP] with [ByIP]; IPv6 per /64): every
-//     attempt, for any name, uses the source's budget, so one source
-//     cannot guess across many accounts, and locking an account from one
-//     source takes two windows.
-//  2. Per account, shared by every source and every way of
-//     authenticating ([Lockout]): distributed guessing on one account
-//     stops at MaxFailures per lock, with growing locks, whatever the
-//     number of addresses.
+//  1. Per account and source, where the source is the client's IPv4
+//     address or IPv6 /64: after MaxFailures (10) failures that source
+//     is locked out of that account, with growing locks (1 h up to 24 h).
+//     An attacker at one address locks out only that address: the owner,
+//     from any address that has not failed, still gets in, on a new
+//     device too.
+//  2. Per account over every source: after AccountMaxFailures (100, NIST
+//     SP 800-63B's cap on consecutive failures) the account is locked for
+//     every source without a recognised device. Only an attacker with
+//     more than AccountMaxFailures/MaxFailures (10) sources gets there;
+//     this is the lockout's cost: such an attacker can keep owners on new
+//     devices out, for LockFor growing to MaxLockFor.
 //  3. Per account and recognised device ([Devices]): after a successful
 //     login the browser holds a signed device cookie for the account, and
-//     its attempts count on a counter of their own. Attackers elsewhere
-//     cannot touch it (they cannot forge the cookie), so the owner on a
-//     device they have used keeps logging in while the shared counter is
-//     locked.
+//     its attempts count on a counter of their own, which no other counter
+//     stops. Attackers elsewhere cannot touch it (they cannot forge the
+//     cookie), so the owner on a device they have used keeps logging in
+//     whatever the attack.
 //
-// Locks are temporary (at most MaxLockFor), and the shared counter is for
-// new devices only. An owner locked out on a new device recovers through
-// the app's account-recovery flow (an emailed link), which must not be
-// gated by the lockout; once the owner has proved control, the flow calls
+// Per client address, over all accounts, [LoginPerIP] with [ByIP] keeps
+// one source from guessing across many accounts. Bounds, for one
+// account: one source gets at most MaxFailures guesses per lock of its
+// counter (with the defaults, 340 in 30 days of continuous guessing, as
+// TestLockoutDoSSimulation shows: the owner, on a new device and a new
+// address, got in on all 116 tries, and with 40 victims on all 4640); all
+// sources together get at most AccountMaxFailures between locks of the
+// account. Locks are temporary (at most MaxLockFor). An owner locked out
+// on a new device by a distributed attack recovers through the app's
+// account-recovery flow (an emailed link), which must not be gated by the
+// lockout; once the owner has proved control, the flow calls
 // [Lockout.Reset] and [Devices.Remember].
+//
+// Every endpoint that costs a password-hash run (login, unlock, step-up,
+// sign-up, password change) should also pass a [Guard] first: a limit per
+// client address ([KDFPerClient]) and per account ([KDFPerAccount]), so
+// that one account, flooding with its own right password, cannot fill the
+// KDF gate that everyone's logins need.
 //
 // # Client addresses
 //
@@ -129,8 +165,15 @@
 // # Logs
 //
 // Limiters log "excess_rate_limit_exceeded" for every refusal; lockouts
-// log "authn_login_fail" (with the count), "authn_login_fail_max" and
-// "authn_login_lock" when an attempt locks the account, and
-// "authn_login_locked" for attempts refused by a lock, with the submitted
-// name, the client address and counts; never a credential.
+// log "authn_login_fail" (with the counts), "authn_login_fail_max" and
+// "authn_login_lock" when an attempt locks a counter (whatever becomes of
+// the attempt: every lock is logged, with its scope: source, account or
+// device), "authn_login_locked" for attempts refused by a lock,
+// "keyhold.ratelimit.attempt_abandoned" (with the kind of reason) for
+// attempts given back, and "keyhold.ratelimit.lock_undone" for a lock
+// that giving one back undid; with the client address and counts, never a
+// credential. Account names and limiter keys appear only as a keyed hash
+// ("user_hash", "key_hash": see [LogHash]), because users type passwords
+// into name fields; set LockoutOptions.LogKey and Options.LogKey to the
+// same secret on every instance to search the logs for an account.
 package ratelimit

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/keyhold/keyhold/ratelimit"
@@ -127,4 +128,66 @@ func ExampleLimiter_Middleware() {
 	// X-RateLimit-Remaining: 0
 	// X-RateLimit-Reset: 1735722900
 	// Too many requests. Try again later.
+}
+
+// Check is the way in for every credential: Verify runs when the attempt
+// is admitted, Dummy (the same work, against nothing) when the account is
+// locked, and both answers match ErrRejected alike.
+func ExampleLockout_Check() {
+	ctx := context.Background()
+	lockout, _ := ratelimit.NewLockout(memstore.New(), ratelimit.LockoutOptions{
+		Policy: ratelimit.LockoutPolicy{MaxFailures: 2},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	ip := netip.MustParseAddr("192.0.2.1")
+	login := func(password string) string {
+		err := lockout.Check(ctx, "alice", ratelimit.Source{IP: ip}, ratelimit.Credential{
+			// In an app: hasher.Verify on the stored hash (kdf.ErrMismatch
+			// when wrong) and hasher.VerifyDummy.
+			Verify: func(context.Context) error {
+				if password != "correct horse" {
+					return ratelimit.ErrWrongCredential
+				}
+				return nil
+			},
+			Dummy: func(context.Context) error { return ratelimit.ErrWrongCredential },
+		})
+		switch {
+		case err == nil:
+			return "welcome"
+		case errors.Is(err, ratelimit.ErrRejected):
+			return "wrong name or password" // also when locked: errors.Is(err, ratelimit.ErrLocked) is for the logs
+		}
+		return "try again later"
+	}
+	fmt.Println(login("guess 1"))
+	fmt.Println(login("guess 2"))
+	fmt.Println(login("correct horse")) // this address is locked now
+	ip = netip.MustParseAddr("198.51.100.7")
+	fmt.Println(login("correct horse")) // another address is not
+	// Output:
+	// wrong name or password
+	// wrong name or password
+	// wrong name or password
+	// welcome
+}
+
+// A Guard limits a KDF-costing endpoint per client address and per
+// account, before any password hash runs.
+func ExampleGuard() {
+	ctx := context.Background()
+	store := memstore.New()
+	quiet := ratelimit.Options{Logger: slog.New(slog.DiscardHandler)}
+	perClient, _ := ratelimit.New(store, ratelimit.KDFPerClient(), quiet)
+	perAccount, _ := ratelimit.New(store, ratelimit.KDFPerAccount(), quiet)
+	guard := ratelimit.Guard{PerClient: perClient, PerAccount: perAccount}
+	allowed := 0
+	for i := range 30 { // one account, from 30 addresses
+		d, err := guard.Allow(ctx, netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), "alice")
+		if err == nil && d.Allowed {
+			allowed++
+		}
+	}
+	fmt.Println(allowed, "of 30 unlocks of one account in a minute")
+	// Output: 10 of 30 unlocks of one account in a minute
 }
