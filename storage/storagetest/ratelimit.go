@@ -755,7 +755,10 @@ func since(t0, when time.Time) string {
 // allows: the account is not locked either way. Besides the plain clauses
 // (a fresh key's MaxFailures attempts, the lock and its end at exactly
 // LockedUntil, locks that double up to MaxLockFor, a state forgotten at
-// exactly Expires, refusals that store nothing, ResetLockout), the
+// exactly Expires, refusals that store nothing, ResetLockout; and
+// RefundAttempt, checked against [storage.DecideRefund]: a pending count
+// given back, a running lock undone, counts of other locks, expired states
+// and absent keys left alone, 50 concurrent refunds exact), the
 // subtests try what adapters get wrong: request fields that change from
 // one attempt to the next on one key (only the state is stored), Now with
 // nanoseconds and durations that are not whole milliseconds (times are
