@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -22,8 +23,9 @@ func formUsername(r *http.Request) string {
 }
 
 func (a *app) signup(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	name, password := formUsername(r), []byte(r.PostFormValue("password"))
+	ip, _ := a.clients.Client(r)
+	ctx := kdf.WithGateKey(r.Context(), "ip:"+ip.String()) // sign-ups take their turn at the KDF gate per address
 	if !validUsername.MatchString(name) {
 		return a.render(w, r, http.StatusBadRequest, "signup", pageData{Error: "A username is 1 to 32 letters, digits, dots, dashes or underscores."})
 	}
@@ -113,44 +115,46 @@ func badPassword(err error) bool {
 }
 
 func (a *app) login(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	name, password := formUsername(r), []byte(r.PostFormValue("password"))
+	// Every KDF run for this name takes its turn at the KDF gate with the
+	// other names': a flood on one account cannot fill the queue that
+	// everyone's logins need.
+	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
 	if !validUsername.MatchString(name) { // no such user can exist
 		_ = a.hasher.VerifyDummy(ctx, password)
 		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
 	}
-	// Count the attempt on the submitted name before checking anything,
-	// whether or not the user exists: unknown names lock like real ones.
-	att, err := a.beginAttempt(r, name)
-	if errors.Is(err, ratelimit.ErrLocked) {
-		// The same answer as a wrong password, after the same work.
-		_ = a.hasher.VerifyDummy(ctx, password)
+	// The lockout counts the attempt on the submitted name before checking
+	// anything, whether or not the user exists (unknown names lock like
+	// real ones), and spends the same work when the name is locked.
+	var userID string
+	err := a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
+		Verify: func(ctx context.Context) error {
+			var stored string
+			err := a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
+			if errors.Is(err, sql.ErrNoRows) {
+				return a.hasher.VerifyDummy(ctx, password) // kdf.ErrMismatch, after the same work
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
+			rehash, err := a.hasher.Verify(ctx, stored, password)
+			if err == nil && rehash {
+				a.rehash(ctx, userID, password)
+			}
+			return err
+		},
+		Dummy: func(ctx context.Context) error { return a.hasher.VerifyDummy(ctx, password) },
+		Wrong: badPassword,
+	})
+	if errors.Is(err, ratelimit.ErrRejected) { // wrong password, unknown user or locked: one answer
+		a.log.InfoContext(ctx, "webapp.login.failed", "locked", errors.Is(err, ratelimit.ErrLocked))
 		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
 	}
 	if err != nil {
-		return err // the store failed: refused (fail closed)
+		return err // the store or the KDF gate failed: refused (fail closed)
 	}
-	var userID, stored string
-	err = a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
-	reason := "wrong_password"
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		reason, err = "unknown_user", a.hasher.VerifyDummy(ctx, password)
-	case err == nil:
-		var rehash bool
-		if rehash, err = a.hasher.Verify(ctx, stored, password); err == nil && rehash {
-			a.rehash(ctx, userID, password)
-		}
-	}
-	if badPassword(err) {
-		att.Failed(ctx)
-		a.log.InfoContext(ctx, "webapp.login.failed", "reason", reason)
-		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
-	}
-	if err != nil {
-		return err
-	}
-	if err := a.succeeded(w, r, att, name); err != nil {
+	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
 	}
 	if err := a.m.Login(ctx, userID, session.LoginOptions{}); err != nil {
@@ -169,21 +173,12 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, "/notes")
 }
 
-// beginAttempt counts one password check for the account name, on the
-// counter of this browser if it has logged in to the account before.
-func (a *app) beginAttempt(r *http.Request, name string) (*ratelimit.Attempt, error) {
+// source is where an attempt on the account comes from: the client's
+// address, and this browser if it has logged in to the account before
+// (its own failure counter).
+func (a *app) source(r *http.Request, name string) ratelimit.Source {
 	ip, _ := a.clients.Client(r)
-	return a.lockout.Begin(r.Context(), name, ratelimit.Source{IP: ip, Device: a.knownDevices.Recognize(r, name)})
-}
-
-// succeeded resets the account's failure count and remembers the browser
-// as one of the account's devices.
-func (a *app) succeeded(w http.ResponseWriter, r *http.Request, att *ratelimit.Attempt, name string) error {
-	// The reset must not be lost to a client that hangs up now.
-	if err := att.Succeeded(context.WithoutCancel(r.Context())); err != nil {
-		return err
-	}
-	return a.knownDevices.Remember(w, name)
+	return ratelimit.Source{IP: ip, Device: a.knownDevices.Recognize(r, name)}
 }
 
 // usernameOf returns the username of a logged-in user: the lockout counts
@@ -221,30 +216,31 @@ func (a *app) lock(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	info, _ := a.m.Current(ctx) // RequireLogin ran
-	name, err := a.usernameOf(ctx, info.UserID)
+	info, _ := a.m.Current(r.Context()) // RequireLogin ran
+	name, err := a.usernameOf(r.Context(), info.UserID)
 	if err != nil {
 		return err
 	}
-	att, err := a.beginAttempt(r, name)
-	if errors.Is(err, ratelimit.ErrLocked) {
-		return a.render(w, r, http.StatusUnauthorized, "unlock", pageData{Error: "Wrong password."})
-	}
-	if err != nil {
-		return err
-	}
-	u, err := a.vault.Unlock(ctx, info.UserID, []byte(r.PostFormValue("password")))
-	if badPassword(err) {
-		att.Failed(ctx)
-		a.log.InfoContext(ctx, "webapp.unlock.failed", "user", info.UserID)
+	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
+	password := []byte(r.PostFormValue("password"))
+	var u *vault.Unlocked
+	err = a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
+		Verify: func(ctx context.Context) (err error) {
+			u, err = a.vault.Unlock(ctx, info.UserID, password)
+			return err
+		},
+		Dummy: func(ctx context.Context) error { return a.vault.UnlockDummy(ctx, password) },
+		Wrong: badPassword,
+	})
+	if errors.Is(err, ratelimit.ErrRejected) {
+		a.log.InfoContext(ctx, "webapp.unlock.failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
 		return a.render(w, r, http.StatusUnauthorized, "unlock", pageData{Error: "Wrong password."})
 	}
 	if err != nil {
 		return err
 	}
 	defer u.Lock()
-	if err := a.succeeded(w, r, att, name); err != nil {
+	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
 	}
 	if err := a.m.Unlock(ctx, u); err != nil {
@@ -282,29 +278,29 @@ func (a *app) revoke(w http.ResponseWriter, r *http.Request) error {
 
 // reauth checks the password again (step-up) before sensitive actions.
 func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	info, _ := a.m.Current(ctx)
+	info, _ := a.m.Current(r.Context())
 	var name, stored string
-	if err := a.db.QueryRowContext(ctx, "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored); err != nil {
+	if err := a.db.QueryRowContext(r.Context(), "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored); err != nil {
 		return err
 	}
-	att, err := a.beginAttempt(r, name)
-	if errors.Is(err, ratelimit.ErrLocked) {
+	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
+	password := []byte(r.PostFormValue("password"))
+	err := a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
+		Verify: func(ctx context.Context) error {
+			_, err := a.hasher.Verify(ctx, stored, password)
+			return err
+		},
+		Dummy: func(ctx context.Context) error { return a.hasher.VerifyDummy(ctx, password) },
+		Wrong: badPassword,
+	})
+	if errors.Is(err, ratelimit.ErrRejected) {
+		a.log.InfoContext(ctx, "webapp.reauth.failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
 		return a.render(w, r, http.StatusUnauthorized, "reauth", pageData{Error: "Wrong password."})
 	}
 	if err != nil {
 		return err
 	}
-	_, err = a.hasher.Verify(ctx, stored, []byte(r.PostFormValue("password")))
-	if badPassword(err) {
-		att.Failed(ctx)
-		a.log.InfoContext(ctx, "webapp.reauth.failed", "user", info.UserID)
-		return a.render(w, r, http.StatusUnauthorized, "reauth", pageData{Error: "Wrong password."})
-	}
-	if err != nil {
-		return err
-	}
-	if err := a.succeeded(w, r, att, name); err != nil {
+	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
 	}
 	if err := a.m.Reauthenticated(ctx); err != nil {

@@ -288,11 +288,16 @@ func (a *app) setUpLimits(ctx context.Context, store *sqlstore.Store, cfg config
 	return err
 }
 
-// The limits of vault unlock and step-up together: generous for a person
-// (ten passwords in ten minutes), tight for a script.
+// The limits of vault unlock and step-up together, per account (the
+// logged-in user's) and per client address: ratelimit's presets, generous
+// for a person, tight for a script. Login is limited per address (5 per
+// 15 minutes) but not per submitted name: anyone who knows a name could
+// then keep its owner out. A flood of logins on one name from many
+// addresses is bounded by the lockout (failures per name and source) and
+// by the KDF gate's fair share per name (kdf.WithGateKey in login).
 var (
-	kdfPerAccountRule = ratelimit.Rule{Name: "kdf-account", Limit: 10, Period: 10 * time.Minute}
-	kdfPerIPRule      = ratelimit.Rule{Name: "kdf-ip", Limit: 20, Period: 10 * time.Minute}
+	kdfPerAccountRule = ratelimit.KDFPerAccount()
+	kdfPerIPRule      = ratelimit.KDFPerClient()
 )
 
 // kdfLimited guards a logged-in form that checks a password: login first,
@@ -357,6 +362,14 @@ func badInput(msg string) error { return &userError{status: http.StatusBadReques
 // fail answers an error: a userError with its page, a full KDF queue with a
 // 503 page, anything else with a 500 page that reveals nothing.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, session.ErrNotLoggedIn): // the session ended while the request ran (logout in another tab)
+		redirect(w, r, "/login")
+		return
+	case errors.Is(err, session.ErrLocked): // locked by another request meanwhile
+		redirect(w, r, "/unlock")
+		return
+	}
 	status, title := http.StatusInternalServerError, "Something went wrong on our side. Please try again."
 	if ue, ok := errors.AsType[*userError](err); ok {
 		status, title = ue.status, ue.msg
