@@ -5,8 +5,9 @@
 // 429 with Retry-After and RateLimit headers.
 //
 // For most use cases, limit the login endpoint per client address, limit
-// every endpoint that runs the password hash per address and per account,
-// and check every credential through the lockout:
+// every other endpoint that runs the password hash for a logged-in user
+// per address and per account, tag KDF runs with the account they are for
+// (kdf.WithGateKey), and check every credential through the lockout:
 //
 //	clients, _ := ratelimit.NewClientResolver(ratelimit.ClientOptions{TrustedProxies: proxies})
 //	perIP, _ := ratelimit.New(store, ratelimit.LoginPerIP(), ratelimit.Options{})
@@ -21,7 +22,7 @@
 // an account exists:
 //
 //	ip, _ := clients.Client(r)
-//	if d, err := guard.Allow(ctx, ip, name); err != nil || !d.Allowed { /* 429 or 503 */ }
+//	ctx = kdf.WithGateKey(ctx, "account:"+name) // one name's flood takes one share of the KDF gate
 //	err := lockout.Check(ctx, name, ratelimit.Source{IP: ip, Device: devices.Recognize(r, name)}, ratelimit.Credential{
 //		Verify: func(ctx context.Context) error { return verifyPassword(ctx, name, password) }, // kdf.ErrMismatch when wrong or unknown
 //		Dummy:  func(ctx context.Context) error { return hasher.VerifyDummy(ctx, password) },
@@ -31,6 +32,10 @@
 //	case errors.Is(err, ratelimit.ErrRejected): /* the wrong-password answer: also for a locked account */
 //	default: /* 503 (kdf.ErrBusy, store down) or 500 */
 //	}
+//
+// and in the vault-unlock and step-up handlers, for the logged-in user:
+//
+//	if d, err := guard.Allow(ctx, ip, userID); err != nil || !d.Allowed { /* 429 or 503 */ }
 //
 // Every other way into the account (TOTP, recovery codes, passkeys, vault
 // unlock, step-up, API logins) calls the same lockout's Check with the
@@ -136,11 +141,15 @@
 // lockout; once the owner has proved control, the flow calls
 // [Lockout.Reset] and [Devices.Remember].
 //
-// Every endpoint that costs a password-hash run (login, unlock, step-up,
-// sign-up, password change) should also pass a [Guard] first: a limit per
-// client address ([KDFPerClient]) and per account ([KDFPerAccount]), so
-// that one account, flooding with its own right password, cannot fill the
-// KDF gate that everyone's logins need.
+// Every endpoint that costs a password-hash run for a logged-in user
+// (vault unlock, step-up, password change) should also pass a [Guard]
+// first: a limit per client address ([KDFPerClient]) and per account
+// ([KDFPerAccount]), so that one account, flooding with its own right
+// password, cannot fill the KDF gate that everyone's logins need. Login
+// is limited per address ([LoginPerIP]) but not per submitted name: a
+// budget per name would let anyone who knows the name spend it and keep
+// its owner out. The lockout (per name and address) and the KDF gate's
+// fair share per name (kdf.WithGateKey) bound a flood on one name.
 //
 // # Client addresses
 //

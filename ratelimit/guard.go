@@ -24,8 +24,10 @@ func KDFPerAccount() Rule { return Rule{Name: "kdf-account", Limit: 10, Period: 
 // client address and per account, before the lockout and the KDF: build
 // it from two Limiters on [KDFPerClient] and [KDFPerAccount] (or rules of
 // your own) and call Allow first thing in each such handler, with the
-// account the request names (the logged-in user's for unlock and
-// step-up, the submitted name for login). Both limiters must be set.
+// logged-in user's account (vault unlock, step-up, password change).
+// Do not guard login with the submitted name: whoever knows a name could
+// spend its budget and keep its owner out (see the package doc). Both
+// limiters must be set.
 type Guard struct {
 	PerClient  *Limiter
 	PerAccount *Limiter
