@@ -62,13 +62,17 @@ func (a *app) notes(w http.ResponseWriter, r *http.Request) error {
 	return a.render(w, r, http.StatusOK, "notes", d)
 }
 
-// noteForm reads and bounds a note's title and body.
-func noteForm(r *http.Request) (title, body string, err error) {
+// noteForm returns the request's unlocked vault and the note's title and
+// body from the form, within their bounds.
+func (a *app) noteForm(r *http.Request) (u *vault.Unlocked, title, body string, err error) {
+	if u, err = a.m.Unlocked(r.Context()); err != nil {
+		return nil, "", "", err
+	}
 	title, body = strings.TrimSpace(r.PostFormValue("title")), r.PostFormValue("body")
 	if title == "" || len(title) > 200 || len(body) > 64<<10 {
-		return "", "", badInput("A note needs a title of at most 200 bytes and a body of at most 64 KiB.")
+		return nil, "", "", badInput("A note needs a title of at most 200 bytes and a body of at most 64 KiB.")
 	}
-	return title, body, nil
+	return u, title, body, nil
 }
 
 // sealNote seals a note's title and body at version.
@@ -79,12 +83,7 @@ func sealNote(u *vault.Unlocked, id, title, body string, version uint64) (sealed
 }
 
 func (a *app) addNote(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	u, err := a.m.Unlocked(ctx)
-	if err != nil {
-		return err
-	}
-	title, body, err := noteForm(r)
+	u, title, body, err := a.noteForm(r)
 	if err != nil {
 		return err
 	}
@@ -93,7 +92,7 @@ func (a *app) addNote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.db.ExecContext(ctx, "INSERT INTO notes (id, user_id, created, version, title, body) VALUES (?, ?, ?, 1, ?, ?)",
+	if _, err := a.db.ExecContext(r.Context(), "INSERT INTO notes (id, user_id, created, version, title, body) VALUES (?, ?, ?, 1, ?, ?)",
 		id, u.UserID(), time.Now().UnixMilli(), sealedTitle, sealedBody); err != nil {
 		return err
 	}
@@ -105,12 +104,7 @@ func (a *app) addNote(w http.ResponseWriter, r *http.Request) error {
 // if the note is still at that version, so an edit in another tab is not
 // silently overwritten.
 func (a *app) editNote(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	u, err := a.m.Unlocked(ctx)
-	if err != nil {
-		return err
-	}
-	title, body, err := noteForm(r)
+	u, title, body, err := a.noteForm(r)
 	if err != nil {
 		return err
 	}
@@ -123,7 +117,7 @@ func (a *app) editNote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.db.ExecContext(ctx, "UPDATE notes SET title = ?, body = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?",
+	res, err := a.db.ExecContext(r.Context(), "UPDATE notes SET title = ?, body = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?",
 		sealedTitle, sealedBody, from+1, id, u.UserID(), from)
 	if err != nil {
 		return err
