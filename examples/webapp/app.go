@@ -53,6 +53,10 @@ type config struct {
 	Logger *slog.Logger
 	// Now is the clock of sessions and rate limits; zero selects time.Now.
 	Now func() time.Time
+	// KDFGate configures the gate every password-hash run waits at. Zero
+	// selects kdf's defaults (as many runs at once as CPUs, a queue of four
+	// times that); the tests make it small, to fill it.
+	KDFGate kdf.GateConfig
 }
 
 type app struct {
@@ -129,7 +133,11 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	}()
 	// One Hasher (and so one Gate) for logins and vault unlocks, so that a
 	// flood of either waits in one bounded queue.
-	hasher, err := kdf.New(kdf.Config{})
+	gate, err := kdf.NewGate(cfg.KDFGate)
+	if err != nil {
+		return nil, nil, err
+	}
+	hasher, err := kdf.New(kdf.Config{Gate: gate})
 	if err != nil {
 		return nil, nil, err
 	}

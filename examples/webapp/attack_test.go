@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyhold/keyhold/kdf"
 )
 
 // deviceRefs returns the refs of the devices page's rows: this device's
@@ -197,7 +199,10 @@ func TestUnlockLimitedPerAccount(t *testing.T) {
 // refused. The other user's login latency is reported (t.Logf), not
 // asserted: timings are for benchmarks.
 func TestAccountFloodDoesNotStarveOthers(t *testing.T) {
-	e := newEnv(t, true)
+	// A gate with one run at a time and a queue of four: eight flooding
+	// sessions fill it many times over unless it shares its places fairly
+	// (one queued run per account) and the account's budget runs out.
+	e := newEnvWith(t, true, config{KDFGate: kdf.GateConfig{MaxConcurrent: 1, MaxWaiting: 4}})
 	victim := e.client()
 	e.signup(e.client(), "mallory")
 	e.signup(victim, "bob")

@@ -45,14 +45,18 @@ type testEnv struct {
 // development mode.
 func newEnv(t *testing.T, useTLS bool) *testEnv {
 	t.Helper()
+	return newEnvWith(t, useTLS, config{})
+}
+
+// newEnvWith is newEnv with some of the app's configuration chosen by the
+// test.
+func newEnvWith(t *testing.T, useTLS bool, cfg config) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, dbPath: filepath.Join(t.TempDir(), "webapp.db"), logs: &syncBuffer{}, clock: testkit.NewClock(time.Now())}
-	h, cleanup, err := newApp(config{
-		DBPath:          e.dbPath,
-		InsecureCookies: !useTLS,
-		VaultKDF:        kdf.InteractiveParams(),
-		Logger:          slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:             e.clock.Now,
-	})
+	cfg.DBPath, cfg.InsecureCookies, cfg.VaultKDF = e.dbPath, !useTLS, kdf.InteractiveParams()
+	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Now = e.clock.Now
+	h, cleanup, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
