@@ -417,7 +417,7 @@ func raceTakes(t *testing.T, s storage.RateStore, l rateLimit, cost int64, perRa
 	b := newRateBucket(t, s, rateKey(1), t0)
 	req := l.req(t0, cost)
 	results := make([][]storage.RateResult, concurrency)
-	errs := race(func(i int) error {
+	errs := race(ctx, func(ctx context.Context, i int) error {
 		for range perRacer {
 			res, err := s.TakeRate(ctx, b.key, req)
 			if err != nil {
@@ -1204,7 +1204,7 @@ func concurrentAttemptsAdmitMaxFailures(t *testing.T, s storage.LockoutStore) {
 	req := p.req(t0)
 	admitted := make([]bool, concurrency)
 	states := make([]storage.LockoutState, concurrency)
-	errs := race(func(i int) error {
+	errs := race(ctx, func(ctx context.Context, i int) error {
 		var err error
 		admitted[i], states[i], err = s.BeginAttempt(ctx, a.key, req)
 		return err
@@ -1425,7 +1425,7 @@ func concurrentRefundsAreExact(t *testing.T, s storage.LockoutStore) {
 	}
 	req := p.req(t0.Add(time.Second))
 	refunded := make([]bool, concurrency)
-	errs := race(func(i int) error {
+	errs := race(ctx, func(ctx context.Context, i int) error {
 		var err error
 		refunded[i], _, err = s.RefundAttempt(ctx, a.key, req, 1)
 		return err

@@ -238,7 +238,7 @@ func familyConcurrentCreatesOneWins(t *testing.T, s storage.RefreshStore) {
 	for i := range families {
 		families[i] = racerFamily(i)
 	}
-	errs := race(func(i int) error { return s.PutRefreshFamily(ctx, families[i], 0) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutRefreshFamily(ctx, families[i], 0) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantFamily(t, s, families[w], 1)
 	}
@@ -253,7 +253,7 @@ func familyConcurrentUpdatesOneWins(t *testing.T, s storage.RefreshStore) {
 	for i := range families {
 		families[i] = racerFamily(i)
 	}
-	errs := race(func(i int) error { return s.PutRefreshFamily(ctx, families[i], 2) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutRefreshFamily(ctx, families[i], 2) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantFamily(t, s, families[w], 3)
 	}
@@ -272,7 +272,7 @@ func familyConcurrentPutAndDeleteLeavesNothing(t *testing.T, s storage.RefreshSt
 		families[i] = racerFamily(i)
 	}
 	const deleter = 0
-	errs := race(func(i int) error {
+	errs := race(ctx, func(ctx context.Context, i int) error {
 		if i == deleter {
 			return s.DeleteRefreshFamily(ctx, f.ID)
 		}

@@ -349,7 +349,7 @@ func concurrentPutsAreAllListed(t *testing.T, s storage.SessionStore) {
 	for i := range sessions {
 		sessions[i] = testSession(uint64(i), user)
 	}
-	errs := race(func(i int) error { return s.PutSession(ctx, sessions[i], 0) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutSession(ctx, sessions[i], 0) })
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("racer %d: PutSession: %v", i, err)
@@ -388,7 +388,7 @@ func concurrentPutAndDeleteUserKeepIndexConsistent(t *testing.T, s storage.Sessi
 		// The deleter is in the middle, so that it is not always the first
 		// racer to run.
 		const deleter = concurrency / 2
-		errs := race(func(i int) error {
+		errs := race(ctx, func(ctx context.Context, i int) error {
 			if i == deleter {
 				return s.DeleteUserSessions(ctx, user)
 			}
@@ -796,7 +796,7 @@ func sessionConcurrentCreatesOneWins(t *testing.T, s storage.SessionStore) {
 		sess.Data = racerData(i)
 		return sess
 	}
-	errs := race(func(i int) error { return s.PutSession(ctx, mk(i), 0) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutSession(ctx, mk(i), 0) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantSessionVersion(t, s, mk(w), 1)
 		wantSessionList(t, s, user, mk(w))
@@ -816,7 +816,7 @@ func sessionConcurrentUpdatesOneWins(t *testing.T, s storage.SessionStore) {
 	}
 	putSessionAt(t, s, base, 0)
 	putSessionAt(t, s, base, 1)
-	errs := race(func(i int) error { return s.PutSession(ctx, mk(i), 2) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutSession(ctx, mk(i), 2) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantSessionVersion(t, s, mk(w), 3)
 		wantSessionList(t, s, user, mk(w))
@@ -833,7 +833,7 @@ func sessionConcurrentDeleteAndStalePutLeaveNothing(t *testing.T, s storage.Sess
 		sess := testSession(uint64(round), user)
 		putSessionAt(t, s, sess, 0)
 		const deleter = concurrency / 2
-		errs := race(func(i int) error {
+		errs := race(ctx, func(ctx context.Context, i int) error {
 			if i == deleter {
 				return s.DeleteSession(ctx, sess.ID)
 			}

@@ -94,7 +94,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -267,23 +266,6 @@ func versionGrowsByOne(t *testing.T, s storage.VaultStore) {
 	}
 }
 
-// race runs f(0) … f(concurrency-1) in goroutines released together, and
-// returns their errors by index.
-func race(f func(i int) error) []error {
-	errs := make([]error, concurrency)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			errs[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
-
 // oneWinner checks that exactly one of errs is nil and all the others are
 // ErrConflict, and returns the winner's index (-1 if there is none).
 func oneWinner(t *testing.T, errs []error) int {
@@ -309,7 +291,7 @@ func racerData(i int) []byte { return fmt.Appendf(nil, "written by racer %d", i)
 
 func concurrentCreatesOneWins(t *testing.T, s storage.VaultStore) {
 	ctx := t.Context()
-	errs := race(func(i int) error { return s.PutVault(ctx, user, racerData(i), 0) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutVault(ctx, user, racerData(i), 0) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantRecord(t, s, user, 1, racerData(w))
 	}
@@ -319,7 +301,7 @@ func concurrentUpdatesOneWins(t *testing.T, s storage.VaultStore) {
 	ctx := t.Context()
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
-	errs := race(func(i int) error { return s.PutVault(ctx, user, racerData(i), 2) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutVault(ctx, user, racerData(i), 2) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantRecord(t, s, user, 3, racerData(w))
 	}
@@ -334,7 +316,7 @@ func concurrentReadModifyWriteLosesNothing(t *testing.T, s storage.VaultStore) {
 	// its read, so concurrency attempts suffice; more means the store is
 	// not linearizable.
 	const maxAttempts = 10 * concurrency
-	errs := race(func(i int) error {
+	errs := race(ctx, func(ctx context.Context, i int) error {
 		for range maxAttempts {
 			rec, err := s.GetVault(ctx, user)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -386,7 +368,7 @@ func concurrentPutAndDeleteOneWins(t *testing.T, s storage.VaultStore) {
 	ctx := t.Context()
 	mustPut(t, s, user, []byte("v1"), 0)
 	const deleter = 0
-	errs := race(func(i int) error {
+	errs := race(ctx, func(ctx context.Context, i int) error {
 		if i == deleter {
 			return s.DeleteVault(ctx, user, 1)
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +29,16 @@ import (
 // expiry clauses of the other groups. The flawless case runs every clause,
 // and checks that the flawed store is otherwise correct and that every
 // clause passes.
+//
+// A flaw that shows only when calls interleave (the *-not-atomic ones and
+// session-index-lost-update) is forced, not left to the scheduler: the
+// racing calls of the suite's concurrency clauses carry their race in
+// their context, and the flawed store waits between its read and its
+// write until a rival racer has read too (betweenReadAndWrite), or until
+// a racing DeleteUserSessions has run (session-index-not-atomic), so
+// those cases fail their clauses on every run, on a loaded machine too.
+// A clause that catches a flaw only sometimes, whatever the store does,
+// is not listed for it.
 var flaws = []struct {
 	flaw     string
 	wantFail []string // clauses (subtest names under TestFlawedStoreChild/) that must fail
@@ -73,9 +82,8 @@ var flaws = []struct {
 	{"session-list-none-is-not-found", sessions("ListOfNoneIsEmpty", "ListReturnsOnlyTheUsersSessions", "DeleteThenGetIsErrNotFound")},
 	{"session-delete-user-misses-index", sessions("DeleteUserSessionsRemovesOnlyTheUsers", "ConcurrentPutAndDeleteUserKeepIndexConsistent")},
 	{"session-index-lost-update", sessions("ConcurrentPutsAreAllListed")},
-	// This one is caught only when DeleteUserSessions runs between a put's
-	// two steps; in three rounds of 49 puts it has in 490 runs of 490,
-	// with GOMAXPROCS 1, 2 and 4.
+	// Caught when DeleteUserSessions runs between a put's two steps, which
+	// the flawed store forces (see PutSession).
 	{"session-index-not-atomic", sessions("ConcurrentPutAndDeleteUserKeepIndexConsistent")},
 	{"session-ids-truncated-at-nul", sessions("BinaryIDsRoundTrip")},
 	{"session-expires-in-seconds", sessions("PutThenGetRoundTrips")},
@@ -455,9 +463,7 @@ func (s *flawedStore) PutVault(ctx context.Context, userID string, data []byte, 
 		return s.conflict()
 	}
 	if s.flaw == "cas-not-atomic" {
-		s.mu.Unlock()
-		time.Sleep(time.Millisecond)
-		s.mu.Lock()
+		s.betweenReadAndWrite(ctx)
 	}
 	next := expect + 1
 	switch s.flaw {
@@ -520,6 +526,21 @@ func (s *flawedStore) DeleteVault(ctx context.Context, userID string, expect uin
 		return ctx.Err()
 	}
 	return nil
+}
+
+// betweenReadAndWrite is the gap in a store that reads and writes in two
+// steps (the flaws *-not-atomic and session-index-lost-update), called
+// between them with s.mu held. It lets go of the lock and, for a call of
+// one of the suite's racers, waits until another call of the same race
+// has read too (storagetest.Arrive, Await): two racers then act on the
+// same state, which is the race that the clause must catch, on every run
+// rather than when the scheduler happens to interleave them. It takes the
+// lock again before it returns.
+func (s *flawedStore) betweenReadAndWrite(ctx context.Context) {
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	storagetest.Arrive(ctx, "read")
+	storagetest.Await(ctx, "read", 2)
 }
 
 func (s *flawedStore) sessionContext(ctx context.Context) error {
@@ -613,9 +634,7 @@ func (s *flawedStore) PutSession(ctx context.Context, sess storage.Session, expe
 		return fmt.Errorf("flawed: %w: another user's session", storage.ErrInvalid)
 	}
 	if s.flaw == "session-cas-not-atomic" {
-		s.mu.Unlock()
-		time.Sleep(time.Millisecond)
-		s.mu.Lock()
+		s.betweenReadAndWrite(ctx)
 	}
 	if e.expired() {
 		if s.flaw != "session-put-expired-keeps-old" {
@@ -640,8 +659,12 @@ func (s *flawedStore) PutSession(ctx context.Context, sess storage.Session, expe
 			s.index[e.userID] = map[string]bool{}
 		}
 		s.index[e.userID][key] = true
+		// A racer waits here until a racing DeleteUserSessions has run
+		// (which waits for a racer to get here), so that the delete runs
+		// between the two steps on every run.
 		s.mu.Unlock()
-		time.Sleep(time.Millisecond)
+		storagetest.Arrive(ctx, "indexed")
+		storagetest.Await(ctx, "deleted", 1)
 		s.mu.Lock()
 		s.sessions[key] = e
 		return nil
@@ -651,13 +674,11 @@ func (s *flawedStore) PutSession(ctx context.Context, sess storage.Session, expe
 		// Read the user's index, change it, write it back, and let
 		// another writer in between.
 		ids := maps.Clone(s.index[e.userID])
-		s.mu.Unlock()
-		time.Sleep(time.Millisecond)
+		s.betweenReadAndWrite(ctx)
 		if ids == nil {
 			ids = map[string]bool{}
 		}
 		ids[key] = true
-		s.mu.Lock()
 		s.index[e.userID] = ids
 		return nil
 	}
@@ -720,6 +741,12 @@ func (s *flawedStore) DeleteUserSessions(ctx context.Context, userID string) err
 	if err := s.sessionContext(ctx); err != nil {
 		return err
 	}
+	if s.flaw == "session-index-not-atomic" {
+		// A racer waits until a racing put has indexed its session and
+		// not stored it yet (see PutSession).
+		storagetest.Await(ctx, "indexed", 1)
+		defer storagetest.Arrive(ctx, "deleted")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.flaw != "session-delete-user-misses-index" {
@@ -775,9 +802,7 @@ func (s *flawedStore) PutRefreshFamily(ctx context.Context, f storage.RefreshFam
 		return fmt.Errorf("flawed: %w: another user's family", storage.ErrInvalid)
 	}
 	if s.flaw == "refresh-cas-not-atomic" {
-		s.mu.Unlock()
-		time.Sleep(time.Millisecond)
-		s.mu.Lock()
+		s.betweenReadAndWrite(ctx)
 	}
 	if e.expired() {
 		delete(s.families, key)
@@ -908,9 +933,7 @@ func (s *flawedStore) TakeRate(ctx context.Context, key []byte, req storage.Rate
 		stored = 0 // an expiry at the absolute TAT, by the store's clock
 	}
 	if s.flaw == "rate-take-not-atomic" {
-		s.mu.Unlock()
-		runtime.Gosched()
-		s.mu.Lock()
+		s.betweenReadAndWrite(ctx)
 	}
 	switch s.flaw {
 	case "rate-keeps-first-parameters":
@@ -1018,9 +1041,7 @@ func (s *flawedStore) BeginAttempt(ctx context.Context, key []byte, req storage.
 		stored = storage.LockoutState{} // an expiry at the absolute Expires, by the store's clock
 	}
 	if s.flaw == "lockout-not-atomic" {
-		s.mu.Unlock()
-		runtime.Gosched()
-		s.mu.Lock()
+		s.betweenReadAndWrite(ctx)
 	}
 	now := req.Now.UnixMilli()
 	switch s.flaw {
@@ -1097,9 +1118,7 @@ func (s *flawedStore) RefundAttempt(ctx context.Context, key []byte, req storage
 	defer s.mu.Unlock()
 	stored := s.lockouts[k]
 	if s.flaw == "lockout-refund-not-atomic" {
-		s.mu.Unlock()
-		runtime.Gosched()
-		s.mu.Lock()
+		s.betweenReadAndWrite(ctx)
 	}
 	var refunded bool
 	var next storage.LockoutState
