@@ -27,14 +27,14 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request) error {
 	ip, _ := a.clients.Client(r)
 	ctx := kdf.WithGateKey(r.Context(), "ip:"+ip.String()) // sign-ups take their turn at the KDF gate per address
 	if !validUsername.MatchString(name) {
-		return a.render(w, r, http.StatusBadRequest, "signup", pageData{Error: "A username is 1 to 32 letters, digits, dots, dashes or underscores."})
+		return a.render(w, r, http.StatusBadRequest, "signup", pageData{Username: name, Error: "A username is 1 to 32 letters, digits, dots, dashes or underscores."})
 	}
 	if err := a.policy.Check(ctx, password, kdf.PolicyContext{Username: name, ServiceName: "keyhold-webapp"}); err != nil {
 		pe, ok := errors.AsType[*kdf.PolicyError](err)
 		if !ok {
 			return err
 		}
-		return a.render(w, r, http.StatusBadRequest, "signup", pageData{Error: policyMessage(pe)})
+		return a.render(w, r, http.StatusBadRequest, "signup", pageData{Username: name, Error: policyMessage(pe)})
 	}
 	hash, err := a.hasher.Hash(ctx, password)
 	if err != nil {
@@ -50,7 +50,7 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		// Sign-up with usernames cannot hide which ones exist; the form is
 		// limited per client address (3 per hour) to slow enumeration.
-		return a.render(w, r, http.StatusConflict, "signup", pageData{Error: "That username is taken."})
+		return a.render(w, r, http.StatusConflict, "signup", pageData{Username: name, Error: "That username is taken."})
 	}
 	// The vault's passphrase is the login password, so that logging in
 	// unlocks it. A real app may ask for a separate vault passphrase (the
@@ -75,12 +75,50 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.InfoContext(ctx, "webapp.signup", "user", userID)
-	d := pageData{}
+	// The keys are shown once, on a page of their own (GET), so that
+	// reloading it does not post the sign-up form again: until then they
+	// wait sealed under the user's vault, bound to this purpose.
+	var text []byte
 	for _, k := range keys {
-		d.Keys = append(d.Keys, k.Reveal())
+		text = append(append(text, k.Reveal()...), '\n')
 	}
-	// Shown once; the response is Cache-Control: no-store (it sets a cookie).
-	return a.render(w, r, http.StatusOK, "recovery", d)
+	sealed, err := u.Seal(text, recoveryKeysContext)
+	clear(text)
+	if err != nil {
+		return err
+	}
+	if _, err := a.db.ExecContext(ctx, "INSERT INTO keys_to_show (user_id, sealed) VALUES (?, ?)", userID, sealed); err != nil {
+		return err
+	}
+	return redirect(w, r, "/recovery-keys")
+}
+
+// recoveryKeysContext binds the sealed recovery keys waiting to be shown.
+var recoveryKeysContext = []byte("webapp/recovery-keys-to-show")
+
+// recoveryKeys shows the recovery keys made at sign-up, once: they are
+// deleted as they are read.
+func (a *app) recoveryKeys(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	u, err := a.m.Unlocked(ctx)
+	if err != nil {
+		return err
+	}
+	var sealed []byte
+	err = a.db.QueryRowContext(ctx, "DELETE FROM keys_to_show WHERE user_id = ? RETURNING sealed", u.UserID()).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a.render(w, r, http.StatusOK, "recovery", pageData{Error: "Your recovery keys were shown once, right after sign-up, and are not kept in a form we can show again."})
+	}
+	if err != nil {
+		return err
+	}
+	text, err := u.Open(sealed, recoveryKeysContext)
+	if err != nil {
+		return err
+	}
+	defer clear(text)
+	// Shown once; the response is Cache-Control: no-store (authenticated).
+	return a.render(w, r, http.StatusOK, "recovery", pageData{Keys: strings.Fields(string(text))})
 }
 
 // policyMessage says what to change, never echoing the password.
@@ -122,7 +160,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
 	if !validUsername.MatchString(name) { // no such user can exist
 		_ = a.hasher.VerifyDummy(ctx, password)
-		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
+		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Username: name, Error: errLogin})
 	}
 	// The lockout counts the attempt on the submitted name before checking
 	// anything, whether or not the user exists (unknown names lock like
@@ -149,7 +187,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	})
 	if errors.Is(err, ratelimit.ErrRejected) { // wrong password, unknown user or locked: one answer
 		a.log.InfoContext(ctx, "webapp.login.failed", "locked", errors.Is(err, ratelimit.ErrLocked))
-		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Error: errLogin})
+		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Username: name, Error: errLogin})
 	}
 	if err != nil {
 		return err // the store or the KDF gate failed: refused (fail closed)

@@ -101,6 +101,10 @@ CREATE TABLE IF NOT EXISTS notes (
     version INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS notes_user ON notes (user_id, created);
+CREATE TABLE IF NOT EXISTS keys_to_show (
+    user_id TEXT NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    sealed  BLOB NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS app_secrets (
     name  TEXT NOT NULL PRIMARY KEY,
     value BLOB NOT NULL
@@ -237,7 +241,11 @@ func (a *app) routes() http.Handler {
 	handle("GET /{$}", a.home, nil)
 	handle("GET /signup", a.page("signup"), nil)
 	handle("POST /signup", a.signup, a.signupPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("signup")))
-	handle("GET /login", a.page("login"), nil)
+	handle("GET /login", a.loginPage, nil)
+	handle("GET /recovery-keys", a.recoveryKeys, m.RequireUnlocked)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, files, "static/favicon.svg")
+	})
 	handle("POST /login", a.login, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("login")))
 	handle("POST /logout", a.logout, nil) // GET /logout is 405: no state change on GET
 	handle("POST /lock", a.lock, m.RequireLogin)
@@ -344,7 +352,7 @@ func (a *app) tooMany(page string) ratelimit.DenyFunc {
 func (a *app) deny(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, session.ErrNotLoggedIn):
-		redirect(w, r, "/login")
+		redirect(w, r, a.loginURL(r))
 	case errors.Is(err, session.ErrLocked):
 		redirect(w, r, "/unlock")
 	case errors.Is(err, session.ErrNotFresh):
@@ -372,7 +380,7 @@ func badInput(msg string) error { return &userError{status: http.StatusBadReques
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, session.ErrNotLoggedIn): // the session ended while the request ran (logout in another tab)
-		redirect(w, r, "/login")
+		redirect(w, r, "/login?ended=1")
 		return
 	case errors.Is(err, session.ErrLocked): // locked by another request meanwhile
 		redirect(w, r, "/unlock")
@@ -399,6 +407,27 @@ func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 	_, _ = buf.WriteTo(w)
 }
 
+// loginURL is where a request that is not logged in goes: the login page,
+// saying that the session ended when the browser still sent a session
+// cookie (it was logged out elsewhere, revoked, or timed out).
+func (a *app) loginURL(r *http.Request) string {
+	for _, name := range []string{session.DefaultCookieName, "keyhold"} {
+		if _, err := r.Cookie(name); err == nil {
+			return "/login?ended=1"
+		}
+	}
+	return "/login"
+}
+
+// loginPage is the login form, with a word on why it is shown.
+func (a *app) loginPage(w http.ResponseWriter, r *http.Request) error {
+	var d pageData
+	if r.URL.Query().Get("ended") != "" {
+		d.Notice = "Your session ended: you were logged out on another device or in another tab, or it timed out. Please log in again."
+	}
+	return a.render(w, r, http.StatusOK, "login", d)
+}
+
 func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
@@ -416,6 +445,8 @@ type pageData struct {
 	User     string // the username, when logged in
 	Unlocked bool
 	Error    string
+	Notice   string   // a message that is not an error
+	Username string   // the name typed into a form that failed, shown again
 	Title    string   // the error page's message
 	Keys     []string // recovery keys, shown once after sign-up
 	Notes    []note

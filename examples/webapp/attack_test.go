@@ -57,7 +57,7 @@ func TestRevokeWithARowReadBeforeTheOtherDeviceChanged(t *testing.T) {
 	}
 
 	expect(t, "revoke with the old row", e.post(c, "/devices/revoke", url.Values{"ref": others}), 303, "/devices")
-	expect(t, "revoked device", e.get(other, "/notes"), 303, "/login")
+	expect(t, "revoked device", e.get(other, "/notes"), 303, "/login?ended=1")
 
 	again := e.post(c, "/devices/revoke", url.Values{"ref": others})
 	expect(t, "revoke again", again, 404, "")
@@ -284,4 +284,48 @@ func TestAccountFloodDoesNotStarveOthers(t *testing.T) {
 	e.clock.Advance(kdfPerAccountRule.Period)
 	expect(t, "lock", e.post(flooders[0], "/lock", nil), 303, "/unlock")
 	expect(t, "unlock after the flood", e.post(flooders[0], "/unlock", url.Values{"password": {password}}), 303, "/notes")
+}
+
+// TestFormsAndMessages (issue 11, item 8): a failed login or sign-up keeps
+// the username typed; a session ended elsewhere says so on the login
+// page; a whitespace-only note title gets the styled page; the favicon is
+// served.
+func TestFormsAndMessages(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	r := e.post(c, "/signup", url.Values{"username": {"grace"}, "password": {"short"}})
+	expect(t, "weak password", r, 400, "")
+	if !strings.Contains(r.body, `value="grace"`) {
+		t.Errorf("sign-up form lost the username:\n%s", r.body)
+	}
+	e.signup(c, "grace")
+	r = e.post(e.client(), "/login", url.Values{"username": {"grace"}, "password": {"not it at all, sorry"}})
+	expect(t, "wrong password", r, 401, "")
+	if !strings.Contains(r.body, `value="grace"`) {
+		t.Errorf("login form lost the username:\n%s", r.body)
+	}
+
+	r = e.post(c, "/notes", url.Values{"title": {"   "}, "body": {"x"}})
+	expect(t, "blank title", r, 400, "")
+	if !strings.Contains(r.body, `href="/static/style.css"`) || !strings.Contains(r.body, "needs a title") {
+		t.Errorf("blank title page:\n%s", r.body)
+	}
+
+	other := e.client()
+	e.login(other, "grace")
+	_, others := deviceRefs(t, e.get(c, "/devices").body)
+	expect(t, "revoke", e.post(c, "/devices/revoke", url.Values{"ref": others}), 303, "/devices")
+	r = e.get(other, "/notes")
+	expect(t, "revoked device", r, 303, "/login?ended=1")
+	if p := e.get(other, "/login?ended=1"); !strings.Contains(p.body, "Your session ended") {
+		t.Errorf("login page after a revoke says:\n%s", p.body)
+	}
+	// A browser that never logged in gets the plain login page.
+	expect(t, "never logged in", e.get(e.client(), "/notes"), 303, "/login")
+
+	for _, path := range []string{"/favicon.ico", "/static/favicon.svg"} {
+		if r := e.get(c, path); r.code != 200 || !strings.Contains(r.body, "<svg") {
+			t.Errorf("GET %s: %d", path, r.code)
+		}
+	}
 }

@@ -115,6 +115,9 @@ func run(addr, dbPath, certFile, keyFile string, logger *slog.Logger) error {
 // session cookies, passwords and notes across the network in the clear.
 func listen(addr string, useTLS bool) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%w: another program listens on %s; choose another address with -addr, e.g. -addr 127.0.0.1:8081", err, addr)
+	}
 	if err != nil {
 		return nil, err
 	}
