@@ -39,6 +39,9 @@ const CustodyKeyLen = 32
 // the session store, so that neither the store nor an old cookie alone
 // opens them.
 func (u *Unlocked) SealForCustody(custodyKey, binding []byte) ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	if len(custodyKey) != CustodyKeyLen || len(binding) > maxCustodyBind {
 		return nil, fmt.Errorf("%w: custody key must be %d bytes and binding at most %d", ErrInvalidInput, CustodyKeyLen, maxCustodyBind)
 	}

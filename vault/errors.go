@@ -1,6 +1,9 @@
 package vault
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrDecrypt is the one error for every record that cannot be opened:
@@ -43,6 +46,14 @@ var (
 	ErrRekeyRequired = errors.New("vault: key version used too often, rotate the master key")
 
 	// ErrInvalidInput means an argument is out of bounds (an empty user
-	// ID, an oversized context or plaintext).
+	// ID, an oversized context or plaintext), or a method was called on a
+	// nil *Vault or *Unlocked (what a failed New, Create or Unlock returns)
+	// or given a nil *Unlocked. Methods without an error result return
+	// zero values on a nil receiver; none panics.
 	ErrInvalidInput = errors.New("vault: invalid input")
+)
+
+var (
+	errNilVault    = fmt.Errorf("%w: nil *Vault", ErrInvalidInput)
+	errNilUnlocked = fmt.Errorf("%w: nil *Unlocked (the result of a failed call)", ErrInvalidInput)
 )

@@ -88,6 +88,9 @@ func (u *Unlocked) fernetKey() (*fernet.Key, error) {
 // It returns [ErrInvalidInput] for a plaintext over [MaxPlaintextLen] and
 // [ErrLocked] once locked.
 func (u *Unlocked) SealFernet(plaintext []byte) ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	if len(plaintext) > MaxPlaintextLen {
 		return nil, fmt.Errorf("%w: plaintext too long", ErrInvalidInput)
 	}
@@ -113,6 +116,9 @@ func (u *Unlocked) SealFernet(plaintext []byte) ([]byte, error) {
 // Every failure is [ErrDecrypt] (or [ErrLocked] once locked); a ttl that
 // is neither positive nor FernetNoTTL is [ErrInvalidInput].
 func (u *Unlocked) OpenFernet(token []byte, ttl time.Duration) ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	if ttl <= 0 && ttl != FernetNoTTL {
 		return nil, fmt.Errorf("%w: fernet ttl must be positive or FernetNoTTL", ErrInvalidInput)
 	}
@@ -137,6 +143,9 @@ func (u *Unlocked) OpenFernet(token []byte, ttl time.Duration) ([]byte, error) {
 // returned string cannot be wiped from memory; do not log or store it in
 // clear.
 func (u *Unlocked) UnsafeExportFernetKey() (string, error) {
+	if u == nil {
+		return "", errNilUnlocked
+	}
 	k, err := u.fernetKey()
 	if err != nil {
 		return "", err

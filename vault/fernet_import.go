@@ -92,6 +92,9 @@ type fernetCredentialsFile struct {
 // Python encodes it); Create applies the kdf's NFKC normalisation to the
 // new vault's slot, so later unlocks behave as for any vault.
 func (v *Vault) ImportFernetCredentials(ctx context.Context, userID string, passphrase []byte, file io.Reader) (*Unlocked, []ImportedCredential, error) {
+	if v == nil {
+		return nil, nil, errNilVault
+	}
 	if err := checkUserID(userID); err != nil {
 		return nil, nil, err
 	}

@@ -36,6 +36,9 @@ import (
 // wrappers; rotation refuses to start if one is missing, rather than drop
 // a way in silently.
 func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase []byte, wrappers ...KeyWrapper) (_ *Unlocked, _ []RecoveryKey, err error) {
+	if v == nil {
+		return nil, nil, errNilVault
+	}
 	r, version, oldMK, _, err := v.openPassphrase(ctx, userID, passphrase)
 	if err != nil {
 		return nil, nil, err
@@ -142,6 +145,12 @@ func sealRetired(userID string, current uint32, mk []byte, retired map[uint32][]
 // the current version. u must be the user's vault at its current version;
 // it stops opening records of the destroyed versions at once.
 func (v *Vault) DestroyRetiredKeys(ctx context.Context, u *Unlocked) error {
+	if v == nil {
+		return errNilVault
+	}
+	if u == nil {
+		return errNilUnlocked
+	}
 	r, version, err := v.load(ctx, u.userID)
 	if err != nil {
 		return err
@@ -182,6 +191,9 @@ func (v *Vault) DestroyRetiredKeys(ctx context.Context, u *Unlocked) error {
 // older one after a rotation. It fails with ErrDecrypt like Open. The
 // plaintext it handles is wiped before it returns.
 func (u *Unlocked) Reseal(sealed, context []byte) (out []byte, changed bool, err error) {
+	if u == nil {
+		return nil, false, errNilUnlocked
+	}
 	pt, versioned, version, err := u.open(sealed, context)
 	if err != nil {
 		return nil, false, err
@@ -240,6 +252,9 @@ type ReencryptProgress struct {
 // lost on an interruption, since each record is replaced whole. When it
 // returns nil, every record src listed is at the current version.
 func (u *Unlocked) ReencryptAll(ctx context.Context, src RecordSource, cursor string, progress func(ReencryptProgress)) (ReencryptProgress, error) {
+	if u == nil {
+		return ReencryptProgress{}, errNilUnlocked
+	}
 	p := ReencryptProgress{Cursor: cursor}
 	for {
 		if err := ctx.Err(); err != nil {

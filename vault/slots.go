@@ -42,6 +42,9 @@ type SlotInfo struct {
 
 // Slots lists the user's key slots.
 func (v *Vault) Slots(ctx context.Context, userID string) ([]SlotInfo, error) {
+	if v == nil {
+		return nil, errNilVault
+	}
 	r, _, err := v.load(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -86,6 +89,12 @@ func newWrapperSlot(ctx context.Context, userID string, keyVersion uint32, mk []
 // wrapper with the same ID. u must be the user's unlocked vault at its
 // current key version.
 func (v *Vault) AddWrapperSlot(ctx context.Context, u *Unlocked, w KeyWrapper) error {
+	if v == nil {
+		return errNilVault
+	}
+	if u == nil {
+		return errNilUnlocked
+	}
 	mk, err := u.masterKey()
 	if err != nil {
 		return err
@@ -122,6 +131,9 @@ func (v *Vault) AddWrapperSlot(ctx context.Context, u *Unlocked, w KeyWrapper) e
 // call is not a failure to unlock: that error matches context.Canceled or
 // context.DeadlineExceeded, never ErrUnlockFailed.
 func (v *Vault) UnlockWithWrapper(ctx context.Context, userID string, w KeyWrapper) (*Unlocked, error) {
+	if v == nil {
+		return nil, errNilVault
+	}
 	r, _, err := v.load(ctx, userID)
 	if errors.Is(err, ErrNoVault) {
 		return nil, errNoVaultUnlock
@@ -158,6 +170,12 @@ func (v *Vault) UnlockWithWrapper(ctx context.Context, userID string, w KeyWrapp
 // a vault always keeps a way in. u must be the user's unlocked vault:
 // removing a way in needs the key.
 func (v *Vault) RemoveSlot(ctx context.Context, u *Unlocked, slotID string) error {
+	if v == nil {
+		return errNilVault
+	}
+	if u == nil {
+		return errNilUnlocked
+	}
 	if err := u.checkUnlocked(); err != nil {
 		return err
 	}

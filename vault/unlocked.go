@@ -110,10 +110,20 @@ func (u *Unlocked) keys() (*recordKeys, error) {
 }
 
 // UserID returns the user whose vault this is.
-func (u *Unlocked) UserID() string { return u.userID }
+func (u *Unlocked) UserID() string {
+	if u == nil {
+		return ""
+	}
+	return u.userID
+}
 
 // KeyVersion returns the master key's version.
-func (u *Unlocked) KeyVersion() uint32 { return u.version }
+func (u *Unlocked) KeyVersion() uint32 {
+	if u == nil {
+		return 0
+	}
+	return u.version
+}
 
 // String returns a redacted description.
 func (u *Unlocked) String() string { return "vault.Unlocked{user: [redacted], key: [redacted]}" }
@@ -127,17 +137,26 @@ func (u *Unlocked) Format(f fmt.State, verb rune) { fmt.Fprint(f, u.String()) }
 
 // MarshalJSON fails: an unlocked key is never serialised.
 func (u *Unlocked) MarshalJSON() ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	return nil, fmt.Errorf("vault: an Unlocked vault cannot be marshalled")
 }
 
 // MarshalText fails: an unlocked key is never serialised.
 func (u *Unlocked) MarshalText() ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	return nil, fmt.Errorf("vault: an Unlocked vault cannot be marshalled")
 }
 
 // Lock wipes the master key; every later call returns ErrLocked. Locking
 // twice is harmless.
 func (u *Unlocked) Lock() {
+	if u == nil {
+		return
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	clear(u.mk)
@@ -153,6 +172,9 @@ func (u *Unlocked) Lock() {
 // still holds, decrypt-only, after a rotation: records sealed under them
 // still open, and [Unlocked.Reseal] moves them to the current version.
 func (u *Unlocked) RetiredVersions() []uint32 {
+	if u == nil {
+		return nil
+	}
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	vs := make([]uint32, 0, len(u.retired))
@@ -214,6 +236,9 @@ func (u *Unlocked) recordAAD(dst, header, context []byte) []byte {
 // Where that matters, use [Unlocked.SealVersion] and
 // [Unlocked.OpenVersion].
 func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	return u.seal(plaintext, context, false, 0)
 }
 
@@ -230,6 +255,9 @@ func (u *Unlocked) Seal(plaintext, context []byte) ([]byte, error) {
 // The protection is only as good as where the application keeps the
 // version it expects: see [Unlocked.OpenVersion] and SECURITY.md.
 func (u *Unlocked) SealVersion(plaintext, context []byte, version uint64) ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	return u.seal(plaintext, context, true, version)
 }
 
@@ -269,6 +297,9 @@ func (u *Unlocked) seal(plaintext, context []byte, versioned bool, version uint6
 // Open also opens what SealVersion produced, without checking its record
 // version; use [Unlocked.OpenVersion] for those records.
 func (u *Unlocked) Open(sealed, context []byte) ([]byte, error) {
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	pt, _, _, err := u.open(sealed, context)
 	return pt, err
 }
@@ -290,6 +321,9 @@ func (u *Unlocked) Open(sealed, context []byte) ([]byte, error) {
 // another column of the same row is rolled back with it by anyone who can
 // write that row.
 func (u *Unlocked) OpenVersion(sealed, context []byte, minVersion uint64) (plaintext []byte, version uint64, err error) {
+	if u == nil {
+		return nil, 0, errNilUnlocked
+	}
 	pt, _, version, err := u.open(sealed, context)
 	if err != nil {
 		return nil, 0, err

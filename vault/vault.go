@@ -67,7 +67,12 @@ func New(store storage.VaultStore, cfg Config) (*Vault, error) {
 }
 
 // Config returns the resolved configuration.
-func (v *Vault) Config() Config { return Config{Hasher: v.hasher, KDF: v.params} }
+func (v *Vault) Config() Config {
+	if v == nil {
+		return Config{}
+	}
+	return Config{Hasher: v.hasher, KDF: v.params}
+}
 
 func checkUserID(userID string) error {
 	if userID == "" || len(userID) > storage.MaxUserIDLen {
@@ -83,6 +88,9 @@ func checkUserID(userID string) error {
 // Create does not check the passphrase against a policy; check it with a
 // kdf.Policy first.
 func (v *Vault) Create(ctx context.Context, userID string, passphrase []byte) (*Unlocked, error) {
+	if v == nil {
+		return nil, errNilVault
+	}
 	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
@@ -261,6 +269,9 @@ func (v *Vault) dummyUnlock(ctx context.Context, userID string, passphrase []byt
 // browser's PBKDF2) costs what its own parameters cost, until a
 // ChangePassphrase or RotateMasterKey re-makes it with the current ones.
 func (v *Vault) UnlockDummy(ctx context.Context, passphrase []byte) error {
+	if v == nil {
+		return errNilVault
+	}
 	return v.dummyUnlock(ctx, "", passphrase, ErrUnlockFailed)
 }
 
@@ -335,6 +346,9 @@ func (v *Vault) openPassphrase(ctx context.Context, userID string, passphrase []
 // of checking the user's credentials. When the lockout refuses, call
 // [Vault.UnlockDummy] so that the refusal costs the same.
 func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*Unlocked, error) {
+	if v == nil {
+		return nil, errNilVault
+	}
 	r, _, mk, _, err := v.openPassphrase(ctx, userID, passphrase)
 	if err != nil {
 		return nil, err
@@ -359,6 +373,9 @@ func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*
 // Unlock: after the same work, with an error matching ErrUnlockFailed (and
 // ErrNoVault for a missing vault); the KDF's refusals pass through typed.
 func (v *Vault) ChangePassphrase(ctx context.Context, userID string, oldPassphrase, newPassphrase []byte) error {
+	if v == nil {
+		return errNilVault
+	}
 	r, version, mk, i, err := v.openPassphrase(ctx, userID, oldPassphrase)
 	if err != nil {
 		return err
@@ -405,6 +422,12 @@ const MaxRecoveryKeys = 16
 // the user's unlocked vault at the current key version. Require a recent
 // authentication before calling it, and notify the user.
 func (v *Vault) RegenerateRecoveryKeys(ctx context.Context, u *Unlocked, n int) ([]RecoveryKey, error) {
+	if v == nil {
+		return nil, errNilVault
+	}
+	if u == nil {
+		return nil, errNilUnlocked
+	}
 	if n < 1 || n > MaxRecoveryKeys {
 		return nil, fmt.Errorf("%w: 1 to %d recovery keys", ErrInvalidInput, MaxRecoveryKeys)
 	}
@@ -450,6 +473,9 @@ func (v *Vault) RegenerateRecoveryKeys(ctx context.Context, u *Unlocked, n int) 
 // change won the race (nothing was consumed then), or the store's error.
 // Notify the user of every recovery.
 func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (*Unlocked, RecoveryKey, error) {
+	if v == nil {
+		return nil, RecoveryKey{}, errNilVault
+	}
 	secret, ok := parseRecoveryKey(key)
 	if !ok {
 		return nil, RecoveryKey{}, ErrUnlockFailed
@@ -500,6 +526,9 @@ func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (
 // records fail to open rather than being mistaken for new ones. No
 // passphrase chosen by an administrator can be set any other way.
 func (v *Vault) ResetDestroyingData(ctx context.Context, userID string, newPassphrase []byte) (*Unlocked, error) {
+	if v == nil {
+		return nil, errNilVault
+	}
 	old, version, err := v.load(ctx, userID)
 	if errors.Is(err, ErrNoVault) {
 		return v.Create(ctx, userID, newPassphrase)
