@@ -102,6 +102,9 @@ func NewDevices(key []byte, opts DeviceOptions) (*Devices, error) {
 // successful login. It replaces a cookie for another account (one device
 // cookie per browser).
 func (d *Devices) Remember(w http.ResponseWriter, account string) error {
+	if d == nil {
+		return errNilDevices
+	}
 	if err := checkKey(account); err != nil {
 		return err
 	}
@@ -128,6 +131,9 @@ func (d *Devices) Remember(w http.ResponseWriter, account string) error {
 // Device if there is no cookie, or it is malformed, expired, for another
 // account or not signed with this key.
 func (d *Devices) Recognize(r *http.Request, account string) Device {
+	if d == nil {
+		return Device{}
+	}
 	if checkKey(account) != nil {
 		return Device{}
 	}

@@ -59,6 +59,9 @@ func NewClientResolver(opts ClientOptions) (*ClientResolver, error) {
 // Client returns r's client address (see ClientOptions); ok is false if
 // the request has none.
 func (c *ClientResolver) Client(r *http.Request) (netip.Addr, bool) {
+	if c == nil {
+		return netip.Addr{}, false
+	}
 	return c.resolver.Client(r)
 }
 
@@ -66,6 +69,9 @@ func (c *ClientResolver) Client(r *http.Request) (netip.Addr, bool) {
 // IPv6 address masked to the configured prefix, as text ("192.0.2.1",
 // "2001:db8:1:2::/64").
 func (c *ClientResolver) ClientKey(r *http.Request) (string, error) {
+	if c == nil {
+		return "", errNilClientResolver
+	}
 	ip, ok := c.resolver.Client(r)
 	if !ok {
 		return "", ErrNoClientIP
@@ -169,6 +175,9 @@ type DenyFunc func(w http.ResponseWriter, r *http.Request, d Decision)
 // policy, and the X-RateLimit fields show the one with the fewest units
 // left.
 func (l *Limiter) Middleware(key Key, deny DenyFunc) func(http.Handler) http.Handler {
+	if l == nil {
+		return func(http.Handler) http.Handler { return nilHandler }
+	}
 	if deny == nil {
 		deny = DefaultDeny
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/keyhold/keyhold/storage"
@@ -20,7 +21,12 @@ const MaxKeyLen = 1024
 
 var (
 	// ErrInvalidInput means an argument is out of bounds: a rule or
-	// policy outside its limits, an empty or over-long key.
+	// policy outside its limits, an empty or over-long key; or a method
+	// was called on a nil *Limiter, *Lockout, *Attempt, *Devices or
+	// *ClientResolver (what a failed constructor or Begin returns).
+	// Methods without an error result return zero values on a nil
+	// receiver, and a nil Limiter's middleware answers every request with
+	// a 500; none panics.
 	ErrInvalidInput = errors.New("ratelimit: invalid input")
 
 	// ErrUnavailable means the store failed, so no decision could be
@@ -32,6 +38,18 @@ var (
 	// locked: the attempt must be refused without checking the
 	// credential, with the same answer as a wrong one.
 	ErrLocked = errors.New("ratelimit: account locked")
+)
+
+// What the methods of nil receivers return.
+var (
+	errNilLimiter        = fmt.Errorf("%w: nil *Limiter", ErrInvalidInput)
+	errNilLockout        = fmt.Errorf("%w: nil *Lockout", ErrInvalidInput)
+	errNilAttempt        = fmt.Errorf("%w: nil *Attempt (the result of a failed Begin)", ErrInvalidInput)
+	errNilDevices        = fmt.Errorf("%w: nil *Devices", ErrInvalidInput)
+	errNilClientResolver = fmt.Errorf("%w: nil *ClientResolver", ErrInvalidInput)
+	nilHandler           = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	})
 )
 
 // A Rule is a rate: at most Limit units at once, refilled at Limit per
@@ -152,7 +170,12 @@ func New(store storage.RateStore, rule Rule, opts Options) (*Limiter, error) {
 }
 
 // Rule returns the limiter's rule.
-func (l *Limiter) Rule() Rule { return l.rule }
+func (l *Limiter) Rule() Rule {
+	if l == nil {
+		return Rule{}
+	}
+	return l.rule
+}
 
 // A Decision is the outcome of one Allow.
 type Decision struct {
@@ -185,6 +208,9 @@ type Decision struct {
 
 // Allow takes one unit from key's bucket. See AllowN.
 func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
+	if l == nil {
+		return Decision{}, errNilLimiter
+	}
 	return l.AllowN(ctx, key, 1)
 }
 
@@ -200,6 +226,9 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Decision, error) {
 // the store fails, AllowN returns an error wrapping ErrUnavailable and a
 // decision whose Allowed is the limiter's FailOpen.
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, error) {
+	if l == nil {
+		return Decision{}, errNilLimiter
+	}
 	d := Decision{Policy: l.rule.Name, Limit: l.rule.Limit, Period: l.rule.Period, disclose: true}
 	if n < 1 || n > l.rule.Limit {
 		d.Err = fmt.Errorf("%w: cost %d outside 1..%d", ErrInvalidInput, n, l.rule.Limit)
@@ -251,12 +280,20 @@ func (l *Limiter) fill(d *Decision, now time.Time, res storage.RateResult, cost 
 
 // LogHash returns the hash under which this Limiter's log lines name key
 // (see [LogHash]).
-func (l *Limiter) LogHash(key string) string { return logHash(&l.logKey, key) }
+func (l *Limiter) LogHash(key string) string {
+	if l == nil {
+		return ""
+	}
+	return logHash(&l.logKey, key)
+}
 
 // Reset forgets key's state: its bucket is full again. Use it sparingly
 // (an administrator's action): a limiter that is reset on success lets an
 // attacker who also holds a valid account reset their own budget.
 func (l *Limiter) Reset(ctx context.Context, key string) error {
+	if l == nil {
+		return errNilLimiter
+	}
 	if err := checkKey(key); err != nil {
 		return err
 	}

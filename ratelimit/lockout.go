@@ -172,11 +172,21 @@ func (l *Lockout) request(maxFailures int, now time.Time) storage.LockoutRequest
 }
 
 // Policy returns the lockout's policy, defaults filled in.
-func (l *Lockout) Policy() LockoutPolicy { return l.policy }
+func (l *Lockout) Policy() LockoutPolicy {
+	if l == nil {
+		return LockoutPolicy{}
+	}
+	return l.policy
+}
 
 // LogHash returns the hash under which this Lockout's log lines name
 // account (see [LogHash]).
-func (l *Lockout) LogHash(account string) string { return logHash(&l.logKey, account) }
+func (l *Lockout) LogHash(account string) string {
+	if l == nil {
+		return ""
+	}
+	return logHash(&l.logKey, account)
+}
 
 // A Source describes where an attempt comes from. Both fields are
 // optional.
@@ -280,6 +290,9 @@ type Attempt struct {
 // and a nil Attempt unless the lockout fails open (an Attempt that
 // records nothing).
 func (l *Lockout) Begin(ctx context.Context, account string, src Source) (*Attempt, error) {
+	if l == nil {
+		return nil, errNilLockout
+	}
 	if err := checkKey(account); err != nil {
 		return nil, err
 	}
@@ -349,6 +362,9 @@ func (l *Lockout) sourceKey(account string, ip netip.Addr) [storage.RateKeyLen]b
 // device's) are reset, locks and growth included. Other sources' counters
 // are not: a source that guessed stays locked.
 func (a *Attempt) Succeeded(ctx context.Context) error {
+	if a == nil {
+		return errNilAttempt
+	}
 	for _, c := range append(a.counters, a.uncounted...) {
 		if err := a.l.store.ResetLockout(ctx, c.key[:]); err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -360,6 +376,9 @@ func (a *Attempt) Succeeded(ctx context.Context) error {
 // Failed records that the attempt's credential was wrong. The failure was
 // already counted (and a lock it caused logged) by Begin; Failed logs it.
 func (a *Attempt) Failed(ctx context.Context) {
+	if a == nil {
+		return
+	}
 	a.l.log.LogAttrs(ctx, slog.LevelInfo, "authn_login_fail", a.l.attrs(a.account, a.src, a.failureAttrs()...)...)
 }
 
@@ -391,6 +410,9 @@ func (a *Attempt) failureAttrs() []slog.Attr {
 // hangs up cannot keep its attempt counted. It returns an error wrapping
 // ErrUnavailable if the store failed (the attempt then stays counted).
 func (a *Attempt) Abandon(ctx context.Context, reason error) error {
+	if a == nil {
+		return errNilAttempt
+	}
 	a.l.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.ratelimit.attempt_abandoned", a.l.attrs(a.account, a.src,
 		slog.String("reason", reasonKind(reason)))...)
 	return a.refund(context.WithoutCancel(ctx))
@@ -431,6 +453,9 @@ func (a *Attempt) refund(ctx context.Context) error {
 // also call [Devices.Remember], so that the owner's next logins count on
 // a device counter of their own.
 func (l *Lockout) Reset(ctx context.Context, account string) error {
+	if l == nil {
+		return errNilLockout
+	}
 	if err := checkKey(account); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -49,7 +50,10 @@ var (
 	ErrUserMismatch = errors.New("session: vault belongs to another user")
 
 	// ErrInvalidInput means an argument is out of bounds (an empty or
-	// over-long user ID).
+	// over-long user ID, a nil vault), or a method was called on a nil
+	// *Manager (what a failed New returns). Methods without an error
+	// result return zero values on a nil *Manager, and its middleware
+	// answers every request with a 500; none panics.
 	ErrInvalidInput = errors.New("session: invalid input")
 
 	// ErrNoSuchSession means Revoke found no session of the user with
@@ -71,3 +75,12 @@ func (e *NotFreshError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrNotFresh) true.
 func (e *NotFreshError) Unwrap() error { return ErrNotFresh }
+
+// errNilManager is what a nil *Manager's methods return.
+var errNilManager = fmt.Errorf("%w: nil *Manager", ErrInvalidInput)
+
+// nilManagerHandler is what a nil *Manager's middleware returns: a
+// handler that answers 500 and lets nothing through.
+var nilManagerHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+})

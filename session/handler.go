@@ -61,6 +61,9 @@ func isAny(err error, targets ...error) bool {
 // answered by Config.DenyHandler with the store's error (fail closed).
 // Handler never panics on its own account.
 func (m *Manager) Handler(next http.Handler) http.Handler {
+	if m == nil {
+		return nilManagerHandler
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &requestState{m: m, r: r, https: m.proxies.HTTPS(r)}
 		if m.cfg.AllowInsecureCookies && !st.https {

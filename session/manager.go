@@ -217,6 +217,9 @@ func New(store Store, cfg Config) (*Manager, error) {
 
 // Config returns the Manager's configuration with every default resolved.
 func (m *Manager) Config() Config {
+	if m == nil {
+		return Config{}
+	}
 	c := m.cfg
 	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
 	return c

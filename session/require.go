@@ -9,6 +9,9 @@ import (
 // session; others go to Config.DenyHandler with ErrNotLoggedIn. It must
 // run inside Handler.
 func (m *Manager) RequireLogin(next http.Handler) http.Handler {
+	if m == nil {
+		return nilManagerHandler
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := m.Current(r.Context()); !ok {
 			m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
@@ -23,6 +26,9 @@ func (m *Manager) RequireLogin(next http.Handler) http.Handler {
 // with ErrNotLoggedIn or ErrLocked. The handler gets the vault from
 // Manager.Unlocked.
 func (m *Manager) RequireUnlocked(next http.Handler) http.Handler {
+	if m == nil {
+		return nilManagerHandler
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := m.Unlocked(r.Context()); err != nil {
 			m.cfg.DenyHandler(w, r, err)
@@ -39,6 +45,9 @@ func (m *Manager) RequireUnlocked(next http.Handler) http.Handler {
 // to Config.DenyHandler with ErrNotLoggedIn or a *NotFreshError (ask the
 // user to authenticate again, then call Reauthenticated).
 func (m *Manager) RequireFresh(maxAge time.Duration, next http.Handler) http.Handler {
+	if m == nil {
+		return nilManagerHandler
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, ok := m.Current(r.Context())
 		if !ok {

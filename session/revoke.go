@@ -40,6 +40,9 @@ type Device struct {
 // Devices lists the user's sessions, most recently seen first. It reads
 // only that user's sessions (through the store's per-user index).
 func (m *Manager) Devices(ctx context.Context, userID string) ([]Device, error) {
+	if m == nil {
+		return nil, errNilManager
+	}
 	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
@@ -93,6 +96,9 @@ func checkUserID(userID string) error {
 // gone either way), never a server error. Guard the handler that calls it
 // with RequireFresh: ending sessions needs a recent authentication.
 func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
+	if m == nil {
+		return errNilManager
+	}
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
@@ -144,6 +150,9 @@ const refStringLen = (refLen*8 + 5) / 6
 // that are being created while it runs may survive it; call it again after
 // the user can no longer log in.
 func (m *Manager) RevokeAll(ctx context.Context, userID string) error {
+	if m == nil {
+		return errNilManager
+	}
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
@@ -168,6 +177,9 @@ func (m *Manager) RevokeAll(ctx context.Context, userID string) error {
 // API session (families cannot be told apart without their tokens): that
 // client keeps its access token until it expires and must then log in.
 func (m *Manager) RevokeOthers(ctx context.Context) error {
+	if m == nil {
+		return errNilManager
+	}
 	st, err := m.loggedIn(ctx)
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ type Info struct {
 // Current returns the request's session, or ok=false when the request has
 // none (or did not pass through Handler). It never panics.
 func (m *Manager) Current(ctx context.Context) (Info, bool) {
+	if m == nil {
+		return Info{}, false
+	}
 	st, err := m.state(ctx)
 	if err != nil {
 		return Info{}, false
@@ -100,6 +103,9 @@ type LoginOptions struct {
 // response. If the user is over Config.MaxSessionsPerUser, their least
 // recently used sessions end.
 func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) error {
+	if m == nil {
+		return errNilManager
+	}
 	if userID == "" || len(userID) > storage.MaxUserIDLen {
 		return fmt.Errorf("%w: user ID must be 1 to %d bytes", ErrInvalidInput, storage.MaxUserIDLen)
 	}
@@ -196,6 +202,9 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, n int) error {
 // the site's data (Clear-Site-Data). Logging out without a session only
 // clears the cookie.
 func (m *Manager) Logout(ctx context.Context) error {
+	if m == nil {
+		return errNilManager
+	}
 	st, err := m.state(ctx)
 	if err != nil {
 		return err
@@ -248,6 +257,12 @@ func (st *requestState) canSetCookie() error {
 // cookie alone opens them. Later requests get the vault from Unlocked.
 // u stays usable by the caller, who should Lock it when done with it.
 func (m *Manager) Unlock(ctx context.Context, u *vault.Unlocked) error {
+	if m == nil {
+		return errNilManager
+	}
+	if u == nil {
+		return fmt.Errorf("%w: nil *vault.Unlocked", ErrInvalidInput)
+	}
 	st, err := m.loggedIn(ctx)
 	if err != nil {
 		return err
@@ -274,6 +289,9 @@ func (m *Manager) Unlock(ctx context.Context, u *vault.Unlocked) error {
 // session. The vault is locked (its keys wiped) when the request ends; do
 // not keep it.
 func (m *Manager) Unlocked(ctx context.Context) (*vault.Unlocked, error) {
+	if m == nil {
+		return nil, errNilManager
+	}
 	st, err := m.loggedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -310,6 +328,9 @@ func (st *requestState) openVault() (*vault.Unlocked, error) {
 // meanwhile, Lock reads it again and locks what it finds; if it has ended,
 // Lock returns ErrNotLoggedIn.
 func (m *Manager) Lock(ctx context.Context) error {
+	if m == nil {
+		return errNilManager
+	}
 	st, err := m.loggedIn(ctx)
 	if err != nil {
 		return err
@@ -377,6 +398,9 @@ func (m *Manager) reload(ctx context.Context, st *requestState) error {
 // RequireFresh checks, restarts its absolute lifetime, and re-issues its
 // token.
 func (m *Manager) Reauthenticated(ctx context.Context) error {
+	if m == nil {
+		return errNilManager
+	}
 	st, err := m.loggedIn(ctx)
 	if err != nil {
 		return err
@@ -407,6 +431,9 @@ func (m *Manager) Reauthenticated(ctx context.Context) error {
 // every change of the session's privileges (a role granted, an MFA step
 // completed).
 func (m *Manager) Renew(ctx context.Context) error {
+	if m == nil {
+		return errNilManager
+	}
 	st, err := m.loggedIn(ctx)
 	if err != nil {
 		return err

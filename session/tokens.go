@@ -77,6 +77,9 @@ func (f *family) expiresAt() time.Time { return time.UnixMilli(min(f.deadline, f
 // token of a new family. The access token is checked by Handler like a
 // cookie; the refresh token is exchanged by Refresh.
 func (m *Manager) IssueTokens(ctx context.Context, userID string) (TokenPair, error) {
+	if m == nil {
+		return TokenPair{}, errNilManager
+	}
 	if err := checkUserID(userID); err != nil {
 		return TokenPair{}, err
 	}
@@ -172,6 +175,9 @@ func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byt
 // (or a client's retry) and refused without revoking the family; after
 // that window it is a replay. The window never lets a spent token refresh.
 func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	if m == nil {
+		return TokenPair{}, errNilManager
+	}
 	famRaw, secret, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return TokenPair{}, ErrInvalidToken
