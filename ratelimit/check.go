@@ -113,6 +113,9 @@ func reasonKind(err error) string {
 // Verify and Dummy get ctx; outcomes are recorded with
 // context.WithoutCancel(ctx), so a client that hangs up cannot skip them.
 func (l *Lockout) Check(ctx context.Context, account string, src Source, c Credential) error {
+	if l == nil {
+		return errNilLockout
+	}
 	if c.Verify == nil || c.Dummy == nil {
 		return fmt.Errorf("%w: a Credential needs Verify and Dummy", ErrInvalidInput)
 	}
