@@ -24,7 +24,11 @@
 // Run the suite under the race detector (go test -race): several clauses
 // race 50 goroutines against one record (or one rate-limiter or lockout
 // key), and a data race in the adapter fails them even when the outcome
-// happens to be right.
+// happens to be right. Whether two of those goroutines interleave inside
+// the adapter is up to the scheduler, so against an adapter that is not
+// atomic these clauses are evidence, not proof: the package's own test
+// shows that they catch such a store on every run by making its flawed
+// stores wait between their read and their write until a rival has read.
 //
 // # Time
 //
