@@ -1,10 +1,14 @@
 // Package testenv lets keyhold's tests find the tools and services they
 // need, and decide what happens when one is missing: the test is skipped
 // with its reason on a developer's machine, and fails when CI=true, so CI
-// can never pass by skipping.
+// can never pass by skipping. It also sizes the long campaigns: see
+// [LongEnv].
 package testenv
 
 import (
+	"flag"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"testing"
@@ -62,4 +66,73 @@ func Env(t testing.TB, name, what string) string {
 		Missing(t, name+" is not set ("+what+")")
 	}
 	return v
+}
+
+// LongEnv is the environment variable that turns on the long test
+// campaigns: KEYHOLD_LONG_TESTS=1 makes the tests that repeat work to find
+// rare failures (the crash test's hundreds of SIGKILLs, the largest KDF
+// vectors, the full conformance runs, long randomized loops) run at their
+// full size. .ci/run sets it. Without it, the same tests run at a small
+// size that still exercises every behaviour, so that `go test ./...`
+// stays fast; no test is skipped for want of it.
+const LongEnv = "KEYHOLD_LONG_TESTS"
+
+// Long reports whether the long campaigns run (LongEnv is "1").
+func Long() bool { return os.Getenv(LongEnv) == "1" }
+
+// Size returns long when the long campaigns run, else short, and logs the
+// choice in short mode so that a reader of -v output knows the size ran.
+func Size(t testing.TB, short, long int) int {
+	t.Helper()
+	if Long() {
+		return long
+	}
+	t.Logf("short mode: %d instead of %d (%s=1 for the full size)", short, long, LongEnv)
+	return short
+}
+
+// ServiceMain is for a TestMain of a package whose tests need a service
+// named by the environment variable env: when env is unset (and not
+// InCI, where the tests fail instead), it prints one line,
+// "<pkg>: <env> unset: <service> tests skipped", before running the tests.
+// It parses the test flags (call it first in TestMain, before m.Run).
+//
+// go test ./... throws away the output of a package that passes, unless
+// -v; so that the line still shows there, it goes to the go command's
+// standard output when that is a terminal or a pipe (Linux, through
+// /proc), and to the test's own otherwise. A cached result prints no line.
+func ServiceMain(pkg, env, service string) {
+	if os.Getenv(env) != "" || InCI() {
+		return
+	}
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	line := fmt.Sprintf("%s: %s unset: %s tests skipped\n", pkg, env, service)
+	if !testing.Verbose() && toParent(line) {
+		return
+	}
+	fmt.Print(line)
+}
+
+// toParent writes line to the parent process's standard output if that is
+// a terminal or a pipe other than this process's own, and reports whether
+// it did. (Not a regular file: the parent's writes at its own offset would
+// overwrite the line.)
+func toParent(line string) bool {
+	path := fmt.Sprintf("/proc/%d/fd/1", os.Getppid())
+	theirs, err := os.Stat(path)
+	if err != nil || theirs.Mode()&(fs.ModeNamedPipe|fs.ModeCharDevice) == 0 {
+		return false
+	}
+	if ours, err := os.Stdout.Stat(); err == nil && os.SameFile(ours, theirs) {
+		return false
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.WriteString(line)
+	return err == nil
 }

@@ -41,10 +41,12 @@ func TestMain(m *testing.M) {
 
 const postgresEnv = "KEYHOLD_TEST_POSTGRES_DSN"
 
-// Kills per backend: at least 200 in all, fewer with -short.
+// Kills per backend: at least 200 in all with KEYHOLD_LONG_TESTS=1 (see
+// testenv.LongEnv; CI sets it), a handful otherwise, enough for one kill
+// of each mode (firstModes) and a random one.
 const (
 	sqliteKills, postgresKills           = 120, 100
-	sqliteKillsShort, postgresKillsShort = 10, 10
+	sqliteKillsShort, postgresKillsShort = 6, 6
 )
 
 // testHasher verifies in the parent: one Gate for both backends.
@@ -97,6 +99,9 @@ func TestCrash(t *testing.T) {
 	nSQLite, nPostgres := sqliteKills, postgresKills
 	if testing.Short() {
 		nSQLite, nPostgres = sqliteKillsShort, postgresKillsShort
+	} else {
+		nSQLite = testenv.Size(t, sqliteKillsShort, sqliteKills)
+		nPostgres = testenv.Size(t, postgresKillsShort, postgresKills)
 	}
 	var total atomic.Int64
 	start := time.Now()
@@ -177,7 +182,7 @@ func runCrashes(t *testing.T, b backend, kills int) int {
 	state := make(map[string]userState, numUsers)
 	s := &stats{byMode: map[string]int{}, where: map[string]int{}, writeCommitted: map[string]int{}, writeNotCommitted: map[string]int{}}
 	for i := range kills {
-		tr := runChild(t, b, rng, s)
+		tr := runChild(t, b, rng, s, i)
 		if !verify(t, b, state, s) {
 			t.Fatalf("after kill %d of %d: the store is not in a committed state (see above)", i+1, kills)
 		}
@@ -294,11 +299,17 @@ func (tr *tracker) where() string {
 	return "between operations"
 }
 
-// runChild starts the child, kills it, and records where it was. Two
-// kills in three come after a random 50 to 400 ms; the others are aimed
-// at the n-th vault write or record write the child announces, so that
-// more of them land while a write is in flight.
-func runChild(t *testing.T, b backend, rng *rand.Rand, s *stats) *tracker {
+// firstModes are the kill modes (as runChild's k) of the first kills of a
+// run, one of each, so that even a short run has every mode; the later
+// kills draw theirs at random.
+var firstModes = []int{0, 4, 5, 6, 7}
+
+// runChild starts the child, kills it, and records where it was. Half the
+// kills come after a random 50 to 400 ms; the others are aimed at the n-th
+// vault write or record write the child announces, so that more of them
+// land while a write is in flight. The i-th kill of a run takes its mode
+// from firstModes while there is one.
+func runChild(t *testing.T, b backend, rng *rand.Rand, s *stats, i int) *tracker {
 	t.Helper()
 	var (
 		mode  string
@@ -314,7 +325,11 @@ func runChild(t *testing.T, b backend, rng *rand.Rand, s *stats) *tracker {
 			return n == 0
 		}
 	}
-	switch k := rng.IntN(8); {
+	k := rng.IntN(8)
+	if i < len(firstModes) {
+		k = firstModes[i]
+	}
+	switch {
 	case k < 4:
 		mode = "random time"
 	case k == 4:
