@@ -152,6 +152,9 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 
 // Config returns the Gate's resolved configuration.
 func (g *Gate) Config() GateConfig {
+	if g == nil {
+		return GateConfig{}
+	}
 	return GateConfig{MaxConcurrent: g.maxConcurrent, MemoryBudgetKiB: g.budgetKiB, MaxWaiting: g.maxWaiting,
 		MaxWaitingPerKey: g.maxPerKey, FailFast: g.maxWaiting == 0}
 }
@@ -168,6 +171,9 @@ func (g *Gate) Config() GateConfig {
 // arrival order within a key; only the caller whose turn it is may start,
 // so a large run is never overtaken indefinitely by smaller ones.
 func (g *Gate) Run(ctx context.Context, memKiB uint64, fn func()) error {
+	if g == nil {
+		return errNilGate
+	}
 	release, err := g.acquire(ctx, memKiB)
 	if err != nil {
 		return err

@@ -140,14 +140,29 @@ func (h *Hasher) checkOwnParams() error {
 }
 
 // Params returns the parameters of the Hasher's new hashes.
-func (h *Hasher) Params() Params { return h.params }
+func (h *Hasher) Params() Params {
+	if h == nil {
+		return Params{}
+	}
+	return h.params
+}
 
 // Limits returns the resolved bounds on stored parameters (MaxMemoryKiB
 // capped by an explicit Gate budget when Config.Limits left it zero).
-func (h *Hasher) Limits() Limits { return h.limits }
+func (h *Hasher) Limits() Limits {
+	if h == nil {
+		return Limits{}
+	}
+	return h.limits
+}
 
 // Gate returns the Gate the Hasher runs behind.
-func (h *Hasher) Gate() *Gate { return h.gate }
+func (h *Hasher) Gate() *Gate {
+	if h == nil {
+		return nil
+	}
+	return h.gate
+}
 
 // Hash returns an encoded hash of password with a fresh random salt: a PHC
 // string such as "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>". The
@@ -157,6 +172,9 @@ func (h *Hasher) Gate() *Gate { return h.gate }
 // its peppered form) are cleared before it returns; password itself is
 // left as it is.
 func (h *Hasher) Hash(ctx context.Context, password []byte) (string, error) {
+	if h == nil {
+		return "", errNilHasher
+	}
 	input, owned, err := h.prepare(password)
 	if err != nil {
 		return "", err
@@ -257,6 +275,9 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (n
 	stored, err := parseStored(encoded, h.limits)
 	if err != nil {
 		return false, err
+	if h == nil {
+		return false, errNilHasher
+	}
 	}
 	return h.verifyStored(ctx, stored, password)
 }
@@ -364,6 +385,9 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password []byte) error {
 // password matches. matches does the full KDF run and discards the result.
 type dummyHash struct {
 	params Params
+	if h == nil {
+		return errNilHasher
+	}
 	pepper string
 	salt   []byte
 }
