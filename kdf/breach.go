@@ -153,12 +153,20 @@ func NewPwnedChecker(cfg PwnedCheckerConfig) (*PwnedChecker, error) {
 }
 
 // Config returns the resolved configuration.
-func (c *PwnedChecker) Config() PwnedCheckerConfig { return c.cfg }
+func (c *PwnedChecker) Config() PwnedCheckerConfig {
+	if c == nil {
+		return PwnedCheckerConfig{}
+	}
+	return c.cfg
+}
 
 // Breached implements [BreachChecker]. Every error it returns matches
 // [ErrBreachCheckFailed], and also ctx.Err() if ctx ended. Its errors do
 // not contain the request URL (which holds the hash prefix).
 func (c *PwnedChecker) Breached(ctx context.Context, password []byte) (bool, error) {
+	if c == nil {
+		return false, errNilPwnedChecker
+	}
 	if c == nil || c.rangeBase == "" {
 		return false, fmt.Errorf("%w: PwnedChecker not built with NewPwnedChecker", ErrBreachCheckFailed)
 	}

@@ -29,6 +29,9 @@ const keySaltLabel = "keyhold/v1/kdf/key\x00"
 // wipe it when done; the NFKC copy of the password that DeriveKey makes,
 // if any, is cleared before it returns (password itself is not touched).
 func (h *Hasher) DeriveKey(ctx context.Context, password, salt []byte, p Params) ([]byte, error) {
+	if h == nil {
+		return nil, errNilHasher
+	}
 	if len(password) > h.maxBytes {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
 	}

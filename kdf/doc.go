@@ -21,9 +21,16 @@
 // Hashes made by other libraries verify too (bcrypt, scrypt, passlib's
 // PBKDF2 formats including SHA-1, Django's pbkdf2_sha256 and argon2,
 // Werkzeug's pbkdf2 and scrypt, and Argon2id from any PHC-conformant
-// library) and
-// always report needsRehash, so an application migrates its users at their
-// next login. FORMAT.md at the repository root specifies every format.
+// library). Those in a format this package does not write (bcrypt, scrypt,
+// passlib's, Django's and Werkzeug's) always report needsRehash, so an
+// application migrates its users at their next login. An Argon2id or
+// PBKDF2 PHC string from another library is read as this package's own
+// format: it reports needsRehash when its parameters (m, t, p or the
+// iteration count, salt and hash lengths) differ from the Hasher's Params,
+// or when it matched only the password's bytes as received and not their
+// NFKC form (see [Hasher.Verify]); at the same parameters, over a password
+// already in NFKC form, it needs none. FORMAT.md at the repository root
+// specifies every format.
 //
 // # Security considerations
 //

@@ -53,6 +53,20 @@ var (
 	// password was not checked: it is neither a success nor a failed
 	// attempt.
 	ErrBusy = errors.New("kdf: too many concurrent password operations")
+
+	// ErrInvalidInput means a method was called on a nil *Hasher, *Gate,
+	// *Policy or *PwnedChecker (what a failed constructor returns).
+	// Methods without an error result return zero values on a nil
+	// receiver; none panics.
+	ErrInvalidInput = errors.New("kdf: invalid input")
+)
+
+// What the methods of nil receivers return.
+var (
+	errNilHasher       = fmt.Errorf("%w: nil *Hasher", ErrInvalidInput)
+	errNilGate         = fmt.Errorf("%w: nil *Gate", ErrInvalidInput)
+	errNilPolicy       = fmt.Errorf("%w: nil *Policy", ErrInvalidInput)
+	errNilPwnedChecker = fmt.Errorf("%w: nil *PwnedChecker", ErrInvalidInput)
 )
 
 // ParamsError reports which parameter of a stored or requested hash is out

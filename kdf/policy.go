@@ -430,6 +430,9 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 // Config returns the resolved configuration (defaults filled in). The
 // Blocklist slice is a copy.
 func (p *Policy) Config() PolicyConfig {
+	if p == nil {
+		return PolicyConfig{}
+	}
 	c := p.cfg
 	c.Blocklist = slices.Clone(c.Blocklist)
 	return c
@@ -475,6 +478,9 @@ func (p *Policy) Config() PolicyConfig {
 //
 // ctx is only used for the breach check.
 func (p *Policy) Check(ctx context.Context, password []byte, pc PolicyContext) error {
+	if p == nil {
+		return errNilPolicy
+	}
 	if p == nil || p.list == nil {
 		return fmt.Errorf("%w: not built with NewPolicy", ErrInvalidPolicy)
 	}
