@@ -306,16 +306,54 @@ func (g *Gate) release(kib uint64) {
 	g.mu.Lock()
 	g.running--
 	g.inUseKiB -= kib
-	if kib > smallRunKiB {
-		if n := len(g.garbage); n > 0 && g.garbage[n-1].gcCycles == cycles && g.garbage[n-1].epoch == g.epoch {
-			g.garbage[n-1].kib += kib
-		} else {
-			g.garbage = append(g.garbage, garbageRun{kib: kib, gcCycles: cycles, epoch: g.epoch})
-		}
-		g.garbageKiB += kib
-	}
+	g.addGarbageLocked(kib, cycles)
 	g.broadcastLocked()
 	g.mu.Unlock()
+}
+
+// addGarbageLocked records that a run of kib has ended while the GC had
+// completed cycles cycles: its buffer is garbage until collected.
+func (g *Gate) addGarbageLocked(kib, cycles uint64) {
+	if kib <= smallRunKiB {
+		return
+	}
+	if n := len(g.garbage); n > 0 && g.garbage[n-1].gcCycles == cycles && g.garbage[n-1].epoch == g.epoch {
+		g.garbage[n-1].kib += kib
+	} else {
+		g.garbage = append(g.garbage, garbageRun{kib: kib, gcCycles: cycles, epoch: g.epoch})
+	}
+	g.garbageKiB += kib
+}
+
+// reuse is called by the holder of a place taken with acquire(ctx, kib)
+// between one run of kib and the next on the same place: the first run's
+// buffer is counted as garbage while the place stays charged for the next
+// run, and when that garbage stands between the Gate and its budget a
+// collection is forced before reuse returns, as for a new caller. reuse
+// never waits in the queue, never looks at a context and cannot fail, so
+// a second run on a place already held cannot be refused.
+func (g *Gate) reuse(kib uint64) {
+	if kib == 0 {
+		kib = smallRunKiB
+	}
+	cycles := gcCycles()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.addGarbageLocked(kib, cycles)
+	g.reclaimLocked(gcCycles())
+	if g.inUseKiB+g.garbageKiB <= g.budgetKiB {
+		return
+	}
+	// Collect without waiting for, or setting, g.collecting: a collection
+	// another caller forces meanwhile does no harm, and each drops only
+	// the garbage released before its own epoch began.
+	before := g.epoch
+	g.epoch++
+	g.mu.Unlock()
+	runtime.GC() // frees the first run's buffer, released before this call
+	g.mu.Lock()
+	g.dropGarbageLocked(func(r garbageRun) bool { return r.epoch <= before })
+	g.broadcastLocked()
 }
 
 // reclaimLocked forgets garbage that collections since its release have

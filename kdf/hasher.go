@@ -268,16 +268,22 @@ func (h *Hasher) encodeNew(input, salt []byte) (string, error) {
 // timing observer can tell from the dummy; that is why Verify reports
 // needsRehash for it, and the application should store the new hash at the
 // first successful login.
+//
+// ErrBusy and context errors are returned only when no KDF run has
+// completed: they mean the password was not checked, and a lockout may give
+// the attempt back (ratelimit does). Once a run has started, Verify does
+// every run it needs on the same place at the Gate without queueing again
+// or looking at ctx, and answers a match or ErrMismatch.
 func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (needsRehash bool, err error) {
+	if h == nil {
+		return false, errNilHasher
+	}
 	if len(password) > h.maxBytes {
 		return false, fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
 	}
 	stored, err := parseStored(encoded, h.limits)
 	if err != nil {
 		return false, err
-	if h == nil {
-		return false, errNilHasher
-	}
 	}
 	return h.verifyStored(ctx, stored, password)
 }
@@ -297,20 +303,27 @@ func (h *Hasher) verifyStored(ctx context.Context, stored storedHash, password [
 			}
 		}
 	}()
-	// Each run takes its own place at the Gate, so that the first run's
-	// buffer is accounted for as garbage while the second runs.
+	// One place at the Gate holds every run. Once the first run has
+	// checked the password, the answer must be a match or ErrMismatch:
+	// ErrBusy or a context error would mean "not checked", and a lockout
+	// would give back an attempt that was checked. So the runs after the
+	// first are not queued again and do not look at ctx; between runs the
+	// Gate counts the previous buffer as garbage (reuse), so memory stays
+	// accounted for as if each run had taken its own place.
+	kib := stored.memoryKiB()
+	release, err := h.gate.acquire(ctx, kib)
+	if err != nil {
+		return false, err // no run has started: not checked
+	}
+	defer release()
 	matched := -1
 	for i, in := range inputs {
-		err = h.gate.Run(ctx, stored.memoryKiB(), func() {
-			h.observe(stored.run())
-			if stored.matches(in) {
-				matched = i
-			}
-		})
-		if err != nil {
-			return false, err
+		if i > 0 {
+			h.gate.reuse(kib)
 		}
-		if matched >= 0 {
+		h.observe(stored.run())
+		if stored.matches(in) {
+			matched = i
 			break
 		}
 	}
@@ -369,8 +382,12 @@ func (h *Hasher) verifyInputs(stored storedHash, password []byte) (inputs [][]by
 // password, so the number of KDF runs and their parameters are those of
 // Verify for the same password in every case: one run, or two when
 // normalisation changes the password and the Hasher has no pepper (see
-// [Hasher.Verify]), none for a password over the length limit.
+// [Hasher.Verify]), none for a password over the length limit. Like Verify,
+// it returns ErrBusy or a context error only when no run has completed.
 func (h *Hasher) VerifyDummy(ctx context.Context, password []byte) error {
+	if h == nil {
+		return errNilHasher
+	}
 	if len(password) > h.maxBytes {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
 	}
@@ -385,9 +402,6 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password []byte) error {
 // password matches. matches does the full KDF run and discards the result.
 type dummyHash struct {
 	params Params
-	if h == nil {
-		return errNilHasher
-	}
 	pepper string
 	salt   []byte
 }

@@ -1,0 +1,198 @@
+package kdf
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// Regression tests for the review of issue 10's fixes, finding F1: a
+// guess that NFKC changes costs an unpeppered hash two KDF runs, and the
+// first one really checks the guess. If Verify could then answer ErrBusy
+// or a context error ("not checked"), ratelimit.Lockout would give the
+// attempt back although the guess was checked, and an attacker who keeps
+// the second run from starting (hanging up, or filling the Gate) would get
+// unlimited guesses. Once a run has completed, Verify answers ErrMismatch
+// or a match; VerifyDummy answers the same, with the same runs.
+
+// twoRunGuess is a wrong password that NFKC changes (full-width 'Ａ' is
+// 'A'), so an unpeppered hash tries it twice.
+var twoRunGuess = []byte("guess-\uff21")
+
+// verifyBoth runs Verify of twoRunGuess against a hash of another password
+// and VerifyDummy of the same guess, each with a fresh context and with
+// interfere called (through the run hook) when their first KDF run starts.
+// It returns the two answers and the runs each made.
+func verifyBoth(t *testing.T, h *Hasher, interfere func(cancel context.CancelFunc)) (verr, derr error, vruns, druns int) {
+	t.Helper()
+	stored, err := h.Hash(bg, []byte("the account's real password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs int
+	defer func() { h.runHook = nil }()
+	call := func(f func(ctx context.Context) error) (error, int) {
+		ctx, cancel := context.WithCancel(bg)
+		defer cancel()
+		runs = 0
+		h.runHook = func(kdfRun) {
+			runs++
+			if runs == 1 {
+				interfere(cancel)
+			}
+		}
+		err := f(ctx)
+		return err, runs
+	}
+	verr, vruns = call(func(ctx context.Context) error { _, err := h.Verify(ctx, stored, twoRunGuess); return err })
+	derr, druns = call(func(ctx context.Context) error { return h.VerifyDummy(ctx, twoRunGuess) })
+	return verr, derr, vruns, druns
+}
+
+// TestVerifyCheckedGuessIsNeverNotChecked: the context ends while the
+// first of two runs is under way (the client hangs up between them).
+// Before the fix the second run was queued at the Gate on its own and
+// refused, and Verify returned ErrBusy matching context.Canceled after a
+// run that had checked the guess.
+func TestVerifyCheckedGuessIsNeverNotChecked(t *testing.T) {
+	t.Parallel()
+	h := newTestHasher(t, Config{Params: cheapTestParams()})
+	verr, derr, vruns, druns := verifyBoth(t, h, func(cancel context.CancelFunc) { cancel() })
+	for _, c := range []struct {
+		name string
+		err  error
+		runs int
+	}{{"Verify", verr, vruns}, {"VerifyDummy", derr, druns}} {
+		if !errors.Is(c.err, ErrMismatch) || errors.Is(c.err, ErrBusy) || errors.Is(c.err, context.Canceled) {
+			t.Errorf("%s after a completed run, context then cancelled: %v, want ErrMismatch", c.name, c.err)
+		}
+		if c.runs != 2 {
+			t.Errorf("%s made %d runs, want 2", c.name, c.runs)
+		}
+	}
+}
+
+// TestVerifySecondRunNotRefusedByFullGate: while the first of two runs is
+// under way, other callers take the Gate's other place and fill its queue.
+// Before the fix the second run queued on its own, met a full queue and
+// Verify returned ErrBusy after checking the guess. Now both runs hold the
+// one place taken before the first, so the second cannot be refused.
+func TestVerifySecondRunNotRefusedByFullGate(t *testing.T) {
+	t.Parallel()
+	const budget = 64 * 1024
+	g := newTestGate(t, GateConfig{MaxConcurrent: 2, MemoryBudgetKiB: budget, MaxWaiting: 1, MaxWaitingPerKey: 1})
+	h := newTestHasher(t, Config{Params: cheapTestParams(), Gate: g})
+	var cleanups []func()
+	fill := func() {
+		// Take the other place, then queue a caller that needs the whole
+		// budget (it cannot start while that place is held): the queue
+		// is full.
+		hold, err := g.acquire(bg, 1)
+		if err != nil {
+			t.Errorf("taking the second place: %v", err)
+			return
+		}
+		done := make(chan error, 1)
+		go func() { done <- g.Run(WithGateKey(bg, "someone else"), budget, func() {}) }()
+		waitQueued(t, g, 1)
+		cleanups = append(cleanups, func() {
+			hold()
+			if err := <-done; err != nil {
+				t.Errorf("the queued caller: %v", err)
+			}
+		})
+	}
+	// The gate is filled during each of the two calls; the queued caller
+	// of the first is let go before the second call.
+	stored, err := h.Hash(bg, []byte("the account's real password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"Verify", func() error { _, err := h.Verify(bg, stored, twoRunGuess); return err }},
+		{"VerifyDummy", func() error { return h.VerifyDummy(bg, twoRunGuess) }},
+	} {
+		runs := 0
+		h.runHook = func(kdfRun) {
+			if runs++; runs == 1 {
+				fill()
+			}
+		}
+		err := c.call()
+		h.runHook = nil
+		for _, f := range cleanups {
+			f()
+		}
+		cleanups = nil
+		if !errors.Is(err, ErrMismatch) || errors.Is(err, ErrBusy) {
+			t.Errorf("%s with the Gate full after its first run: %v, want ErrMismatch", c.name, err)
+		}
+		if runs != 2 {
+			t.Errorf("%s made %d runs, want 2", c.name, runs)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running != 0 || g.inUseKiB != 0 || g.waiting != 0 {
+		t.Fatalf("gate state left: running %d, in use %d KiB, waiting %d", g.running, g.inUseKiB, g.waiting)
+	}
+}
+
+// Before any run has started, a refusal is still "not checked": ErrBusy
+// (matching the context's error), with no run made.
+func TestVerifyNotCheckedBeforeAnyRun(t *testing.T) {
+	t.Parallel()
+	h := newTestHasher(t, Config{Params: cheapTestParams()})
+	stored, err := h.Hash(bg, []byte("the account's real password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	h.runHook = func(kdfRun) { runs++ }
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	_, verr := h.Verify(ctx, stored, twoRunGuess)
+	derr := h.VerifyDummy(ctx, twoRunGuess)
+	for i, err := range []error{verr, derr} {
+		if !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
+			t.Errorf("call %d with an ended context: %v, want ErrBusy", i, err)
+		}
+	}
+	if runs != 0 {
+		t.Fatalf("%d runs with an ended context", runs)
+	}
+}
+
+// cheapTestParams are the cheapest Argon2id parameters above the floors
+// (m=12 MiB, t=3), for tests that count runs.
+func cheapTestParams() Params {
+	return Params{Algorithm: Argon2id, Time: 3, MemoryKiB: MinArgon2MemoryKiBAtT3, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
+
+// Between two runs on one place, the first run's buffer is counted as
+// garbage and, when it would take the Gate over its budget, collected
+// before the second run starts: the accounting stays what it would be
+// had each run taken its own place.
+func TestGateReuseCountsFirstRunAsGarbage(t *testing.T) {
+	t.Parallel()
+	const budget = 8 * 1024
+	g := newTestGate(t, GateConfig{MaxConcurrent: 1, MemoryBudgetKiB: budget})
+	release, err := g.acquire(bg, budget/2+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, (budget/2)*1024)
+	buf[len(buf)-1] = 1
+	g.reuse(budget/2 + 1)
+	g.mu.Lock()
+	inUse, garbage, running := g.inUseKiB, g.garbageKiB, g.running
+	g.mu.Unlock()
+	if inUse != budget/2+1 || running != 1 || inUse+garbage > budget {
+		t.Fatalf("after reuse: in use %d KiB, garbage %d KiB, running %d; budget %d", inUse, garbage, running, budget)
+	}
+	release()
+	checkGarbageInvariant(t, g)
+}
