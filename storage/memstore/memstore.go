@@ -108,6 +108,9 @@ func New() *Store {
 // GetVault returns the user's record, or [storage.ErrNotFound] if there is
 // none. The record's Data is a fresh copy, the caller's own.
 func (s *Store) GetVault(ctx context.Context, userID string) (storage.VaultRecord, error) {
+	if s == nil {
+		return storage.VaultRecord{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return storage.VaultRecord{}, err
 	}
@@ -133,6 +136,9 @@ func (s *Store) GetVault(ctx context.Context, userID string) (storage.VaultRecor
 // [storage.ErrConflict]. Of concurrent calls with the same expect, exactly
 // one succeeds.
 func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -169,6 +175,9 @@ func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect
 // returns [storage.ErrConflict] if it has another version. Deleting a
 // record that does not exist returns nil.
 func (s *Store) DeleteVault(ctx context.Context, userID string, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -66,6 +66,9 @@ func NewWithOptions(opts Options) (*Store, error) {
 
 // Options returns the Store's bounds with the defaults resolved.
 func (s *Store) Options() Options {
+	if s == nil {
+		return Options{}
+	}
 	return Options{MaxRateKeys: s.rateCap(), MaxLockoutKeys: s.lockoutCap()}
 }
 
@@ -98,6 +101,9 @@ const expireScan = 8
 // keys, a new key evicts the one whose TAT comes soonest (see the package
 // documentation).
 func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateRequest) (storage.RateResult, error) {
+	if s == nil {
+		return storage.RateResult{}, errNilStore
+	}
 	if err := storage.ValidRateRequest(key, req); err != nil {
 		return storage.RateResult{}, fmt.Errorf("memstore: %w", err)
 	}
@@ -129,6 +135,9 @@ func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateReques
 // ResetRate forgets key's rate state. Resetting a key without state
 // returns nil.
 func (s *Store) ResetRate(ctx context.Context, key []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := storage.ValidRateKey(key); err != nil {
 		return fmt.Errorf("memstore: %w", err)
 	}
@@ -161,6 +170,9 @@ type lockout struct {
 // new key evicts the state that expires soonest (see the package
 // documentation).
 func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
+	if s == nil {
+		return false, storage.LockoutState{}, errNilStore
+	}
 	if err := storage.ValidLockoutRequest(key, req); err != nil {
 		return false, storage.LockoutState{}, fmt.Errorf("memstore: %w", err)
 	}
@@ -196,6 +208,9 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 // lock: the stored state is read and the new one stored in one critical
 // section. A key without a live state is left alone.
 func (s *Store) RefundAttempt(ctx context.Context, key []byte, req storage.LockoutRequest, lock int) (bool, storage.LockoutState, error) {
+	if s == nil {
+		return false, storage.LockoutState{}, errNilStore
+	}
 	if err := storage.ValidRefund(key, req, lock); err != nil {
 		return false, storage.LockoutState{}, fmt.Errorf("memstore: %w", err)
 	}
@@ -238,6 +253,9 @@ func lockoutValue(st storage.LockoutState) lockout {
 // ResetLockout forgets key's lockout state. Resetting a key without state
 // returns nil.
 func (s *Store) ResetLockout(ctx context.Context, key []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := storage.ValidRateKey(key); err != nil {
 		return fmt.Errorf("memstore: %w", err)
 	}

@@ -141,6 +141,9 @@ func (tb *table) sweep(now time.Time) {
 // there is none or it has expired (an expired one is removed). The
 // session's ID and Data are fresh copies, the caller's own.
 func (s *Store) GetSession(ctx context.Context, id []byte) (storage.Session, error) {
+	if s == nil {
+		return storage.Session{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return storage.Session{}, err
 	}
@@ -165,6 +168,9 @@ func (s *Store) GetSession(ctx context.Context, id []byte) (storage.Session, err
 // Expires has passed is not stored: once expect matched, the stored one
 // with its ID is removed.
 func (s *Store) PutSession(ctx context.Context, sess storage.Session, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -210,6 +216,9 @@ func (s *Store) PutSession(ctx context.Context, sess storage.Session, expect uin
 // DeleteSession removes the session with this ID. Deleting a session that
 // does not exist returns nil.
 func (s *Store) DeleteSession(ctx context.Context, id []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -226,6 +235,9 @@ func (s *Store) DeleteSession(ctx context.Context, id []byte) error {
 // order, or an empty slice if there are none. Expired ones are removed. The
 // sessions' IDs and Data are fresh copies, the caller's own.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	if s == nil {
+		return nil, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -244,6 +256,9 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.
 
 // DeleteUserSessions removes every session of the user.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -260,6 +275,9 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 // none or it has expired (an expired one is removed). The family's ID and
 // Data are fresh copies, the caller's own.
 func (s *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.RefreshFamily, error) {
+	if s == nil {
+		return storage.RefreshFamily{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return storage.RefreshFamily{}, err
 	}
@@ -283,6 +301,9 @@ func (s *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.Refres
 // wrapping [storage.ErrInvalid] and stores nothing. A family whose Expires
 // has passed is not stored, and any stored one with its ID is removed.
 func (s *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -328,6 +349,9 @@ func (s *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, e
 // DeleteRefreshFamily removes the family. Deleting one that does not exist
 // returns nil.
 func (s *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -342,6 +366,9 @@ func (s *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
 
 // DeleteUserRefreshFamilies removes every family of the user.
 func (s *Store) DeleteUserRefreshFamilies(ctx context.Context, userID string) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

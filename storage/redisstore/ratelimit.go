@@ -29,6 +29,9 @@ var (
 // value at the key that the Store did not write is an error, never a full
 // bucket.
 func (st *Store) TakeRate(ctx context.Context, key []byte, req storage.RateRequest) (storage.RateResult, error) {
+	if st == nil {
+		return storage.RateResult{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return storage.RateResult{}, err
 	}
@@ -59,6 +62,9 @@ func (st *Store) TakeRate(ctx context.Context, key []byte, req storage.RateReque
 // ResetRate forgets key's rate state, in one round trip: a DEL.
 // Resetting a key without state returns nil.
 func (st *Store) ResetRate(ctx context.Context, key []byte) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -84,6 +90,9 @@ func (st *Store) ResetRate(ctx context.Context, key []byte) error {
 // value at the key that the Store did not write is an error, never an
 // account without failures.
 func (st *Store) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
+	if st == nil {
+		return false, storage.LockoutState{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return false, storage.LockoutState{}, err
 	}
@@ -116,6 +125,9 @@ func (st *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Locko
 // Lua script (EVALSHA) that reads the stored state, decides, and stores
 // the new one when it changes. The caller's req.Now is the only clock.
 func (st *Store) RefundAttempt(ctx context.Context, key []byte, req storage.LockoutRequest, lock int) (bool, storage.LockoutState, error) {
+	if st == nil {
+		return false, storage.LockoutState{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return false, storage.LockoutState{}, err
 	}
@@ -151,6 +163,9 @@ func (st *Store) RefundAttempt(ctx context.Context, key []byte, req storage.Lock
 // ResetLockout forgets key's lockout state, in one round trip: a DEL.
 // Resetting a key without state returns nil.
 func (st *Store) ResetLockout(ctx context.Context, key []byte) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -121,6 +121,9 @@ func hasHashTag(prefix string) bool {
 // there is none or its Expires is not after the Store's clock. It makes
 // one round trip: a GET.
 func (st *Store) GetSession(ctx context.Context, id []byte) (storage.Session, error) {
+	if st == nil {
+		return storage.Session{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return storage.Session{}, err
 	}
@@ -160,6 +163,9 @@ func (st *Store) GetSession(ctx context.Context, id []byte) (storage.Session, er
 // passed. A session whose Expires is not after the Store's clock is not
 // stored: a successful put deletes it instead.
 func (st *Store) PutSession(ctx context.Context, s storage.Session, expect uint64) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -190,6 +196,9 @@ func (st *Store) PutSession(ctx context.Context, s storage.Session, expect uint6
 // user's index, in one script. Deleting a session that does not exist
 // returns nil.
 func (st *Store) DeleteSession(ctx context.Context, id []byte) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -207,6 +216,9 @@ func (st *Store) DeleteSession(ctx context.Context, id []byte) error {
 // It makes one round trip (a script), which also drops from the index the
 // entries whose session is gone.
 func (st *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	if st == nil {
+		return nil, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -248,6 +260,9 @@ func (st *Store) ListUserSessions(ctx context.Context, userID string) ([]storage
 // DeleteUserSessions removes every session in the user's index (that
 // still belongs to the user) and the index, in one script.
 func (st *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -266,6 +281,9 @@ func (st *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 // is none or its Expires is not after the Store's clock. It makes one
 // round trip: a GET.
 func (st *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.RefreshFamily, error) {
+	if st == nil {
+		return storage.RefreshFamily{}, errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return storage.RefreshFamily{}, err
 	}
@@ -303,6 +321,9 @@ func (st *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.Refre
 // error wrapping [storage.ErrInvalid]. A family whose Expires is not after
 // the Store's clock is not stored: a successful put deletes it instead.
 func (st *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, expect uint64) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -333,6 +354,9 @@ func (st *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, 
 // DeleteRefreshFamily removes the family and its entry in its user's
 // index, in one script. Deleting one that does not exist returns nil.
 func (st *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -348,6 +372,9 @@ func (st *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
 // DeleteUserRefreshFamilies removes every family in the user's index
 // (that still belongs to the user) and the index, in one script.
 func (st *Store) DeleteUserRefreshFamilies(ctx context.Context, userID string) error {
+	if st == nil {
+		return errNilStore
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

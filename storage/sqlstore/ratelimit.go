@@ -91,6 +91,9 @@ func buildRateQueries(d Dialect, schema string) *rateQueries {
 // the Store also removes up to 100 such rows of any key, in the same
 // transaction.
 func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateRequest) (storage.RateResult, error) {
+	if s == nil {
+		return storage.RateResult{}, errNilStore
+	}
 	if err := storage.ValidRateRequest(key, req); err != nil {
 		return storage.RateResult{}, fmt.Errorf("sqlstore: %w", err)
 	}
@@ -144,6 +147,9 @@ func (s *Store) TakeRate(ctx context.Context, key []byte, req storage.RateReques
 
 // ResetRate removes key's rate row, if there is one.
 func (s *Store) ResetRate(ctx context.Context, key []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := storage.ValidRateKey(key); err != nil {
 		return fmt.Errorf("sqlstore: %w", err)
 	}
@@ -169,6 +175,9 @@ func (s *Store) ResetRate(ctx context.Context, key []byte) error {
 // of the Store also removes up to 100 such rows of any key, in the same
 // transaction.
 func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
+	if s == nil {
+		return false, storage.LockoutState{}, errNilStore
+	}
 	if err := storage.ValidLockoutRequest(key, req); err != nil {
 		return false, storage.LockoutState{}, fmt.Errorf("sqlstore: %w", err)
 	}
@@ -228,6 +237,9 @@ func (s *Store) BeginAttempt(ctx context.Context, key []byte, req storage.Lockou
 // state, in one transaction that reads the row (locked: FOR UPDATE in
 // PostgreSQL, the write lock in SQLite) and writes the new state.
 func (s *Store) RefundAttempt(ctx context.Context, key []byte, req storage.LockoutRequest, lock int) (bool, storage.LockoutState, error) {
+	if s == nil {
+		return false, storage.LockoutState{}, errNilStore
+	}
 	if err := storage.ValidRefund(key, req, lock); err != nil {
 		return false, storage.LockoutState{}, fmt.Errorf("sqlstore: %w", err)
 	}
@@ -284,6 +296,9 @@ func getLockout(ctx context.Context, tx *sql.Tx, q *rateQueries, key []byte) (st
 
 // ResetLockout removes key's lockout row, if there is one.
 func (s *Store) ResetLockout(ctx context.Context, key []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := storage.ValidRateKey(key); err != nil {
 		return fmt.Errorf("sqlstore: %w", err)
 	}

@@ -248,6 +248,9 @@ func isSentinel(err error) bool {
 // rounded down to the millisecond (see PutSession), in the local time
 // zone and without a monotonic clock reading.
 func (s *Store) GetSession(ctx context.Context, id []byte) (storage.Session, error) {
+	if s == nil {
+		return storage.Session{}, errNilStore
+	}
 	if err := checkID(id); err != nil {
 		return storage.Session{}, err
 	}
@@ -302,6 +305,9 @@ func (s *Store) GetSession(ctx context.Context, id []byte) (storage.Session, err
 // and, about once a minute, a bounded batch of expired sessions and
 // refresh families of any user.
 func (s *Store) PutSession(ctx context.Context, sess storage.Session, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkID(sess.ID); err != nil {
 		return err
 	}
@@ -351,6 +357,9 @@ var errInvalidPut = fmt.Errorf("sqlstore: %w", storage.ErrInvalid)
 // DeleteSession removes the session with this ID; if there is none, it
 // returns nil.
 func (s *Store) DeleteSession(ctx context.Context, id []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -369,6 +378,9 @@ func (s *Store) DeleteSession(ctx context.Context, id []byte) error {
 // Session's ID and Data are the caller's own, and its Expires is rounded
 // down to the millisecond as in GetSession.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	if s == nil {
+		return nil, errNilStore
+	}
 	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
@@ -422,6 +434,9 @@ func (s *Store) listSessions(ctx context.Context, userID string) ([]storage.Sess
 // every session committed before the call starts is removed, and a session
 // put concurrently may survive.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
@@ -441,6 +456,9 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 // clock. ID and Data are the caller's own copies; Expires is rounded down
 // to the millisecond as in GetSession.
 func (s *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.RefreshFamily, error) {
+	if s == nil {
+		return storage.RefreshFamily{}, errNilStore
+	}
 	if err := checkID(id); err != nil {
 		return storage.RefreshFamily{}, err
 	}
@@ -491,6 +509,9 @@ func (s *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.Refres
 // families and, about once a minute, a bounded batch of expired sessions
 // and refresh families of any user.
 func (s *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkID(f.ID); err != nil {
 		return err
 	}
@@ -601,6 +622,9 @@ func (s *Store) cas(ctx context.Context, tx *sql.Tx, q casQueries, id, user []by
 // DeleteRefreshFamily removes the family with this ID; if there is none,
 // it returns nil.
 func (s *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -616,6 +640,9 @@ func (s *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
 // DeleteUserRefreshFamilies removes every refresh family of the user, in
 // one statement, as DeleteUserSessions does for sessions.
 func (s *Store) DeleteUserRefreshFamilies(ctx context.Context, userID string) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkUserID(userID); err != nil {
 		return err
 	}

@@ -209,14 +209,27 @@ func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Conf
 }
 
 // Config returns the Store's configuration with its defaults resolved.
-func (s *Store) Config() Config { return s.cfg }
+func (s *Store) Config() Config {
+	if s == nil {
+		return Config{}
+	}
+	return s.cfg
+}
 
 // Dialect returns the dialect of the Store's database.
-func (s *Store) Dialect() Dialect { return s.dialect }
+func (s *Store) Dialect() Dialect {
+	if s == nil {
+		return 0
+	}
+	return s.dialect
+}
 
 // Close closes the connections the Store opened (none for a Store made by
 // [New]). Calls after Close fail.
 func (s *Store) Close() error {
+	if s == nil {
+		return errNilStore
+	}
 	if !s.owned {
 		return nil
 	}

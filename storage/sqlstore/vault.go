@@ -47,6 +47,9 @@ const maxDeleteAttempts = 100
 // GetVault returns the user's vault record, or [storage.ErrNotFound] if
 // there is none. The record's Data is the caller's own copy.
 func (s *Store) GetVault(ctx context.Context, userID string) (storage.VaultRecord, error) {
+	if s == nil {
+		return storage.VaultRecord{}, errNilStore
+	}
 	if err := checkUserID(userID); err != nil {
 		return storage.VaultRecord{}, err
 	}
@@ -78,6 +81,9 @@ func (s *Store) GetVault(ctx context.Context, userID string) (storage.VaultRecor
 // expect), so of concurrent calls with the same expect exactly one
 // succeeds.
 func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
@@ -125,6 +131,9 @@ func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect
 // [storage.ErrConflict] if it has another version, and nil if there is no
 // record.
 func (s *Store) DeleteVault(ctx context.Context, userID string, expect uint64) error {
+	if s == nil {
+		return errNilStore
+	}
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
