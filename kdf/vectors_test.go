@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/keyhold/keyhold/internal/testenv"
 	"github.com/keyhold/keyhold/internal/vectors"
 )
 
@@ -80,8 +81,8 @@ func TestArgon2idVectors(t *testing.T) {
 			if v.Type != "argon2id" || v.Version != 19 {
 				t.Fatalf("unexpected vector type %q version %d", v.Type, v.Version)
 			}
-			if testing.Short() && v.MKiB > 64*1024 {
-				t.Skip("256 MiB vector skipped in -short mode")
+			if v.MKiB > 64*1024 && (testing.Short() || !testenv.Long()) {
+				t.Skip("256 MiB vector: only with " + testenv.LongEnv + "=1 (the smaller vectors cover the same path)")
 			}
 			parsed, err := parseArgon2id(v.Encoded, h.limits)
 			if err != nil {
@@ -119,8 +120,8 @@ func TestPBKDF2Vectors(t *testing.T) {
 	}
 	for i, v := range f.Vectors {
 		t.Run(fmt.Sprintf("%d/i=%d,l=%d", i, v.Iterations, v.DKLen), func(t *testing.T) {
-			if v.Slow && testing.Short() {
-				t.Skip("16,777,216-iteration vector skipped in -short mode")
+			if v.Slow && (testing.Short() || !testenv.Long()) {
+				t.Skip("16,777,216-iteration vector: only with " + testenv.LongEnv + "=1 (the smaller vectors cover the same path)")
 			}
 			pw, salt := []byte(v.Password), []byte(v.Salt)
 			if v.PasswordHex != "" {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyhold/keyhold/internal/testenv"
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/storage/sqlstore"
 )
@@ -757,7 +758,9 @@ func TestSessionWritesUnderContention(t *testing.T) {
 	eachDialect(t, func(t *testing.T, _ dialectCase, st *sqlstore.Store, _ *sql.DB, _ func(string) string) {
 		ctx := t.Context()
 		clock := newFakeClock(st, t0)
-		const workers, ops = 50, 20
+		// Every worker meets every kind of call (w+i)%8 within 8 ops.
+		const workers = 50
+		ops := testenv.Size(t, 8, 20)
 		users := []string{"alice", "Alice"}
 		errs := raceN(workers, func(w int) error {
 			user := users[w%2]
