@@ -28,6 +28,8 @@ var (
 	// ErrNotChecked is what a Credential's Verify returns, wrapped, when
 	// it could not check the credential and told the client nothing: the
 	// attempt is given back (see Attempt.Abandon). kdf.ErrBusy,
+	// kdf.ErrParamsOutOfBounds (a stored hash or vault slot over the
+	// Hasher's Limits: the operator's problem, not a guess),
 	// context.Canceled, context.DeadlineExceeded and ErrUnavailable count
 	// as not checked too. Any other error counts as a failed attempt.
 	ErrNotChecked = errors.New("ratelimit: credential not checked")
@@ -41,7 +43,7 @@ var (
 type Credential struct {
 	// Verify checks the credential: nil if it is right; an error matching
 	// ErrWrongCredential or kdf.ErrMismatch (or for which Wrong reports
-	// true) if it is wrong; an error matching ErrNotChecked, kdf.ErrBusy,
+	// true) if it is wrong; an error matching ErrNotChecked, kdf.ErrBusy, kdf.ErrParamsOutOfBounds,
 	// context.Canceled, context.DeadlineExceeded or ErrUnavailable if it
 	// could not be checked. Any other error counts as a failure. Required.
 	Verify func(ctx context.Context) error
@@ -64,6 +66,7 @@ func (c *Credential) wrong(err error) bool {
 // done (nothing was learned from it).
 func notChecked(err error) bool {
 	return errors.Is(err, ErrNotChecked) || errors.Is(err, kdf.ErrBusy) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, kdf.ErrParamsOutOfBounds) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -81,6 +84,8 @@ func reasonKind(err error) string {
 		return "deadline_exceeded"
 	case errors.Is(err, ErrUnavailable):
 		return "store_unavailable"
+	case errors.Is(err, kdf.ErrParamsOutOfBounds):
+		return "stored_params_out_of_bounds"
 	case errors.Is(err, ErrNotChecked):
 		return "not_checked"
 	}

@@ -110,8 +110,9 @@ func TestCheckLockedBusyAnswersLikeBusy(t *testing.T) {
 	}
 }
 
-// Issue 10, item 7: attempts whose check was refused for capacity, or
-// whose client went away, are given back and logged; 50 of them lock
+// Issue 10, item 7: attempts whose check was refused for capacity or for
+// a stored hash over the KDF's limits, or whose client went away, are
+// given back and logged; 50 of them lock
 // nothing, and the owner's right password then gets in.
 func TestCheckAbandonsUncheckedAttempts(t *testing.T) {
 	for _, b := range rateBackends {
@@ -127,9 +128,12 @@ func TestCheckAbandonsUncheckedAttempts(t *testing.T) {
 			for i := range 50 {
 				var cred ratelimit.Credential
 				ctx := t.Context()
-				if i%2 == 0 {
+				switch i % 3 {
+				case 0:
 					cred = (&countingCredential{verr: fmt.Errorf("gate: %w", kdf.ErrBusy)}).cred()
-				} else { // the client hangs up while Verify runs
+				case 1: // a stored hash over the Limits: refused before any guess is checked
+					cred = (&countingCredential{verr: fmt.Errorf("stored hash: %w", kdf.ErrParamsOutOfBounds)}).cred()
+				default: // the client hangs up while Verify runs
 					var cancel context.CancelFunc
 					ctx, cancel = context.WithCancel(ctx)
 					cred = ratelimit.Credential{
@@ -149,8 +153,8 @@ func TestCheckAbandonsUncheckedAttempts(t *testing.T) {
 			for _, e := range logs.Named("keyhold.ratelimit.attempt_abandoned") {
 				reasons[e["reason"]]++
 			}
-			if reasons["kdf_busy"] != 25 || reasons["canceled"] != 25 {
-				t.Errorf("abandon reasons %v, want 25 kdf_busy and 25 canceled", reasons)
+			if reasons["kdf_busy"] != 17 || reasons["stored_params_out_of_bounds"] != 17 || reasons["canceled"] != 16 {
+				t.Errorf("abandon reasons %v, want 17 kdf_busy, 17 stored_params_out_of_bounds and 16 canceled", reasons)
 			}
 			if n := len(logs.Named("authn_login_fail")) + len(logs.Named("authn_login_lock")); n != 0 {
 				t.Errorf("%d failures or locks logged for unchecked attempts", n)

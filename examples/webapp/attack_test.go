@@ -329,3 +329,35 @@ func TestFormsAndMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredHashOverLimitsAnswersLikeAWrongPassword (issue 10, review of
+// item 13): a stored hash whose parameters exceed the KDF's limits is the
+// operator's problem; its user gets the wrong-password page (not a 500
+// that an unknown user never gets), the lockout does not count it, and
+// the log says what to fix.
+func TestStoredHashOverLimitsAnswersLikeAWrongPassword(t *testing.T) {
+	e := newEnv(t, true)
+	e.signup(e.client(), "ada")
+	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	huge := "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+	if _, err := db.Exec("UPDATE users SET password_hash = ? WHERE username = 'ada'", huge); err != nil {
+		t.Fatal(err)
+	}
+	known := e.post(e.client(), "/login", url.Values{"username": {"ada"}, "password": {password}})
+	unknown := e.post(e.client(), "/login", url.Values{"username": {"bob"}, "password": {password}})
+	expect(t, "over-limit hash", known, 401, "")
+	if strings.Replace(unknown.body, `value="bob"`, `value="ada"`, 1) != known.body {
+		t.Errorf("the over-limit account's page differs from an unknown user's")
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "webapp.stored_params_refused") || strings.Contains(logs, "webapp.error") {
+		t.Errorf("log:\n%s", logs)
+	}
+	if !strings.Contains(logs, "reason=stored_params_out_of_bounds") {
+		t.Errorf("the refusal was not given back to the lockout:\n%s", logs)
+	}
+}
