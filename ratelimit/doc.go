@@ -59,8 +59,9 @@
 // processes sharing the store, no more are allowed than one after the
 // other would be. GCRA was chosen over the alternatives because:
 //
-//   - a fixed window (count per clock interval, as the seeds' Flask
-//     limiter does) lets 2×Limit through around a window's edge;
+//   - a fixed window (count per clock interval, as a Flask rate limiter
+//     that counts per fixed window does) lets 2×Limit through around a
+//     window's edge;
 //   - a sliding log is exact per window but keeps Limit timestamps per
 //     key, so memory and the store's work grow with the limit;
 //   - a sliding-window counter (two windows, weighted) is an

@@ -67,8 +67,7 @@ type Rule struct {
 	Period time.Duration
 }
 
-// LoginPerIP is the login rule of keyhold's first deployments: 5 attempts
-// per 15 minutes per client address.
+// LoginPerIP limits login attempts: 5 per 15 minutes per client address.
 func LoginPerIP() Rule { return Rule{Name: "login", Limit: 5, Period: 15 * time.Minute} }
 
 // SetupPerIP limits account setup (sign-up, first-user creation): 3 per
