@@ -22,11 +22,13 @@ import (
 )
 
 // TestMain runs the helper processes of the multi-process tests when the
-// test binary is started as one.
+// test binary is started as one, and otherwise says in one line when the
+// PostgreSQL tests skip because KEYHOLD_TEST_POSTGRES_DSN is unset.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helperMain(mode, os.Getenv(helperPathEnv)))
 	}
+	testenv.ServiceMain("sqlstore", postgresEnv, "PostgreSQL")
 	code := m.Run()
 	if admin != nil {
 		admin.Close()

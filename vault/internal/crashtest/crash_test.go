@@ -30,12 +30,15 @@ import (
 	"github.com/keyhold/keyhold/vault"
 )
 
-// TestMain runs the child process when the test binary is started as one.
+// TestMain runs the child process when the test binary is started as one,
+// and otherwise says in one line when the PostgreSQL half skips because
+// KEYHOLD_TEST_POSTGRES_DSN is unset.
 func TestMain(m *testing.M) {
 	if kind := os.Getenv(childEnv); kind != "" {
 		childMain(kind) // returns only by being killed, or exits on error
 		os.Exit(4)
 	}
+	testenv.ServiceMain("crashtest", postgresEnv, "PostgreSQL")
 	os.Exit(m.Run())
 }
 
