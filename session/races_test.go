@@ -68,7 +68,9 @@ func (s hookedStore) GetRefreshFamily(ctx context.Context, id []byte) (storage.R
 
 func (s hookedStore) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, expect uint64) error {
 	hook(ctx, "PutRefreshFamily:before")
-	return s.Store.PutRefreshFamily(ctx, f, expect)
+	err := s.Store.PutRefreshFamily(ctx, f, expect)
+	hook(ctx, "PutRefreshFamily:after")
+	return err
 }
 
 // allBackends is memstore and the backends of stores_test.go.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/subtle"
@@ -115,15 +116,24 @@ func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
 			return err
 		}
 		ended := 0
+		var revoked [][]byte // families revoked this round
 		for _, s := range list {
 			rec, err := decodeRecord(s.ID, s.Data)
 			if err != nil || subtle.ConstantTimeCompare([]byte(ref(rec.ref)), want) != 1 {
 				continue
 			}
-			if rec.family != nil {
-				if err := m.revokeFamily(ctx, rec.family); err != nil {
+			if !found && ended == 0 {
+				// Begun, the revocation runs to its end even if the
+				// caller goes away.
+				var cancel context.CancelFunc
+				ctx, cancel = detach(ctx)
+				defer cancel()
+			}
+			if rec.family != nil && !slices.ContainsFunc(revoked, func(f []byte) bool { return bytes.Equal(f, rec.family) }) {
+				if err := m.revokeFamily(ctx, userID, rec.family); err != nil {
 					return err
 				}
+				revoked = append(revoked, rec.family)
 			}
 			if err := m.store.DeleteSession(ctx, s.ID); err != nil {
 				return err
@@ -146,9 +156,13 @@ func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
 const refStringLen = (refLen*8 + 5) / 6
 
 // RevokeAll ends every session and refresh-token family of the user: for
-// an account disabled or deleted, or an administrator's action. Sessions
-// that are being created while it runs may survive it; call it again after
-// the user can no longer log in.
+// an account disabled or deleted, or an administrator's action. It deletes
+// and lists again until the user has no session left, so a session
+// re-issued while it runs (unlock, step-up, Renew, a refresh: a new ID)
+// ends too; if sessions keep appearing for maxRevokeAttempts rounds it
+// returns an error wrapping storage.ErrConflict. A login that completes
+// after it returns is not affected: call it again after the user can no
+// longer log in.
 func (m *Manager) RevokeAll(ctx context.Context, userID string) error {
 	if m == nil {
 		return errNilManager
@@ -156,17 +170,33 @@ func (m *Manager) RevokeAll(ctx context.Context, userID string) error {
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
-	// Families first: a rotation that has not stored its family yet then
-	// fails and deletes its access session; one that has, stored that
-	// session before the sessions are deleted.
-	if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
-		return err
+	for round := range maxRevokeAttempts {
+		// Families first: a rotation that has not stored its family yet
+		// then fails and deletes its access session; one that has, stored
+		// that session before the sessions are deleted.
+		if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
+			return err
+		}
+		if err := m.store.DeleteUserSessions(ctx, userID); err != nil {
+			return err
+		}
+		if round == 0 {
+			// Begun, the revocation runs to its end even if the caller
+			// goes away.
+			var cancel context.CancelFunc
+			ctx, cancel = detach(ctx)
+			defer cancel()
+		}
+		list, err := m.store.ListUserSessions(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("reason", "all"))
+			return nil
+		}
 	}
-	if err := m.store.DeleteUserSessions(ctx, userID); err != nil {
-		return err
-	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("reason", "all"))
-	return nil
+	return fmt.Errorf("session: the user's sessions kept being re-issued while they were revoked: %w", storage.ErrConflict)
 }
 
 // RevokeOthers ends every session and refresh-token family of the
@@ -176,6 +206,14 @@ func (m *Manager) RevokeAll(ctx context.Context, userID string) error {
 // family of the user ends too, including the request's own when it is an
 // API session (families cannot be told apart without their tokens): that
 // client keeps its access token until it expires and must then log in.
+//
+// It deletes and lists again until no session but the request's own is
+// left, so a device that re-issues its token while it runs (unlock,
+// step-up, Renew: a new ID under the same Ref) ends too, and the
+// request's own session is recognised by its Ref even if another request
+// of the same cookie re-issued it meanwhile. If sessions keep appearing
+// for maxRevokeAttempts rounds it returns an error wrapping
+// storage.ErrConflict.
 func (m *Manager) RevokeOthers(ctx context.Context) error {
 	if m == nil {
 		return errNilManager
@@ -184,24 +222,63 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	userID, current, currentRef := st.userID, st.id, st.rec.ref
+	userID, current, currentRef, currentKind := st.userID, st.id, st.rec.ref, st.rec.kind
 	st.mu.Unlock()
-	// Families first, as in RevokeAll.
-	if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
-		return err
-	}
-	list, err := m.store.ListUserSessions(ctx, userID)
-	if err != nil {
-		return err
-	}
-	for _, s := range list {
-		if subtle.ConstantTimeCompare(s.ID, current) == 1 {
-			continue
+	own := func(id []byte, rec *record) bool {
+		if subtle.ConstantTimeCompare(id, current) == 1 {
+			return true
 		}
-		if err := m.store.DeleteSession(ctx, s.ID); err != nil {
+		// A cookie session re-issued by another request keeps its Ref.
+		// (A bearer session is never re-issued under a new ID, and its
+		// family's other records end with the family.)
+		return rec != nil && currentKind == kindCookie && rec.kind == kindCookie &&
+			subtle.ConstantTimeCompare(rec.ref, currentRef) == 1
+	}
+	for round := range maxRevokeAttempts {
+		// Families first, as in RevokeAll.
+		if err := m.store.DeleteUserRefreshFamilies(ctx, userID); err != nil {
 			return err
 		}
+		if round == 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = detach(ctx)
+			defer cancel()
+		}
+		list, err := m.store.ListUserSessions(ctx, userID)
+		if err != nil {
+			return err
+		}
+		ended := 0
+		for _, s := range list {
+			rec, err := decodeRecord(s.ID, s.Data)
+			if err != nil {
+				rec = nil
+			}
+			if own(s.ID, rec) {
+				continue
+			}
+			if err := m.store.DeleteSession(ctx, s.ID); err != nil {
+				return err
+			}
+			ended++
+		}
+		if ended == 0 {
+			m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(currentRef)), slog.String("reason", "others"))
+			return nil
+		}
 	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(currentRef)), slog.String("reason", "others"))
-	return nil
+	return fmt.Errorf("session: the user's sessions kept being re-issued while they were revoked: %w", storage.ErrConflict)
+}
+
+// cleanupTimeout bounds the store calls that detach lets outlive their
+// request.
+const cleanupTimeout = 15 * time.Second
+
+// detach returns a context for the rest of a change that has begun (a
+// revocation under way, the clean-up after a committed rotation): it
+// keeps ctx's values but not its cancellation, so a client that hangs up
+// cannot leave the change half done, and it is bounded by cleanupTimeout
+// so that a store that hangs cannot hold it forever.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }

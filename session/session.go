@@ -216,7 +216,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 			return err
 		}
 		if st.rec.family != nil {
-			if err := m.revokeFamily(ctx, st.rec.family); err != nil {
+			if err := m.revokeFamily(ctx, st.userID, st.rec.family); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/binary"
@@ -141,18 +142,19 @@ func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byt
 	}
 	err := m.store.PutRefreshFamily(ctx, storage.RefreshFamily{ID: famID, UserID: userID, Expires: next.expiresAt(), Data: next.encode()}, expect)
 	if err != nil {
-		if derr := m.store.DeleteSession(context.WithoutCancel(ctx), accessID); derr != nil {
-			m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.delete_failed", slog.String("user", userID), slog.String("session", ref(rec.ref)), slog.String("error", derr.Error()))
-		}
+		m.cleanupSession(ctx, userID, accessID, rec.ref)
 		if errors.Is(err, storage.ErrConflict) {
 			return TokenPair{}, ErrInvalidToken // a concurrent refresh won, or the family was revoked
 		}
 		return TokenPair{}, err
 	}
+	// The rotation has committed: the previous access token ends even if
+	// the client hangs up now (a detached context). Should the delete
+	// fail, the session still carries the family's ID, so revoking the
+	// family ends it, and it expires within AccessTokenTTL; the client
+	// gets its new pair (failing now would strand it with a spent token).
 	if prevAccess != nil {
-		if err := m.store.DeleteSession(ctx, prevAccess); err != nil {
-			return TokenPair{}, err
-		}
+		m.cleanupSession(ctx, userID, prevAccess, rec.ref)
 	}
 	raw := append(append(make([]byte, 0, refreshRawLen), famRaw...), secret...)
 	return TokenPair{
@@ -206,7 +208,7 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		// current one: a rotated token replayed. Revoke the family, with
 		// the access session it names now (which may be newer than the
 		// one read here).
-		if err := m.revokeFamily(ctx, famID); err != nil {
+		if err := m.revokeFamily(ctx, stored.UserID, famID); err != nil {
 			return TokenPair{}, err
 		}
 		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.refresh_reused", slog.String("user", stored.UserID), slog.String("family", ref(famID)))
@@ -228,32 +230,56 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	return pair, nil
 }
 
-// maxRevokeAttempts bounds the rounds of revokeFamily and Revoke: each
-// round that does not finish saw a rotation (or a re-issue) complete, so
-// the bound holds unless someone rotates the family as fast as the store
-// answers.
+// maxRevokeAttempts bounds the rounds of revokeFamily, Revoke, RevokeAll
+// and RevokeOthers: each round that does not finish saw a rotation (or a
+// re-issue) complete, so the bound holds unless someone rotates the family
+// as fast as the store answers.
 const maxRevokeAttempts = 8
 
-// revokeFamily ends a refresh-token family and every access session issued
-// from it: it reads the family, deletes the access session the family
-// names, then deletes the family if it still has the version read (a put
-// at that version with an Expires long past); if a rotation changed it in
-// between, it starts over with what the rotation stored. A rotation that
-// lands after the family is gone fails its compare-and-swap and deletes
-// the access session it had stored.
-func (m *Manager) revokeFamily(ctx context.Context, famID []byte) error {
+// cleanupSession deletes a session that must not outlive a step that has
+// committed or failed (a rotation's previous or abandoned access session),
+// on a detached context so that a client hanging up cannot skip it; a
+// failure is logged.
+func (m *Manager) cleanupSession(ctx context.Context, userID string, id, sessionRef []byte) {
+	dctx, cancel := detach(ctx)
+	defer cancel()
+	if err := m.store.DeleteSession(dctx, id); err != nil {
+		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.delete_failed", slog.String("user", userID), slog.String("session", ref(sessionRef)), slog.String("error", err.Error()))
+	}
+}
+
+// revokeFamily ends a refresh-token family of the user and every session
+// issued from it: it reads the family, deletes the access session the
+// family names and every session of the user that carries the family's
+// ID (an access session a rotation failed to delete, the family's device
+// record), then deletes the family if it still has the version read (a
+// put at that version with an Expires long past); if a rotation changed it
+// in between, it starts over with what the rotation stored. A rotation
+// that lands after the family is gone fails its compare-and-swap and
+// deletes the access session it had stored. Once begun it runs on a
+// detached context: a client that hangs up (a replayed token's sender)
+// cannot leave the revocation half done.
+func (m *Manager) revokeFamily(ctx context.Context, userID string, famID []byte) error {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	for range maxRevokeAttempts {
 		stored, err := m.store.GetRefreshFamily(ctx, famID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
+		found := err == nil
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		if f, err := decodeFamily(stored.Data); err == nil && len(f.access) == storage.SessionIDLen {
-			if err := m.store.DeleteSession(ctx, f.access); err != nil {
-				return err
+		if found {
+			if f, err := decodeFamily(stored.Data); err == nil && len(f.access) == storage.SessionIDLen {
+				if err := m.store.DeleteSession(ctx, f.access); err != nil {
+					return err
+				}
 			}
+		}
+		if err := m.sweepFamily(ctx, userID, famID); err != nil {
+			return err
+		}
+		if !found {
+			return nil
 		}
 		err = m.store.PutRefreshFamily(ctx, storage.RefreshFamily{ID: famID, UserID: stored.UserID, Expires: longPast, Data: stored.Data}, stored.Version)
 		if !errors.Is(err, storage.ErrConflict) {
@@ -261,4 +287,23 @@ func (m *Manager) revokeFamily(ctx context.Context, famID []byte) error {
 		}
 	}
 	return fmt.Errorf("session: the refresh family kept rotating while it was revoked: %w", storage.ErrConflict)
+}
+
+// sweepFamily deletes every session of the user that carries the family's
+// ID.
+func (m *Manager) sweepFamily(ctx context.Context, userID string, famID []byte) error {
+	list, err := m.store.ListUserSessions(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		rec, err := decodeRecord(s.ID, s.Data)
+		if err != nil || !bytes.Equal(rec.family, famID) {
+			continue
+		}
+		if err := m.store.DeleteSession(ctx, s.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
