@@ -60,7 +60,13 @@
 // days), both stored as hashes. [Manager.Refresh] rotates them on every
 // use; presenting a refresh token a second time revokes its whole family
 // ([ErrTokenReused], RFC 9700 §4.14.2). Nothing issued from a revoked
-// family outlives the revocation, even one racing a rotation.
+// family outlives the revocation, even one racing a rotation, nor a
+// previous access token whose deletion a hung-up or failed refresh left
+// undone. Each family has a device record in the session store (not a
+// session: no token names it), so an API client is listed by
+// [Manager.Devices], counts against Config.MaxSessionsPerUser and can be
+// ended by [Manager.Revoke] for as long as its family lives, not only
+// while it holds an unexpired access token (FORMAT.md §4.3).
 //
 // # Devices and concurrent requests
 //
@@ -70,7 +76,11 @@
 // client's Ref stays the same across refreshes. [Manager.Revoke] ends the
 // session with a Ref, and answers [ErrNoSuchSession] for one that has
 // ended or never existed: user input, for which an app shows a friendly
-// page. Every write of a session that a request read earlier (the "last
+// page. [Manager.RevokeOthers] and [Manager.RevokeAll] delete and list
+// again until nothing is left to end, so a device that re-issues its
+// token while they run (a new ID under the same Ref) ends too. Once
+// begun, a revocation, and the clean-up after a committed rotation, runs
+// to its end even if the request's client hangs up. Every write of a session that a request read earlier (the "last
 // seen" touch, locking, re-issuing) is conditional on the version it read
 // (storage.Session.Version), so a logout, revocation or lock that lands
 // meanwhile is never undone: the request reads again and finds the

@@ -11,6 +11,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		{kind: kindCookie, remember: true, created: 1, authTime: 2, lastSeen: 3, deadline: 1 << 40, idleMS: 60000,
 			ip: "2001:db8::1", userAgent: "Mozilla/5.0 ✓", custody: bytes.Repeat([]byte{9}, 69), ref: bytes.Repeat([]byte{7}, refLen)},
 		{kind: kindBearer, created: 5, authTime: 5, lastSeen: 5, deadline: 6, idleMS: 1, family: bytes.Repeat([]byte{1}, 32), ref: bytes.Repeat([]byte{1}, refLen)},
+		{kind: kindFamily, created: 5, authTime: 5, lastSeen: 7, deadline: 9, idleMS: 2, family: bytes.Repeat([]byte{2}, 32), ref: bytes.Repeat([]byte{2}, refLen), ip: "192.0.2.1"},
 	}
 	for _, r := range recs {
 		f.Add(r.encode())

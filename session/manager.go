@@ -36,6 +36,9 @@ const (
 	DefaultCookieName         = "__Host-keyhold"
 	insecureCookieName        = "keyhold"
 	maxCookieNameLen          = 64
+	// maxSessionsPerUser bounds Config.MaxSessionsPerUser so that every
+	// record of the user's devices fits in what ListUserSessions returns.
+	maxSessionsPerUser = storage.MaxSessionsPerUser / 4
 )
 
 // Config configures a Manager. Every zero value selects the safe default
@@ -63,9 +66,13 @@ type Config struct {
 	// interval per session, so idle deadlines and auto-lock may fall up
 	// to this much early. Zero: 1 minute.
 	TouchInterval time.Duration
-	// MaxSessionsPerUser bounds a user's sessions (cookie and bearer);
-	// a login beyond it ends the user's least recently used session.
-	// Zero: 10.
+	// MaxSessionsPerUser bounds a user's devices, as Devices lists them:
+	// cookie sessions and API clients (refresh-token families, for as
+	// long as they live). A login or IssueTokens beyond it ends the
+	// user's least recently used device (an API client's family is
+	// revoked). Zero: 10; at most 250 (each device takes up to four of
+	// the store's storage.MaxSessionsPerUser records while it is
+	// re-issued or rotated).
 	MaxSessionsPerUser int
 
 	// AccessTokenTTL is the lifetime of a bearer access token. Zero: 15
@@ -183,8 +190,8 @@ func New(store Store, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("%w: RefreshRaceWindow is at most a minute", ErrInvalidInput)
 	case cfg.RefreshTokenTTL > cfg.RefreshLifetime:
 		return nil, fmt.Errorf("%w: RefreshTokenTTL exceeds RefreshLifetime", ErrInvalidInput)
-	case cfg.MaxSessionsPerUser < 1 || cfg.MaxSessionsPerUser > storage.MaxSessionsPerUser:
-		return nil, fmt.Errorf("%w: MaxSessionsPerUser must be 1 to %d", ErrInvalidInput, storage.MaxSessionsPerUser)
+	case cfg.MaxSessionsPerUser < 1 || cfg.MaxSessionsPerUser > maxSessionsPerUser:
+		return nil, fmt.Errorf("%w: MaxSessionsPerUser must be 1 to %d", ErrInvalidInput, maxSessionsPerUser)
 	case len(cfg.CookieName) > maxCookieNameLen || !validCookieName(cfg.CookieName):
 		return nil, fmt.Errorf("%w: cookie name must be 1 to %d token characters", ErrInvalidInput, maxCookieNameLen)
 	case !cfg.AllowInsecureCookies && !strings.HasPrefix(cfg.CookieName, "__Host-"):

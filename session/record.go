@@ -8,12 +8,18 @@ import (
 	"unicode/utf8"
 )
 
-// kind tells cookie sessions from bearer (access-token) sessions.
+// kind tells cookie sessions from bearer (access-token) sessions and from
+// the device records of refresh families.
 type kind uint8
 
 const (
 	kindCookie kind = 1
 	kindBearer kind = 2
+	// kindFamily is a refresh family's device record (FORMAT.md §4.3): it
+	// lists an API client in Devices for as long as its family lives. It
+	// is never a session: no token names it, and the handler accepts only
+	// the kind of the token it was given.
+	kindFamily kind = 3
 )
 
 // Bounds on what a record keeps of the request.
@@ -29,12 +35,16 @@ const (
 	// read (their reference is derived from the session ID, as it was).
 	recordVersion   = 2
 	recordVersionV1 = 1
-	// familyRecordVersion is the format of refresh-family records.
-	familyRecordVersion = 1
-	flagRemember        = 1 << 0
-	knownFlags          = flagRemember
-	recordFixedLenV1    = 1 + 1 + 1 + 5*8
-	recordFixedLen      = recordFixedLenV1 + refLen
+	// familyRecordVersion is the format of refresh-family records written
+	// now: version 2 families have a device record (kindFamily), which
+	// their rotations require. Version 1 families (written before device
+	// records) get theirs at their next rotation.
+	familyRecordVersion   = 2
+	familyRecordVersionV1 = 1
+	flagRemember          = 1 << 0
+	knownFlags            = flagRemember
+	recordFixedLenV1      = 1 + 1 + 1 + 5*8
+	recordFixedLen        = recordFixedLenV1 + refLen
 	// refLen is the length of a session's stable reference: 96 bits.
 	refLen = 12
 )
@@ -52,7 +62,7 @@ type record struct {
 	deadline  int64  // absolute: the session ends here whatever its activity
 	idleMS    int64  // idle timeout of this session
 	ref       []byte // refLen bytes: the session's reference, the same for its whole life
-	family    []byte // bearer sessions: the refresh family's store ID; else empty
+	family    []byte // bearer sessions and device records: the refresh family's store ID; else empty
 	ip        string
 	userAgent string
 	custody   []byte // the vault's keys sealed under the token's custody key; empty while locked
@@ -87,7 +97,7 @@ func decodeRecord(id, b []byte) (*record, error) {
 		return nil, errMalformed
 	}
 	r := &record{kind: kind(b[1]), remember: b[2]&flagRemember != 0}
-	if (r.kind != kindCookie && r.kind != kindBearer) || b[2]&^knownFlags != 0 {
+	if (r.kind != kindCookie && r.kind != kindBearer && r.kind != kindFamily) || b[2]&^knownFlags != 0 {
 		return nil, errMalformed
 	}
 	p := b[3:]
@@ -146,7 +156,7 @@ func decodeRecord(id, b []byte) (*record, error) {
 	ua := field16(maxUserAgentLen)
 	custody := field16(maxCustodyLen)
 	if !ok || len(p) != 0 || (len(family) != 0 && len(family) != 32) ||
-		(r.kind == kindBearer) != (len(family) == 32) ||
+		(r.kind != kindCookie) != (len(family) == 32) || (r.kind == kindFamily && len(custody) != 0) ||
 		!utf8.Valid(ua) || r.idleMS <= 0 || r.created > r.deadline {
 		return nil, errMalformed
 	}

@@ -32,14 +32,18 @@ type Device struct {
 	UserAgent string
 	// Unlocked reports whether the session holds the vault's keys.
 	Unlocked bool
-	// Bearer reports an API access-token session.
+	// Bearer reports an API client: access tokens and the refresh-token
+	// family they are issued from.
 	Bearer bool
 	// Current reports the session of the request Devices was called in.
 	Current bool
 }
 
-// Devices lists the user's sessions, most recently seen first. It reads
-// only that user's sessions (through the store's per-user index).
+// Devices lists the user's sessions, most recently seen first, one row per
+// Ref. An API client (a refresh-token family) is listed for as long as its
+// family lives, also while it holds no unexpired access token, with
+// LastSeen at its last request or refresh. It reads only that user's
+// sessions (through the store's per-user index).
 func (m *Manager) Devices(ctx context.Context, userID string) ([]Device, error) {
 	if m == nil {
 		return nil, errNilManager
@@ -59,21 +63,44 @@ func (m *Manager) Devices(ctx context.Context, userID string) ([]Device, error) 
 	}
 	now := m.now().UnixMilli()
 	out := make([]Device, 0, len(list))
+	// One row per reference: a session's records (a re-issue's new one
+	// before the old is gone), or an API client's device record and
+	// access sessions.
+	row := make(map[string]int, len(list))
 	for _, s := range list {
 		rec, err := decodeRecord(s.ID, s.Data)
 		if err != nil || now >= rec.deadline || now >= rec.lastSeen+rec.idleMS {
 			continue
 		}
-		out = append(out, Device{
+		d := Device{
 			Ref:       ref(rec.ref),
 			Created:   time.UnixMilli(rec.created),
 			LastSeen:  time.UnixMilli(rec.lastSeen),
 			IP:        rec.ip,
 			UserAgent: rec.userAgent,
 			Unlocked:  len(rec.custody) > 0,
-			Bearer:    rec.kind == kindBearer,
+			Bearer:    rec.kind != kindCookie,
 			Current:   current != nil && subtle.ConstantTimeCompare(current, s.ID) == 1,
-		})
+		}
+		i, ok := row[d.Ref]
+		if !ok {
+			row[d.Ref] = len(out)
+			out = append(out, d)
+			continue
+		}
+		have := &out[i]
+		if d.Created.Before(have.Created) {
+			have.Created = d.Created
+		}
+		if d.LastSeen.After(have.LastSeen) {
+			have.LastSeen = d.LastSeen
+			if d.IP != "" || d.UserAgent != "" {
+				have.IP, have.UserAgent = d.IP, d.UserAgent
+			}
+		}
+		have.Unlocked = have.Unlocked || d.Unlocked
+		have.Bearer = have.Bearer || d.Bearer
+		have.Current = have.Current || d.Current
 	}
 	slices.SortFunc(out, func(a, b Device) int { return cmp.Compare(b.LastSeen.UnixMilli(), a.LastSeen.UnixMilli()) })
 	return out, nil
@@ -91,7 +118,9 @@ func checkUserID(userID string) error {
 // refresh-token family and every access token issued from it. The Ref is
 // stable for the session's whole life, so a device row read before the
 // session's token was re-issued (unlock, Reauthenticated, Renew, a token
-// refresh) still ends it. An unknown Ref, one of a session that has
+// refresh) still ends it, and an API client's Ref ends its family for as
+// long as the family lives, also while the client holds no unexpired
+// access token. An unknown Ref, one of a session that has
 // already ended, or one of another user's session is ErrNoSuchSession:
 // user input, for which the app shows a friendly page (the session is
 // gone either way), never a server error. Guard the handler that calls it

@@ -280,3 +280,163 @@ func TestFamilyRevocationEndsAccessSessionLeftByRotation(t *testing.T) {
 		})
 	}
 }
+
+// clockStore expires sessions and refresh families by the test's clock,
+// as a store does by its own.
+type clockStore struct {
+	session.Store
+	now func() time.Time
+}
+
+func (s *clockStore) GetSession(ctx context.Context, id []byte) (storage.Session, error) {
+	r, err := s.Store.GetSession(ctx, id)
+	if err == nil && !s.now().Before(r.Expires) {
+		return storage.Session{}, storage.ErrNotFound
+	}
+	return r, err
+}
+
+func (s *clockStore) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	l, err := s.Store.ListUserSessions(ctx, userID)
+	var out []storage.Session
+	for _, x := range l {
+		if s.now().Before(x.Expires) {
+			out = append(out, x)
+		}
+	}
+	return out, err
+}
+
+func (s *clockStore) GetRefreshFamily(ctx context.Context, id []byte) (storage.RefreshFamily, error) {
+	r, err := s.Store.GetRefreshFamily(ctx, id)
+	if err == nil && !s.now().Before(r.Expires) {
+		return storage.RefreshFamily{}, storage.ErrNotFound
+	}
+	return r, err
+}
+
+// F4: an API client whose access token has expired (15 minutes) while its
+// refresh family lives on (7 to 30 days) stays in Devices under the same
+// Ref, and Revoke with that Ref ends the family: its refresh token no
+// longer works. A refresh keeps it one row; when the family expires, the
+// row goes.
+func TestIdleAPIClientStaysListedAndRevocable(t *testing.T) {
+	for _, b := range allBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			for _, then := range []string{"revoke", "refresh"} {
+				t.Run(then, func(t *testing.T) {
+					cs := &clockStore{Store: b.open(t)(t)}
+					a := newAppOn(t, cs)
+					cs.now = a.clock.Now
+					pair, err := a.m.IssueTokens(t.Context(), "alice")
+					if err != nil {
+						t.Fatal(err)
+					}
+					rows := devices(t, a.m, "alice")
+					if len(rows) != 1 || !rows[0].Bearer {
+						t.Fatalf("devices after IssueTokens: %+v, want one API client", rows)
+					}
+					ref := rows[0].Ref
+					a.clock.Advance(20 * time.Minute) // the access token has expired, the refresh token has not
+					if got := a.do(request{method: "GET", target: "/me", header: bearer(pair.AccessToken)}).StatusCode; got != 401 {
+						t.Fatalf("setup: the access token after 20 minutes: %d, want 401", got)
+					}
+					if rows := devices(t, a.m, "alice"); len(rows) != 1 || rows[0].Ref != ref || !rows[0].Bearer {
+						t.Errorf("devices with the access token expired: %+v, want the API client with Ref %q", rows, ref)
+					}
+					switch then {
+					case "revoke":
+						if err := a.m.Revoke(t.Context(), "alice", ref); err != nil {
+							t.Fatalf("Revoke of the idle API client: %v", err)
+						}
+						if _, err := a.m.Refresh(t.Context(), pair.RefreshToken); !errors.Is(err, session.ErrInvalidToken) {
+							t.Errorf("Refresh after Revoke: %v, want ErrInvalidToken", err)
+						}
+						if rows := devices(t, a.m, "alice"); len(rows) != 0 {
+							t.Errorf("devices after Revoke: %+v, want none", rows)
+						}
+						if err := a.m.Revoke(t.Context(), "alice", ref); !errors.Is(err, session.ErrNoSuchSession) {
+							t.Errorf("Revoke again: %v, want ErrNoSuchSession", err)
+						}
+					case "refresh":
+						next, err := a.m.Refresh(t.Context(), pair.RefreshToken)
+						if err != nil {
+							t.Fatalf("Refresh of the idle client: %v", err)
+						}
+						if got := a.do(request{method: "GET", target: "/me", header: bearer(next.AccessToken)}).StatusCode; got != 200 {
+							t.Errorf("the new access token: %d", got)
+						}
+						rows := devices(t, a.m, "alice")
+						if len(rows) != 1 || rows[0].Ref != ref || !rows[0].LastSeen.Equal(a.clock.Now()) {
+							t.Errorf("devices after the refresh: %+v, want one row, Ref %q, last seen now", rows, ref)
+						}
+						a.clock.Advance(session.DefaultRefreshTokenTTL) // the family expires unused
+						if rows := devices(t, a.m, "alice"); len(rows) != 0 {
+							t.Errorf("devices after the family expired: %+v, want none", rows)
+						}
+						if err := a.m.Revoke(t.Context(), "alice", ref); !errors.Is(err, session.ErrNoSuchSession) {
+							t.Errorf("Revoke of the expired family: %v, want ErrNoSuchSession", err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// F4: RevokeOthers ends API clients whose access token has expired too:
+// their refresh families and device rows.
+func TestRevokeOthersEndsIdleAPIClient(t *testing.T) {
+	cs := &clockStore{Store: memstore.New()}
+	a := newAppOn(t, cs)
+	cs.now = a.clock.Now
+	pair, err := a.m.IssueTokens(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(20 * time.Minute)
+	me := a.login("alice")
+	if err := revokeOthersIn(a, t.Context(), me); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.m.Refresh(t.Context(), pair.RefreshToken); !errors.Is(err, session.ErrInvalidToken) {
+		t.Errorf("Refresh after RevokeOthers: %v, want ErrInvalidToken", err)
+	}
+	if rows := devices(t, a.m, "alice"); len(rows) != 1 || rows[0].Bearer {
+		t.Errorf("devices after RevokeOthers: %+v, want only the cookie session", rows)
+	}
+}
+
+// F4: the session limit counts API clients for as long as their families
+// live, and ending the least recently used one revokes its family.
+func TestSessionLimitEndsIdleAPIClient(t *testing.T) {
+	cs := &clockStore{Store: memstore.New()}
+	a := newAppOn(t, cs)
+	cs.now = a.clock.Now
+	m, err := session.New(hookedStore{cs}, session.Config{Now: a.clock.Now, MaxSessionsPerUser: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.m = m
+	a.handler = m.Handler(a.routes())
+	pair, err := a.m.IssueTokens(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(20 * time.Minute) // its access token has expired
+	c1 := a.login("alice")
+	a.clock.Advance(time.Minute)
+	c2 := a.login("alice") // over the limit: the API client is the least recently used
+	if _, err := a.m.Refresh(t.Context(), pair.RefreshToken); !errors.Is(err, session.ErrInvalidToken) {
+		t.Errorf("Refresh of the API client the limit ended: %v, want ErrInvalidToken", err)
+	}
+	for _, c := range []string{c1, c2} {
+		if got := a.status("/me", c); got != 200 {
+			t.Errorf("a cookie session under the limit: %d", got)
+		}
+	}
+	if rows := devices(t, a.m, "alice"); len(rows) != 2 {
+		t.Errorf("devices: %+v, want the two cookie sessions", rows)
+	}
+}

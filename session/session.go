@@ -129,7 +129,7 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	now := m.now()
 	rec := m.newRecord(kindCookie, now, opts.Remember, st)
-	if err := m.makeRoom(ctx, userID, 1); err != nil {
+	if err := m.makeRoom(ctx, userID, rec.ref); err != nil {
 		return err
 	}
 	token := newToken()
@@ -163,36 +163,69 @@ func (m *Manager) newRecord(k kind, now time.Time, remember bool, st *requestSta
 	return rec
 }
 
-// makeRoom ends the user's least recently used sessions so that n more fit
-// under MaxSessionsPerUser.
-func (m *Manager) makeRoom(ctx context.Context, userID string, n int) error {
+// makeRoom ends the user's least recently used devices so that the
+// device with reference newRef fits under MaxSessionsPerUser. A device is
+// what Devices lists as one row: the records with one reference (a cookie
+// session, and the record a re-issue is replacing; an API client's device
+// record and access sessions). The device newRef is never ended; if it
+// is already listed, it needs no room. Ending an API client revokes its
+// refresh family.
+func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte) error {
 	list, err := m.store.ListUserSessions(ctx, userID)
 	if err != nil {
 		return err
 	}
-	excess := len(list) + n - m.cfg.MaxSessionsPerUser
+	type device struct {
+		ids      [][]byte
+		ref      []byte
+		family   []byte
+		lastSeen int64
+	}
+	byRef := make(map[string]*device, len(list))
+	for _, s := range list {
+		d := &device{ref: s.ID}
+		if rec, err := decodeRecord(s.ID, s.Data); err == nil {
+			d.ref, d.family, d.lastSeen = rec.ref, rec.family, rec.lastSeen
+		}
+		key := string(d.ref[:min(refLen, len(d.ref))])
+		if have, ok := byRef[key]; ok {
+			have.ids = append(have.ids, s.ID)
+			have.lastSeen = max(have.lastSeen, d.lastSeen)
+			if have.family == nil {
+				have.family = d.family
+			}
+			continue
+		}
+		d.ids = [][]byte{s.ID}
+		byRef[key] = d
+	}
+	need := 1
+	if _, ok := byRef[string(newRef)]; ok {
+		need = 0
+	}
+	excess := len(byRef) + need - m.cfg.MaxSessionsPerUser
 	if excess <= 0 {
 		return nil
 	}
-	type entry struct {
-		id, ref  []byte
-		lastSeen int64
-	}
-	entries := make([]entry, 0, len(list))
-	for _, s := range list {
-		var seen int64
-		r := s.ID
-		if rec, err := decodeRecord(s.ID, s.Data); err == nil {
-			seen, r = rec.lastSeen, rec.ref
+	devices := make([]*device, 0, len(byRef))
+	for key, d := range byRef {
+		if key != string(newRef) {
+			devices = append(devices, d)
 		}
-		entries = append(entries, entry{s.ID, r, seen})
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.lastSeen, b.lastSeen) })
-	for _, e := range entries[:min(excess, len(entries))] {
-		if err := m.store.DeleteSession(ctx, e.id); err != nil {
-			return err
+	slices.SortFunc(devices, func(a, b *device) int { return cmp.Compare(a.lastSeen, b.lastSeen) })
+	for _, d := range devices[:min(excess, len(devices))] {
+		if d.family != nil {
+			if err := m.revokeFamily(ctx, userID, d.family); err != nil {
+				return err
+			}
 		}
-		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(e.ref)), slog.String("reason", "session_limit"))
+		for _, id := range d.ids {
+			if err := m.store.DeleteSession(ctx, id); err != nil {
+				return err
+			}
+		}
+		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(d.ref)), slog.String("reason", "session_limit"))
 	}
 	return nil
 }

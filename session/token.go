@@ -18,6 +18,7 @@ const (
 	labelBearerID   = "keyhold/v1/session/bearer-id\x00"
 	labelFamilyID   = "keyhold/v1/session/refresh-family\x00"
 	labelRefreshTok = "keyhold/v1/session/refresh-token\x00"
+	labelFamilyDev  = "keyhold/v1/session/family-device\x00"
 	labelCustodyKey = "keyhold/v1/session/custody-key"
 )
 
@@ -82,6 +83,12 @@ func parseRefreshToken(s string) (family, secret []byte, ok bool) {
 }
 
 func familyStoreID(family []byte) []byte { return labelledHash(labelFamilyID, family) }
+
+// familyDeviceID is the store key of a refresh family's device record: a
+// hash of the family's store ID under its own label, so no token a client
+// holds hashes to it as a session ID (and its record's kind is checked
+// besides).
+func familyDeviceID(famID []byte) []byte { return labelledHash(labelFamilyDev, famID) }
 
 func refreshTokenHash(family, secret []byte) []byte {
 	return labelledHash(labelRefreshTok, family, secret)

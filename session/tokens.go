@@ -42,6 +42,7 @@ type family struct {
 	idleUntil int64 // the current token's expiry
 	rotated   int64 // when the current token replaced the previous one
 	access    []byte
+	legacy    bool // format 1: no device record yet
 }
 
 const familyRecordLen = 1 + 32 + 32 + 4*8 + 32
@@ -58,10 +59,10 @@ func (f *family) encode() []byte {
 }
 
 func decodeFamily(b []byte) (*family, error) {
-	if len(b) != familyRecordLen || b[0] != familyRecordVersion {
+	if len(b) != familyRecordLen || (b[0] != familyRecordVersion && b[0] != familyRecordVersionV1) {
 		return nil, errMalformed
 	}
-	f := &family{tokenHash: append([]byte(nil), b[1:33]...), prevHash: append([]byte(nil), b[33:65]...)}
+	f := &family{tokenHash: append([]byte(nil), b[1:33]...), prevHash: append([]byte(nil), b[33:65]...), legacy: b[0] == familyRecordVersionV1}
 	p := b[65:]
 	for _, v := range []*int64{&f.created, &f.deadline, &f.idleUntil, &f.rotated} {
 		*v = int64(binary.BigEndian.Uint64(p))
@@ -100,22 +101,51 @@ func (m *Manager) IssueTokens(ctx context.Context, userID string) (TokenPair, er
 	return pair, nil
 }
 
-// rotate issues the next token pair of a family. It stores the new access
-// session first (nobody has its token yet), then the family with the new
-// refresh token's hash and the new access session's ID (compare-and-swap
-// on expect), then deletes the previous access session. If the family
-// changed or was revoked in between, the new access session is deleted
-// and the answer is ErrInvalidToken: nothing issued from a revoked family
-// outlives the revocation (revokeFamily deletes the access session the
-// family names, then the family at the version it read, and starts over
-// if that version changed).
+// rotate issues the next token pair of a family (the first, from
+// IssueTokens, with expect 0). In order:
+//
+//  1. it reads the family's device record (kindFamily, FORMAT.md §4.3);
+//     if the family has one no longer (Revoke, RevokeOthers or the
+//     session limit deleted it), the refresh fails;
+//  2. it stores the new access session (nobody has its token yet);
+//  3. it writes the device record (last use, address) at the version it
+//     read (expect 0 for a new family, or an old family's first rotation):
+//     a revocation that deleted it meanwhile wins;
+//  4. it stores the family with the new refresh token's hash and the new
+//     access session's ID (compare-and-swap on expect);
+//  5. it deletes the previous access session, on a detached context.
+//
+// If step 3 or 4 finds the record changed or gone, the new access session
+// is deleted (and a device record step 3 created) and the answer is
+// ErrInvalidToken: nothing issued from a revoked family outlives the
+// revocation (revokeFamily deletes the access session the family names
+// and every session of the user carrying the family's ID, device record
+// included, then the family at the version it read, and starts over if
+// that version changed).
 func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byte, f *family, expect uint64, now time.Time, st *requestState) (TokenPair, error) {
-	room := 1
-	if f.access != nil {
-		room = 0 // the previous access session makes way
-	}
-	if err := m.makeRoom(ctx, userID, room); err != nil {
+	famRef := famID[:refLen]
+	if err := m.makeRoom(ctx, userID, famRef); err != nil {
 		return TokenPair{}, err
+	}
+	devID := familyDeviceID(famID)
+	var dev *record
+	var devVersion uint64
+	if expect != 0 {
+		s, err := m.store.GetSession(ctx, devID)
+		switch {
+		case err == nil:
+			dev, err = decodeRecord(devID, s.Data)
+			if err != nil || dev.kind != kindFamily || s.UserID != userID || !bytes.Equal(dev.family, famID) {
+				return TokenPair{}, ErrInvalidToken
+			}
+			devVersion = s.Version
+		case errors.Is(err, storage.ErrNotFound):
+			if !f.legacy {
+				return TokenPair{}, ErrInvalidToken // the device was revoked
+			}
+		default:
+			return TokenPair{}, err
+		}
 	}
 	secret := newToken()
 	access := newToken()
@@ -134,15 +164,41 @@ func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byt
 	next.access = accessID
 	rec := m.newRecord(kindBearer, now, false, st)
 	rec.family = famID
-	// Every access session of a family has the family's reference, so
-	// that a device row stays valid across rotations.
-	rec.ref = append([]byte(nil), famID[:refLen]...)
+	// Every access session of a family, and its device record, has the
+	// family's reference, so that a device row stays valid across
+	// rotations and for as long as the family lives.
+	rec.ref = append([]byte(nil), famRef...)
 	if err := m.put(ctx, accessID, userID, rec, 0); err != nil {
+		return TokenPair{}, err
+	}
+	// The device record expires with the family: its idle deadline is
+	// the new refresh token's expiry.
+	d := &record{kind: kindFamily, created: f.created, authTime: f.created, lastSeen: next.rotated,
+		deadline: f.deadline, idleMS: max(next.idleUntil-next.rotated, 1), ref: rec.ref, family: famID,
+		ip: rec.ip, userAgent: rec.userAgent}
+	if dev != nil {
+		d.created, d.authTime = dev.created, dev.authTime
+		if st == nil || st.r == nil {
+			d.ip, d.userAgent = dev.ip, dev.userAgent
+		}
+	}
+	if err := m.put(ctx, devID, userID, d, devVersion); err != nil {
+		m.cleanupSession(ctx, userID, accessID, rec.ref)
+		if errors.Is(err, storage.ErrConflict) {
+			return TokenPair{}, ErrInvalidToken // revoked, or a concurrent refresh won
+		}
 		return TokenPair{}, err
 	}
 	err := m.store.PutRefreshFamily(ctx, storage.RefreshFamily{ID: famID, UserID: userID, Expires: next.expiresAt(), Data: next.encode()}, expect)
 	if err != nil {
 		m.cleanupSession(ctx, userID, accessID, rec.ref)
+		if devVersion == 0 {
+			// The device record this rotation created, unless a
+			// concurrent rotation has written it since.
+			dctx, cancel := detach(ctx)
+			_ = m.store.PutSession(dctx, storage.Session{ID: devID, UserID: userID, Expires: longPast}, 1)
+			cancel()
+		}
 		if errors.Is(err, storage.ErrConflict) {
 			return TokenPair{}, ErrInvalidToken // a concurrent refresh won, or the family was revoked
 		}
