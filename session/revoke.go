@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/subtle"
@@ -158,7 +157,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
 				ctx, cancel = detach(ctx)
 				defer cancel()
 			}
-			if rec.family != nil && !slices.ContainsFunc(revoked, func(f []byte) bool { return bytes.Equal(f, rec.family) }) {
+			if rec.family != nil && !slices.ContainsFunc(revoked, func(f []byte) bool { return subtle.ConstantTimeCompare(f, rec.family) == 1 }) {
 				if err := m.revokeFamily(ctx, userID, rec.family); err != nil {
 					return err
 				}

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/binary"
@@ -135,7 +134,7 @@ func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byt
 		switch {
 		case err == nil:
 			dev, err = decodeRecord(devID, s.Data)
-			if err != nil || dev.kind != kindFamily || s.UserID != userID || !bytes.Equal(dev.family, famID) {
+			if err != nil || dev.kind != kindFamily || s.UserID != userID || subtle.ConstantTimeCompare(dev.family, famID) != 1 {
 				return TokenPair{}, ErrInvalidToken
 			}
 			devVersion = s.Version
@@ -354,7 +353,7 @@ func (m *Manager) sweepFamily(ctx context.Context, userID string, famID []byte) 
 	}
 	for _, s := range list {
 		rec, err := decodeRecord(s.ID, s.Data)
-		if err != nil || !bytes.Equal(rec.family, famID) {
+		if err != nil || subtle.ConstantTimeCompare(rec.family, famID) != 1 {
 			continue
 		}
 		if err := m.store.DeleteSession(ctx, s.ID); err != nil {
