@@ -174,15 +174,18 @@
 //
 // # Logs
 //
-// Limiters log "excess_rate_limit_exceeded" for every refusal; lockouts
-// log "authn_login_fail" (with the counts), "authn_login_fail_max" and
-// "authn_login_lock" when an attempt locks a counter (whatever becomes of
-// the attempt: every lock is logged, with its scope: source, account or
-// device), "authn_login_locked" for attempts refused by a lock,
-// "keyhold.ratelimit.attempt_abandoned" (with the kind of reason) for
-// attempts given back, and "keyhold.ratelimit.lock_undone" for a lock
-// that giving one back undid; with the client address and counts, never a
-// credential. Account names and limiter keys appear only as a keyed hash
+// Events are named in the OWASP Logging Vocabulary's style (SECURITY.md,
+// "Audit events", lists each with its level and fields). Limiters log
+// "excess_rate_limit_exceeded" for every refusal and
+// "input_validation_fail" for a request their key function found no key
+// in; lockouts log "authn_login_success", "authn_login_fail" (with the
+// counts), "authn_login_fail_max" and "authn_login_lock" when an attempt
+// locks a counter (whatever becomes of the attempt: every lock is logged,
+// with its scope: source, account or device), "authn_login_locked" for
+// attempts refused by a lock, "authn_attempt_abandoned" (with the kind of
+// reason) for attempts given back, and "authn_login_lock_undone" for a
+// lock that giving one back undid; both log "sys_store_fail" for a store
+// failure; with the client address and counts, never a credential. Account names and limiter keys appear only as a keyed hash
 // ("user_hash", "key_hash": see [LogHash]), because users type passwords
 // into name fields; set LockoutOptions.LogKey and Options.LogKey to the
 // same secret on every instance to search the logs for an account.

@@ -93,8 +93,8 @@ func TestStoreFailure(t *testing.T) {
 	if rec := serve(app.handler(), loginRequest(key+":1", "bob", "tr0ub4dor%263")); app.reached.Load() != 2 || rec.Code != http.StatusUnauthorized {
 		t.Errorf("fail-open middleware: %d, reached %d", rec.Code, app.reached.Load())
 	}
-	if n := len(logs.Named("keyhold.ratelimit.store_failed")); n < 8 {
-		t.Errorf("%d store_failed events logged", n)
+	if n := len(logs.Named("sys_store_fail")); n < 8 {
+		t.Errorf("%d sys_store_fail events logged", n)
 	}
 	if strings.Contains(logs.String(), "correct horse") {
 		t.Error("the password is in the log")

@@ -186,7 +186,7 @@ func (l *Limiter) Middleware(key Key, deny DenyFunc) func(http.Handler) http.Han
 			k, err := key.fn(r)
 			if err != nil {
 				d := Decision{Policy: l.rule.Name, Limit: l.rule.Limit, Period: l.rule.Period, Err: err}
-				l.log.LogAttrs(r.Context(), slog.LevelWarn, "keyhold.ratelimit.no_key",
+				l.log.LogAttrs(r.Context(), slog.LevelWarn, "input_validation_fail",
 					slog.String("policy", l.rule.Name), slog.String("key", key.name), slog.String("error", err.Error()))
 				deny(w, r, d)
 				return

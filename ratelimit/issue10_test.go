@@ -146,11 +146,11 @@ func TestCheckAbandonsUncheckedAttempts(t *testing.T) {
 					t.Fatalf("unchecked attempt %d: %v, want the check's error", i+1, err)
 				}
 			}
-			if n := len(logs.Named("keyhold.ratelimit.attempt_abandoned")); n != 50 {
-				t.Errorf("%d attempt_abandoned events, want 50", n)
+			if n := len(logs.Named("authn_attempt_abandoned")); n != 50 {
+				t.Errorf("%d authn_attempt_abandoned events, want 50", n)
 			}
 			reasons := map[any]int{}
-			for _, e := range logs.Named("keyhold.ratelimit.attempt_abandoned") {
+			for _, e := range logs.Named("authn_attempt_abandoned") {
 				reasons[e["reason"]]++
 			}
 			if reasons["kdf_busy"] != 17 || reasons["stored_params_out_of_bounds"] != 17 || reasons["canceled"] != 16 {
@@ -200,8 +200,8 @@ func TestAbandonUndoesTheLockItsAttemptsCaused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(logs.Named("keyhold.ratelimit.lock_undone")); n != 1 {
-		t.Errorf("%d lock_undone events, want 1", n)
+	if n := len(logs.Named("authn_login_lock_undone")); n != 1 {
+		t.Errorf("%d authn_login_lock_undone events, want 1", n)
 	}
 	for i := range 2 {
 		if att, err := l.Begin(ctx, "alice", ratelimit.Source{}); err != nil {
@@ -256,7 +256,7 @@ func TestPasswordAsAccountNameNeverLogged(t *testing.T) {
 	if want != l.LogHash(password) || want != perAccount.LogHash(password) || len(want) != 16 {
 		t.Fatalf("LogHash %q, Lockout.LogHash %q, Limiter.LogHash %q", want, l.LogHash(password), perAccount.LogHash(password))
 	}
-	for _, name := range []string{"authn_login_fail", "authn_login_lock", "authn_login_locked", "keyhold.ratelimit.attempt_abandoned"} {
+	for _, name := range []string{"authn_login_fail", "authn_login_lock", "authn_login_locked", "authn_attempt_abandoned"} {
 		ev := logs.Named(name)
 		if len(ev) == 0 || ev[0]["user_hash"] != want {
 			t.Errorf("%s: %v, want user_hash %s", name, ev, want)

@@ -246,8 +246,8 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 	if err != nil {
 		d.Allowed = l.failOpen
 		d.Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-		l.log.LogAttrs(ctx, slog.LevelError, "keyhold.ratelimit.store_failed",
-			slog.String("policy", l.rule.Name), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))
+		l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail",
+			slog.String("policy", l.rule.Name), slog.String("op", "take_rate"), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))
 		return d, d.Err
 	}
 	l.fill(&d, now, res, int64(n))

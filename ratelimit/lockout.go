@@ -301,8 +301,8 @@ func (l *Lockout) Begin(ctx context.Context, account string, src Source) (*Attem
 	for _, c := range l.counters(account, src, now) {
 		admitted, st, err := l.store.BeginAttempt(ctx, c.key[:], c.req)
 		if err != nil {
-			l.log.LogAttrs(ctx, slog.LevelError, "keyhold.ratelimit.store_failed",
-				slog.String("policy", l.name), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))
+			l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail",
+				slog.String("policy", l.name), slog.String("op", "begin_attempt"), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))
 			a.refund(context.WithoutCancel(ctx))
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			if l.failOpen {
@@ -360,11 +360,13 @@ func (l *Lockout) sourceKey(account string, ip netip.Addr) [storage.RateKeyLen]b
 // Succeeded records that the attempt's credential was right: the
 // counters it used (the source's and the account's, or the recognised
 // device's) are reset, locks and growth included. Other sources' counters
-// are not: a source that guessed stays locked.
+// are not: a source that guessed stays locked. It logs
+// "authn_login_success".
 func (a *Attempt) Succeeded(ctx context.Context) error {
 	if a == nil {
 		return errNilAttempt
 	}
+	a.l.log.LogAttrs(ctx, slog.LevelInfo, "authn_login_success", a.l.attrs(a.account, a.src)...)
 	for _, c := range append(a.counters, a.uncounted...) {
 		if err := a.l.store.ResetLockout(ctx, c.key[:]); err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -402,7 +404,7 @@ func (a *Attempt) failureAttrs() []slog.Attr {
 // is given back to every counter it counted on (and a lock it caused,
 // still running, is undone), so that attempts that told the client
 // nothing never lock an account; and it is logged as
-// "keyhold.ratelimit.attempt_abandoned" with the kind of reason (never
+// "authn_attempt_abandoned" with the kind of reason (never
 // reason's text). Never abandon an attempt whose check answered: that
 // would hand out guesses the lockout does not count.
 //
@@ -413,7 +415,7 @@ func (a *Attempt) Abandon(ctx context.Context, reason error) error {
 	if a == nil {
 		return errNilAttempt
 	}
-	a.l.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.ratelimit.attempt_abandoned", a.l.attrs(a.account, a.src,
+	a.l.log.LogAttrs(ctx, slog.LevelWarn, "authn_attempt_abandoned", a.l.attrs(a.account, a.src,
 		slog.String("reason", reasonKind(reason)))...)
 	return a.refund(context.WithoutCancel(ctx))
 }
@@ -429,15 +431,15 @@ func (a *Attempt) refund(ctx context.Context) error {
 		req.Now = now
 		refunded, st, err := a.l.store.RefundAttempt(ctx, c.key[:], req, storage.RefundLock(c.state, c.req.Now))
 		if err != nil {
-			a.l.log.LogAttrs(ctx, slog.LevelError, "keyhold.ratelimit.store_failed",
-				slog.String("policy", a.l.name), slog.String("error", err.Error()))
+			a.l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail",
+				slog.String("policy", a.l.name), slog.String("op", "refund_attempt"), slog.String("error", err.Error()))
 			if first == nil {
 				first = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			continue
 		}
 		if refunded && st.Locks < c.state.Locks {
-			a.l.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.ratelimit.lock_undone", a.l.attrs(a.account, a.src,
+			a.l.log.LogAttrs(ctx, slog.LevelInfo, "authn_login_lock_undone", a.l.attrs(a.account, a.src,
 				slog.String("scope", c.scope), slog.Int("locks", st.Locks))...)
 		}
 	}

@@ -92,6 +92,9 @@ func TestLogEvents(t *testing.T) {
 	// A known device's attempts say so.
 	rec := serve(http.HandlerFunc(app.login), loginRequest("192.0.2.4:1", "bob", "tr0ub4dor%263"))
 	dev := rec.Result().Cookies()
+	if ev := logs.Named("authn_login_success"); len(ev) != 1 || ev[0]["user_hash"] != app.lockout.LogHash("bob") || ev[0]["ip"] != "192.0.2.4" || ev[0]["level"] != "INFO" {
+		t.Errorf("authn_login_success: %v", ev)
+	}
 	r := loginRequest("192.0.2.4:1", "bob", "wrong")
 	for _, ck := range dev {
 		r.AddCookie(ck)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -115,8 +114,8 @@ func TestUnlockedAcrossInstancesAndAutoLock(t *testing.T) {
 	if got := a.status("/me", cookie); got != 200 {
 		t.Errorf("auto-lock logged the session out: %d", got)
 	}
-	if !strings.Contains(a.logs.String(), "keyhold.vault.locked") {
-		t.Error("no keyhold.vault.locked event")
+	if !logged(a.logs.String(), "crypt_vault_locked", "reason=idle") {
+		t.Error("no crypt_vault_locked event with reason=idle")
 	}
 	cookie = a.unlock(cookie)
 	a.clock.Advance(31 * time.Minute)

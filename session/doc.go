@@ -89,12 +89,17 @@
 //
 // # Audit events
 //
-// The Manager logs slog records named keyhold.session.login, .logout,
-// .expired, .revoked, .reauthenticated, .renewed, .tokens_issued,
-// .refreshed, .refresh_reused (at Warn) and .malformed, and
-// keyhold.vault.unlocked and .locked, with the user ID, the session's Ref
-// (96 bits unrelated to its token; see Info.Ref), the client IP and a
-// reason.
+// The Manager logs slog records named in the OWASP Logging Vocabulary's
+// style: session_created (Login), session_renewed (Renew,
+// Reauthenticate), session_expired (logout, timeout, revocation, the
+// session limit: see its "reason"), crypt_vault_unlocked and
+// crypt_vault_locked, authn_token_created, authn_token_rotated and
+// authn_token_reuse (refresh tokens), session_malformed and
+// sys_store_fail; each with the user ID ("user"), the session's Ref
+// ("session", 96 bits unrelated to its token; see Info.Ref) where there is
+// one, the client IP ("ip") when the event comes from a request, and a
+// "reason" where an event has more than one cause. SECURITY.md, "Audit
+// events", lists every event of the library with its level and fields.
 // No token, key or password reaches a log.
 //
 // # What this package does not do

@@ -122,8 +122,9 @@ type Config struct {
 	// across logins, such as package ratelimit's device cookie, sends
 	// `"cache", "storage"` instead: "cookies" would clear them too.
 	ClearSiteData string
-	// Logger receives the audit events (slog records named
-	// "keyhold.session.…" and "keyhold.vault.…"). Zero: slog.Default().
+	// Logger receives the audit events (slog records named session_…,
+	// crypt_vault_…, authn_token_… and sys_…: SECURITY.md, "Audit
+	// events"). Zero: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time

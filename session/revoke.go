@@ -172,7 +172,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, sessionRef string) error {
 			if !found {
 				return ErrNoSuchSession
 			}
-			m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", sessionRef), slog.String("reason", "one"))
+			m.event(ctx, slog.LevelInfo, "session_expired", userID, sessionRef, slog.String("reason", "revoked"))
 			return nil
 		}
 		found = true
@@ -220,7 +220,7 @@ func (m *Manager) RevokeAll(ctx context.Context, userID string) error {
 			return err
 		}
 		if len(list) == 0 {
-			m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("reason", "all"))
+			m.event(ctx, slog.LevelInfo, "session_expired", userID, "", slog.String("reason", "revoked_all"))
 			return nil
 		}
 	}
@@ -291,7 +291,7 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 			ended++
 		}
 		if ended == 0 {
-			m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(currentRef)), slog.String("reason", "others"))
+			m.event(ctx, slog.LevelInfo, "session_expired", userID, ref(currentRef), slog.String("reason", "revoked_others"))
 			return nil
 		}
 	}

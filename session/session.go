@@ -139,7 +139,7 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	st.token, st.id, st.userID, st.rec, st.version = token, id, userID, rec, 1
 	st.setCookie(token, rec)
-	m.audit(ctx, slog.LevelInfo, "keyhold.session.login", st, slog.Bool("remember", opts.Remember))
+	m.audit(ctx, slog.LevelInfo, "session_created", st, slog.Bool("remember", opts.Remember))
 	return nil
 }
 
@@ -225,7 +225,7 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte) er
 				return err
 			}
 		}
-		m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.revoked", slog.String("user", userID), slog.String("session", ref(d.ref)), slog.String("reason", "session_limit"))
+		m.event(ctx, slog.LevelInfo, "session_expired", userID, ref(d.ref), slog.String("reason", "session_limit"))
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 				return err
 			}
 		}
-		m.audit(ctx, slog.LevelInfo, "keyhold.session.logout", st)
+		m.audit(ctx, slog.LevelInfo, "session_expired", st, slog.String("reason", "logout"))
 		st.dropLocked()
 	}
 	if !st.bearer && !st.written {
@@ -313,7 +313,7 @@ func (m *Manager) Unlock(ctx context.Context, u *vault.Unlocked) error {
 	if err := m.reissue(ctx, st, u, nil); err != nil {
 		return err
 	}
-	m.audit(ctx, slog.LevelInfo, "keyhold.vault.unlocked", st)
+	m.audit(ctx, slog.LevelInfo, "crypt_vault_unlocked", st)
 	return nil
 }
 
@@ -382,7 +382,7 @@ func (m *Manager) Lock(ctx context.Context) error {
 		err := m.put(ctx, st.id, st.userID, &rec, st.version)
 		if err == nil {
 			st.rec, st.version = &rec, st.version+1
-			m.audit(ctx, slog.LevelInfo, "keyhold.vault.locked", st, slog.String("reason", "user"))
+			m.audit(ctx, slog.LevelInfo, "crypt_vault_locked", st, slog.String("reason", "user"))
 			return nil
 		}
 		if !errors.Is(err, storage.ErrConflict) {
@@ -456,7 +456,7 @@ func (m *Manager) Reauthenticated(ctx context.Context) error {
 	if err := m.reissue(ctx, st, nil, fresh); err != nil {
 		return err
 	}
-	m.audit(ctx, slog.LevelInfo, "keyhold.session.reauthenticated", st)
+	m.audit(ctx, slog.LevelInfo, "session_renewed", st, slog.String("reason", "reauthenticated"))
 	return nil
 }
 
@@ -478,7 +478,7 @@ func (m *Manager) Renew(ctx context.Context) error {
 	if err := m.reissue(ctx, st, nil, nil); err != nil {
 		return err
 	}
-	m.audit(ctx, slog.LevelInfo, "keyhold.session.renewed", st)
+	m.audit(ctx, slog.LevelInfo, "session_renewed", st, slog.String("reason", "renew"))
 	return nil
 }
 
@@ -592,14 +592,34 @@ var longPast = time.Unix(1, 0)
 
 // audit logs an event about the request's session.
 func (m *Manager) audit(ctx context.Context, level slog.Level, event string, st *requestState, attrs ...slog.Attr) {
-	base := []slog.Attr{slog.String("user", st.userID)}
+	var sessionRef string
 	if st.rec != nil {
-		base = append(base, slog.String("session", ref(st.rec.ref)))
+		sessionRef = ref(st.rec.ref)
 	}
-	if st.r != nil {
+	m.log.LogAttrs(ctx, level, event, m.baseAttrs(st, st.userID, sessionRef, attrs)...)
+}
+
+// event logs an event about userID's session sessionRef (none if empty),
+// with the client's address when ctx is a request's behind Handler.
+func (m *Manager) event(ctx context.Context, level slog.Level, name, userID, sessionRef string, attrs ...slog.Attr) {
+	st, _ := ctx.Value(m.key).(*requestState)
+	m.log.LogAttrs(ctx, level, name, m.baseAttrs(st, userID, sessionRef, attrs)...)
+}
+
+// baseAttrs returns the base fields of an audit event (SECURITY.md, "Audit
+// events"), then attrs: "user", "session" (the session's Ref, if
+// sessionRef is not empty) and "ip" (the client's address, if st is a
+// request's and the address is known).
+func (m *Manager) baseAttrs(st *requestState, userID, sessionRef string, attrs []slog.Attr) []slog.Attr {
+	base := make([]slog.Attr, 0, 3+len(attrs))
+	base = append(base, slog.String("user", userID))
+	if sessionRef != "" {
+		base = append(base, slog.String("session", sessionRef))
+	}
+	if st != nil && st.r != nil {
 		if ip, ok := m.proxies.Client(st.r); ok {
 			base = append(base, slog.String("ip", ip.String()))
 		}
 	}
-	m.log.LogAttrs(ctx, level, event, append(base, attrs...)...)
+	return append(base, attrs...)
 }

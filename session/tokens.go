@@ -96,7 +96,7 @@ func (m *Manager) IssueTokens(ctx context.Context, userID string) (TokenPair, er
 	if err != nil {
 		return TokenPair{}, err
 	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.tokens_issued", slog.String("user", userID), slog.String("family", ref(famID)))
+	m.event(ctx, slog.LevelInfo, "authn_token_created", userID, "", slog.String("family", ref(famID)))
 	return pair, nil
 }
 
@@ -266,7 +266,7 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		if err := m.revokeFamily(ctx, stored.UserID, famID); err != nil {
 			return TokenPair{}, err
 		}
-		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.refresh_reused", slog.String("user", stored.UserID), slog.String("family", ref(famID)))
+		m.event(ctx, slog.LevelWarn, "authn_token_reuse", stored.UserID, "", slog.String("family", ref(famID)))
 		return TokenPair{}, ErrTokenReused
 	}
 	now := m.now()
@@ -281,7 +281,7 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	if err != nil {
 		return TokenPair{}, err
 	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.refreshed", slog.String("user", stored.UserID), slog.String("family", ref(famID)))
+	m.event(ctx, slog.LevelInfo, "authn_token_rotated", stored.UserID, "", slog.String("family", ref(famID)))
 	return pair, nil
 }
 
@@ -299,7 +299,7 @@ func (m *Manager) cleanupSession(ctx context.Context, userID string, id, session
 	dctx, cancel := detach(ctx)
 	defer cancel()
 	if err := m.store.DeleteSession(dctx, id); err != nil {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.delete_failed", slog.String("user", userID), slog.String("session", ref(sessionRef)), slog.String("error", err.Error()))
+		m.event(ctx, slog.LevelWarn, "sys_store_fail", userID, ref(sessionRef), slog.String("op", "delete_session"), slog.String("error", err.Error()))
 	}
 }
 

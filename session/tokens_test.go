@@ -60,8 +60,8 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if a.do(request{method: "GET", target: "/me", header: bearer(p2.AccessToken)}).StatusCode != 401 {
 		t.Error("AT2 works after the family was revoked")
 	}
-	if !strings.Contains(a.logs.String(), "keyhold.session.refresh_reused") {
-		t.Error("no keyhold.session.refresh_reused event")
+	if !logged(a.logs.String(), "authn_token_reuse", "user=alice") {
+		t.Error("no authn_token_reuse event") // SES-23
 	}
 	for _, bad := range []string{"", "x", strings.Repeat("A", 64), p1.AccessToken} {
 		if _, err := a.m.Refresh(ctx, bad); !errors.Is(err, session.ErrInvalidToken) {
@@ -168,11 +168,12 @@ func TestAuditLogsHoldNoSecrets(t *testing.T) {
 	a.m.RevokeAll(ctx, "alice")
 
 	logs := a.logs.String()
-	for _, event := range []string{"keyhold.session.login", "keyhold.vault.unlocked", "keyhold.session.reauthenticated",
-		"keyhold.session.renewed", "keyhold.vault.locked", "keyhold.session.logout", "keyhold.session.tokens_issued",
-		"keyhold.session.refreshed", "keyhold.session.refresh_reused", "keyhold.session.revoked"} {
-		if !strings.Contains(logs, event) {
-			t.Errorf("no %s event", event)
+	for _, event := range [][]string{{"session_created", "ip="}, {"crypt_vault_unlocked", "ip="},
+		{"session_renewed", "reason=reauthenticated"}, {"session_renewed", "reason=renew"},
+		{"crypt_vault_locked", "reason=user"}, {"session_expired", "reason=logout", "ip="}, {"authn_token_created"},
+		{"authn_token_rotated"}, {"authn_token_reuse"}, {"session_expired", "reason=revoked_all"}} {
+		if !logged(logs, event[0], append([]string{"user=alice"}, event[1:]...)...) {
+			t.Errorf("no %s event with %v", event[0], event[1:])
 		}
 	}
 	for _, s := range secrets {

@@ -60,7 +60,7 @@ func TestLockoutSparesTheOwnersDevice(t *testing.T) {
 			first = r
 		}
 	}
-	if !strings.Contains(e.logs.String(), "authn_login_lock") {
+	if !strings.Contains(e.logs.String(), "msg=authn_login_lock ") {
 		t.Fatalf("no authn_login_lock event after 10 failures")
 	}
 	e.clock.Advance(15 * time.Minute)
