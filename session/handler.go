@@ -153,16 +153,16 @@ func (m *Manager) loadToken(ctx context.Context, st *requestState, k kind, token
 		}
 		rec, err := decodeRecord(id, s.Data)
 		if err != nil || rec.kind != k {
-			m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.malformed", slog.String("user", s.UserID), slog.String("session", ref(id)))
+			m.log.LogAttrs(ctx, slog.LevelWarn, "session_malformed", m.baseAttrs(st, s.UserID, ref(id), nil)...)
 			return nil
 		}
 		now := m.now().UnixMilli()
 		switch {
 		case now >= rec.deadline:
-			m.expire(ctx, id, s.UserID, rec, "absolute")
+			m.expire(ctx, st, id, s.UserID, rec, "absolute")
 			return nil
 		case now >= rec.lastSeen+rec.idleMS:
-			m.expire(ctx, id, s.UserID, rec, "idle")
+			m.expire(ctx, st, id, s.UserID, rec, "idle")
 			return nil
 		}
 		locking := len(rec.custody) > 0 && now >= rec.lastSeen+m.cfg.LockAfter.Milliseconds()
@@ -192,7 +192,7 @@ func (m *Manager) loadToken(ctx context.Context, st *requestState, k kind, token
 		}
 		st.token, st.id, st.userID, st.rec, st.version = token, id, s.UserID, rec, version
 		if locking {
-			m.audit(ctx, slog.LevelInfo, "keyhold.vault.locked", st, slog.String("reason", "idle"))
+			m.audit(ctx, slog.LevelInfo, "crypt_vault_locked", st, slog.String("reason", "idle"))
 		}
 		return nil
 	}
@@ -200,11 +200,11 @@ func (m *Manager) loadToken(ctx context.Context, st *requestState, k kind, token
 }
 
 // expire removes a session found past a deadline.
-func (m *Manager) expire(ctx context.Context, id []byte, userID string, rec *record, reason string) {
+func (m *Manager) expire(ctx context.Context, st *requestState, id []byte, userID string, rec *record, reason string) {
 	if err := m.store.DeleteSession(ctx, id); err != nil {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "keyhold.session.delete_failed", slog.String("user", userID), slog.String("session", ref(rec.ref)), slog.String("error", err.Error()))
+		m.log.LogAttrs(ctx, slog.LevelWarn, "sys_store_fail", m.baseAttrs(st, userID, ref(rec.ref), []slog.Attr{slog.String("op", "delete_session"), slog.String("error", err.Error())})...)
 	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "keyhold.session.expired", slog.String("user", userID), slog.String("session", ref(rec.ref)), slog.String("reason", reason))
+	m.log.LogAttrs(ctx, slog.LevelInfo, "session_expired", m.baseAttrs(st, userID, ref(rec.ref), []slog.Attr{slog.String("reason", reason)})...)
 }
 
 // put stores rec as the session with this ID if the stored one has version
