@@ -143,8 +143,8 @@ func (l *Lockout) Check(ctx context.Context, account string, src Source, c Crede
 		if err := att.Succeeded(rec); err != nil {
 			// The owner proved the credential; a counter that could
 			// not be reset must not turn that into a refusal.
-			l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail",
-				slog.String("policy", l.name), slog.String("op", "reset_lockout"), slog.String("error", err.Error()))
+			l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail", l.attrs(account, src,
+				slog.String("op", "reset_lockout"), slog.String("error", err.Error()))...)
 		}
 		return nil
 	case c.wrong(verr):

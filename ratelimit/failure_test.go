@@ -96,6 +96,16 @@ func TestStoreFailure(t *testing.T) {
 	if n := len(logs.Named("sys_store_fail")); n < 8 {
 		t.Errorf("%d sys_store_fail events logged", n)
 	}
+	ops := map[any]bool{}
+	for _, e := range logs.Named("sys_store_fail") {
+		ops[e["op"]] = true
+		if e["op"] == "begin_attempt" && (e["user_hash"] == nil || e["level"] != "ERROR") {
+			t.Errorf("sys_store_fail of a lockout: %v", e)
+		}
+	}
+	if !ops["take_rate"] || !ops["begin_attempt"] {
+		t.Errorf("sys_store_fail ops %v, want take_rate and begin_attempt", ops)
+	}
 	if strings.Contains(logs.String(), "correct horse") {
 		t.Error("the password is in the log")
 	}

@@ -247,7 +247,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Decision, erro
 		d.Allowed = l.failOpen
 		d.Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail",
-			slog.String("policy", l.rule.Name), slog.String("op", "take_rate"), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))
+			slog.String("policy", l.rule.Name), slog.String("key_hash", logHash(&l.logKey, key)), slog.String("op", "take_rate"), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))
 		return d, d.Err
 	}
 	l.fill(&d, now, res, int64(n))

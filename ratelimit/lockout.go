@@ -301,8 +301,8 @@ func (l *Lockout) Begin(ctx context.Context, account string, src Source) (*Attem
 	for _, c := range l.counters(account, src, now) {
 		admitted, st, err := l.store.BeginAttempt(ctx, c.key[:], c.req)
 		if err != nil {
-			l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail",
-				slog.String("policy", l.name), slog.String("op", "begin_attempt"), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))
+			l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail", l.attrs(account, src,
+				slog.String("op", "begin_attempt"), slog.Bool("fail_open", l.failOpen), slog.String("error", err.Error()))...)
 			a.refund(context.WithoutCancel(ctx))
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			if l.failOpen {
@@ -431,8 +431,8 @@ func (a *Attempt) refund(ctx context.Context) error {
 		req.Now = now
 		refunded, st, err := a.l.store.RefundAttempt(ctx, c.key[:], req, storage.RefundLock(c.state, c.req.Now))
 		if err != nil {
-			a.l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail",
-				slog.String("policy", a.l.name), slog.String("op", "refund_attempt"), slog.String("error", err.Error()))
+			a.l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail", a.l.attrs(a.account, a.src,
+				slog.String("op", "refund_attempt"), slog.String("error", err.Error()))...)
 			if first == nil {
 				first = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
