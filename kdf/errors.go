@@ -65,7 +65,7 @@ var (
 var (
 	errNilHasher       = fmt.Errorf("%w: nil *Hasher", ErrInvalidInput)
 	errNilGate         = fmt.Errorf("%w: nil *Gate", ErrInvalidInput)
-	errNilPolicy       = fmt.Errorf("%w: nil *Policy", ErrInvalidInput)
+	errNilPolicy       = fmt.Errorf("%w: %w: nil *Policy", ErrInvalidPolicy, ErrInvalidInput) // both: a nil Policy fails closed like an invalid one
 	errNilPwnedChecker = fmt.Errorf("%w: nil *PwnedChecker", ErrInvalidInput)
 )
 
