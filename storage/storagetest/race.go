@@ -7,12 +7,11 @@ import (
 
 // race runs f(racer, 0) … f(racer, concurrency-1) in goroutines released
 // together, and returns their errors by index. The context racer is ctx
-// carrying the race (a *raceRun): a store that keeps its contract never
-// looks at it, and it changes nothing for one that does not. The
-// package's own test gives it to its flawed stores, which read and write
-// in two steps: they wait between the steps until a rival racer has read
-// too, so the race that a clause exists to catch happens on every run,
-// whatever the scheduler does.
+// carrying the race (a *raceRun), which no adapter looks at and which
+// changes nothing for one. The package's own test gives it to its flawed
+// stores that read and write in two steps: they wait between the steps
+// until a rival racer has read too, so the race that a clause exists to
+// catch happens on every run, whatever the scheduler does.
 func race(ctx context.Context, f func(racer context.Context, i int) error) []error {
 	run := &raceRun{racers: concurrency, arrived: map[string]int{}, changed: make(chan struct{})}
 	racer := context.WithValue(ctx, raceKey{}, run)
