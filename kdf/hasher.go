@@ -269,6 +269,10 @@ func (h *Hasher) encodeNew(input, salt []byte) (string, error) {
 // needsRehash for it, and the application should store the new hash at the
 // first successful login.
 //
+// A hash marked by [MarkCompromised] is verified as the hash it marks, at
+// the same cost; a match returns [ErrPasswordChangeRequired] (and
+// needsRehash true) instead of nil.
+//
 // ErrBusy and context errors are returned only when no KDF run has
 // completed: they mean the password was not checked, and a lockout may give
 // the attempt back (ratelimit does). Once a run has started, Verify does
@@ -281,11 +285,19 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (n
 	if len(password) > h.maxBytes {
 		return false, fmt.Errorf("%w: more than %d bytes", ErrTooLong, h.maxBytes)
 	}
+	marked := IsMarkedCompromised(encoded)
+	if marked {
+		encoded = encoded[len(compromisedMark):]
+	}
 	stored, err := parseStored(encoded, h.limits)
 	if err != nil {
 		return false, err
 	}
-	return h.verifyStored(ctx, stored, password)
+	needsRehash, err = h.verifyStored(ctx, stored, password)
+	if err == nil && marked {
+		return true, ErrPasswordChangeRequired
+	}
+	return needsRehash, err
 }
 
 // verifyStored runs the KDF of stored over each input verifyInputs

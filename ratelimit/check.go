@@ -103,6 +103,9 @@ func reasonKind(err error) string {
 // It returns:
 //
 //   - nil: the credential is right; its counters are reset.
+//   - an error matching kdf.ErrPasswordChangeRequired (returned by Verify):
+//     the password is right but marked compromised; the counters are
+//     reset as for nil, and the caller must have the user change it.
 //   - an error matching ErrRejected: the credential is wrong, or the
 //     account is locked (then it also matches ErrLocked, and errors.As
 //     finds a *LockedError: for the server's logs only). Answer both
@@ -139,14 +142,17 @@ func (l *Lockout) Check(ctx context.Context, account string, src Source, c Crede
 	rec := context.WithoutCancel(ctx)
 	verr := c.Verify(ctx)
 	switch {
-	case verr == nil:
+	case verr == nil, errors.Is(verr, kdf.ErrPasswordChangeRequired):
+		// kdf.ErrPasswordChangeRequired: the password matched a hash
+		// marked compromised; a success that the caller must follow
+		// with a password change, so it is returned.
 		if err := att.Succeeded(rec); err != nil {
 			// The owner proved the credential; a counter that could
 			// not be reset must not turn that into a refusal.
 			l.log.LogAttrs(ctx, slog.LevelError, "sys_store_fail", l.attrs(account, src,
 				slog.String("op", "reset_lockout"), slog.String("error", err.Error()))...)
 		}
-		return nil
+		return verr
 	case c.wrong(verr):
 		att.Failed(rec)
 		return &rejectedError{cause: verr}
