@@ -4,7 +4,8 @@
 // holds no global key that opens everyone's data. Around that core it
 // provides the account security such an application needs.
 //
-// This package holds only this overview; the code lives in its
+// This package holds this overview and the notification hook every
+// package shares ([Notifier], [Event]: ASVS V6.3.7); the code lives in its
 // subpackages. Which one to use for what:
 //
 //   - [github.com/keyhold/keyhold/kdf]: password hashing (Argon2id by

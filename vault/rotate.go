@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+
+	"github.com/keyhold/keyhold"
 )
 
 // RotateMasterKey gives the user a new master key (version + 1), on
@@ -108,6 +110,7 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 	if err := v.save(ctx, userID, next, version); err != nil {
 		return nil, nil, err
 	}
+	v.notify(ctx, keyhold.MasterKeyRotated, userID, "")
 	return newUnlocked(userID, next.keyVersion, mk, retired), keys, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/keyhold/keyhold"
 )
 
 // A KeyWrapper protects a master key with a key the application holds
@@ -121,7 +123,11 @@ func (v *Vault) AddWrapperSlot(ctx context.Context, u *Unlocked, w KeyWrapper) e
 		}
 	}
 	r.slots = append(kept, s)
-	return v.save(ctx, u.userID, r, version)
+	if err := v.save(ctx, u.userID, r, version); err != nil {
+		return err
+	}
+	v.notify(ctx, keyhold.KeySlotAdded, u.userID, w.ID())
+	return nil
 }
 
 // UnlockWithWrapper opens the vault through the slot of w's ID. Every
@@ -194,7 +200,11 @@ func (v *Vault) RemoveSlot(ctx context.Context, u *Unlocked, slotID string) erro
 			return fmt.Errorf("%w: the passphrase slot cannot be removed", ErrInvalidInput)
 		}
 		r.slots = append(r.slots[:i], r.slots[i+1:]...)
-		return v.save(ctx, u.userID, r, version)
+		if err := v.save(ctx, u.userID, r, version); err != nil {
+			return err
+		}
+		v.notify(ctx, keyhold.KeySlotRemoved, u.userID, slotID)
+		return nil
 	}
 	return fmt.Errorf("%w: no slot %q", ErrInvalidInput, slotID)
 }

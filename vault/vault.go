@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/storage"
 )
@@ -23,6 +24,12 @@ type Config struct {
 	// kdf.PBKDF2SHA256Params() suits clients that derive the key in a
 	// browser with WebCrypto. Parameters below the kdf floors are refused.
 	KDF kdf.Params
+	// Notifier, if set, hears of every change to a user's ways in, once
+	// each, after it is stored: keyhold.PassphraseChanged,
+	// RecoveryKeyUsed, RecoveryKeysRegenerated, MasterKeyRotated,
+	// VaultReset, KeySlotAdded and KeySlotRemoved (see keyhold.Notifier:
+	// it must return quickly, and cannot fail the change).
+	Notifier keyhold.Notifier
 }
 
 // Vault manages users' vault records in a storage.VaultStore: it creates
@@ -39,6 +46,7 @@ type Vault struct {
 	// dummyWrapped is a random wrapped key that no KEK opens: the dummy
 	// unlock's AES-GCM open fails on it as a wrong passphrase's does.
 	dummyWrapped []byte
+	notifier     keyhold.Notifier
 }
 
 // New returns a Vault over store.
@@ -46,7 +54,7 @@ func New(store storage.VaultStore, cfg Config) (*Vault, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidInput)
 	}
-	v := &Vault{store: store, hasher: cfg.Hasher, params: cfg.KDF}
+	v := &Vault{store: store, hasher: cfg.Hasher, params: cfg.KDF, notifier: cfg.Notifier}
 	if v.params == (kdf.Params{}) {
 		v.params = kdf.SensitiveParams()
 	}
@@ -71,7 +79,7 @@ func (v *Vault) Config() Config {
 	if v == nil {
 		return Config{}
 	}
-	return Config{Hasher: v.hasher, KDF: v.params}
+	return Config{Hasher: v.hasher, KDF: v.params, Notifier: v.notifier}
 }
 
 func checkUserID(userID string) error {
@@ -386,7 +394,11 @@ func (v *Vault) ChangePassphrase(ctx context.Context, userID string, oldPassphra
 		return err
 	}
 	r.slots[i] = s
-	return v.save(ctx, userID, r, version)
+	if err := v.save(ctx, userID, r, version); err != nil {
+		return err
+	}
+	v.notify(ctx, keyhold.PassphraseChanged, userID, "")
+	return nil
 }
 
 // recoveryKEK derives the key-encryption key of a recovery slot.
@@ -461,6 +473,7 @@ func (v *Vault) RegenerateRecoveryKeys(ctx context.Context, u *Unlocked, n int) 
 	if err := v.save(ctx, u.userID, r, version); err != nil {
 		return nil, err
 	}
+	v.notify(ctx, keyhold.RecoveryKeysRegenerated, u.userID, "")
 	return keys, nil
 }
 
@@ -512,6 +525,7 @@ func (v *Vault) UnlockWithRecoveryKey(ctx context.Context, userID, key string) (
 			clear(mk)
 			return nil, RecoveryKey{}, err
 		}
+		v.notify(ctx, keyhold.RecoveryKeyUsed, userID, "")
 		u, err := unlocked(userID, r, mk)
 		return u, newKey, err
 	}
@@ -559,5 +573,6 @@ func (v *Vault) ResetDestroyingData(ctx context.Context, userID string, newPassp
 		clear(mk)
 		return nil, err
 	}
+	v.notify(ctx, keyhold.VaultReset, userID, "")
 	return newUnlocked(userID, keyVersion, mk, nil), nil
 }
