@@ -162,6 +162,7 @@ func (l *Lockout) Check(ctx context.Context, account string, src Source, c Crede
 	default:
 		l.log.LogAttrs(ctx, slog.LevelWarn, "authn_login_fail", l.attrs(account, src,
 			append(att.failureAttrs(), slog.String("reason", reasonKind(verr)))...)...)
+		att.notifyLocks(rec)
 		return &checkError{cause: verr}
 	}
 }

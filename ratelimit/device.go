@@ -8,8 +8,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/keyhold/keyhold"
+	"github.com/keyhold/keyhold/internal/notify"
 )
 
 // DeviceKeyLen is the length of the key that signs device cookies.
@@ -52,6 +56,11 @@ type DeviceOptions struct {
 	AllowInsecureCookies bool
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
+	// Notifier, if set, hears keyhold.NewDeviceLogin from RememberLogin
+	// when a successful login's request carried no device cookie of the
+	// account. See keyhold.Notifier: it must return quickly; a panic in
+	// it is recovered and dropped (Devices logs nothing).
+	Notifier keyhold.Notifier
 }
 
 // Devices recognises devices that have logged in to an account before,
@@ -125,6 +134,35 @@ func (d *Devices) Remember(w http.ResponseWriter, account string) error {
 		SameSite: http.SameSiteLaxMode,
 	})
 	return nil
+}
+
+// RememberLogin is Remember for a successful login's request r: it sets
+// the device cookie for account on w and reports whether r carried no
+// valid device cookie of account (a login from a new device: a browser
+// that never logged in to the account, or whose cookie expired or was
+// cleared). For a new device it tells DeviceOptions.Notifier once, with
+// keyhold.NewDeviceLogin, account as the Event's UserID and ip (the
+// client's address as [ClientResolver.Client] resolved it; the zero Addr
+// if unknown). Call it once per login, after the credential (and any
+// second factor) was proved, not on step-up or unlock.
+func (d *Devices) RememberLogin(w http.ResponseWriter, r *http.Request, account string, ip netip.Addr) (newDevice bool, err error) {
+	if d == nil {
+		return false, errNilDevices
+	}
+	if r == nil {
+		return false, fmt.Errorf("%w: nil request", ErrInvalidInput)
+	}
+	if err := checkKey(account); err != nil {
+		return false, err
+	}
+	newDevice = !d.Recognize(r, account).Known()
+	if err := d.Remember(w, account); err != nil {
+		return false, err
+	}
+	if newDevice {
+		notify.Send(r.Context(), d.opts.Notifier, keyhold.Event{Kind: keyhold.NewDeviceLogin, UserID: account, Time: d.opts.Now(), IP: ip})
+	}
+	return newDevice, nil
 }
 
 // Recognize returns the device r's cookie proves for account, or the zero

@@ -172,6 +172,14 @@
 // (fail closed) unless the limiter was built with FailOpen, a switch to
 // reserve for limits that protect capacity, not credentials.
 //
+// # Notifications
+//
+// LockoutOptions.Notifier hears keyhold.AccountLocked for every lock a
+// failed attempt causes, and DeviceOptions.Notifier hears
+// keyhold.NewDeviceLogin when [Devices.RememberLogin] sees a login from a
+// browser without the account's device cookie: the application tells the
+// account's owner (keyhold.Notifier).
+//
 // # Logs
 //
 // Events are named in the OWASP Logging Vocabulary's style (SECURITY.md,
@@ -185,7 +193,8 @@
 // attempts refused by a lock, "authn_attempt_abandoned" (with the kind of
 // reason) for attempts given back, and "authn_login_lock_undone" for a
 // lock that giving one back undid; both log "sys_store_fail" for a store
-// failure; with the client address and counts, never a credential. Account names and limiter keys appear only as a keyed hash
+// failure; a lockout logs "sys_notify_fail" when its Notifier panics; with
+// the client address and counts, never a credential. Account names and limiter keys appear only as a keyed hash
 // ("user_hash", "key_hash": see [LogHash]), because users type passwords
 // into name fields; set LockoutOptions.LogKey and Options.LogKey to the
 // same secret on every instance to search the logs for an account.

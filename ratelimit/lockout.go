@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/keyhold/keyhold"
+	"github.com/keyhold/keyhold/internal/notify"
 	"github.com/keyhold/keyhold/storage"
 )
 
@@ -112,6 +114,13 @@ type LockoutOptions struct {
 	LogKey []byte
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
+	// Notifier, if set, hears of every lock an attempt's failure causes:
+	// keyhold.AccountLocked, once per counter locked (Detail: its scope,
+	// Until: the end of the lock), when Failed records the attempt (or
+	// Check counts it as failed), never for an attempt that turned out
+	// right or was given back. See keyhold.Notifier: it must return
+	// quickly; a panic in it is recovered and logged as sys_notify_fail.
+	Notifier keyhold.Notifier
 }
 
 // A Lockout counts failed authentications per account, across every way
@@ -129,6 +138,7 @@ type Lockout struct {
 	log      *slog.Logger
 	logKey   [LogKeyLen]byte
 	now      func() time.Time
+	notifier keyhold.Notifier
 }
 
 // NewLockout returns a Lockout on store.
@@ -147,7 +157,7 @@ func NewLockout(store storage.LockoutStore, opts LockoutOptions) (*Lockout, erro
 		return nil, fmt.Errorf("%w: lockout policy: %d failures per source and %d per account, want 1 ≤ per source ≤ per account ≤ %d",
 			ErrInvalidInput, p.MaxFailures, p.AccountMaxFailures, storage.MaxLockoutFailures)
 	}
-	l := &Lockout{store: store, name: opts.Name, policy: p, failOpen: opts.FailOpen, log: opts.Logger, now: opts.Now}
+	l := &Lockout{store: store, name: opts.Name, policy: p, failOpen: opts.FailOpen, log: opts.Logger, now: opts.Now, notifier: opts.Notifier}
 	for _, max := range []int{p.MaxFailures, p.AccountMaxFailures} {
 		if err := storage.ValidLockoutRequest(make([]byte, storage.RateKeyLen), l.request(max, time.Unix(1, 0))); err != nil {
 			return nil, fmt.Errorf("%w: lockout policy: %w", ErrInvalidInput, err)
@@ -382,6 +392,26 @@ func (a *Attempt) Failed(ctx context.Context) {
 		return
 	}
 	a.l.log.LogAttrs(ctx, slog.LevelInfo, "authn_login_fail", a.l.attrs(a.account, a.src, a.failureAttrs()...)...)
+	a.notifyLocks(ctx)
+}
+
+// notifyLocks tells the Notifier of each counter the failed attempt
+// locked, once: an attempt gets one outcome, and only a failure's locks
+// stand.
+func (a *Attempt) notifyLocks(ctx context.Context) {
+	if a.l.notifier == nil {
+		return
+	}
+	for i := range a.counters {
+		if c := &a.counters[i]; c.locked() {
+			e := keyhold.Event{Kind: keyhold.AccountLocked, UserID: a.account, Time: a.l.now(), IP: a.src.IP,
+				Until: c.state.LockedUntil, Detail: c.scope}
+			if p := notify.Send(ctx, a.l.notifier, e); p != "" {
+				a.l.log.LogAttrs(ctx, slog.LevelError, "sys_notify_fail", a.l.attrs(a.account, a.src,
+					slog.String("event", string(e.Kind)), slog.String("panic", p))...)
+			}
+		}
+	}
 }
 
 func (a *Attempt) failureAttrs() []slog.Attr {
