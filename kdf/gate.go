@@ -42,6 +42,7 @@ type Gate struct {
 	ring    []*keyQueue
 	turn    int
 	waiting int
+	joins   uint64        // keys that have joined the queue so far
 	wake    chan struct{} // closed and replaced whenever the state changes
 }
 
@@ -54,12 +55,16 @@ type garbageRun struct {
 	epoch    uint64
 }
 
-type gateWaiter struct{ kib uint64 }
+type gateWaiter struct {
+	kib     uint64
+	evicted bool // its place was given to a caller of a key holding fewer
+}
 
 // keyQueue holds the waiting callers of one fairness key, oldest first.
 type keyQueue struct {
 	key     string
 	waiters []*gateWaiter
+	since   uint64 // when the key joined the queue (Gate.joins at the time)
 }
 
 type gateKeyCtx struct{}
@@ -74,11 +79,17 @@ type gateKeyCtx struct{}
 // A Gate serves waiting callers round-robin across keys, FIFO within a
 // key, and lets one key hold at most a quarter of its queue places, so a
 // single account flooding its own login cannot starve the others: its
-// excess callers get ErrBusy while other keys still queue. Runs without a
-// key share one anonymous key (the empty string), which takes its turn
-// like the others but is bounded only by the whole queue
-// (GateConfig.MaxWaitingPerKey). The key is only compared and kept while
-// its callers wait; it never appears in an error.
+// excess callers get ErrBusy while other keys still queue. When the whole
+// queue is full, a caller whose key holds fewer places than some other key
+// still gets in: the newest waiter of the key holding the most places
+// (among equals, the key queued longest) gives up its place and gets
+// ErrBusy. So many keys, such as login names an attacker makes up, cannot
+// keep a victim's key out either: its caller queues on equal terms with
+// them (bound the rate at which one client can bring new keys with a rate
+// limit per address, as ratelimit does). Runs without a key share one
+// anonymous key (the empty string), which is bounded by
+// GateConfig.MaxWaitingPerKey like any other. The key is only compared and
+// kept while its callers wait; it never appears in an error.
 func WithGateKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, gateKeyCtx{}, key)
 }
@@ -111,9 +122,9 @@ type GateConfig struct {
 	// fairness key ([WithGateKey]) may hold at once; the next caller of that
 	// key gets ErrBusy at once while other keys still queue. Zero selects
 	// MaxWaiting / 4, at least 1. It is capped at MaxWaiting. Callers
-	// without a key share the anonymous key, which is bounded only by
-	// MaxWaiting (so a process that sets no keys queues as before); it
-	// still takes its turn in the round-robin like any other key.
+	// without a key share the anonymous key, which it bounds like any
+	// other: a process that sets no keys at all queues at most
+	// MaxWaitingPerKey callers, so set it to MaxWaiting there.
 	MaxWaitingPerKey int
 	// FailFast, if true, queues no one: a caller that cannot start at once
 	// gets ErrBusy.
@@ -162,8 +173,9 @@ func (g *Gate) Config() GateConfig {
 // Run waits for a place for a run needing memKiB of memory, runs fn, and
 // releases the place. It returns an error matching ErrBusy when the queue
 // (or the share of it that ctx's fairness key may hold, see [WithGateKey])
-// is full or ctx ends first (then the error also matches ctx's error), and
-// fn does not run. A run larger than the whole memory budget is refused
+// is full, when its place in the queue is given to a caller of a key
+// holding fewer places, or when ctx ends first (then the error also matches
+// ctx's error), and fn does not run. A run larger than the whole memory budget is refused
 // with a *ParamsError matching ErrParamsOutOfBounds. Most applications use
 // a [Hasher], which calls Run, and will not need to call it themselves.
 //
@@ -202,12 +214,21 @@ func (g *Gate) acquire(ctx context.Context, kib uint64) (release func(), err err
 		return release, nil
 	}
 	q := g.queues[key]
-	if g.waiting >= g.maxWaiting || (key != "" && q != nil && len(q.waiters) >= g.maxPerKey) {
+	held := 0
+	if q != nil {
+		held = len(q.waiters)
+	}
+	if held >= g.maxPerKey {
+		g.mu.Unlock()
+		return nil, fmt.Errorf("%w: queue full for this key", ErrBusy)
+	}
+	if g.waiting >= g.maxWaiting && !g.evictForLocked(held) {
 		g.mu.Unlock()
 		return nil, fmt.Errorf("%w: queue full", ErrBusy)
 	}
 	if q == nil {
-		q = &keyQueue{key: key}
+		g.joins++
+		q = &keyQueue{key: key, since: g.joins}
 		g.queues[key] = q
 		g.ring = append(g.ring, q)
 	}
@@ -215,6 +236,10 @@ func (g *Gate) acquire(ctx context.Context, kib uint64) (release func(), err err
 	q.waiters = append(q.waiters, w)
 	g.waiting++
 	for {
+		if w.evicted {
+			g.mu.Unlock()
+			return nil, fmt.Errorf("%w: queue full (place given to a key holding fewer)", ErrBusy)
+		}
 		if g.nextLocked() == w && g.tryStartLocked(kib) {
 			g.removeLocked(q, w, true)
 			g.broadcastLocked()
@@ -234,6 +259,30 @@ func (g *Gate) acquire(ctx context.Context, kib uint64) (release func(), err err
 			return nil, &busyError{cause: ctx.Err()}
 		}
 	}
+}
+
+// evictForLocked makes room in a full queue for a caller whose key holds
+// held places, if some other key holds more: the newest waiter of the key
+// holding the most places leaves the queue and gets ErrBusy. Among keys
+// holding equally many, the one queued longest gives way: in round-robin
+// it has had the most turns, and a key that joined a moment ago (the
+// caller just admitted, say) is not the first to lose its place to the
+// next arrival. It reports whether a place was freed.
+func (g *Gate) evictForLocked(held int) bool {
+	var most *keyQueue
+	for _, q := range g.ring {
+		if most == nil || len(q.waiters) > len(most.waiters) || (len(q.waiters) == len(most.waiters) && q.since < most.since) {
+			most = q
+		}
+	}
+	if most == nil || len(most.waiters) <= held {
+		return false
+	}
+	w := most.waiters[len(most.waiters)-1]
+	w.evicted = true
+	g.removeLocked(most, w, false)
+	g.broadcastLocked()
+	return true
 }
 
 // nextLocked returns the waiter whose turn it is: the oldest of the key at

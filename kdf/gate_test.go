@@ -42,7 +42,8 @@ func TestGateDefaults(t *testing.T) {
 // queue get ErrBusy at once; every admitted caller runs.
 func TestGateBoundsConcurrency(t *testing.T) {
 	t.Parallel()
-	g := newTestGate(t, GateConfig{MaxConcurrent: 2, MemoryBudgetKiB: 1 << 20, MaxWaiting: 3})
+	// Every caller is anonymous: the anonymous key may hold the whole queue.
+	g := newTestGate(t, GateConfig{MaxConcurrent: 2, MemoryBudgetKiB: 1 << 20, MaxWaiting: 3, MaxWaitingPerKey: 3})
 	var running, peak, ran, busy atomic.Int32
 	hold := make(chan struct{})
 	var wg sync.WaitGroup
@@ -149,7 +150,7 @@ func TestGateBudget(t *testing.T) {
 func TestGateCountsGarbage(t *testing.T) {
 	t.Parallel()
 	const budget = 8 * 1024
-	g := newTestGate(t, GateConfig{MaxConcurrent: 2, MemoryBudgetKiB: budget})
+	g := newTestGate(t, GateConfig{MaxConcurrent: 2, MemoryBudgetKiB: budget, MaxWaitingPerKey: 8})
 	var inUse atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -293,8 +294,8 @@ func TestGateFairAcrossKeys(t *testing.T) {
 			t.Fatalf("A's fifth waiter: %v, want ErrBusy", err)
 		}
 	}
-	// …while B, and callers without a key, are still admitted to the queue.
-	// (The anonymous key has no share of its own: see MaxWaitingPerKey.)
+	// …while B, and callers without a key (the anonymous key, with a share
+	// of its own like any other), are still admitted to the queue.
 	enqueue("B", "B1", 5)
 	enqueue("", "anon1", 6)
 	enqueue("B", "B2", 7)
