@@ -19,34 +19,40 @@ import (
 // 'A'), so an unpeppered hash tries it twice.
 var twoRunGuess = []byte("guess-\uff21")
 
+// checkedCall is the answer of one Verify or VerifyDummy call and the KDF
+// runs it made.
+type checkedCall struct {
+	name string
+	err  error
+	runs int
+}
+
 // verifyBoth runs Verify of twoRunGuess against a hash of another password
 // and VerifyDummy of the same guess, each with a fresh context and with
 // interfere called (through the run hook) when their first KDF run starts.
-// It returns the two answers and the runs each made.
-func verifyBoth(t *testing.T, h *Hasher, interfere func(cancel context.CancelFunc)) (verr, derr error, vruns, druns int) {
+func verifyBoth(t *testing.T, h *Hasher, interfere func(cancel context.CancelFunc)) []checkedCall {
 	t.Helper()
 	stored, err := h.Hash(bg, []byte("the account's real password"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var runs int
 	defer func() { h.runHook = nil }()
-	call := func(f func(ctx context.Context) error) (error, int) {
+	call := func(name string, f func(ctx context.Context) error) checkedCall {
 		ctx, cancel := context.WithCancel(bg)
 		defer cancel()
-		runs = 0
+		runs := 0
 		h.runHook = func(kdfRun) {
-			runs++
-			if runs == 1 {
+			if runs++; runs == 1 {
 				interfere(cancel)
 			}
 		}
 		err := f(ctx)
-		return err, runs
+		return checkedCall{name, err, runs}
 	}
-	verr, vruns = call(func(ctx context.Context) error { _, err := h.Verify(ctx, stored, twoRunGuess); return err })
-	derr, druns = call(func(ctx context.Context) error { return h.VerifyDummy(ctx, twoRunGuess) })
-	return verr, derr, vruns, druns
+	return []checkedCall{
+		call("Verify", func(ctx context.Context) error { _, err := h.Verify(ctx, stored, twoRunGuess); return err }),
+		call("VerifyDummy", func(ctx context.Context) error { return h.VerifyDummy(ctx, twoRunGuess) }),
+	}
 }
 
 // TestVerifyCheckedGuessIsNeverNotChecked: the context ends while the
@@ -57,12 +63,7 @@ func verifyBoth(t *testing.T, h *Hasher, interfere func(cancel context.CancelFun
 func TestVerifyCheckedGuessIsNeverNotChecked(t *testing.T) {
 	t.Parallel()
 	h := newTestHasher(t, Config{Params: cheapTestParams()})
-	verr, derr, vruns, druns := verifyBoth(t, h, func(cancel context.CancelFunc) { cancel() })
-	for _, c := range []struct {
-		name string
-		err  error
-		runs int
-	}{{"Verify", verr, vruns}, {"VerifyDummy", derr, druns}} {
+	for _, c := range verifyBoth(t, h, func(cancel context.CancelFunc) { cancel() }) {
 		if !errors.Is(c.err, ErrMismatch) || errors.Is(c.err, ErrBusy) || errors.Is(c.err, context.Canceled) {
 			t.Errorf("%s after a completed run, context then cancelled: %v, want ErrMismatch", c.name, c.err)
 		}
