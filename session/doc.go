@@ -12,6 +12,17 @@
 //	handler := session.SecurityHeaders(session.Headers{},
 //		http.NewCrossOriginProtection().Handler(m.Handler(mux)))
 //
+// # Second factors
+//
+// For a user enrolled in a second factor, call Login after the password
+// with [LoginOptions].SecondFactorPending: the session is rated no higher
+// than that one factor (SES-13). RequireLogin, RequireUnlocked and
+// RequireFresh refuse it with [ErrSecondFactorRequired] (DenyHandler
+// redirects to the second factor's page, guarded by
+// [Manager.RequireFirstFactor]); once the app has checked the code or
+// passkey, [Manager.SecondFactorVerified] re-issues the token and the
+// session is complete ([Info].MultiFactor).
+//
 // # Tokens
 //
 // A session is named by a 256-bit token from crypto/rand, sent as the
@@ -104,8 +115,8 @@
 //
 // # What this package does not do
 //
-// It does not authenticate users (check passwords with package kdf, and
-// second factors, before Login) and does not rate-limit (package
+// It does not authenticate users (check passwords with package kdf before
+// Login, and second factors before SecondFactorVerified) and does not rate-limit (package
 // ratelimit). It does not protect against a thief who holds a live cookie
 // and uses it before the session ends, nor against code running in the
 // server process. Anyone who can write to the session store can create or

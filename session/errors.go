@@ -20,6 +20,12 @@ var (
 	// a handler demands (RequireFresh); the error is a *NotFreshError.
 	ErrNotFresh = errors.New("session: authentication not recent enough")
 
+	// ErrSecondFactorRequired means the session was started with
+	// LoginOptions.SecondFactorPending and its second factor is not
+	// proved yet (SES-13): send the user to the second factor's page
+	// (guarded by RequireFirstFactor), then call SecondFactorVerified.
+	ErrSecondFactorRequired = errors.New("session: second factor required")
+
 	// ErrNoMiddleware means a method that needs the request's session
 	// state was called with a context that did not pass through
 	// Manager.Handler (a programming error in the app's routing).

@@ -12,6 +12,8 @@ func FuzzDecodeRecord(f *testing.F) {
 			ip: "2001:db8::1", userAgent: "Mozilla/5.0 ✓", custody: bytes.Repeat([]byte{9}, 69), ref: bytes.Repeat([]byte{7}, refLen)},
 		{kind: kindBearer, created: 5, authTime: 5, lastSeen: 5, deadline: 6, idleMS: 1, family: bytes.Repeat([]byte{1}, 32), ref: bytes.Repeat([]byte{1}, refLen)},
 		{kind: kindFamily, created: 5, authTime: 5, lastSeen: 7, deadline: 9, idleMS: 2, family: bytes.Repeat([]byte{2}, 32), ref: bytes.Repeat([]byte{2}, refLen), ip: "192.0.2.1"},
+		{kind: kindCookie, pending: true, created: 1, authTime: 1, lastSeen: 1, deadline: 2, idleMS: 1, ref: make([]byte, refLen)},
+		{kind: kindCookie, mfa: true, remember: true, created: 1, authTime: 1, lastSeen: 1, deadline: 2, idleMS: 1, ref: make([]byte, refLen)},
 	}
 	for _, r := range recs {
 		f.Add(r.encode())
@@ -21,6 +23,10 @@ func FuzzDecodeRecord(f *testing.F) {
 		v1 := r.encode()
 		v1 = append(append([]byte{recordVersionV1}, v1[1:recordFixedLenV1]...), v1[recordFixedLen:]...)
 		f.Add(v1)
+		// And in format version 2 (no second-factor flags).
+		v2 := r.encode()
+		v2[0] = recordVersionV2
+		f.Add(v2)
 	}
 	f.Add([]byte{1, 1, 0})
 	id := bytes.Repeat([]byte{0xab}, 32)
@@ -30,11 +36,15 @@ func FuzzDecodeRecord(f *testing.F) {
 			return
 		}
 		again := r.encode()
-		if b[0] == recordVersionV1 {
+		if b[0] == recordVersionV1 || b[0] == recordVersionV2 {
 			// A version 1 record is read with the reference derived from
-			// its ID, and written as version 2.
-			if !bytes.Equal(r.ref, id[:refLen]) {
+			// its ID; versions 1 and 2 have no second-factor flag; both are
+			// written as the current version.
+			if b[0] == recordVersionV1 && !bytes.Equal(r.ref, id[:refLen]) {
 				t.Fatalf("decode(%x): reference %x, want the ID's first %d bytes", b, r.ref, refLen)
+			}
+			if r.pending || r.mfa {
+				t.Fatalf("decode(%x): a version %d record with second-factor flags", b, b[0])
 			}
 			r2, err := decodeRecord(id, again)
 			if err != nil {

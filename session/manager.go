@@ -109,12 +109,14 @@ type Config struct {
 	// believed. Zero: none; only the connection itself counts.
 	TrustedProxies []netip.Prefix
 
-	// DenyHandler answers requests that RequireLogin, RequireUnlocked or
-	// RequireFresh refuse, and requests whose session could not be loaded
-	// because the store failed; it receives the reason (ErrNotLoggedIn,
-	// ErrLocked, a *NotFreshError, or the store's error). Zero: a
-	// plain-text 401 (not logged in, not fresh), 403 (locked) or 500
-	// (store failure) that reveals nothing more.
+	// DenyHandler answers requests that RequireLogin, RequireFirstFactor,
+	// RequireUnlocked or RequireFresh refuse, and requests whose session
+	// could not be loaded because the store failed; it receives the
+	// reason (ErrNotLoggedIn, ErrSecondFactorRequired, ErrLocked, a
+	// *NotFreshError, or the store's error): redirect
+	// ErrSecondFactorRequired to the second factor's page. Zero: a
+	// plain-text 401 (not logged in, second factor pending, not fresh),
+	// 403 (locked) or 500 (store failure) that reveals nothing more.
 	DenyHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ClearSiteData is the Clear-Site-Data value that Logout sends (the
 	// session cookie itself is always expired). Zero:
@@ -248,7 +250,7 @@ func validCookieName(name string) bool {
 
 func defaultDeny(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case isAny(err, ErrNotLoggedIn, ErrNotFresh):
+	case isAny(err, ErrNotLoggedIn, ErrNotFresh, ErrSecondFactorRequired):
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "401 unauthorized", http.StatusUnauthorized)
 	case isAny(err, ErrLocked):

@@ -30,10 +30,16 @@ const (
 )
 
 const (
-	// recordVersion is the format of the session records written now:
-	// version 2 added the stable reference. Version 1 records are still
-	// read (their reference is derived from the session ID, as it was).
-	recordVersion   = 2
+	// recordVersion is the format of the session records with a
+	// second-factor flag (pending, multi-factor): version 3. Records
+	// without one are written as version 2 (the stable reference), which
+	// every instance of a rolling upgrade reads; version 1 records are
+	// still read (their reference is derived from the session ID, as it
+	// was). A reader that predates version 3 refuses a version 3 record,
+	// so a pending session is never taken for a complete one by an older
+	// instance: it is absent there (fail closed).
+	recordVersion   = 3
+	recordVersionV2 = 2
 	recordVersionV1 = 1
 	// familyRecordVersion is the format of refresh-family records written
 	// now: version 2 families have a device record (kindFamily), which
@@ -42,7 +48,10 @@ const (
 	familyRecordVersion   = 2
 	familyRecordVersionV1 = 1
 	flagRemember          = 1 << 0
-	knownFlags            = flagRemember
+	flagFactorPending     = 1 << 1 // version 3: a second factor is still to be proved
+	flagMultiFactor       = 1 << 2 // version 3: a second factor was proved
+	knownFlagsV2          = flagRemember
+	knownFlags            = flagRemember | flagFactorPending | flagMultiFactor
 	recordFixedLenV1      = 1 + 1 + 1 + 5*8
 	recordFixedLen        = recordFixedLenV1 + refLen
 	// refLen is the length of a session's stable reference: 96 bits.
@@ -56,6 +65,8 @@ var errMalformed = errors.New("session: malformed session record")
 type record struct {
 	kind      kind
 	remember  bool
+	pending   bool // the session waits for its second factor (SES-13)
+	mfa       bool // a second factor was proved in this session
 	created   int64
 	authTime  int64
 	lastSeen  int64
@@ -74,7 +85,17 @@ func (r *record) encode() []byte {
 	if r.remember {
 		flags |= flagRemember
 	}
-	b = append(b, recordVersion, byte(r.kind), flags)
+	if r.pending {
+		flags |= flagFactorPending
+	}
+	if r.mfa {
+		flags |= flagMultiFactor
+	}
+	version := byte(recordVersionV2)
+	if r.pending || r.mfa {
+		version = recordVersion
+	}
+	b = append(b, version, byte(r.kind), flags)
 	for _, v := range []int64{r.created, r.authTime, r.lastSeen, r.deadline, r.idleMS} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
@@ -92,12 +113,17 @@ func (r *record) encode() []byte {
 // decodeRecord decodes the record of the session with this store ID
 // (which gives a version 1 record its reference).
 func decodeRecord(id, b []byte) (*record, error) {
-	if len(b) < recordFixedLenV1 || (b[0] != recordVersion && b[0] != recordVersionV1) ||
-		(b[0] == recordVersion && len(b) < recordFixedLen) {
+	if len(b) < recordFixedLenV1 || (b[0] != recordVersion && b[0] != recordVersionV2 && b[0] != recordVersionV1) ||
+		(b[0] != recordVersionV1 && len(b) < recordFixedLen) {
 		return nil, errMalformed
 	}
-	r := &record{kind: kind(b[1]), remember: b[2]&flagRemember != 0}
-	if (r.kind != kindCookie && r.kind != kindBearer && r.kind != kindFamily) || b[2]&^knownFlags != 0 {
+	known := byte(knownFlags)
+	if b[0] != recordVersion {
+		known = knownFlagsV2
+	}
+	r := &record{kind: kind(b[1]), remember: b[2]&flagRemember != 0, pending: b[2]&flagFactorPending != 0, mfa: b[2]&flagMultiFactor != 0}
+	if (r.kind != kindCookie && r.kind != kindBearer && r.kind != kindFamily) || b[2]&^known != 0 ||
+		(r.pending && (r.mfa || r.kind != kindCookie)) || (b[0] == recordVersion && !r.pending && !r.mfa) {
 		return nil, errMalformed
 	}
 	p := b[3:]
@@ -105,7 +131,7 @@ func decodeRecord(id, b []byte) (*record, error) {
 		*v = int64(binary.BigEndian.Uint64(p))
 		p = p[8:]
 	}
-	if b[0] == recordVersion {
+	if b[0] != recordVersionV1 {
 		r.ref = append([]byte(nil), p[:refLen]...)
 		p = p[refLen:]
 	} else {

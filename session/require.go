@@ -6,9 +6,33 @@ import (
 )
 
 // RequireLogin returns middleware that passes only requests with a
-// session; others go to Config.DenyHandler with ErrNotLoggedIn. It must
-// run inside Handler.
+// session whose login is complete; others go to Config.DenyHandler with
+// ErrNotLoggedIn, or ErrSecondFactorRequired for a session whose second
+// factor is pending (LoginOptions.SecondFactorPending). It must run
+// inside Handler.
 func (m *Manager) RequireLogin(next http.Handler) http.Handler {
+	if m == nil {
+		return nilManagerHandler
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, ok := m.Current(r.Context())
+		if !ok {
+			m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
+			return
+		}
+		if info.SecondFactorPending {
+			m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireFirstFactor returns middleware that passes every request with a
+// session, including one whose second factor is pending: guard the
+// second factor's own page with it (and check Info.SecondFactorPending
+// there). Others go to Config.DenyHandler with ErrNotLoggedIn.
+func (m *Manager) RequireFirstFactor(next http.Handler) http.Handler {
 	if m == nil {
 		return nilManagerHandler
 	}
@@ -23,13 +47,17 @@ func (m *Manager) RequireLogin(next http.Handler) http.Handler {
 
 // RequireUnlocked returns middleware that passes only requests whose
 // session holds the user's vault keys; others go to Config.DenyHandler
-// with ErrNotLoggedIn or ErrLocked. The handler gets the vault from
-// Manager.Unlocked.
+// with ErrNotLoggedIn, ErrSecondFactorRequired or ErrLocked. The handler
+// gets the vault from Manager.Unlocked.
 func (m *Manager) RequireUnlocked(next http.Handler) http.Handler {
 	if m == nil {
 		return nilManagerHandler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info, ok := m.Current(r.Context()); ok && info.SecondFactorPending {
+			m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
+			return
+		}
 		if _, err := m.Unlocked(r.Context()); err != nil {
 			m.cfg.DenyHandler(w, r, err)
 			return
@@ -42,8 +70,9 @@ func (m *Manager) RequireUnlocked(next http.Handler) http.Handler {
 // authenticated (logged in, or called Reauthenticated) within maxAge:
 // guard with it the handlers that add a passkey, change a passphrase,
 // turn MFA off, regenerate recovery codes or end other sessions. Others go
-// to Config.DenyHandler with ErrNotLoggedIn or a *NotFreshError (ask the
-// user to authenticate again, then call Reauthenticated).
+// to Config.DenyHandler with ErrNotLoggedIn, ErrSecondFactorRequired or a
+// *NotFreshError (ask the user to authenticate again, then call
+// Reauthenticated).
 func (m *Manager) RequireFresh(maxAge time.Duration, next http.Handler) http.Handler {
 	if m == nil {
 		return nilManagerHandler
@@ -52,6 +81,10 @@ func (m *Manager) RequireFresh(maxAge time.Duration, next http.Handler) http.Han
 		info, ok := m.Current(r.Context())
 		if !ok {
 			m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
+			return
+		}
+		if info.SecondFactorPending {
+			m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
 			return
 		}
 		if m.now().Sub(info.AuthTime) > maxAge {

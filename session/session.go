@@ -39,6 +39,15 @@ type Info struct {
 	// Bearer reports a session authenticated by an API access token
 	// rather than a cookie.
 	Bearer bool
+	// SecondFactorPending reports a login with
+	// LoginOptions.SecondFactorPending whose second factor is not proved
+	// yet: the session is rated no higher than its one factor, and
+	// RequireLogin, RequireUnlocked and RequireFresh refuse it (SES-13).
+	SecondFactorPending bool
+	// MultiFactor reports that SecondFactorVerified was called in this
+	// session: its authentication used two factors (with a password and
+	// a TOTP code or a passkey, NIST SP 800-63B AAL2).
+	MultiFactor bool
 }
 
 // Current returns the request's session, or ok=false when the request has
@@ -69,6 +78,9 @@ func (st *requestState) info() Info {
 		Unlocked:   len(st.rec.custody) > 0,
 		Remembered: st.rec.remember,
 		Bearer:     st.rec.kind == kindBearer,
+
+		SecondFactorPending: st.rec.pending,
+		MultiFactor:         st.rec.mfa,
 	}
 }
 
@@ -95,6 +107,16 @@ type LoginOptions struct {
 	// RememberIdleTimeout, and a persistent cookie, instead of the
 	// defaults. The vault is never remembered unlocked.
 	Remember bool
+	// SecondFactorPending starts the session waiting for a second
+	// factor: set it when the user proved one factor (a password) and is
+	// enrolled in another (TOTP, a passkey). Until SecondFactorVerified,
+	// RequireLogin, RequireUnlocked and RequireFresh refuse the session
+	// with ErrSecondFactorRequired, and Unlock and Reauthenticated return
+	// it; RequireFirstFactor lets the second factor's own page through.
+	// The session keeps its lifetime and idle timeout: use a short
+	// IdleTimeout, or end it (Logout) after failed second-factor
+	// attempts as the lockout counts them.
+	SecondFactorPending bool
 }
 
 // Login starts a new session for userID, after the app has authenticated
@@ -129,6 +151,7 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	now := m.now()
 	rec := m.newRecord(kindCookie, now, opts.Remember, st)
+	rec.pending = opts.SecondFactorPending
 	if err := m.makeRoom(ctx, userID, rec.ref); err != nil {
 		return err
 	}
@@ -139,7 +162,45 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	st.token, st.id, st.userID, st.rec, st.version = token, id, userID, rec, 1
 	st.setCookie(token, rec)
-	m.audit(ctx, slog.LevelInfo, "session_created", st, slog.Bool("remember", opts.Remember))
+	m.audit(ctx, slog.LevelInfo, "session_created", st, slog.Bool("remember", opts.Remember),
+		slog.Bool("second_factor_pending", opts.SecondFactorPending))
+	return nil
+}
+
+// SecondFactorVerified records that the user of the request's session
+// has just proved a second factor (a TOTP code, a passkey, a 2FA recovery
+// code: the caller checks it, through the lockout): the session is no
+// longer pending (Info.SecondFactorPending false), is rated multi-factor
+// (Info.MultiFactor), its authentication time is reset as by
+// Reauthenticated, and its token is re-issued (a privilege change: no
+// fixation). It works on a session that was not pending too (a step-up
+// to two factors). It returns ErrNotLoggedIn without a session, and
+// ErrInvalidInput for an API client's session (IssueTokens is called
+// after every factor).
+func (m *Manager) SecondFactorVerified(ctx context.Context) error {
+	if m == nil {
+		return errNilManager
+	}
+	st, err := m.loggedIn(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.mu.Unlock()
+	if st.bearer {
+		return fmt.Errorf("%w: SecondFactorVerified needs a cookie session", ErrInvalidInput)
+	}
+	if err := st.canSetCookie(); err != nil {
+		return err
+	}
+	now := m.now().UnixMilli()
+	verified := func(rec *record) {
+		rec.pending, rec.mfa = false, true
+		rec.authTime, rec.lastSeen = now, now
+	}
+	if err := m.reissue(ctx, st, nil, verified); err != nil {
+		return err
+	}
+	m.audit(ctx, slog.LevelInfo, "session_renewed", st, slog.String("reason", "second_factor"))
 	return nil
 }
 
@@ -307,6 +368,9 @@ func (m *Manager) Unlock(ctx context.Context, u *vault.Unlocked) error {
 	if u.UserID() != st.userID {
 		return ErrUserMismatch
 	}
+	if st.rec.pending {
+		return ErrSecondFactorRequired
+	}
 	if err := st.canSetCookie(); err != nil {
 		return err
 	}
@@ -439,6 +503,9 @@ func (m *Manager) Reauthenticated(ctx context.Context) error {
 		return err
 	}
 	defer st.mu.Unlock()
+	if st.rec.pending {
+		return ErrSecondFactorRequired
+	}
 	if err := st.canSetCookie(); err != nil {
 		return err
 	}
