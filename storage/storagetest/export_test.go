@@ -19,3 +19,6 @@ func Await(ctx context.Context, point string, n int) {
 		r.await(ctx, point, n)
 	}
 }
+
+// InRace reports whether ctx is a racer's (came from race).
+func InRace(ctx context.Context) bool { return raceOf(ctx) != nil }

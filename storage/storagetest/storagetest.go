@@ -189,6 +189,7 @@ var vaultClauses = []clause[storage.VaultStore]{
 	{"ConcurrentUpdatesOneWins", concurrentUpdatesOneWins},
 	{"ConcurrentReadModifyWriteLosesNothing", concurrentReadModifyWriteLosesNothing},
 	{"ConcurrentPutAndDeleteOneWins", concurrentPutAndDeleteOneWins},
+	{"ConcurrentDeletesAllSucceed", concurrentDeletesAllSucceed},
 
 	// DeleteVault.
 	{"DeleteWrongExpectConflicts", deleteWrongExpectConflicts},
@@ -384,6 +385,26 @@ func concurrentPutAndDeleteOneWins(t *testing.T, s storage.VaultStore) {
 	case w > 0:
 		wantRecord(t, s, user, 2, racerData(w))
 	}
+}
+
+// concurrentDeletesAllSucceed races deletes of one record, all expecting
+// its version (two administrators deleting one account, or a deletion
+// re-run while the first still runs): the record is gone and every call
+// succeeds, since deleting an absent record is success. A store that
+// checks the version and then deletes in two steps must not report the
+// record a rival deleted meanwhile as a conflict.
+func concurrentDeletesAllSucceed(t *testing.T, s storage.VaultStore) {
+	ctx := t.Context()
+	mustPut(t, s, user, []byte("v1"), 0)
+	mustPut(t, s, "bob", []byte("bob's vault"), 0)
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.DeleteVault(ctx, user, 1) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("racer %d: DeleteVault(expect 1): %v, want nil", i, err)
+		}
+	}
+	wantNotFound(t, s, user)
+	wantRecord(t, s, "bob", 1, []byte("bob's vault"))
 }
 
 func deleteWrongExpectConflicts(t *testing.T, s storage.VaultStore) {

@@ -58,6 +58,12 @@ var flaws = []struct {
 	// time (not when the delete runs before every write's check).
 	{"cas-not-atomic", vault("ConcurrentCreatesOneWins", "ConcurrentUpdatesOneWins", "ConcurrentReadModifyWriteLosesNothing")},
 	{"delete-ignores-expect", vault("DeleteWrongExpectConflicts")},
+	// Forced: the writers wait until the delete has checked the version,
+	// and the delete until a writer has written over it (STO-06).
+	{"delete-not-atomic", vault("ConcurrentPutAndDeleteOneWins")},
+	// Forced: two deletes check the version before either deletes, and
+	// the second reports the record the first deleted as a conflict.
+	{"delete-race-is-conflict", vault("ConcurrentDeletesAllSucceed")},
 	{"delete-absent-is-not-found", vault("DeleteAbsentIsNil")},
 	{"delete-keeps-version", vault("DeleteThenPutExpectZeroCreatesVersion1", "DeletedRecordRefusesStaleExpect")},
 	{"retains-input", vault("PutDoesNotRetainData")},
@@ -321,6 +327,20 @@ type flawedStore struct {
 	lockouts      map[string]storage.LockoutState
 	firstRates    map[string]storage.RateRequest    // flaw rate-keeps-first-parameters
 	firstLockouts map[string]storage.LockoutRequest // flaw lockout-keeps-first-parameters
+
+	// written is closed by the first racing write that succeeds (flaw
+	// delete-not-atomic), which a racing delete waits for between its
+	// check and its delete.
+	written     chan struct{}
+	writtenOnce sync.Once
+}
+
+// writtenChan returns s.written, made on first use; s.mu is held.
+func (s *flawedStore) writtenChan() chan struct{} {
+	if s.written == nil {
+		s.written = make(chan struct{})
+	}
+	return s.written
 }
 
 // flawedEntry is a session or a refresh family. A family with no user is a
@@ -409,7 +429,7 @@ func (s *flawedStore) GetVault(ctx context.Context, userID string) (storage.Vaul
 	return storage.VaultRecord{UserID: userID, Version: r.version, Data: data}, nil
 }
 
-func (s *flawedStore) PutVault(ctx context.Context, userID string, data []byte, expect uint64) error {
+func (s *flawedStore) PutVault(ctx context.Context, userID string, data []byte, expect uint64) (err error) {
 	if err := s.checkContext(ctx); err != nil {
 		return err
 	}
@@ -439,6 +459,19 @@ func (s *flawedStore) PutVault(ctx context.Context, userID string, data []byte, 
 	own := append([]byte{}, data...)
 	if s.flaw == "retains-input" {
 		own = data
+	}
+	if s.flaw == "delete-not-atomic" && storagetest.InRace(ctx) {
+		// A racing delete checks the version first (see DeleteVault),
+		// and then waits for this write.
+		storagetest.Await(ctx, "delete-checked", 1)
+		s.mu.Lock()
+		written := s.writtenChan()
+		s.mu.Unlock()
+		defer func() {
+			if err == nil {
+				s.writtenOnce.Do(func() { close(written) })
+			}
+		}()
 	}
 
 	s.mu.Lock()
@@ -516,6 +549,29 @@ func (s *flawedStore) DeleteVault(ctx context.Context, userID string, expect uin
 	}
 	if r.version != expect && s.flaw != "delete-ignores-expect" {
 		return s.conflict()
+	}
+	switch s.flaw {
+	case "delete-not-atomic":
+		// Checked, then deleted in a second step, whatever was written
+		// in between: a racing write lands there. (The delete waits on a
+		// channel of its own: were it in Await beside the writers still
+		// waking from theirs, every racer would count as waiting and it
+		// would be let go before any write.)
+		if storagetest.InRace(ctx) {
+			written := s.writtenChan()
+			s.mu.Unlock()
+			storagetest.Arrive(ctx, "delete-checked")
+			select {
+			case <-written:
+			case <-ctx.Done():
+			}
+			s.mu.Lock()
+		}
+	case "delete-race-is-conflict":
+		s.betweenReadAndWrite(ctx)
+		if _, still := s.recs[s.key(userID)]; !still {
+			return s.conflict()
+		}
 	}
 	if s.flaw == "delete-keeps-version" {
 		s.recs[s.key(userID)] = flawedRecord{version: r.version}
