@@ -173,7 +173,9 @@ func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect
 
 // DeleteVault removes the user's record if its version is expect, and
 // returns [storage.ErrConflict] if it has another version. Deleting a
-// record that does not exist returns nil.
+// record that does not exist returns nil. The deleted record's bytes are
+// overwritten with zeros, so that they do not linger in the process's
+// memory until it is reused.
 func (s *Store) DeleteVault(ctx context.Context, userID string, expect uint64) error {
 	if s == nil {
 		return errNilStore
@@ -193,6 +195,7 @@ func (s *Store) DeleteVault(ctx context.Context, userID string, expect uint64) e
 	if r.version != expect {
 		return storage.ErrConflict
 	}
+	clear(r.data) // GetVault handed out copies: no caller holds these bytes
 	delete(s.vaults, userID)
 	return nil
 }
