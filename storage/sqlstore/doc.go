@@ -32,6 +32,16 @@
 // wins and the others get [storage.ErrConflict], whichever process they
 // run in.
 //
+// Deleted rows are overwritten with zeros (secure_delete), so a deleted
+// vault record (account deletion, vault.Vault.Delete) or session leaves no
+// copy in the database file once the write-ahead log has been
+// checkpointed; until then, and until SQLite reuses the log's space, the
+// -wal file still holds the pages as they were before the delete, and
+// copies of the file (backups) hold whatever they held. With [New], set
+// _pragma=secure_delete(1) in the DSN for the same effect. PostgreSQL
+// keeps deleted rows in its files until VACUUM reclaims them, and in its
+// WAL and its archives for as long as they are kept.
+//
 // # PostgreSQL
 //
 // [OpenPostgres] uses github.com/jackc/pgx/v5 through its database/sql

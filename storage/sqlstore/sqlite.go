@@ -56,7 +56,10 @@ func OpenSQLite(ctx context.Context, path string, cfg Config) (*Store, error) {
 	// The writer: one connection, so that this process's writers queue in
 	// database/sql (honouring their contexts) instead of contending for
 	// SQLite's lock. synchronous=FULL syncs the WAL at every commit.
-	w, err := sql.Open("sqlite", base+"&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate")
+	// secure_delete overwrites what a DELETE removes (a deleted vault
+	// record's slots, a session's sealed keys) with zeros, instead of
+	// leaving it in the page's free space or on the free list.
+	w, err := sql.Open("sqlite", base+"&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_pragma=secure_delete(1)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", abs, err)
 	}
