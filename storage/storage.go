@@ -85,8 +85,13 @@ type VaultStore interface {
 	// DeleteVault removes the user's record if its version is expect, and
 	// returns ErrConflict if it has another version. Deleting a record
 	// that does not exist returns nil whatever expect is (the delete is
-	// idempotent). After a delete, the next PutVault must expect 0 and
-	// stores version 1 again.
+	// idempotent), also when a concurrent delete removed it first. After
+	// a delete, the next PutVault must expect 0 and stores version 1
+	// again.
+	//
+	// Deleting a vault record is how an account's keys are destroyed
+	// (vault.Vault.Delete): remove the data rather than hide it behind a
+	// flag, and where the database can, have it overwrite what it frees.
 	DeleteVault(ctx context.Context, userID string, expect uint64) error
 }
 

@@ -42,10 +42,12 @@ const maxDeleteAttempts = 10
 // new master key.
 //
 // What Delete cannot shred: copies of the vault record outside the store's
-// live data (backups, replicas that are behind, a database's own files
-// until it reuses the space: SQLite's free pages and write-ahead log,
-// PostgreSQL's dead rows until VACUUM and its WAL archive), and Unlocked
-// values that requests in flight still hold in memory until they Lock.
+// live data (backups, replicas that are behind, a database's logs and
+// files until it reuses the space: SQLite's write-ahead log until it is
+// checkpointed and overwritten, though sqlstore.OpenSQLite zeroes deleted
+// rows in the database file itself; PostgreSQL's dead rows until VACUUM,
+// and its WAL archive), and Unlocked values that requests in flight still
+// hold in memory until they Lock.
 // Whoever restores such a copy gets the vault back, and with it the user's
 // slots: keep backups only as long as a deleted account may come back.
 // Application user IDs passed to Delete should never be given to another
