@@ -21,9 +21,9 @@
 // vault record and sealed in their sessions' custody blobs, and Delete
 // removes both, so every record sealed under the vault stays unreadable
 // wherever it is kept. It cannot reach copies outside the store's live
-// data (backups, lagging replicas, a database's free pages and logs), nor
-// state keyed by something only the attacker's requests carried (see
-// [Delete]).
+// data (backups, lagging replicas, a database's logs and rows it has not
+// reclaimed yet), nor state keyed by what only the requests carried, a
+// client's address or a device's ID (see [Delete]).
 package account
 
 import (
