@@ -65,6 +65,12 @@ var flaws = []struct {
 	// the second reports the record the first deleted as a conflict.
 	{"delete-race-is-conflict", vault("ConcurrentDeletesAllSucceed")},
 	{"delete-absent-is-not-found", vault("DeleteAbsentIsNil")},
+	// Reports success and keeps the record (STO-06: an account's keys
+	// would survive its deletion).
+	{"delete-leaves-data", vault(
+		"DeleteAbsentIsNil", "DeleteThenGetIsErrNotFound", "DeleteThenPutExpectZeroCreatesVersion1", "DeletedRecordRefusesStaleExpect",
+		"ConcurrentDeletesAllSucceed", "UsersAreIsolated",
+	)},
 	{"delete-keeps-version", vault("DeleteThenPutExpectZeroCreatesVersion1", "DeletedRecordRefusesStaleExpect")},
 	{"retains-input", vault("PutDoesNotRetainData")},
 	{"returns-internal", vault("GetReturnsCallersOwnCopy")},
@@ -551,6 +557,8 @@ func (s *flawedStore) DeleteVault(ctx context.Context, userID string, expect uin
 		return s.conflict()
 	}
 	switch s.flaw {
+	case "delete-leaves-data":
+		return nil
 	case "delete-not-atomic":
 		// Checked, then deleted in a second step, whatever was written
 		// in between: a racing write lands there. (The delete waits on a
