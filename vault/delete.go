@@ -27,7 +27,9 @@ const maxDeleteAttempts = 10
 //
 // Delete needs no passphrase: deleting an account must work for a user who
 // forgot it, and for an administrator. Require a recent authentication
-// (session's RequireFresh) before a user's own request calls it.
+// (session's RequireFresh) before a user's own request calls it. It sends
+// Config.Notifier nothing: the account is going away, so tell its owner
+// yourself, before, while you still have their address.
 //
 // It deletes whatever is stored, malformed or not, with compare-and-swap
 // on the version it read, and reads again if another change was stored
