@@ -33,7 +33,7 @@
 //     growing locks and device cookies against lockout denial of service,
 //     client addresses from trusted proxies only, and 429 middleware with
 //     RateLimit headers.
-//   - [github.com/keyhold/keyhold/account]: one call that deletes an
+//   - [github.com/keyhold/keyhold/vault/account]: one call that deletes an
 //     account from all of the above, crypto-shredding its vault.
 //
 // Further packages (totp, passkey) are being built; see the README for

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/keyhold/keyhold/account"
+	"github.com/keyhold/keyhold/vault/account"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"

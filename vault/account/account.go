@@ -10,10 +10,11 @@
 // user's vault may be deleted too, or kept: after Delete nothing opens
 // them.
 //
-// The call lives in a package of its own because it needs session, vault
-// and ratelimit, and none of them may import the others for it (session
-// imports vault, and neither imports ratelimit); the packages still to
-// come (TOTP, passkeys) will add their state to [Parts].
+// The call lives in a package of its own, under vault because what it
+// does first and foremost is shred the vault, because it needs session,
+// vault and ratelimit, and none of them may import the others for it
+// (session imports vault, and neither imports ratelimit); the packages
+// still to come (TOTP, passkeys) will add their state to [Parts].
 //
 // # Security considerations
 //

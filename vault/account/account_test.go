@@ -21,7 +21,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the dumps of PostgreSQL
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keyhold/keyhold/account"
+	"github.com/keyhold/keyhold/vault/account"
 	"github.com/keyhold/keyhold/internal/testenv"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
