@@ -36,7 +36,7 @@
 //
 // Everything read from storage is bounded by [Limits] before any memory is
 // allocated: a hash written by an attacker who reached the database cannot
-// make the server allocate more than 128 MiB or spend more than about a
+// make the server allocate more than 256 MiB or spend more than about a
 // second of a core ([DefaultLimits]). Every base64 field has exactly one
 // accepted spelling. No error quotes the stored value (it may be a
 // plaintext password left in a users table). Passwords are capped in

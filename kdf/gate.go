@@ -109,11 +109,23 @@ type GateConfig struct {
 	// MemoryBudgetKiB bounds the memory, in KiB, of runs in progress plus
 	// finished runs not yet reclaimed. Zero selects the larger of
 	// MaxConcurrent × 64 MiB and the largest run [DefaultLimits] allows
-	// (DefaultLimits().MaxMemoryKiB), so that on every host, whatever its
-	// CPU count, a Hasher with the default Limits can verify every hash
-	// those Limits accept (one such run at a time, the others queued). A
-	// single run larger than the budget is refused with a *ParamsError, and
-	// [New] refuses a Hasher whose Params or explicit Limits would need one.
+	// (DefaultLimits().MaxMemoryKiB, 256 MiB), so that on every host,
+	// whatever its CPU count, a Hasher with the default Limits can verify
+	// every hash those Limits accept (one such run at a time, the others
+	// queued). A single run larger than the budget is refused with a
+	// *ParamsError, and [New] refuses a Hasher whose Params or explicit
+	// Limits would need one.
+	//
+	// Memory: with the default, password hashing may hold up to 256 MiB of
+	// heap on a host of 4 CPUs or fewer (MaxConcurrent × 64 MiB on larger
+	// ones), and the process's resident size can exceed that by about one
+	// run while the runtime returns freed pages (bench/README.md). It is
+	// reached only when stored hashes (or the Hasher's Params) ask for that
+	// much, or many runs wait at once; DefaultParams runs take 19 MiB. In a
+	// small container, set a smaller budget: a Hasher whose Config leaves
+	// Limits.MaxMemoryKiB zero then takes the budget as its bound, and
+	// hashes above it are refused with a *ParamsError (after the dummy
+	// work, see [Hasher.Verify]) until raised.
 	MemoryBudgetKiB uint64
 	// MaxWaiting is the most callers that may queue for a place; the next
 	// one gets ErrBusy at once. Zero selects 4 × MaxConcurrent.

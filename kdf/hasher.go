@@ -3,6 +3,7 @@ package kdf
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/argon2"
@@ -248,7 +249,12 @@ func (h *Hasher) encodeNew(input, salt []byte) (string, error) {
 // wrong password gives ErrMismatch. Malformed hashes give ErrMalformedHash,
 // unknown algorithms ErrUnsupportedAlgorithm, and parameters outside the
 // Limits a *ParamsError matching ErrParamsOutOfBounds, all before any
-// memory is allocated for the KDF. No error quotes the stored value.
+// memory is allocated for that hash's KDF. No error quotes the stored value.
+// A *ParamsError is returned only after the work of a wrong password
+// ([Hasher.VerifyDummy]'s runs for the same password), so that refusing an
+// existing account's costly hash takes as long as an unknown account; if
+// the Gate refuses that work, the Gate's error is returned instead, as
+// VerifyDummy would.
 //
 // Formats this package writes are verified over the NFKC form of the
 // password. Imported formats are verified over the bytes received, as their
@@ -291,6 +297,13 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (n
 	}
 	stored, err := parseStored(encoded, h.limits)
 	if err != nil {
+		if errors.Is(err, ErrParamsOutOfBounds) {
+			// Equal work: the dummy runs of a wrong password, then the
+			// refusal (unless the Gate refused that work too).
+			if _, derr := h.verifyStored(ctx, h.dummy, password); !errors.Is(derr, ErrMismatch) {
+				return false, derr
+			}
+		}
 		return false, err
 	}
 	needsRehash, err = h.verifyStored(ctx, stored, password)
