@@ -189,6 +189,13 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 		a.log.InfoContext(ctx, "webapp.login.failed", "locked", errors.Is(err, ratelimit.ErrLocked))
 		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Username: name, Error: errLogin})
 	}
+	if errors.Is(err, kdf.ErrPasswordChangeRequired) {
+		// The right password, on a hash the operator marked compromised
+		// (kdf.MarkCompromised). This example has no password-change page:
+		// it says so rather than log the user in with that password.
+		a.log.WarnContext(ctx, "webapp.password_change_required", "user", userID)
+		return &userError{status: http.StatusForbidden, msg: "Your password must be changed before you can log in. Ask the site's operator to reset it."}
+	}
 	if err != nil {
 		return err // the store or the KDF gate failed: refused (fail closed)
 	}

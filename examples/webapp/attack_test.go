@@ -361,3 +361,35 @@ func TestStoredHashOverLimitsAnswersLikeAWrongPassword(t *testing.T) {
 		t.Errorf("the refusal was not given back to the lockout:\n%s", logs)
 	}
 }
+
+// TestCompromisedPasswordRefusedPolitely (KDF-17): a hash the operator
+// marked compromised lets nobody in with it, and its owner gets a page
+// that says what to do, not a 500.
+func TestCompromisedPasswordRefusedPolitely(t *testing.T) {
+	e := newEnv(t, true)
+	e.signup(e.client(), "ada")
+	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var stored string
+	if err := db.QueryRow("SELECT password_hash FROM users WHERE username = 'ada'").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	marked, err := kdf.MarkCompromised(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE users SET password_hash = ? WHERE username = 'ada'", marked); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	r := e.post(c, "/login", url.Values{"username": {"ada"}, "password": {password}})
+	expect(t, "marked hash, right password", r, 403, "")
+	if !strings.Contains(r.body, "must be changed") {
+		t.Errorf("page says:\n%s", r.body)
+	}
+	expect(t, "not logged in", e.get(c, "/notes"), 303, "/login")
+	expect(t, "marked hash, wrong password", e.post(c, "/login", url.Values{"username": {"ada"}, "password": {"not it, not at all"}}), 401, "")
+}
