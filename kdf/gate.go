@@ -44,6 +44,8 @@ type Gate struct {
 	waiting int
 	joins   uint64        // keys that have joined the queue so far
 	wake    chan struct{} // closed and replaced whenever the state changes
+
+	collectHook func() // tests only: called after a forced collection, g.mu released
 }
 
 // garbageRun is memory released by finished runs while the GC had
@@ -340,7 +342,11 @@ func (g *Gate) tryStartLocked(kib uint64) bool {
 	if g.running >= g.maxConcurrent || g.inUseKiB+kib > g.budgetKiB {
 		return false
 	}
-	if g.inUseKiB+g.garbageKiB+kib > g.budgetKiB {
+	// Collect while only garbage stands in the way. Runs released during a
+	// collection leave garbage it does not cover; when they were the last
+	// ones running, no later release would wake this caller again, so it
+	// collects once more instead of waiting.
+	for g.inUseKiB+g.garbageKiB+kib > g.budgetKiB {
 		if g.collecting {
 			return false
 		}
@@ -349,11 +355,14 @@ func (g *Gate) tryStartLocked(kib uint64) bool {
 		g.epoch++
 		g.mu.Unlock()
 		runtime.GC() // frees every run released before this call
+		if g.collectHook != nil {
+			g.collectHook()
+		}
 		g.mu.Lock()
 		g.collecting = false
 		g.dropGarbageLocked(func(r garbageRun) bool { return r.epoch <= before })
 		g.broadcastLocked()
-		if g.running >= g.maxConcurrent || g.inUseKiB+g.garbageKiB+kib > g.budgetKiB {
+		if g.running >= g.maxConcurrent || g.inUseKiB+kib > g.budgetKiB {
 			return false
 		}
 	}
@@ -402,19 +411,19 @@ func (g *Gate) reuse(kib uint64) {
 	defer g.mu.Unlock()
 	g.addGarbageLocked(kib, cycles)
 	g.reclaimLocked(gcCycles())
-	if g.inUseKiB+g.garbageKiB <= g.budgetKiB {
-		return
-	}
 	// Collect without waiting for, or setting, g.collecting: a collection
 	// another caller forces meanwhile does no harm, and each drops only
-	// the garbage released before its own epoch began.
-	before := g.epoch
-	g.epoch++
-	g.mu.Unlock()
-	runtime.GC() // frees the first run's buffer, released before this call
-	g.mu.Lock()
-	g.dropGarbageLocked(func(r garbageRun) bool { return r.epoch <= before })
-	g.broadcastLocked()
+	// the garbage released before its own epoch began. Runs released
+	// during a collection may leave garbage in the way: collect again.
+	for g.inUseKiB+g.garbageKiB > g.budgetKiB {
+		before := g.epoch
+		g.epoch++
+		g.mu.Unlock()
+		runtime.GC() // frees the first run's buffer, released before this call
+		g.mu.Lock()
+		g.dropGarbageLocked(func(r garbageRun) bool { return r.epoch <= before })
+		g.broadcastLocked()
+	}
 }
 
 // reclaimLocked forgets garbage that collections since its release have

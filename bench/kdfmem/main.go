@@ -93,11 +93,13 @@ func run(cfg config) (result, error) {
 	var sem chan struct{}
 	switch cfg.Mode {
 	case "gate":
-		gcfg = kdf.GateConfig{MaxConcurrent: cfg.Concurrent, MemoryBudgetKiB: cfg.budgetKiB(), MaxWaiting: cfg.MaxWaiting}
+		// Every call is anonymous (no fairness key): let that key hold the
+		// whole queue, as a process that sets no keys should.
+		gcfg = kdf.GateConfig{MaxConcurrent: cfg.Concurrent, MemoryBudgetKiB: cfg.budgetKiB(), MaxWaiting: cfg.MaxWaiting, MaxWaitingPerKey: cfg.MaxWaiting}
 	case "semaphore":
 		// A Gate that never holds anyone back: as many places, waiters and
 		// memory as there are calls.
-		gcfg = kdf.GateConfig{MaxConcurrent: cfg.Calls, MemoryBudgetKiB: uint64(cfg.Calls+1) * uint64(cfg.MemoryKiB), MaxWaiting: cfg.Calls}
+		gcfg = kdf.GateConfig{MaxConcurrent: cfg.Calls, MemoryBudgetKiB: uint64(cfg.Calls+1) * uint64(cfg.MemoryKiB), MaxWaiting: cfg.Calls, MaxWaitingPerKey: cfg.Calls}
 		sem = make(chan struct{}, cfg.Concurrent)
 	default:
 		return res, fmt.Errorf("unknown mode %q (gate or semaphore)", cfg.Mode)
