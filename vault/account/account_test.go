@@ -21,7 +21,6 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the dumps of PostgreSQL
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keyhold/keyhold/vault/account"
 	"github.com/keyhold/keyhold/internal/testenv"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
@@ -31,6 +30,7 @@ import (
 	"github.com/keyhold/keyhold/storage/redisstore"
 	"github.com/keyhold/keyhold/storage/sqlstore"
 	"github.com/keyhold/keyhold/vault"
+	"github.com/keyhold/keyhold/vault/account"
 )
 
 // stores are the stores of one backend: vault records, sessions, and

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/keyhold/keyhold/vault/account"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage/memstore"
 	"github.com/keyhold/keyhold/vault"
+	"github.com/keyhold/keyhold/vault/account"
 )
 
 // An account is deleted with one call, after the application has stopped
