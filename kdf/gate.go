@@ -89,8 +89,10 @@ type gateKeyCtx struct{}
 // keep a victim's key out either: its caller queues on equal terms with
 // them (bound the rate at which one client can bring new keys with a rate
 // limit per address, as ratelimit does). Runs without a key share one
-// anonymous key (the empty string), which is bounded by
-// GateConfig.MaxWaitingPerKey like any other. The key is only compared and
+// anonymous key (the empty string), which may fill the whole queue (an
+// application that sets no keys queues as deep as MaxWaiting), but which,
+// holding the most places, is the first to give one up to a keyed caller.
+// The key is only compared and
 // kept while its callers wait; it never appears in an error.
 func WithGateKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, gateKeyCtx{}, key)
@@ -135,10 +137,10 @@ type GateConfig struct {
 	// MaxWaitingPerKey is the most queue places that the callers of one
 	// fairness key ([WithGateKey]) may hold at once; the next caller of that
 	// key gets ErrBusy at once while other keys still queue. Zero selects
-	// MaxWaiting / 4, at least 1. It is capped at MaxWaiting. Callers
-	// without a key share the anonymous key, which it bounds like any
-	// other: a process that sets no keys at all queues at most
-	// MaxWaitingPerKey callers, so set it to MaxWaiting there.
+	// MaxWaiting / 4, at least 1. It is capped at MaxWaiting. It does not
+	// bound the anonymous key of callers without one, which may fill the
+	// queue but gives its places up first to keyed callers when it is
+	// full, so a process that sets no keys queues as deep as before.
 	MaxWaitingPerKey int
 	// FailFast, if true, queues no one: a caller that cannot start at once
 	// gets ErrBusy.
@@ -232,7 +234,7 @@ func (g *Gate) acquire(ctx context.Context, kib uint64) (release func(), err err
 	if q != nil {
 		held = len(q.waiters)
 	}
-	if held >= g.maxPerKey {
+	if held >= g.maxPerKey && key != "" {
 		g.mu.Unlock()
 		return nil, fmt.Errorf("%w: queue full for this key", ErrBusy)
 	}
@@ -278,10 +280,11 @@ func (g *Gate) acquire(ctx context.Context, kib uint64) (release func(), err err
 // evictForLocked makes room in a full queue for a caller whose key holds
 // held places, if some other key holds more: the newest waiter of the key
 // holding the most places leaves the queue and gets ErrBusy. Among keys
-// holding equally many, the one queued longest gives way: in round-robin
-// it has had the most turns, and a key that joined a moment ago (the
-// caller just admitted, say) is not the first to lose its place to the
-// next arrival. It reports whether a place was freed.
+// holding equally many, the one that joined the queue first gives way, so
+// that a key admitted a moment ago (a victim's, say) is not the one to lose
+// its place to the next made-up key; the price is that under a flood of
+// keys holding one place each, the callers who have waited longest are
+// turned away first. It reports whether a place was freed.
 func (g *Gate) evictForLocked(held int) bool {
 	var most *keyQueue
 	for _, q := range g.ring {
