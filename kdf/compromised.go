@@ -14,10 +14,12 @@ import (
 // periodic expiry (NIST SP 800-63B §3.1.1.2 item 6; ASVS V6.2.10).
 var ErrPasswordChangeRequired = errors.New("kdf: password matched but must be changed")
 
-// compromisedMark prefixes a marked hash. No format this package reads
-// (nor /etc/shadow's, where "!" also means "this password may not be used
-// as it is") starts with it.
-const compromisedMark = "!"
+// compromisedMark prefixes a marked hash. No format this package reads,
+// nor any other system's, starts with it. (Not "!": /etc/shadow and
+// systems copied from it put "!" before a hash to disable the account, and
+// such an imported entry must stay refused, not turn into "change your
+// password" for whoever knows the old one.)
+const compromisedMark = "$keyhold-compromised$"
 
 // MarkCompromised returns encoded marked so that a later [Hasher.Verify]
 // with the right password returns [ErrPasswordChangeRequired] instead of

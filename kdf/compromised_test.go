@@ -98,8 +98,15 @@ func TestKDF17NoExpiryMarkCompromised(t *testing.T) {
 		if !errors.Is(err, ErrUnsupportedAlgorithm) || strings.Contains(err.Error(), secret) {
 			t.Errorf("MarkCompromised(plaintext) = %v", err)
 		}
-		if _, err := h.Verify(bg, "!!"+own, right); err == nil || errors.Is(err, ErrPasswordChangeRequired) {
+		if _, err := h.Verify(bg, "$keyhold-compromised$$keyhold-compromised$"+own, right); err == nil || errors.Is(err, ErrPasswordChangeRequired) {
 			t.Errorf("a doubly marked hash verified: %v", err)
+		}
+		// An account disabled the /etc/shadow way ("!" before the hash),
+		// imported as it is, stays refused: it is not a compromised mark.
+		for _, disabled := range []string{"!" + own, "!!" + own} {
+			if _, err := h.Verify(bg, disabled, right); err == nil || errors.Is(err, ErrPasswordChangeRequired) || !errors.Is(err, ErrUnsupportedAlgorithm) {
+				t.Errorf("Verify(%q…) = %v, want ErrUnsupportedAlgorithm", disabled[:2], err)
+			}
 		}
 	})
 }

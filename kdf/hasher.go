@@ -250,11 +250,12 @@ func (h *Hasher) encodeNew(input, salt []byte) (string, error) {
 // unknown algorithms ErrUnsupportedAlgorithm, and parameters outside the
 // Limits a *ParamsError matching ErrParamsOutOfBounds, all before any
 // memory is allocated for that hash's KDF. No error quotes the stored value.
-// A *ParamsError is returned only after the work of a wrong password
+// Each of these is returned only after the work of a wrong password
 // ([Hasher.VerifyDummy]'s runs for the same password), so that refusing an
-// existing account's costly hash takes as long as an unknown account; if
+// existing account's unusable hash takes as long as an unknown account; if
 // the Gate refuses that work, the Gate's error is returned instead, as
-// VerifyDummy would.
+// VerifyDummy would. (ratelimit.Lockout.Check counts them as failures,
+// like a wrong password, so such an account also locks like any other.)
 //
 // Formats this package writes are verified over the NFKC form of the
 // password. Imported formats are verified over the bytes received, as their
@@ -297,12 +298,12 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, password []byte) (n
 	}
 	stored, err := parseStored(encoded, h.limits)
 	if err != nil {
-		if errors.Is(err, ErrParamsOutOfBounds) {
-			// Equal work: the dummy runs of a wrong password, then the
-			// refusal (unless the Gate refused that work too).
-			if _, derr := h.verifyStored(ctx, h.dummy, password); !errors.Is(derr, ErrMismatch) {
-				return false, derr
-			}
+		// Equal work: a stored value that cannot be used (parameters over
+		// the Limits, a malformed or unsupported hash) costs the dummy runs
+		// of a wrong password before its refusal (unless the Gate refused
+		// that work too), so its speed does not tell an existing account.
+		if _, derr := h.verifyStored(ctx, h.dummy, password); !errors.Is(derr, ErrMismatch) {
+			return false, derr
 		}
 		return false, err
 	}

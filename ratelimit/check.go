@@ -28,8 +28,6 @@ var (
 	// ErrNotChecked is what a Credential's Verify returns, wrapped, when
 	// it could not check the credential and told the client nothing: the
 	// attempt is given back (see Attempt.Abandon). kdf.ErrBusy,
-	// kdf.ErrParamsOutOfBounds (a stored hash or vault slot over the
-	// Hasher's Limits: the operator's problem, not a guess),
 	// context.Canceled, context.DeadlineExceeded and ErrUnavailable count
 	// as not checked too. Any other error counts as a failed attempt.
 	ErrNotChecked = errors.New("ratelimit: credential not checked")
@@ -43,7 +41,7 @@ var (
 type Credential struct {
 	// Verify checks the credential: nil if it is right; an error matching
 	// ErrWrongCredential or kdf.ErrMismatch (or for which Wrong reports
-	// true) if it is wrong; an error matching ErrNotChecked, kdf.ErrBusy, kdf.ErrParamsOutOfBounds,
+	// true) if it is wrong; an error matching ErrNotChecked, kdf.ErrBusy,
 	// context.Canceled, context.DeadlineExceeded or ErrUnavailable if it
 	// could not be checked. Any other error counts as a failure. Required.
 	Verify func(ctx context.Context) error
@@ -59,14 +57,25 @@ type Credential struct {
 }
 
 func (c *Credential) wrong(err error) bool {
-	return errors.Is(err, ErrWrongCredential) || errors.Is(err, kdf.ErrMismatch) || (c.Wrong != nil && c.Wrong(err))
+	return errors.Is(err, ErrWrongCredential) || errors.Is(err, kdf.ErrMismatch) || unusableStored(err) || (c.Wrong != nil && c.Wrong(err))
+}
+
+// unusableStored reports whether err says that the account's stored
+// credential cannot be checked at all (kdf refused the stored hash or
+// vault slot: parameters over its Limits, a malformed or unsupported
+// format, an unknown pepper). kdf answers these after the work of a wrong
+// password; Check answers and counts them as one too (ErrRejected, a
+// failure), so such an account looks and locks like any other. The error
+// still matches its kdf sentinel, for the operator's log.
+func unusableStored(err error) bool {
+	return errors.Is(err, kdf.ErrParamsOutOfBounds) || errors.Is(err, kdf.ErrMalformedHash) ||
+		errors.Is(err, kdf.ErrUnsupportedAlgorithm) || errors.Is(err, kdf.ErrUnknownPepper)
 }
 
 // notChecked reports whether err means that a credential check was never
 // done (nothing was learned from it).
 func notChecked(err error) bool {
 	return errors.Is(err, ErrNotChecked) || errors.Is(err, kdf.ErrBusy) || errors.Is(err, ErrUnavailable) ||
-		errors.Is(err, kdf.ErrParamsOutOfBounds) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -84,8 +93,6 @@ func reasonKind(err error) string {
 		return "deadline_exceeded"
 	case errors.Is(err, ErrUnavailable):
 		return "store_unavailable"
-	case errors.Is(err, kdf.ErrParamsOutOfBounds):
-		return "stored_params_out_of_bounds"
 	case errors.Is(err, ErrNotChecked):
 		return "not_checked"
 	}

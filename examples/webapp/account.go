@@ -219,16 +219,19 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 // rejected reports whether Lockout.Check's err gets the wrong-credential
-// answer: a wrong credential or a locked account (ratelimit.ErrRejected),
-// and also a stored hash or vault slot whose parameters exceed the KDF's
-// limits. That one is the operator's to fix (raise kdf.Limits, or reset
-// the password), and is logged as an error; the user sees what a wrong
-// password shows, after the same work, so the page does not tell an
-// existing account from an unknown one. The lockout did not count it.
+// answer: a wrong credential, a locked account, or a stored hash or vault
+// slot kdf cannot use (parameters over its limits, a malformed or
+// unsupported format). Check answers and counts those like a wrong
+// password (ratelimit.ErrRejected), after the same work, so the page does
+// not tell such an account from an unknown one; they are the operator's to
+// fix (raise kdf.Limits, or reset the password), so they are also logged
+// as errors.
 func (a *app) rejected(ctx context.Context, err error, userID string) bool {
-	if errors.Is(err, kdf.ErrParamsOutOfBounds) {
-		a.log.ErrorContext(ctx, "webapp.stored_params_refused", "user", userID, "error", err)
-		return true
+	for _, unusable := range []error{kdf.ErrParamsOutOfBounds, kdf.ErrMalformedHash, kdf.ErrUnsupportedAlgorithm, kdf.ErrUnknownPepper} {
+		if errors.Is(err, unusable) {
+			a.log.ErrorContext(ctx, "webapp.stored_credential_unusable", "user", userID, "error", err)
+			break
+		}
 	}
 	return errors.Is(err, ratelimit.ErrRejected)
 }

@@ -331,10 +331,10 @@ func TestFormsAndMessages(t *testing.T) {
 }
 
 // TestStoredHashOverLimitsAnswersLikeAWrongPassword (issue 10, review of
-// item 13): a stored hash whose parameters exceed the KDF's limits is the
-// operator's problem; its user gets the wrong-password page (not a 500
-// that an unknown user never gets), the lockout does not count it, and
-// the log says what to fix.
+// item 13): a stored hash whose parameters exceed the KDF's limits, or in
+// a format kdf does not read (an account disabled the /etc/shadow way),
+// is the operator's problem; its user gets the wrong-password page (not a
+// 500 that an unknown user never gets), and the log says what to fix.
 func TestStoredHashOverLimitsAnswersLikeAWrongPassword(t *testing.T) {
 	e := newEnv(t, true)
 	e.signup(e.client(), "ada")
@@ -354,11 +354,15 @@ func TestStoredHashOverLimitsAnswersLikeAWrongPassword(t *testing.T) {
 		t.Errorf("the over-limit account's page differs from an unknown user's")
 	}
 	logs := e.logs.String()
-	if !strings.Contains(logs, "webapp.stored_params_refused") || strings.Contains(logs, "webapp.error") {
+	if !strings.Contains(logs, "webapp.stored_credential_unusable") || strings.Contains(logs, "webapp.error") {
 		t.Errorf("log:\n%s", logs)
 	}
-	if !strings.Contains(logs, "reason=stored_params_out_of_bounds") {
-		t.Errorf("the refusal was not given back to the lockout:\n%s", logs)
+	if _, err := db.Exec("UPDATE users SET password_hash = ? WHERE username = 'ada'", "!"+huge); err != nil {
+		t.Fatal(err)
+	}
+	disabled := e.post(e.client(), "/login", url.Values{"username": {"ada"}, "password": {password}})
+	if disabled.code != known.code || disabled.body != known.body {
+		t.Errorf("an unsupported stored hash answers %d, want the wrong-password page", disabled.code)
 	}
 }
 
