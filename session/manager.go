@@ -41,6 +41,20 @@ const (
 	maxSessionsPerUser = storage.MaxSessionsPerUser / 4
 )
 
+// Logins waiting for their second factor (LoginOptions.SecondFactorPending)
+// are bounded apart from complete sessions, so that someone who has only
+// the password can never end one of the owner's sessions to make room.
+const (
+	// PendingLifetime is the most a login waits for its second factor,
+	// idle or not; then it ends and the user logs in again.
+	PendingLifetime = 10 * time.Minute
+	// MaxPendingPerUser is how many such logins a user may have at once;
+	// a new one ends the least recently used of them (never a complete
+	// session). They do not count against Config.MaxSessionsPerUser until
+	// SecondFactorVerified.
+	MaxPendingPerUser = 3
+)
+
 // Config configures a Manager. Every zero value selects the safe default
 // named beside it.
 type Config struct {

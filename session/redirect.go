@@ -12,8 +12,8 @@ const MaxRedirectLen = 2048
 // login (a "next=" or "return_to" parameter), else fallback (SES-19). A
 // safe target is a path on this site: it starts with a single "/", is at
 // most MaxRedirectLen bytes, and has no scheme, host or user information,
-// no backslash and no control character, neither as given nor once
-// percent-decoded. So "https://evil.example", "//evil.example",
+// no backslash, no control character and no "." or ".." path segment,
+// neither as given nor once percent-decoded. So "https://evil.example", "//evil.example",
 // "/\evil.example", "/%2F%2Fevil.example", "/\t/evil.example" and
 // "javascript:…" all give fallback: browsers read several of them as
 // another site's address. Query and fragment are kept.
@@ -53,6 +53,15 @@ func safeRedirectPath(s string, decoded bool) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < ' ' || c == '\\' || c == 0x7f || ((c == ' ' || c > 0x7f) && !decoded) {
+			return false
+		}
+	}
+	// No "." or ".." segment in the path: "/..//evil" resolves to
+	// "//evil", which a later redirect could take for a host.
+	path, _, _ := strings.Cut(s, "?")
+	path, _, _ = strings.Cut(path, "#")
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
 			return false
 		}
 	}

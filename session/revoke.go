@@ -36,6 +36,10 @@ type Device struct {
 	Bearer bool
 	// Current reports the session of the request Devices was called in.
 	Current bool
+	// SecondFactorPending reports a login that has proved the password
+	// but not yet its second factor (LoginOptions.SecondFactorPending): if
+	// the owner does not recognise it, someone else has their password.
+	SecondFactorPending bool
 }
 
 // Devices lists the user's sessions, most recently seen first, one row per
@@ -80,6 +84,8 @@ func (m *Manager) Devices(ctx context.Context, userID string) ([]Device, error) 
 			Unlocked:  len(rec.custody) > 0,
 			Bearer:    rec.kind != kindCookie,
 			Current:   current != nil && subtle.ConstantTimeCompare(current, s.ID) == 1,
+
+			SecondFactorPending: rec.pending,
 		}
 		i, ok := row[d.Ref]
 		if !ok {
@@ -249,6 +255,10 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 	st, err := m.loggedIn(ctx)
 	if err != nil {
 		return err
+	}
+	if st.rec.pending { // a password alone must not end the owner's other sessions
+		st.mu.Unlock()
+		return ErrSecondFactorRequired
 	}
 	userID, current, currentRef, currentKind := st.userID, st.id, st.rec.ref, st.rec.kind
 	st.mu.Unlock()

@@ -151,8 +151,15 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	now := m.now()
 	rec := m.newRecord(kindCookie, now, opts.Remember, st)
-	rec.pending = opts.SecondFactorPending
-	if err := m.makeRoom(ctx, userID, rec.ref); err != nil {
+	if opts.SecondFactorPending {
+		// A login with the password alone lives only as long as it takes
+		// to give the second factor, and competes only with other such
+		// logins for room: it never ends one of the owner's sessions.
+		rec.pending = true
+		rec.deadline = min(rec.deadline, now.Add(PendingLifetime).UnixMilli())
+		rec.idleMS = min(rec.idleMS, PendingLifetime.Milliseconds())
+	}
+	if err := m.makeRoom(ctx, userID, rec.ref, rec.pending); err != nil {
 		return err
 	}
 	token := newToken()
@@ -192,10 +199,20 @@ func (m *Manager) SecondFactorVerified(ctx context.Context) error {
 	if err := st.canSetCookie(); err != nil {
 		return err
 	}
-	now := m.now().UnixMilli()
+	// The session now counts against MaxSessionsPerUser.
+	if st.rec.pending {
+		if err := m.makeRoom(ctx, st.userID, st.rec.ref, false); err != nil {
+			return err
+		}
+	}
+	now := m.now()
+	full := m.newRecord(kindCookie, now, st.rec.remember, nil)
 	verified := func(rec *record) {
+		if rec.pending { // the lifetime of a complete login, from now
+			rec.deadline, rec.idleMS = full.deadline, full.idleMS
+		}
 		rec.pending, rec.mfa = false, true
-		rec.authTime, rec.lastSeen = now, now
+		rec.authTime, rec.lastSeen = now.UnixMilli(), now.UnixMilli()
 	}
 	if err := m.reissue(ctx, st, nil, verified); err != nil {
 		return err
@@ -231,10 +248,14 @@ func (m *Manager) newRecord(k kind, now time.Time, remember bool, st *requestSta
 // record and access sessions). The device newRef is never ended; if it
 // is already listed, it needs no room. Ending an API client revokes its
 // refresh family.
-func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte) error {
+func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte, pending bool) error {
 	list, err := m.store.ListUserSessions(ctx, userID)
 	if err != nil {
 		return err
+	}
+	limit := m.cfg.MaxSessionsPerUser
+	if pending {
+		limit = MaxPendingPerUser
 	}
 	type device struct {
 		ids      [][]byte
@@ -246,7 +267,12 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte) er
 	for _, s := range list {
 		d := &device{ref: s.ID}
 		if rec, err := decodeRecord(s.ID, s.Data); err == nil {
+			if rec.pending != pending {
+				continue // pending logins and complete sessions have room of their own
+			}
 			d.ref, d.family, d.lastSeen = rec.ref, rec.family, rec.lastSeen
+		} else if pending {
+			continue
 		}
 		key := string(d.ref[:min(refLen, len(d.ref))])
 		if have, ok := byRef[key]; ok {
@@ -264,7 +290,7 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte) er
 	if _, ok := byRef[string(newRef)]; ok {
 		need = 0
 	}
-	excess := len(byRef) + need - m.cfg.MaxSessionsPerUser
+	excess := len(byRef) + need - limit
 	if excess <= 0 {
 		return nil
 	}

@@ -123,7 +123,7 @@ func (m *Manager) IssueTokens(ctx context.Context, userID string) (TokenPair, er
 // that version changed).
 func (m *Manager) rotate(ctx context.Context, userID string, famRaw, famID []byte, f *family, expect uint64, now time.Time, st *requestState) (TokenPair, error) {
 	famRef := famID[:refLen]
-	if err := m.makeRoom(ctx, userID, famRef); err != nil {
+	if err := m.makeRoom(ctx, userID, famRef, false); err != nil {
 		return TokenPair{}, err
 	}
 	devID := familyDeviceID(famID)
