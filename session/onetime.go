@@ -84,8 +84,9 @@ type OneTimeConfig struct {
 // (as a storage.RefreshFamily record, FORMAT.md §4.5), with its user,
 // purpose and expiry; Consume takes it with a compare-and-swap, so it works
 // once, even when presented concurrently. Tokens never reach the logs.
-// Revoking all of a user's sessions (Manager.RevokeAll) also deletes the
-// user's outstanding one-time tokens.
+// Manager.RevokeAll and Manager.RevokeOthers, which delete the user's
+// refresh families, delete the user's outstanding one-time tokens too (an
+// email-verification link must then be sent again).
 //
 // Consume logs nobody in. For a password reset the app sets the new
 // password first, then calls RevokeAll, and lets the user log in normally
