@@ -98,6 +98,16 @@
 // session ended (it is then anonymous, and its cookie is cleared) or
 // locked.
 //
+// # One-time tokens and redirects
+//
+// [Manager.NewOneTimeTokens] issues single-use links for password reset,
+// e-mail verification or magic links: 256-bit tokens stored only as
+// hashes, bound to a user and a purpose, short-lived (at most 24 hours),
+// taken atomically by [OneTimeTokens.Consume], and built from the
+// configured base URL, never from the request's Host. Consuming one never
+// logs anyone in. [SafeRedirect] keeps a post-login "next" parameter on
+// this site.
+//
 // # Audit events
 //
 // The Manager logs slog records named in the OWASP Logging Vocabulary's
@@ -105,7 +115,8 @@
 // Reauthenticate), session_expired (logout, timeout, revocation, the
 // session limit: see its "reason"), crypt_vault_unlocked and
 // crypt_vault_locked, authn_token_created, authn_token_rotated and
-// authn_token_reuse (refresh tokens), session_malformed and
+// authn_token_reuse (refresh tokens), authn_onetime_created and
+// authn_onetime_consumed (one-time tokens), session_malformed and
 // sys_store_fail; each with the user ID ("user"), the session's Ref
 // ("session", 96 bits unrelated to its token; see Info.Ref) where there is
 // one, the client IP ("ip") when the event comes from a request, and a
