@@ -14,7 +14,7 @@ type EventKind string
 
 // The events keyhold sends to a [Notifier]. Each is sent once per
 // occurrence, after the change it reports has been stored. Packages built
-// later (TOTP, passkeys) add their kinds here.
+// later (passkeys) add their kinds here.
 const (
 	// PassphraseChanged: vault.Vault.ChangePassphrase replaced the
 	// passphrase slot.
@@ -44,10 +44,32 @@ const (
 	// the account; Detail is its scope ("source", "account" or "device")
 	// and Until the end of the lock.
 	AccountLocked EventKind = "account_locked"
+	// PartialAuthentication: a login's password was right but its second
+	// factor failed session.Config.MaxSecondFactorFailures times in a row
+	// (session.Manager.SecondFactorFailed), and the pending login was
+	// ended (TOT-13). Detail is the ended session's reference
+	// (session.Info.Ref), which the audit log names too. If it was not
+	// the user, their password is known to someone else: tell them to
+	// change it.
+	PartialAuthentication EventKind = "partial_authentication"
 	// PasswordChanged is for the application to send through the same
 	// Notifier: keyhold keeps no table of users, so a login password
 	// change (or reset) is the application's own write.
 	PasswordChanged EventKind = "password_changed"
+	// SecondFactorEnabled: totp.Authenticator.Confirm added a TOTP
+	// authenticator to the account (a first one, or another, or one
+	// replacing an old one); Detail is its ID.
+	SecondFactorEnabled EventKind = "second_factor_enabled"
+	// SecondFactorRemoved: totp.Authenticator.Remove removed a TOTP
+	// authenticator (or Confirm replaced it); Detail is its ID.
+	SecondFactorRemoved EventKind = "second_factor_removed"
+	// LoginRecoveryCodeUsed: a login recovery code (package totp) was
+	// used up in place of the second factor; Detail is how many codes
+	// are left.
+	LoginRecoveryCodeUsed EventKind = "login_recovery_code_used"
+	// LoginRecoveryCodesRegenerated: totp.Authenticator made a new set of
+	// login recovery codes; the old ones no longer work.
+	LoginRecoveryCodesRegenerated EventKind = "login_recovery_codes_regenerated"
 )
 
 // An Event is one security event. It never carries a secret: no

@@ -104,4 +104,5 @@ type Store interface {
 	RefreshStore
 	RateStore
 	LockoutStore
+	FactorStore
 }

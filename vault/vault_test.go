@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keyhold/keyhold/internal/recoverycode"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/storage/memstore"
@@ -195,11 +196,11 @@ func TestRecoveryKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bits := recoveryKeyChars * 5; bits < 128 || len(crockford) != 32 {
+	if bits := recoverycode.Chars * 5; bits < 128 || len(recoverycode.Alphabet()) != 32 {
 		t.Fatalf("recovery keys carry %d bits", bits)
 	}
 	code := keys[1].Reveal()
-	if len(strings.ReplaceAll(code, "-", "")) != recoveryKeyChars || strings.Count(code, "-") != 7 {
+	if len(strings.ReplaceAll(code, "-", "")) != recoverycode.Chars || strings.Count(code, "-") != 7 {
 		t.Fatalf("recovery key %q is not 8 groups of 4", code)
 	}
 	typed := strings.ToLower(strings.ReplaceAll(code, "-", " "))
