@@ -124,14 +124,19 @@ func (r *KeyRing) Seal(_ context.Context, userID string, plaintext, ad []byte) (
 	if r == nil {
 		return nil, fmt.Errorf("%w: nil KeyRing", ErrInvalidInput)
 	}
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	return r.sealWithNonce(userID, plaintext, ad, nonce), nil
+}
+
+// sealWithNonce is Seal with a given nonce (for the FORMAT.md vectors).
+func (r *KeyRing) sealWithNonce(userID string, plaintext, ad, nonce []byte) []byte {
 	aead := r.aeads[r.current]
-	out := make([]byte, 0, 2+len(r.current)+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	out := make([]byte, 0, 2+len(r.current)+len(nonce)+len(plaintext)+aead.Overhead())
 	out = append(out, keyRingFormat, byte(len(r.current)))
 	out = append(out, r.current...)
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
 	out = append(out, nonce...)
-	return aead.Seal(out, nonce, plaintext, keyRingAD(userID, r.current, ad)), nil
+	return aead.Seal(out, nonce, plaintext, keyRingAD(userID, r.current, ad))
 }
 
 // Open decrypts what Seal returned, under whichever key of the ring it

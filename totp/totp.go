@@ -468,9 +468,11 @@ func (a *Authenticator) afterChange(ctx context.Context, userID string) error {
 	return nil
 }
 
-// Delete removes the user's factor record: every authenticator and
-// recovery code. It is for account deletion (vault/account.Parts.Factors)
-// and needs no step-up; to turn off a second factor, use Remove.
+// Delete removes the user's factor record (every authenticator and
+// recovery code) and resets the Lockout's counters of the user. It is for
+// account deletion (vault/account.Parts.Factors) and needs no step-up; to
+// turn off a second factor, use Remove. Deleting a user without factors
+// returns nil.
 func (a *Authenticator) Delete(ctx context.Context, userID string) error {
 	if a == nil {
 		return errNilAuthenticator
@@ -478,20 +480,26 @@ func (a *Authenticator) Delete(ctx context.Context, userID string) error {
 	if err := checkUserID(userID); err != nil {
 		return err
 	}
-	for range maxCASRetries {
+	for attempt := 0; ; attempt++ {
+		if attempt == maxCASRetries {
+			return ErrBusy
+		}
 		fr, err := a.cfg.Store.GetFactors(ctx, userID)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil
+			break
 		}
 		if err != nil {
 			return err
 		}
 		err = a.cfg.Store.DeleteFactors(ctx, userID, fr.Version)
+		if err == nil {
+			break
+		}
 		if !errors.Is(err, storage.ErrConflict) {
 			return err
 		}
 	}
-	return ErrBusy
+	return a.cfg.Lockout.Reset(ctx, userID)
 }
 
 func randRead(b []byte) { rand.Read(b) }

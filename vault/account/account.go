@@ -35,6 +35,7 @@ import (
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
+	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
 )
 
@@ -58,6 +59,9 @@ type Parts struct {
 	// Limiters are the Limiters whose key is the account name (limiters
 	// keyed by client address are not the account's and stay).
 	Limiters []*ratelimit.Limiter
+	// Factors holds the user's second factors (TOTP authenticators and
+	// login recovery codes). Optional: nil if the app has none.
+	Factors *totp.Authenticator
 }
 
 // Delete removes the account's state from every part, in an order that
@@ -69,9 +73,12 @@ type Parts struct {
 //     rest runs;
 //  2. Vault.Delete(userID): the vault record, with every key slot and
 //     master-key version, is removed: crypto-shredding;
-//  3. Reset(accountName) on each Lockout and Limiter: the account's
+//  3. Factors.Delete(userID): the TOTP authenticators, their sealed
+//     secrets and the recovery-code hashes are removed, and the code
+//     lockout's counters of the user are reset;
+//  4. Reset(accountName) on each Lockout and Limiter: the account's
 //     failure counters and locks, and its limiter buckets, are forgotten;
-//  4. Sessions.RevokeAll(userID) again: a session that logged in, or
+//  5. Sessions.RevokeAll(userID) again: a session that logged in, or
 //     unlocked and so sealed a copy of the master key, between step 1 and
 //     the vault's deletion, ends too.
 //
@@ -110,6 +117,11 @@ func Delete(ctx context.Context, userID, accountName string, p Parts) error {
 	}
 	if err := p.Vault.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("account: deleting the vault: %w", err)
+	}
+	if p.Factors != nil {
+		if err := p.Factors.Delete(ctx, userID); err != nil {
+			return fmt.Errorf("account: deleting the second factors: %w", err)
+		}
 	}
 	for _, l := range p.Lockouts {
 		if err := l.Reset(ctx, accountName); err != nil {
