@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage/sqlstore"
+	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
 )
 
@@ -230,4 +232,96 @@ func readmeBruteForce(mux *http.ServeMux, store *sqlstore.Store, hasher *kdf.Has
 	// readme:end bruteforce-route
 	*out = login
 	return nil
+}
+
+// readmeTOTP makes the README's TOTP Authenticator (region totp-setup)
+// and serves its enrollment and login steps on mux.
+func readmeTOTP(mux *http.ServeMux, store *sqlstore.Store, m *session.Manager, totpKey []byte, out **totp.Authenticator) error {
+	// readme:begin totp-setup
+	ring, err := totp.NewKeyRing("2026-12", map[string][]byte{"2026-12": totpKey}) // 32 bytes kept outside the database
+	if err != nil {
+		return err
+	}
+	codeLockout, err := ratelimit.NewLockout(store, ratelimit.LockoutOptions{Name: "totp"}) // wrong codes, per user, across logins
+	if err != nil {
+		return err
+	}
+	auth, err := totp.New(totp.Config{Store: store, Sealer: ring, Lockout: codeLockout, Issuer: "Example", Sessions: m})
+	if err != nil {
+		return err
+	}
+	// readme:end totp-setup
+	*out = auth
+
+	mux.Handle("GET /2fa/setup", m.RequireFresh(5*time.Minute, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := m.Current(r.Context())
+		// readme:begin totp-begin
+		e, err := auth.Begin(r.Context(), info.UserID, "ann@example.com") // a new secret; nothing stored yet
+		if err != nil {
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+			return
+		}
+		qr, err := e.QRCode(256) // a PNG of e.URI() for the user's app; e.Secret() to type it instead
+		if err != nil {
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+			return
+		}
+		// Show the QR code, and a form that posts e.Token (sealed, bound to the user) with the first code.
+		// readme:end totp-begin
+		w.Header().Set("X-Setup-Token", e.Token) // for the test; a page would embed both
+		w.Header().Set("X-Secret", e.Secret())
+		w.Write(qr)
+	})))
+	mux.Handle("POST /2fa/setup", m.RequireFresh(5*time.Minute, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := m.Current(r.Context())
+		ip := netip.MustParseAddr("192.0.2.1")
+		// readme:begin totp-confirm
+		confirmed, err := auth.Confirm(r.Context(), info.UserID, r.PostFormValue("token"), r.PostFormValue("code"),
+			ratelimit.Source{IP: ip}, totp.ConfirmOptions{Name: "Phone"})
+		switch {
+		case errors.Is(err, ratelimit.ErrRejected): // a wrong code (or too many): show the QR again (auth.Pending)
+			http.Error(w, "wrong code", http.StatusUnauthorized)
+			return
+		case errors.Is(err, totp.ErrStepUpRequired): // the password must be entered again first
+			http.Redirect(w, r, "/reauth", http.StatusSeeOther)
+			return
+		case err != nil:
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+			return
+		}
+		for _, c := range confirmed.RecoveryCodes { // the user's first second factor: show the codes once
+			fmt.Fprintln(w, c.Reveal())
+		}
+		// readme:end totp-confirm
+	})))
+	mux.Handle("POST /login/code", m.RequireFirstFactor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := netip.MustParseAddr("192.0.2.1")
+		// readme:begin totp-login
+		err := auth.VerifyLogin(r.Context(), r.PostFormValue("code"), ratelimit.Source{IP: ip})
+		switch {
+		case errors.Is(err, session.ErrTooManySecondFactorFailures): // the pending login ended; the user was told
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+		case errors.Is(err, ratelimit.ErrRejected): // wrong, replayed, or locked: one answer
+			http.Error(w, "wrong code", http.StatusUnauthorized)
+		case err != nil:
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+		default: // the session is now password+totp (Info.Factors), re-issued
+			http.Redirect(w, r, "/notes", http.StatusSeeOther)
+		}
+		// readme:end totp-login
+	})))
+	return nil
+}
+
+// readmeTOTPPassword is the README's password step for a user who may be
+// enrolled: a session pending the second factor, or a complete one.
+func readmeTOTPPassword(ctx context.Context, auth *totp.Authenticator, m *session.Manager, userID string) error {
+	// readme:begin totp-password
+	enrolled, err := auth.Enrolled(ctx, userID) // after the right password
+	if err != nil {
+		return err
+	}
+	// Pending: 5 minutes, refused by RequireLogin/RequireUnlocked until the code; send the user to the code form.
+	return m.Login(ctx, userID, session.LoginOptions{SecondFactorPending: enrolled})
+	// readme:end totp-password
 }
