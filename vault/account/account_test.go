@@ -19,6 +19,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the dumps of PostgreSQL
+	"github.com/pquerna/otp"
+	pqtotp "github.com/pquerna/otp/totp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keyhold/keyhold/internal/testenv"
@@ -29,6 +31,7 @@ import (
 	"github.com/keyhold/keyhold/storage/memstore"
 	"github.com/keyhold/keyhold/storage/redisstore"
 	"github.com/keyhold/keyhold/storage/sqlstore"
+	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
 	"github.com/keyhold/keyhold/vault/account"
 )
@@ -44,7 +47,8 @@ type stores struct {
 		storage.RateStore
 		storage.LockoutStore
 	}
-	dump func(t *testing.T) [][]byte
+	factors storage.FactorStore
+	dump    func(t *testing.T) [][]byte
 }
 
 type backend struct {
@@ -55,7 +59,7 @@ type backend struct {
 var backends = []backend{
 	{"memstore", func(t *testing.T) stores {
 		s := memstore.New()
-		return stores{vaults: s, sessions: s, rates: s}
+		return stores{vaults: s, sessions: s, rates: s, factors: s}
 	}},
 	{"SQLite", func(t *testing.T) stores {
 		path := filepath.Join(t.TempDir(), "keyhold.db")
@@ -64,7 +68,7 @@ var backends = []backend{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return stores{vaults: s, sessions: s, rates: s, dump: func(t *testing.T) [][]byte {
+		return stores{vaults: s, sessions: s, rates: s, factors: s, dump: func(t *testing.T) [][]byte {
 			db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 			if err != nil {
 				t.Fatal(err)
@@ -92,12 +96,12 @@ var backends = []backend{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return stores{vaults: s, sessions: s, rates: s, dump: func(t *testing.T) [][]byte {
+		return stores{vaults: s, sessions: s, rates: s, factors: s, dump: func(t *testing.T) [][]byte {
 			return dumpSQL(t, admin, "SELECT table_name FROM information_schema.tables WHERE table_schema = '"+schema+"'", `"`+schema+`"."%s"`)
 		}}
 	}},
 	// Redis keeps sessions, rate limits and lockouts, never vault records
-	// (those are on SQLite here).
+	// (those, and the second factors, are on SQLite here).
 	{"Redis", func(t *testing.T) stores {
 		url := testenv.Env(t, "KEYHOLD_TEST_REDIS_URL", "URL of a Redis server, e.g. redis://127.0.0.1:6379/0")
 		opt, err := redis.ParseURL(url)
@@ -124,7 +128,7 @@ var backends = []backend{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { vs.Close() })
-		return stores{vaults: vs, sessions: rs, rates: rs, dump: func(t *testing.T) [][]byte {
+		return stores{vaults: vs, sessions: rs, rates: rs, factors: vs, dump: func(t *testing.T) [][]byte {
 			ctx := t.Context()
 			keys, err := c.Keys(ctx, prefix+"*").Result()
 			if err != nil {
@@ -214,6 +218,7 @@ type app struct {
 	m       *session.Manager
 	lockout *ratelimit.Lockout
 	limiter *ratelimit.Limiter
+	totp    *totp.Authenticator
 	handler http.Handler
 }
 
@@ -240,6 +245,20 @@ func newApp(t *testing.T, s stores) *app {
 		t.Fatal(err)
 	}
 	a.limiter, err = ratelimit.New(s.rates, ratelimit.Rule{Name: "account-actions", Limit: 2, Period: time.Hour}, ratelimit.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codeLockout, err := ratelimit.NewLockout(s.rates, ratelimit.LockoutOptions{Name: "totp", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ringKey := make([]byte, totp.KeyRingKeyLen)
+	rand.Read(ringKey)
+	ring, err := totp.NewKeyRing("k1", map[string][]byte{"k1": ringKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.totp, err = totp.New(totp.Config{Store: s.factors, Sealer: ring, Lockout: codeLockout, Issuer: "test", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,6 +329,8 @@ type user struct {
 	recoveryKeys     []vault.RecoveryKey
 	vaultData        []byte   // the stored vault record
 	sessionData      [][]byte // the stored session records
+	factorData       []byte   // the stored factor record (a TOTP authenticator, recovery codes)
+	totpSecret       string
 	familyRefreshOld string
 }
 
@@ -333,6 +354,20 @@ func (a *app) setUp(ctx context.Context, id, name string) *user {
 		t.Fatal(err)
 	}
 	u.vaultData = rec.Data
+
+	e, err := a.totp.Begin(ctx, id, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.totpSecret = e.Secret()
+	if _, err := a.totp.Confirm(ctx, id, e.Token, totpCode(t, u.totpSecret, time.Now()), ratelimit.Source{}, totp.ConfirmOptions{}); err != nil {
+		t.Fatalf("TOTP enrollment of %s: %v", id, err)
+	}
+	fr, err := a.s.factors.GetFactors(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.factorData = fr.Data
 
 	for range 2 {
 		code, c := a.do("POST", "/login", "user="+id, "", "")
@@ -395,7 +430,17 @@ func (a *app) setUp(ctx context.Context, id, name string) *user {
 }
 
 func (a *app) parts() account.Parts {
-	return account.Parts{Sessions: a.m, Vault: a.v, Lockouts: []*ratelimit.Lockout{a.lockout}, Limiters: []*ratelimit.Limiter{a.limiter}}
+	return account.Parts{Sessions: a.m, Vault: a.v, Lockouts: []*ratelimit.Lockout{a.lockout}, Limiters: []*ratelimit.Limiter{a.limiter}, Factors: a.totp}
+}
+
+// totpCode returns the code of the authenticator app for the secret at t.
+func totpCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := pqtotp.GenerateCodeCustom(secret, at, pqtotp.ValidateOpts{Digits: otp.DigitsSix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }
 
 // secretPieces returns 24-byte pieces of u's stored records (vault,
@@ -403,8 +448,8 @@ func (a *app) parts() account.Parts {
 // (random salts, wrapped keys, sealed custody), to look for in a dump.
 func secretPieces(u, other *user) [][]byte {
 	var mine, theirs [][]byte
-	mine = append(append(mine, u.vaultData), u.sessionData...)
-	theirs = append(append(theirs, other.vaultData), other.sessionData...)
+	mine = append(append(mine, u.vaultData, u.factorData), u.sessionData...)
+	theirs = append(append(theirs, other.vaultData, other.factorData), other.sessionData...)
 	var out [][]byte
 	for _, b := range mine {
 		for i := 0; i+24 <= len(b); i += 8 {
@@ -485,6 +530,17 @@ func TestRequirementDeleteAccount(t *testing.T) {
 				if _, _, err := a.v.UnlockWithRecoveryKey(ctx, alice, k.Reveal()); !errors.Is(err, vault.ErrNoVault) {
 					t.Errorf("recovery key after Delete: %v, want ErrNoVault", err)
 				}
+			}
+
+			// Second factors: gone for Alice, kept for Bob.
+			if _, err := s.factors.GetFactors(ctx, alice); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Alice's factor record after Delete: %v, want storage.ErrNotFound", err)
+			}
+			if err := a.totp.Verify(ctx, alice, totpCode(t, al.totpSecret, time.Now().Add(30*time.Second)), ratelimit.Source{}); !errors.Is(err, totp.ErrNotEnrolled) {
+				t.Errorf("Alice's TOTP code after Delete: %v, want totp.ErrNotEnrolled", err)
+			}
+			if err := a.totp.Verify(ctx, bob, totpCode(t, bo.totpSecret, time.Now().Add(30*time.Second)), ratelimit.Source{}); err != nil {
+				t.Errorf("Bob's TOTP code after Alice's Delete: %v", err)
 			}
 
 			// Lockout and limiter: forgotten for Alice, kept for Bob.
@@ -593,7 +649,7 @@ func TestDeleteEndsSessionUnlockedDuringDeletion(t *testing.T) {
 	ctx := t.Context()
 	mem := memstore.New()
 	hook := &hookVaults{VaultStore: mem}
-	a := newApp(t, stores{vaults: hook, sessions: mem, rates: mem})
+	a := newApp(t, stores{vaults: hook, sessions: mem, rates: mem, factors: mem})
 	a.setUp(ctx, alice, aliceName)
 	var late string
 	hook.before = func() {
@@ -632,7 +688,7 @@ func TestDeleteInterruptedThenRerun(t *testing.T) {
 	ctx := t.Context()
 	mem := memstore.New()
 	hook := &hookVaults{VaultStore: mem, failDelete: 1}
-	a := newApp(t, stores{vaults: hook, sessions: mem, rates: mem})
+	a := newApp(t, stores{vaults: hook, sessions: mem, rates: mem, factors: mem})
 	al := a.setUp(ctx, alice, aliceName)
 
 	for name, call := range map[string]func() error{
