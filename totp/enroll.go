@@ -415,6 +415,9 @@ func (a *Authenticator) Verify(ctx context.Context, userID, code string, src rat
 		for i := range rec.creds {
 			c := &rec.creds[i]
 			secret, err := a.cfg.Sealer.Open(ctx, userID, c.sealed, secretAD(userID, c.id))
+			if errors.Is(err, ErrVaultLocked) { // nothing was checked: the attempt is given back
+				return -1, match{}, fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
 			if err != nil {
 				return -1, match{}, err
 			}
