@@ -18,7 +18,8 @@
 // returns the context's error before doing anything. Arguments keyhold
 // never passes are refused with an error wrapping [storage.ErrInvalid]: an
 // empty user ID or one longer than [storage.MaxUserIDLen] bytes, vault
-// data longer than [storage.MaxVaultDataLen] bytes, session and
+// data longer than [storage.MaxVaultDataLen] bytes, factor data longer
+// than [storage.MaxFactorDataLen] bytes, session and
 // refresh-family IDs of another length than [storage.SessionIDLen], and
 // their data longer than [storage.MaxSessionDataLen] bytes.
 //
@@ -59,10 +60,11 @@
 //
 // Nothing is written to disk: the state is lost when the process exits.
 // There is no background goroutine, and no bound on the number of vault,
-// session and refresh records other than the memory of the process.
+// factor, session and refresh records other than the memory of the process.
 // Records replaced, deleted or expired are left to the garbage collector,
-// not overwritten; they hold only what keyhold has already sealed or
-// hashed.
+// not overwritten, but for deleted vault records and replaced or deleted
+// factor records, whose bytes are zeroed; they hold only what keyhold has
+// already sealed or hashed.
 package memstore
 
 import (
@@ -81,6 +83,7 @@ var _ storage.Store = (*Store)(nil)
 type Store struct {
 	mu       sync.RWMutex
 	vaults   map[string]vaultRecord // by user ID; nil until the first write
+	factors  map[string]vaultRecord // factor records, by user ID; nil until the first write
 	sessions table                  // by session ID, indexed by user
 	families table                  // refresh families, by ID, indexed by user
 	rates    keyTable[struct{}]     // rate-limiter TATs (µs), by key

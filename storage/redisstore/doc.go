@@ -15,7 +15,10 @@
 // a [storage.RateStore] or a [storage.LockoutStore] is wanted. A Store is not a [storage.VaultStore]: vault records must
 // survive anything that may happen to a cache (eviction, a fail-over that
 // drops the last writes), and belong in SQL, with
-// [github.com/keyhold/keyhold/storage/sqlstore]. The Store does not own the
+// [github.com/keyhold/keyhold/storage/sqlstore]. It is a
+// [storage.FactorStore], for applications that keep everything but vaults
+// in Redis, but second-factor records are better kept in SQL too: see
+// Security considerations for what a lost write does to them. The Store does not own the
 // client: close it yourself at shutdown.
 //
 // # Keys
@@ -28,6 +31,7 @@
 //	P+"ru:"+hex(user ID)      sorted set: the user's refresh-family IDs (hex), scored by PXAT
 //	P+"rl:"+hex(rate key)     string: a rate limiter's TAT, Unix µs in decimal
 //	P+"lo:"+hex(lockout key)  string: "failures:locks:lockedUntil:expires", Unix ms in decimal (lockedUntil 0: none)
+//	P+"f:"+hex(user ID)       string: the user's factor record (format, kind "f", 8-byte version, data), no TTL
 //
 // Each index expires (PEXPIREAT) with its longest-lived member. User IDs
 // appear in keys hex-encoded, so no user ID, whatever bytes it holds, can
@@ -35,12 +39,13 @@
 // A record holds its user ID, so that a delete can find the index entry to
 // remove, and its exact Expires, in a small length-prefixed binary
 // encoding. Rate and lockout keys (32 bytes, hashed by package ratelimit)
-// appear hex-encoded too, and each lives alone: it has no index.
+// appear hex-encoded too, and each lives alone: it has no index. So does
+// a factor record, which never expires.
 //
 // # Round trips and atomicity
 //
-// GetSession and GetRefreshFamily make one round trip: a GET; ResetRate
-// and ResetLockout, a DEL. Every other method makes one too: a Lua script,
+// GetSession, GetRefreshFamily and GetFactors make one round trip: a GET;
+// ResetRate and ResetLockout, a DEL. Every other method makes one too: a Lua script,
 // run with EVALSHA (the first call on a server that has not cached the
 // script adds an EVAL), which Redis runs atomically. PutSession and
 // PutRefreshFamily write the record and its index entry together, refuse
@@ -58,6 +63,12 @@
 // the index that still belongs to the user, then the index. Redis serves no
 // one else while a script runs; the scripts that read an index take time
 // in proportion to that user's number of records.
+//
+// PutFactors and DeleteFactors are compare-and-swaps on the factor
+// record's version, each one script (the versions compared as the 8 bytes
+// stored, never as Lua numbers): of concurrent puts with the same expect,
+// from any number of instances, exactly one succeeds, and a put that
+// expects the version of a record deleted since it was read conflicts.
 //
 // TakeRate reads the key's TAT, decides exactly as [storage.DecideRate]
 // and, only when it allows, writes the new TAT; BeginAttempt does the same
@@ -142,7 +153,9 @@
 // traffic) therefore lets no one sign in with a token it holds. It is not
 // otherwise protected: anyone who can send commands to the Redis can read,
 // list and delete every record, sign everyone out, and write back a record
-// copied earlier, undoing a revocation or a refresh-token rotation. Use
+// copied earlier, undoing a revocation or a refresh-token rotation, or
+// giving back a recovery code that was used, or delete a user's factor
+// record and with it the user's second factors. Use
 // Redis ACLs, TLS (rediss://) and a private network, as for any store of
 // sessions.
 //
@@ -151,11 +164,15 @@
 // tell whose they are without guessing the name hashed).
 //
 // Redis may also lose writes on its own, and a lost delete brings a
-// revoked session back; a lost rate or lockout state lets a client in
+// revoked session back; a lost write of a factor record brings back the
+// recovery code it consumed, or the TOTP time step it used, so that the
+// code works once more, and a lost or evicted record loses the user's
+// second factors; a lost rate or lockout state lets a client in
 // again sooner than the limit says. Replication is asynchronous, so a fail-over may
 // drop the last writes before it; restoring a snapshot brings back every
 // record deleted since. Set maxmemory-policy to noeviction: every key here
-// has a TTL, so the volatile-* policies may evict them too, and an evicted
+// but factor records has a TTL, so the volatile-* policies may evict them
+// too (and the allkeys-* ones any key, factor records included), and an evicted
 // index hides its user's sessions from DeleteUserSessions (with
 // noeviction, writes fail when memory is full, and callers see errors:
 // a rate limiter or lockout then refuses, rather than forgetting a state).

@@ -51,6 +51,7 @@ type Store struct {
 	refreshIndexPrefix string // prefix + "ru:", then hex of the user ID
 	ratePrefix         string // prefix + "rl:", then hex of the rate key
 	lockoutPrefix      string // prefix + "lo:", then hex of the lockout key
+	factorPrefix       string // prefix + "f:", then hex of the user ID
 }
 
 // New returns a Store that keeps its records in client under cfg.Prefix.
@@ -100,6 +101,7 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		sessionIndexPrefix: prefix + "u:",
 		refreshPrefix:      prefix + "r:",
 		refreshIndexPrefix: prefix + "ru:",
+		factorPrefix:       prefix + "f:",
 	}, nil
 }
 

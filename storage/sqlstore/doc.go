@@ -33,9 +33,9 @@
 // run in.
 //
 // Deleted rows are overwritten with zeros (secure_delete), so a deleted
-// vault record (account deletion, vault.Vault.Delete) or session leaves no
-// copy in the database file once the write-ahead log has been
-// checkpointed; until then, and until SQLite reuses the log's space, the
+// vault record (account deletion, vault.Vault.Delete), factor record or
+// session leaves no copy in the database file once the write-ahead log has
+// been checkpointed; until then, and until SQLite reuses the log's space, the
 // -wal file still holds the pages as they were before the delete, and
 // copies of the file (backups) hold whatever they held. With [New], set
 // _pragma=secure_delete(1) in the DSN for the same effect. PostgreSQL
@@ -124,6 +124,16 @@
 // again take a bounded share of the tables; a table holds as many live
 // keys as clients were limited within its longest window. Nothing runs in
 // the background.
+//
+// # Second factors
+//
+// Migration 0005 adds keyhold_factors, one row per user
+// ([storage.FactorStore]: package totp's sealed TOTP credentials and
+// recovery-code hashes), with the columns and the statements of
+// keyhold_vaults: the user ID's bytes, a compare-and-swap version and the
+// data, written by one conditional statement, so that of concurrent uses
+// of one code exactly one is accepted. Deleted rows are overwritten in
+// SQLite (secure_delete), as deleted vault records are.
 //
 // # Migrations
 //

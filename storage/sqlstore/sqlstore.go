@@ -160,6 +160,7 @@ type Store struct {
 	// owned is true when the Store opened w and r, and Close closes them.
 	owned bool
 	q     queries
+	fq    factorQueries
 	sq    sessionQueries
 	rq    *rateQueries
 	// rateWrites and lockoutWrites count the Store's rate and lockout
@@ -199,7 +200,8 @@ func New(ctx context.Context, db *sql.DB, d Dialect, cfg Config) (*Store, error)
 func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Config) (*Store, error) {
 	s := &Store{
 		dialect: d, cfg: cfg, w: w, r: r, owned: owned,
-		q: buildQueries(d, cfg.Schema), sq: buildSessionQueries(d, cfg.Schema), rq: buildRateQueries(d, cfg.Schema),
+		q: buildQueries(d, cfg.Schema), fq: buildFactorQueries(d, cfg.Schema),
+		sq: buildSessionQueries(d, cfg.Schema), rq: buildRateQueries(d, cfg.Schema),
 		now: time.Now,
 	}
 	if err := s.migrate(ctx); err != nil {

@@ -10,7 +10,7 @@
 //
 // An adapter that provides only some of the interfaces calls the matching
 // functions instead: [RunVaultStore], [RunSessionStore], [RunRefreshStore],
-// [RunRateStore], [RunLockoutStore].
+// [RunRateStore], [RunLockoutStore], [RunFactorStore].
 //
 // Each clause of a contract is one subtest, named after the clause (for
 // example VaultStore/PutStaleExpectConflicts), so a failure names the
@@ -70,9 +70,10 @@
 // storage.MaxSessionDataLen, IDs of another length than
 // storage.SessionIDLen) but are not required to, so refusals are not
 // checked; values exactly at the bounds must work and are checked. Rate
-// and lockout requests are the exception: RateStore and LockoutStore must
-// refuse keys and requests out of their bounds with storage.ErrInvalid
-// (and change nothing), and the suite checks one value past every bound.
+// and lockout requests, and factor records, are the exception:
+// RateStore, LockoutStore and FactorStore must refuse keys, requests, user
+// IDs and data out of their bounds with storage.ErrInvalid (and change
+// nothing), and the suite checks one value past every bound.
 //
 // Expired sessions and families, passed rate-limiter TATs and expired
 // lockout states are checked to be absent, not to be removed: whether the
@@ -111,9 +112,9 @@ const concurrency = 50
 // Run tests that a storage implementation satisfies every contract in
 // package storage: one group of subtests per interface that [storage.Store]
 // embeds (VaultStore, SessionStore, RefreshStore, RateStore,
-// LockoutStore, in that order), one subtest per clause. newStore must
-// return an empty, isolated store on every call; cleanup goes through
-// t.Cleanup. The groups run one after the other, and SessionStore and
+// LockoutStore, FactorStore, in that order), one subtest per clause.
+// newStore must return an empty, isolated store on every call; cleanup
+// goes through t.Cleanup. The groups run one after the other, and SessionStore and
 // RefreshStore each wait about 1.6 s for records to expire.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("VaultStore", func(t *testing.T) {
@@ -130,6 +131,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("LockoutStore", func(t *testing.T) {
 		RunLockoutStore(t, func(t *testing.T) storage.LockoutStore { return newStore(t) })
+	})
+	t.Run("FactorStore", func(t *testing.T) {
+		RunFactorStore(t, func(t *testing.T) storage.FactorStore { return newStore(t) })
 	})
 }
 
