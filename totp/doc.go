@@ -67,4 +67,15 @@
 // what needs both.
 //
 // Every change is logged (Config.Logger) and told to Config.Notifier.
+//
+// # Storage
+//
+// Each user's authenticators and recovery codes are one record in a
+// storage.FactorStore, written by compare-and-swap. Keep it in a store that
+// does not lose writes or evict keys (storage/sqlstore, like vault
+// records): a lost write gives back a used code, and a lost record turns
+// the user's second factor off, since a user without a record is a user
+// who never enrolled. An emptied record (the last authenticator removed)
+// is kept, empty, so that its version keeps growing; only Delete, for
+// account deletion, removes it.
 package totp

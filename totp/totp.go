@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -188,8 +189,8 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, fmt.Errorf("%w: Config.Sealer is required", ErrInvalidInput)
 	case cfg.Lockout == nil:
 		return nil, fmt.Errorf("%w: Config.Lockout is required: every code attempt is counted", ErrInvalidInput)
-	case cfg.Issuer == "" || len(cfg.Issuer) > MaxNameLen:
-		return nil, fmt.Errorf("%w: Config.Issuer must be 1 to %d bytes", ErrInvalidInput, MaxNameLen)
+	case cfg.Issuer == "" || len(cfg.Issuer) > MaxNameLen || strings.ContainsAny(cfg.Issuer, ":&+"):
+		return nil, fmt.Errorf("%w: Config.Issuer must be 1 to %d bytes without ':', '&' or '+' (the otpauth URI cannot carry them)", ErrInvalidInput, MaxNameLen)
 	}
 	if cfg.Algorithm == 0 {
 		cfg.Algorithm = SHA1
@@ -266,7 +267,7 @@ func (a *Authenticator) load(ctx context.Context, userID string) (*factorRecord,
 // update applies change to the user's record and stores it at the
 // version read, re-reading and re-applying on a conflict. change returns
 // errStop to store nothing (and update returns nil), or any other error
-// to stop with it.
+// to stop with it. Only Delete (account deletion) deletes a record.
 func (a *Authenticator) update(ctx context.Context, userID string, change func(rec *factorRecord) error) error {
 	for range maxCASRetries {
 		rec, version, err := a.load(ctx, userID)
@@ -279,14 +280,10 @@ func (a *Authenticator) update(ctx context.Context, userID string, change func(r
 			}
 			return err
 		}
-		if len(rec.creds) == 0 && len(rec.hashes) == 0 && rec.generated == 0 {
-			if version == 0 {
-				return nil
-			}
-			err = a.cfg.Store.DeleteFactors(ctx, userID, version)
-		} else {
-			err = a.cfg.Store.PutFactors(ctx, userID, rec.encode(), version)
-		}
+		// A record left empty is stored empty, not deleted: its version
+		// keeps growing, so a writer that read it before cannot overwrite
+		// a later enrollment that would restart at version 1.
+		err = a.cfg.Store.PutFactors(ctx, userID, rec.encode(), version)
 		if !errors.Is(err, storage.ErrConflict) {
 			return err
 		}
