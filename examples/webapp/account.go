@@ -13,7 +13,9 @@ import (
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
+	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
+	"github.com/keyhold/keyhold/vault/account"
 )
 
 var validUsername = regexp.MustCompile(`^[a-z0-9._-]{1,32}$`)
@@ -170,7 +172,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 		Verify: func(ctx context.Context) error {
 			var stored string
 			err := a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
-			if errors.Is(err, sql.ErrNoRows) {
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && stored == deletingMark) {
 				return a.hasher.VerifyDummy(ctx, password) // kdf.ErrMismatch, after the same work
 			}
 			if err != nil {
@@ -198,6 +200,22 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err // the store or the KDF gate failed: refused (fail closed)
+	}
+	enrolled, err := a.auth.Enrolled(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if enrolled {
+		// The password was right; the login now waits for a code
+		// (twofactor.go). The vault is not unlocked into a pending
+		// session: it is unlocked after the code, with the password again.
+		// Nor is the browser remembered as the owner's yet: a device
+		// cookie gives its browser failure counters of its own, which
+		// whoever has the password alone must not collect.
+		if err := a.m.Login(ctx, userID, session.LoginOptions{SecondFactorPending: true}); err != nil {
+			return err
+		}
+		return redirect(w, r, "/login/2fa")
 	}
 	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
@@ -339,16 +357,47 @@ func (a *app) revoke(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, "/devices")
 }
 
-// reauth checks the password again (step-up) before sensitive actions.
+// reauthPage asks for the password again, and for a TOTP code too when
+// the user has an authenticator but the session was never rated
+// multi-factor (package totp's changes need both).
+func (a *app) reauthPage(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.reauthData(r, r.URL.Query().Get("next"))
+	if err != nil {
+		return err
+	}
+	return a.render(w, r, http.StatusOK, "reauth", d)
+}
+
+func (a *app) reauthData(r *http.Request, next string) (pageData, error) {
+	info, _ := a.m.Current(r.Context()) // RequireLogin ran
+	d := pageData{Next: session.SafeRedirect(next, "/devices")}
+	if !info.MultiFactor {
+		enrolled, err := a.auth.Enrolled(r.Context(), info.UserID)
+		if err != nil {
+			return pageData{}, err
+		}
+		d.AskCode = enrolled
+	}
+	return d, nil
+}
+
+// reauth checks the password again (step-up) before sensitive actions,
+// and a TOTP code when reauthData asks for one. A session rated
+// multi-factor at login stays so (session.Manager.Reauthenticated keeps
+// the rating): the password alone refreshes it.
 func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
 	info, _ := a.m.Current(r.Context())
+	d, err := a.reauthData(r, r.PostFormValue("next"))
+	if err != nil {
+		return err
+	}
 	var name, stored string
 	if err := a.db.QueryRowContext(r.Context(), "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored); err != nil {
 		return err
 	}
 	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
 	password := []byte(r.PostFormValue("password"))
-	err := a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
+	err = a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
 		Verify: func(ctx context.Context) error {
 			_, err := a.hasher.Verify(ctx, stored, password)
 			return err
@@ -358,7 +407,8 @@ func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
 	})
 	if a.rejected(ctx, err, info.UserID) {
 		a.log.InfoContext(ctx, "webapp.reauth.failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
-		return a.render(w, r, http.StatusUnauthorized, "reauth", pageData{Error: "Wrong password."})
+		d.Error = "Wrong password."
+		return a.render(w, r, http.StatusUnauthorized, "reauth", d)
 	}
 	if err != nil {
 		return err
@@ -366,8 +416,117 @@ func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
 	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
 	}
+	codeChecked := false
+	if d.AskCode {
+		err := a.auth.Verify(ctx, info.UserID, r.PostFormValue("code"), a.source(r, name))
+		switch {
+		case errors.Is(err, ratelimit.ErrRejected):
+			a.log.InfoContext(ctx, "webapp.reauth.code_failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
+			d.Error = errCode
+			return a.render(w, r, http.StatusUnauthorized, "reauth", d)
+		case errors.Is(err, totp.ErrNotEnrolled): // removed meanwhile: the password is all there is
+		case err != nil:
+			return err
+		default:
+			codeChecked = true
+		}
+	}
 	if err := a.m.Reauthenticated(ctx); err != nil {
 		return err
 	}
-	return redirect(w, r, "/devices")
+	if codeChecked {
+		if err := a.m.SecondFactorVerified(ctx, session.FactorTOTP); err != nil {
+			return err
+		}
+	}
+	return redirect(w, r, d.Next)
+}
+
+// deletingMark replaces the password hash of an account being deleted: no
+// password matches it (login answers as for an unknown user), and
+// finishDeletions completes what a crash or an error cut short.
+const deletingMark = "!deleting"
+
+// deleteAccount deletes the user's account, after a recent password
+// (RequireFresh) and the username typed again.
+func (a *app) deleteAccount(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	info, _ := a.m.Current(ctx)
+	name, err := a.usernameOf(ctx, info.UserID)
+	if err != nil {
+		return err
+	}
+	if strings.ToLower(strings.TrimSpace(r.PostFormValue("confirm"))) != name {
+		return a.render(w, r, http.StatusBadRequest, "account", pageData{Error: "Type your username to confirm."})
+	}
+	if err := a.removeAccount(ctx, info.UserID, name); err != nil {
+		return err
+	}
+	// account.Delete ended every session of the user, this one too: the
+	// browser's cookie goes with it.
+	if err := a.m.Logout(ctx); err != nil {
+		return err
+	}
+	return redirect(w, r, "/?deleted=1")
+}
+
+// removeAccount deletes everything the app keeps of a user, in the order
+// package account asks for: the account is first made unable to log in,
+// then keyhold's state goes (sessions, the vault, which crypto-shreds the
+// notes, the second factors, the failure counters), then the app's rows.
+// Each step can run again: a deletion cut short is finished by the next
+// call (finishDeletions at start-up). It runs to the end even if the
+// client goes away.
+func (a *app) removeAccount(ctx context.Context, userID, name string) error {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := a.db.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", deletingMark, userID); err != nil {
+		return err
+	}
+	err := account.Delete(ctx, userID, name, account.Parts{Sessions: a.m, Vault: a.vault, Lockouts: []*ratelimit.Lockout{a.lockout}})
+	if err != nil {
+		return err
+	}
+	// The TOTP authenticators' sealed secrets and the recovery codes'
+	// hashes (with the code lockout's counters of the user). vault/account
+	// does not take them yet (account.Parts has no Factors field in this
+	// version), so the app deletes them itself, right after.
+	if err := a.auth.Delete(ctx, userID); err != nil {
+		return err
+	}
+	// The step-up and unlock limits count per user ID, not per name.
+	if err := a.kdfPerAccount.Reset(ctx, userID); err != nil {
+		return err
+	}
+	if _, err := a.db.ExecContext(ctx, "DELETE FROM users WHERE id = ?", userID); err != nil { // notes and keys_to_show cascade
+		return err
+	}
+	a.log.InfoContext(ctx, "webapp.account_deleted", "user", userID)
+	return nil
+}
+
+// finishDeletions completes the deletions that were cut short. A failure
+// is logged; the next start tries again.
+func (a *app) finishDeletions(ctx context.Context) {
+	rows, err := a.db.QueryContext(ctx, "SELECT id, username FROM users WHERE password_hash = ?", deletingMark)
+	if err != nil {
+		a.log.ErrorContext(ctx, "webapp.account_deletion_failed", "error", err)
+		return
+	}
+	var users [][2]string
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			break
+		}
+		users = append(users, [2]string{id, name})
+	}
+	err = errors.Join(rows.Err(), rows.Close()) // before the deletions: the pool has one connection
+	if err != nil {
+		a.log.ErrorContext(ctx, "webapp.account_deletion_failed", "error", err)
+	}
+	for _, u := range users {
+		if err := a.removeAccount(ctx, u[0], u[1]); err != nil {
+			a.log.ErrorContext(ctx, "webapp.account_deletion_failed", "user", u[0], "error", err)
+		}
+	}
 }

@@ -17,10 +17,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage/sqlstore"
+	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
 )
 
@@ -31,7 +33,8 @@ var files embed.FS
 // "content".
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth", "error"} {
+	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth", "error",
+		"twofactor", "recovered", "security", "enroll", "codes", "account"} {
 		m[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -41,6 +44,10 @@ var pages = func() map[string]*template.Template {
 // a temporary directory.
 type config struct {
 	DBPath string
+	// TOTPKeyPath is the file of the key that seals the users' TOTP
+	// secrets (see loadTOTPKeyRing): kept out of the database. Zero
+	// selects DBPath + ".totp-key".
+	TOTPKeyPath string
 	// InsecureCookies lets sessions work over plain HTTP. main sets it only
 	// when it serves plain HTTP on a loopback address.
 	InsecureCookies bool
@@ -83,6 +90,13 @@ type app struct {
 	kdfPerIP      *ratelimit.Limiter
 	lockout       *ratelimit.Lockout
 	knownDevices  *ratelimit.Devices
+
+	// The second factor: TOTP authenticators and login recovery codes
+	// (twofactor.go), with a lockout of its own that counts wrong codes
+	// per user, apart from wrong passwords.
+	auth        *totp.Authenticator
+	codeLockout *ratelimit.Lockout
+	notifier    keyhold.Notifier
 }
 
 // The app's own tables. Notes carry only sealed titles and bodies.
@@ -153,7 +167,7 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger}
+	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger, notifier: logNotifier{cfg.Logger}}
 	if err := a.setUpLimits(ctx, store, cfg); err != nil {
 		return nil, nil, err
 	}
@@ -165,10 +179,18 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 		ClearSiteData: `"cache", "storage"`,
 		Logger:        cfg.Logger,
 		Now:           cfg.Now,
+		// A pending login ends after 3 wrong codes (the default), and the
+		// user hears of it: their password is known to someone.
+		Notifier: a.notifier,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := a.setUpTOTP(store, cfg); err != nil {
+		return nil, nil, err
+	}
+	// Deletions that a crash or an error cut short are finished now.
+	a.finishDeletions(ctx)
 	// CrossOriginProtection refuses state-changing requests that browsers
 	// mark as cross-site (Sec-Fetch-Site, or an Origin that is not ours):
 	// the forms need no CSRF token. Every state change is a POST.
@@ -234,7 +256,8 @@ func (a *app) routes() http.Handler {
 		}
 		mux.Handle(pattern, hh)
 	}
-	// Ending sessions needs a password entered in the last 5 minutes.
+	// Ending sessions, changing the second factor and deleting the
+	// account need a password entered in the last 5 minutes.
 	fresh := func(h http.Handler) http.Handler { return m.RequireFresh(5*time.Minute, h) }
 
 	mux.Handle("GET /static/", http.FileServerFS(files))
@@ -249,7 +272,7 @@ func (a *app) routes() http.Handler {
 	handle("POST /login", a.login, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("login")))
 	handle("POST /logout", a.logout, nil) // GET /logout is 405: no state change on GET
 	handle("POST /lock", a.lock, m.RequireLogin)
-	handle("GET /unlock", a.page("unlock"), m.RequireLogin)
+	handle("GET /unlock", a.unlockPage, m.RequireLogin)
 	handle("POST /unlock", a.unlock, a.kdfLimited("unlock"))
 	handle("GET /notes", a.notes, m.RequireUnlocked)
 	handle("POST /notes", a.addNote, m.RequireUnlocked)
@@ -257,8 +280,27 @@ func (a *app) routes() http.Handler {
 	handle("POST /notes/{id}/delete", a.deleteNote, m.RequireUnlocked)
 	handle("GET /devices", a.devices, m.RequireLogin)
 	handle("POST /devices/revoke", a.revoke, fresh)
-	handle("GET /reauth", a.page("reauth"), m.RequireLogin)
+	handle("GET /reauth", a.reauthPage, m.RequireLogin)
 	handle("POST /reauth", a.reauth, a.kdfLimited("reauth"))
+
+	// The second factor at login: the pages a login pending its second
+	// factor may reach (RequireFirstFactor); every other guard sends it
+	// here (deny).
+	handle("GET /login/2fa", a.secondFactorPage, m.RequireFirstFactor)
+	handle("POST /login/2fa", a.secondFactor, m.RequireFirstFactor)
+	handle("POST /login/recovery", a.recoverLogin, m.RequireFirstFactor)
+	// Two-factor settings: every change needs a recent authentication
+	// (and package totp checks it again, multi-factor once the user has
+	// an authenticator).
+	handle("GET /2fa", a.security, m.RequireLogin)
+	handle("GET /2fa/enroll", a.enrollPage, fresh)
+	handle("GET /2fa/qr", a.qrCode, m.RequireLogin)
+	handle("POST /2fa/enroll", a.enroll, fresh)
+	handle("POST /2fa/remove", a.removeAuthenticator, fresh)
+	handle("POST /2fa/recovery-codes", a.regenerateCodes, fresh)
+	// Account deletion.
+	handle("GET /account", a.page("account"), m.RequireLogin)
+	handle("POST /account/delete", a.deleteAccount, fresh)
 	return mux
 }
 
@@ -347,16 +389,19 @@ func (a *app) tooMany(page string) ratelimit.DenyFunc {
 	}
 }
 
-// deny answers the requests that RequireLogin, RequireUnlocked and
-// RequireFresh refuse by sending the browser where it can fix that.
+// deny answers the requests that RequireLogin, RequireFirstFactor,
+// RequireUnlocked and RequireFresh refuse by sending the browser where it
+// can fix that.
 func (a *app) deny(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, session.ErrNotLoggedIn):
 		redirect(w, r, a.loginURL(r))
+	case errors.Is(err, session.ErrSecondFactorRequired): // a login waiting for its code
+		redirect(w, r, "/login/2fa")
 	case errors.Is(err, session.ErrLocked):
 		redirect(w, r, "/unlock")
-	case errors.Is(err, session.ErrNotFresh):
-		redirect(w, r, "/reauth")
+	case errors.Is(err, session.ErrNotFresh), errors.Is(err, session.ErrMultiFactorRequired):
+		redirect(w, r, reauthURL(r))
 	default:
 		a.fail(w, r, err) // the session store failed
 	}
@@ -422,7 +467,10 @@ func (a *app) loginURL(r *http.Request) string {
 // loginPage is the login form, with a word on why it is shown.
 func (a *app) loginPage(w http.ResponseWriter, r *http.Request) error {
 	var d pageData
-	if r.URL.Query().Get("ended") != "" {
+	switch q := r.URL.Query(); {
+	case q.Get("mfa") == "failed":
+		d.Notice = "Too many wrong codes: that login has ended. Please log in again."
+	case q.Get("ended") != "":
 		d.Notice = "Your session ended: you were logged out on another device or in another tab, or it timed out. Please log in again."
 	}
 	return a.render(w, r, http.StatusOK, "login", d)
@@ -443,6 +491,7 @@ type note struct {
 // pageData is what the templates see.
 type pageData struct {
 	User     string // the username, when logged in
+	Pending  bool   // the login waits for its second factor
 	Unlocked bool
 	Error    string
 	Notice   string   // a message that is not an error
@@ -451,12 +500,20 @@ type pageData struct {
 	Keys     []string // recovery keys, shown once after sign-up
 	Notes    []note
 	Devices  []session.Device
+
+	Next           string // where the step-up returns to
+	AskCode        bool   // the step-up asks for a TOTP code too
+	Authenticators []totp.AuthenticatorInfo
+	Recovery       totp.RecoveryStatus
+	Enrolled       bool
+	Enroll         *enrollView
+	Codes          []string // login recovery codes, shown once
 }
 
 // render writes the page, or nothing if it returns an error.
 func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) error {
 	if info, ok := a.m.Current(r.Context()); ok {
-		d.Unlocked = info.Unlocked
+		d.Unlocked, d.Pending = info.Unlocked, info.SecondFactorPending
 		if err := a.db.QueryRowContext(r.Context(), "SELECT username FROM users WHERE id = ?", info.UserID).Scan(&d.User); err != nil {
 			return err
 		}
@@ -478,8 +535,37 @@ func (a *app) page(name string) handler {
 }
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := a.m.Current(r.Context()); ok {
+	if info, ok := a.m.Current(r.Context()); ok {
+		if info.SecondFactorPending {
+			return redirect(w, r, "/login/2fa")
+		}
 		return redirect(w, r, "/notes")
 	}
-	return a.render(w, r, http.StatusOK, "home", pageData{})
+	var d pageData
+	if r.URL.Query().Get("deleted") != "" {
+		d.Notice = "Your account has been deleted."
+	}
+	return a.render(w, r, http.StatusOK, "home", d)
+}
+
+// reauthURL is the step-up page for a request that needs a fresher
+// authentication, with where to return afterwards: the page itself for a
+// GET, the form's page for a POST (the form is not sent again). The
+// devices page is the step-up's default destination.
+func reauthURL(r *http.Request) string {
+	next := r.URL.Path
+	if r.Method != http.MethodGet {
+		switch {
+		case strings.HasPrefix(next, "/2fa"):
+			next = "/2fa"
+		case strings.HasPrefix(next, "/account"):
+			next = "/account"
+		default:
+			next = ""
+		}
+	}
+	if next == "" || next == "/devices" {
+		return "/reauth"
+	}
+	return "/reauth?next=" + url.QueryEscape(next)
 }

@@ -135,18 +135,22 @@ func TestNoteRollbackRefused(t *testing.T) {
 }
 
 // TestNoServerErrorForUserInput (issue 10, item 3): input a user can send
-// to each endpoint never gets a 500.
+// to each endpoint never gets a 500. (The second-factor forms of a login
+// that waits for its code: TestTOTPPendingLoginBadInput.)
 func TestNoServerErrorForUserInput(t *testing.T) {
 	e := newEnv(t, true)
 	c := e.client()
 	e.signup(c, "ada")
 	huge := strings.Repeat("x", 2<<20)
 	bad := []string{"", "\x00", "\xff\xfe", strings.Repeat("é", 5000), huge}
-	guarded := map[string]bool{"/unlock": true, "/reauth": true, "/notes": true, "/notes/NOPE": true, "/notes/NOPE/delete": true, "/devices/revoke": true}
-	for _, path := range []string{"/signup", "/login", "/unlock", "/reauth", "/notes", "/notes/NOPE", "/notes/NOPE/delete", "/devices/revoke"} {
+	guarded := map[string]bool{"/unlock": true, "/reauth": true, "/notes": true, "/notes/NOPE": true, "/notes/NOPE/delete": true, "/devices/revoke": true,
+		"/login/2fa": true, "/login/recovery": true, "/2fa/enroll": true, "/2fa/remove": true, "/2fa/recovery-codes": true, "/account/delete": true}
+	for _, path := range []string{"/signup", "/login", "/unlock", "/reauth", "/notes", "/notes/NOPE", "/notes/NOPE/delete", "/devices/revoke",
+		"/login/2fa", "/login/recovery", "/2fa/enroll", "/2fa/remove", "/2fa/recovery-codes", "/account/delete"} {
 		for _, v := range bad {
 			e.clock.Advance(30 * time.Second) // within the limits, and the session stays fresh (5 min)
-			form := url.Values{"username": {v}, "password": {v}, "title": {v}, "body": {v}, "ref": {v}, "version": {v}}
+			form := url.Values{"username": {v}, "password": {v}, "title": {v}, "body": {v}, "ref": {v}, "version": {v},
+				"code": {v}, "recovery_code": {v}, "token": {v}, "name": {v}, "id": {v}, "confirm": {v}, "next": {v}}
 			r := e.do(c, "POST", path, form, nil)
 			if r.code >= 500 {
 				t.Errorf("POST %s with a %d-byte value: %d\n%.300s", path, len(v), r.code, r.body)
@@ -156,7 +160,7 @@ func TestNoServerErrorForUserInput(t *testing.T) {
 			}
 			// The handler itself answered: the session was logged in,
 			// unlocked and fresh, so no guard sent the request away.
-			if guarded[path] && (strings.HasPrefix(r.location, "/login") || r.location == "/unlock" || r.location == "/reauth") {
+			if guarded[path] && (strings.HasPrefix(r.location, "/login") || r.location == "/unlock" || strings.HasPrefix(r.location, "/reauth")) {
 				t.Fatalf("POST %s with a %d-byte value never reached its handler: %d %q", path, len(v), r.code, r.location)
 			}
 		}

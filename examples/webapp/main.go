@@ -1,15 +1,24 @@
 // Command webapp is a small notes app built on keyhold: sign-up with a
 // passphrase policy, login with Argon2id password hashes, a per-user vault
 // whose notes are sealed so that the database alone opens nothing, lock and
-// unlock, a list of logged-in devices with revocation behind a recent
-// re-authentication, and logout. It keeps everything in one SQLite file.
+// unlock, a second factor that users may turn on (TOTP authenticator apps,
+// with login recovery codes), a list of logged-in devices with revocation
+// behind a recent re-authentication, account deletion, and logout. It
+// keeps everything in one SQLite file, except the key that seals the TOTP
+// secrets.
 //
 // Run it from the repository's root with:
 //
 //	go run ./examples/webapp
 //
 // and open http://127.0.0.1:8080/. It creates ./keyhold-webapp.db (mode
-// 0600; -db names another path). -addr changes the listen address.
+// 0600; -db names another path) and, next to it,
+// ./keyhold-webapp.db.totp-key (mode 0600; -totp-key names another path):
+// the key that seals the users' TOTP secrets, kept out of the database so
+// that a copy of the database alone holds none of them. Back the key file
+// up, apart from the database: without it, every TOTP authenticator stops
+// working (users then log in with a recovery code and enroll again).
+// -addr changes the listen address.
 //
 // Plain HTTP is served only on a loopback address, for development: the
 // session cookie then loses its Secure flag and __Host- prefix
@@ -37,16 +46,18 @@ func main() {
 	dbPath := flag.String("db", "keyhold-webapp.db", "SQLite database file (created with mode 0600)")
 	certFile := flag.String("tls-cert", "", "TLS certificate file (PEM); required off loopback")
 	keyFile := flag.String("tls-key", "", "TLS private key file (PEM); required off loopback")
+	totpKey := flag.String("totp-key", "", "file of the key that seals TOTP secrets, created with mode 0600 if absent; back it up apart from the database (default: the -db path + \".totp-key\")")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*addr, *dbPath, *certFile, *keyFile, logger); err != nil {
+	if err := run(*addr, config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Logger: logger}, *certFile, *keyFile); err != nil {
 		logger.Error("webapp.failed", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, dbPath, certFile, keyFile string, logger *slog.Logger) error {
+func run(addr string, cfg config, certFile, keyFile string) error {
+	logger := cfg.Logger
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -60,7 +71,8 @@ func run(addr, dbPath, certFile, keyFile string, logger *slog.Logger) error {
 	}
 	// Plain HTTP means sessions without the Secure cookie flag: listen
 	// has made sure that this happens only on a loopback address.
-	handler, cleanup, err := newApp(config{DBPath: dbPath, InsecureCookies: !useTLS, Logger: logger})
+	cfg.InsecureCookies = !useTLS
+	handler, cleanup, err := newApp(cfg)
 	if err != nil {
 		ln.Close()
 		return err
@@ -84,7 +96,7 @@ func run(addr, dbPath, certFile, keyFile string, logger *slog.Logger) error {
 		scheme = "http"
 		logger.Warn("webapp.insecure_dev_mode", "reason", "plain HTTP on a loopback address: session cookies are not Secure; use -tls-cert and -tls-key in production")
 	}
-	logger.Info("webapp.listening", "url", fmt.Sprintf("%s://%s/", scheme, ln.Addr()), "db", dbPath)
+	logger.Info("webapp.listening", "url", fmt.Sprintf("%s://%s/", scheme, ln.Addr()), "db", cfg.DBPath)
 
 	errc := make(chan error, 1)
 	go func() {

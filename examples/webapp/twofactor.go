@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/keyhold/keyhold"
+	"github.com/keyhold/keyhold/ratelimit"
+	"github.com/keyhold/keyhold/session"
+	"github.com/keyhold/keyhold/storage/sqlstore"
+	"github.com/keyhold/keyhold/totp"
+)
+
+// The second factor: users may add TOTP authenticators (an app on their
+// phone) on the two-factor page; a login of such a user then asks for a
+// code after the password, or for one of the login recovery codes made
+// with the first authenticator.
+//
+// The vault stays locked until the second factor is given: the password
+// that unlocks it is not kept while the login is pending (a pending
+// session holds no vault key at all), so after the code the user enters
+// the password once more on the unlock page. Users without an
+// authenticator log in and unlock in one step, as before.
+
+// setUpTOTP builds the Authenticator: the factor records in keyhold's
+// store, their secrets sealed under the key file's key, every code
+// counted by a lockout of its own (named "totp": wrong codes and wrong
+// passwords are counted apart, per user), tied to the app's sessions.
+func (a *app) setUpTOTP(store *sqlstore.Store, cfg config) error {
+	keyPath := cfg.TOTPKeyPath
+	if keyPath == "" {
+		keyPath = cfg.DBPath + ".totp-key"
+	}
+	ring, err := loadTOTPKeyRing(keyPath)
+	if err != nil {
+		return err
+	}
+	a.codeLockout, err = ratelimit.NewLockout(store, ratelimit.LockoutOptions{Name: "totp", Logger: cfg.Logger, Now: cfg.Now})
+	if err != nil {
+		return err
+	}
+	a.auth, err = totp.New(totp.Config{
+		Store:    store,
+		Sealer:   ring,
+		Lockout:  a.codeLockout,
+		Issuer:   "keyhold webapp",
+		Sessions: a.m,
+		Notifier: a.notifier,
+		Logger:   cfg.Logger,
+		Now:      cfg.Now,
+	})
+	return err
+}
+
+// The TOTP key file. The secrets of the users' authenticators must be
+// readable whenever a user logs in (the server computes the codes), so
+// they cannot be sealed under the user's password the way notes are;
+// they are sealed (AES-256-GCM, totp.KeyRing) under an application key
+// instead. That key lives in a file of its own, not in the database: a
+// copy of the database (a backup, a dump, a stolen disk image of the data
+// volume) then holds only sealed secrets, and is not enough to make a
+// user's codes. The file must be backed up too, and kept apart from the
+// database's backups (in a secrets manager, say): lose it and every
+// authenticator stops working (users log in with a recovery code and
+// enroll again); keep it next to the database backups and it protects
+// nothing.
+//
+// Format: lines "<key ID> <base64 of 32 bytes>"; the first is the current
+// key (new secrets are sealed under it), the others are older keys kept
+// to open what was sealed under them. To rotate, put a new line first,
+// restart, re-seal (totp.Authenticator.Reseal over the users), then drop
+// the old line. Lines starting with '#' are comments.
+const (
+	totpKeyFileHeader = "# keyhold webapp: the key that seals the users' TOTP secrets.\n" +
+		"# Keep it private (mode 0600) and back it up apart from the database.\n"
+	maxTOTPKeyFile = 64 << 10
+)
+
+// loadTOTPKeyRing reads the key file, creating it with a new random key
+// (mode 0600, never overwriting one that exists) when it is absent.
+func loadTOTPKeyRing(path string) (*totp.KeyRing, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		key := make([]byte, totp.KeyRingKeyLen)
+		rand.Read(key)
+		id := time.Now().UTC().Format("2006-01-02") + "-" + rand.Text()[:8] // the date it was made, and a random tag
+		_, werr := fmt.Fprintf(f, "%s%s %s\n", totpKeyFileHeader, id, base64.StdEncoding.EncodeToString(key))
+		clear(key)
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("writing the TOTP key file %s: %w", path, err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("creating the TOTP key file: %w", err)
+	}
+	f, err = os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the TOTP key file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("the TOTP key file %s can be read by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	}
+	text, err := io.ReadAll(io.LimitReader(f, maxTOTPKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(text)
+	if len(text) > maxTOTPKeyFile {
+		return nil, fmt.Errorf("the TOTP key file %s is over %d bytes", path, maxTOTPKeyFile)
+	}
+	keys := map[string][]byte{}
+	var current string
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		id, b64, ok := strings.Cut(line, " ")
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+		if !ok || err != nil || len(key) != totp.KeyRingKeyLen {
+			// The line is not quoted: it holds a key.
+			return nil, fmt.Errorf("the TOTP key file %s, line %d: want \"<key ID> <base64 of %d bytes>\"", path, n, totp.KeyRingKeyLen)
+		}
+		if _, dup := keys[id]; dup {
+			return nil, fmt.Errorf("the TOTP key file %s, line %d: key ID used twice", path, n)
+		}
+		if current == "" {
+			current = id
+		}
+		keys[id] = key
+	}
+	if current == "" {
+		return nil, fmt.Errorf("the TOTP key file %s holds no key", path)
+	}
+	ring, err := totp.NewKeyRing(current, keys)
+	for _, k := range keys {
+		clear(k)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the TOTP key file %s: %w", path, err)
+	}
+	return ring, nil
+}
+
+// logNotifier stands in for telling users of security events (a real app
+// e-mails them: a new authenticator, a recovery code used, a login that
+// failed at the second factor). It logs the event; every field is safe to
+// log (user IDs, not account names that may be mistyped passwords).
+type logNotifier struct{ log *slog.Logger }
+
+func (n logNotifier) Notify(ctx context.Context, e keyhold.Event) {
+	n.log.InfoContext(ctx, "webapp.notify_user", "kind", string(e.Kind), "user", e.UserID, "detail", e.Detail)
+}
+
+// errCode is the one answer to a code that did not work: wrong, used
+// before, malformed, or the account's codes locked.
+const errCode = "That code did not work. Check your authenticator app and try again."
+
+// pending returns the request's session if its login waits for the
+// second factor.
+func (a *app) pending(r *http.Request) (session.Info, bool) {
+	info, ok := a.m.Current(r.Context()) // RequireFirstFactor ran
+	return info, ok && info.SecondFactorPending
+}
+
+func (a *app) secondFactorPage(w http.ResponseWriter, r *http.Request) error {
+	if _, ok := a.pending(r); !ok {
+		return redirect(w, r, "/notes") // done already
+	}
+	return a.render(w, r, http.StatusOK, "twofactor", pageData{})
+}
+
+// secondFactor checks a TOTP code for the pending login: for the
+// session's user, never one the form names.
+func (a *app) secondFactor(w http.ResponseWriter, r *http.Request) error {
+	info, ok := a.pending(r)
+	if !ok {
+		return redirect(w, r, "/notes") // a form sent twice: no code is spent
+	}
+	name, err := a.usernameOf(r.Context(), info.UserID)
+	if err != nil {
+		return err
+	}
+	if err := a.auth.VerifyLogin(r.Context(), r.PostFormValue("code"), a.source(r, name)); err != nil {
+		return a.secondFactorFailed(w, r, info.UserID, err)
+	}
+	// Both factors given: this browser is the owner's (see login).
+	if err := a.knownDevices.Remember(w, name); err != nil {
+		return err
+	}
+	a.log.InfoContext(r.Context(), "webapp.login.second_factor", "user", info.UserID, "factor", "totp")
+	// The vault stays locked (see above): one more password to unlock it.
+	return redirect(w, r, "/unlock?after=2fa")
+}
+
+// recoverLogin completes a pending login with a login recovery code.
+func (a *app) recoverLogin(w http.ResponseWriter, r *http.Request) error {
+	info, ok := a.pending(r)
+	if !ok {
+		return redirect(w, r, "/notes")
+	}
+	name, err := a.usernameOf(r.Context(), info.UserID)
+	if err != nil {
+		return err
+	}
+	st, err := a.auth.RecoverLogin(r.Context(), r.PostFormValue("recovery_code"), a.source(r, name))
+	if err != nil {
+		return a.secondFactorFailed(w, r, info.UserID, err)
+	}
+	if err := a.knownDevices.Remember(w, name); err != nil {
+		return err
+	}
+	a.log.InfoContext(r.Context(), "webapp.login.second_factor", "user", info.UserID, "factor", "recovery_code", "remaining", st.Remaining)
+	// Shown in answer to the POST: sending the form again finds the login
+	// complete and spends no other code.
+	return a.render(w, r, http.StatusOK, "recovered", pageData{Recovery: st})
+}
+
+// secondFactorFailed answers a code that was refused.
+func (a *app) secondFactorFailed(w http.ResponseWriter, r *http.Request, userID string, err error) error {
+	ctx := r.Context()
+	switch {
+	case errors.Is(err, session.ErrTooManySecondFactorFailures): // the login has ended, its cookie expired
+		a.log.WarnContext(ctx, "webapp.login.second_factor_ended", "user", userID)
+		return redirect(w, r, "/login?mfa=failed")
+	case errors.Is(err, session.ErrNotLoggedIn):
+		return err // ended meanwhile (fail redirects)
+	case errors.Is(err, ratelimit.ErrRejected): // wrong, used or locked: one answer
+		a.log.InfoContext(ctx, "webapp.login.second_factor_failed", "user", userID, "locked", errors.Is(err, ratelimit.ErrLocked))
+		return a.render(w, r, http.StatusUnauthorized, "twofactor", pageData{Error: errCode})
+	case errors.Is(err, totp.ErrNotEnrolled):
+		// The authenticators (or recovery codes) were removed after the
+		// password was checked: the login starts again, and then needs no
+		// code.
+		if err := a.m.Logout(ctx); err != nil {
+			return err
+		}
+		return redirect(w, r, "/login?ended=1")
+	}
+	return err
+}
+
+// unlockPage is the unlock form; after a second factor, it says why the
+// password is asked again.
+func (a *app) unlockPage(w http.ResponseWriter, r *http.Request) error {
+	var d pageData
+	if r.URL.Query().Get("after") == "2fa" {
+		d.Notice = "Code accepted. Your notes are sealed with your password: enter it once more to unlock them."
+	}
+	return a.render(w, r, http.StatusOK, "unlock", d)
+}
+
+// security is the two-factor settings page.
+func (a *app) security(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.securityData(r)
+	if err != nil {
+		return err
+	}
+	return a.render(w, r, http.StatusOK, "security", d)
+}
+
+func (a *app) securityData(r *http.Request) (pageData, error) {
+	info, _ := a.m.Current(r.Context())
+	list, err := a.auth.Authenticators(r.Context(), info.UserID)
+	if err != nil {
+		return pageData{}, err
+	}
+	st, err := a.auth.RecoveryCodes(r.Context(), info.UserID)
+	if err != nil {
+		return pageData{}, err
+	}
+	return pageData{Authenticators: list, Enrolled: len(list) > 0, Recovery: st}, nil
+}
+
+// stepUp sends the user to authenticate again (package totp refused a
+// change: ErrStepUpRequired), then back to next.
+func stepUp(w http.ResponseWriter, r *http.Request, next string) error {
+	return redirect(w, r, "/reauth?next="+url.QueryEscape(next))
+}
+
+// enrollView is what the enrollment page shows: the QR code (an image
+// served by GET /2fa/qr from the setup token, since the Content-Security-
+// Policy allows images from this origin only, not data: URLs), the secret
+// for typing, and the token for the form.
+type enrollView struct {
+	Token, Secret string
+	QR            template.URL
+	Name          string
+	Expires       time.Time
+}
+
+func newEnrollView(e *totp.Enrollment, name string) *enrollView {
+	return &enrollView{Token: e.Token, Secret: e.Secret(), QR: template.URL("/2fa/qr?token=" + url.QueryEscape(e.Token)),
+		Name: name, Expires: e.Expires}
+}
+
+// enrollPage starts adding an authenticator. Nothing is stored until the
+// first code confirms it.
+func (a *app) enrollPage(w http.ResponseWriter, r *http.Request) error {
+	info, _ := a.m.Current(r.Context())
+	name, err := a.usernameOf(r.Context(), info.UserID)
+	if err != nil {
+		return err
+	}
+	e, err := a.auth.Begin(r.Context(), info.UserID, name)
+	if err != nil {
+		return err
+	}
+	return a.render(w, r, http.StatusOK, "enroll", pageData{Enroll: newEnrollView(e, "")})
+}
+
+// qrCode serves a pending enrollment's QR code, re-derived from its setup
+// token (bound to the session's user; refused once confirmed).
+func (a *app) qrCode(w http.ResponseWriter, r *http.Request) error {
+	info, _ := a.m.Current(r.Context())
+	e, err := a.auth.Pending(r.Context(), info.UserID, r.URL.Query().Get("token"))
+	if isSetupGone(err) {
+		http.Error(w, "404 not found", http.StatusNotFound)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	png, err := e.QRCode(256)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store") // it carries the secret
+	_, _ = w.Write(png)
+	return nil
+}
+
+// isSetupGone reports the errors of a setup token that cannot be used:
+// expired, not this user's, tampered, too long, or confirmed already.
+func isSetupGone(err error) bool {
+	return errors.Is(err, totp.ErrSetupExpired) || errors.Is(err, totp.ErrSetupInvalid) ||
+		errors.Is(err, totp.ErrInvalidInput) || errors.Is(err, totp.ErrAlreadyConfirmed)
+}
+
+var errSetupGone = &userError{status: http.StatusBadRequest,
+	msg: "That setup has expired or was already used. Start again from the two-factor page."}
+
+// enroll confirms a new authenticator with its first code.
+func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	info, _ := a.m.Current(ctx)
+	user, err := a.usernameOf(ctx, info.UserID)
+	if err != nil {
+		return err
+	}
+	token, label := r.PostFormValue("token"), strings.TrimSpace(r.PostFormValue("name"))
+	if len(label) > totp.MaxNameLen {
+		return badInput(fmt.Sprintf("A name is at most %d bytes.", totp.MaxNameLen))
+	}
+	if label == "" {
+		label = "Authenticator"
+	}
+	conf, err := a.auth.Confirm(ctx, info.UserID, token, r.PostFormValue("code"), a.source(r, user), totp.ConfirmOptions{Name: label})
+	switch {
+	case errors.Is(err, totp.ErrStepUpRequired):
+		return stepUp(w, r, "/2fa/enroll")
+	case errors.Is(err, totp.ErrAlreadyConfirmed): // the form sent twice
+		return redirect(w, r, "/2fa")
+	case errors.Is(err, ratelimit.ErrRejected):
+		a.log.InfoContext(ctx, "webapp.totp.confirm_failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
+		e, perr := a.auth.Pending(ctx, info.UserID, token) // the same QR code again
+		if isSetupGone(perr) {
+			return errSetupGone
+		}
+		if perr != nil {
+			return perr
+		}
+		return a.render(w, r, http.StatusUnauthorized, "enroll", pageData{Enroll: newEnrollView(e, label), Error: errCode})
+	case isSetupGone(err):
+		return errSetupGone
+	case errors.Is(err, totp.ErrTooManyAuthenticators):
+		return &userError{status: http.StatusConflict, msg: fmt.Sprintf("You have %d authenticators already: remove one first.", totp.MaxAuthenticators)}
+	case err != nil && conf.Authenticator.ID == "":
+		return err
+	}
+	var d pageData
+	if err != nil {
+		// Stored, but the other sessions may not have been logged out.
+		a.log.ErrorContext(ctx, "webapp.totp.after_change_failed", "user", info.UserID, "error", err)
+		d.Error = "Your authenticator was added, but your other devices could not all be logged out: check the Devices page."
+	}
+	// The confirming code proved the new authenticator, in a session that
+	// proved the password within 5 minutes: the session is multi-factor
+	// now, as the next change to the factors requires.
+	if err := a.m.SecondFactorVerified(ctx, session.FactorTOTP); err != nil {
+		return err
+	}
+	a.log.InfoContext(ctx, "webapp.totp.enrolled", "user", info.UserID, "authenticator", conf.Authenticator.ID)
+	if len(conf.RecoveryCodes) == 0 {
+		return redirect(w, r, "/2fa")
+	}
+	d.Codes = reveal(conf.RecoveryCodes)
+	d.Notice = "Your authenticator is set up. From now on, logging in asks for a code from it."
+	return a.render(w, r, http.StatusOK, "codes", d)
+}
+
+func reveal(codes []totp.RecoveryCode) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = c.Reveal()
+	}
+	return out
+}
+
+func (a *app) removeAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	info, _ := a.m.Current(ctx)
+	err := a.auth.Remove(ctx, info.UserID, r.PostFormValue("id"))
+	switch {
+	case errors.Is(err, totp.ErrStepUpRequired):
+		return stepUp(w, r, "/2fa")
+	case errors.Is(err, totp.ErrNotEnrolled), errors.Is(err, totp.ErrInvalidInput):
+		d, derr := a.securityData(r)
+		if derr != nil {
+			return derr
+		}
+		d.Error = "That authenticator is not there any more."
+		return a.render(w, r, http.StatusNotFound, "security", d)
+	case err != nil:
+		return err
+	}
+	a.log.InfoContext(ctx, "webapp.totp.removed", "user", info.UserID)
+	return redirect(w, r, "/2fa")
+}
+
+// regenerateCodes replaces the login recovery codes, shown once.
+func (a *app) regenerateCodes(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	info, _ := a.m.Current(ctx)
+	codes, err := a.auth.RegenerateRecoveryCodes(ctx, info.UserID)
+	switch {
+	case errors.Is(err, totp.ErrStepUpRequired):
+		return stepUp(w, r, "/2fa")
+	case err != nil && codes == nil:
+		return err
+	}
+	var d pageData
+	if err != nil {
+		a.log.ErrorContext(ctx, "webapp.totp.after_change_failed", "user", info.UserID, "error", err)
+		d.Error = "Your new codes are made, but your other devices could not all be logged out: check the Devices page."
+	}
+	d.Codes = reveal(codes)
+	d.Notice = "Your old recovery codes no longer work."
+	return a.render(w, r, http.StatusOK, "codes", d)
+}
