@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/ratelimit"
+	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
 )
 
@@ -253,7 +254,9 @@ type Confirmed struct {
 //
 // With Config.Sessions, Confirm needs a fresh step-up (ErrStepUpRequired)
 // and afterwards revokes the user's other sessions and re-issues the
-// current one. The Notifier hears keyhold.SecondFactorEnabled (and
+// current one, marked with session.FactorTOTP (the user has just proved
+// the password, recently, and the new authenticator: the session is
+// multi-factor, as later changes require). The Notifier hears keyhold.SecondFactorEnabled (and
 // SecondFactorRemoved for a replaced one).
 //
 // A wrong code returns an error matching ratelimit.ErrRejected and
@@ -270,7 +273,7 @@ func (a *Authenticator) Confirm(ctx context.Context, userID, token, code string,
 	}
 	var replace [credIDLen]byte
 	if opts.Replace != "" {
-		if n, err := hex.Decode(replace[:], []byte(opts.Replace)); err != nil || n != credIDLen || len(opts.Replace) != 2*credIDLen {
+		if n, err := hex.Decode(replace[:], []byte(opts.Replace[:min(len(opts.Replace), 2*credIDLen)])); err != nil || n != credIDLen || len(opts.Replace) != 2*credIDLen {
 			return Confirmed{}, fmt.Errorf("%w: Replace is not an authenticator ID", ErrInvalidInput)
 		}
 	}
@@ -341,7 +344,7 @@ func (a *Authenticator) Confirm(ctx context.Context, userID, token, code string,
 	if replaced {
 		a.notify(ctx, keyhold.SecondFactorRemoved, userID, opts.Replace, src)
 	}
-	return Confirmed{Authenticator: info, RecoveryCodes: codes}, a.afterChange(ctx, userID)
+	return Confirmed{Authenticator: info, RecoveryCodes: codes}, a.afterChange(ctx, userID, session.FactorTOTP)
 }
 
 func isWrongCode(err error) bool { return errors.Is(err, ErrWrongCode) }
@@ -359,7 +362,7 @@ func (a *Authenticator) Remove(ctx context.Context, userID, id string) error {
 		return err
 	}
 	var want [credIDLen]byte
-	if n, err := hex.Decode(want[:], []byte(id)); err != nil || n != credIDLen || len(id) != 2*credIDLen {
+	if n, err := hex.Decode(want[:], []byte(id[:min(len(id), 2*credIDLen)])); err != nil || n != credIDLen || len(id) != 2*credIDLen {
 		return fmt.Errorf("%w: not an authenticator ID", ErrInvalidInput)
 	}
 	if err := a.requireStepUp(ctx, userID, true); err != nil {
@@ -378,7 +381,7 @@ func (a *Authenticator) Remove(ctx context.Context, userID, id string) error {
 	}
 	a.audit(ctx, slog.LevelInfo, "authn_mfa_disabled", userID, slog.String("authenticator", id))
 	a.notify(ctx, keyhold.SecondFactorRemoved, userID, id, ratelimit.Source{})
-	return a.afterChange(ctx, userID)
+	return a.afterChange(ctx, userID, 0)
 }
 
 // Verify checks a TOTP code of the user's authenticators, through the

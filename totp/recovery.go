@@ -140,7 +140,7 @@ func (a *Authenticator) RegenerateRecoveryCodes(ctx context.Context, userID stri
 	}
 	a.audit(ctx, slog.LevelInfo, "authn_recovery_codes_created", userID, slog.Int("codes", len(codes)))
 	a.notify(ctx, keyhold.LoginRecoveryCodesRegenerated, userID, "", ratelimit.Source{})
-	return codes, a.afterChange(ctx, userID)
+	return codes, a.afterChange(ctx, userID, 0)
 }
 
 // matchRecovery returns the index of the hash that secret matches, or -1,

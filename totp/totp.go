@@ -448,8 +448,11 @@ func (a *Authenticator) requireStepUp(ctx context.Context, userID string, hasFac
 }
 
 // afterChange revokes the user's other sessions and re-issues the
-// current one, when the Authenticator knows the sessions.
-func (a *Authenticator) afterChange(ctx context.Context, userID string) error {
+// current one, when the Authenticator knows the sessions. proved is the
+// factor the change itself proved (FactorTOTP for Confirm, whose code came
+// from the new authenticator), or zero: the session is re-issued marked
+// with it, as session.Manager.SecondFactorVerified does.
+func (a *Authenticator) afterChange(ctx context.Context, userID string, proved session.Factors) error {
 	if a.sessions == nil {
 		return nil
 	}
@@ -459,7 +462,11 @@ func (a *Authenticator) afterChange(ctx context.Context, userID string) error {
 	if err := a.sessions.RevokeOthers(ctx); err != nil {
 		return fmt.Errorf("totp: the change is stored, but revoking the other sessions failed: %w", err)
 	}
-	if err := a.sessions.Renew(ctx); err != nil {
+	reissue := func() error { return a.sessions.Renew(ctx) }
+	if proved != 0 {
+		reissue = func() error { return a.sessions.SecondFactorVerified(ctx, proved) }
+	}
+	if err := reissue(); err != nil {
 		return fmt.Errorf("totp: the change is stored, but re-issuing the session failed: %w", err)
 	}
 	return nil
