@@ -482,15 +482,12 @@ func (a *app) removeAccount(ctx context.Context, userID, name string) error {
 	if _, err := a.db.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", deletingMark, userID); err != nil {
 		return err
 	}
-	err := account.Delete(ctx, userID, name, account.Parts{Sessions: a.m, Vault: a.vault, Lockouts: []*ratelimit.Lockout{a.lockout}})
+	// Sessions, the vault, the TOTP authenticators' sealed secrets and the
+	// recovery codes' hashes (with the code lockout's counters of the
+	// user), the login lockout's counters of the name.
+	err := account.Delete(ctx, userID, name, account.Parts{Sessions: a.m, Vault: a.vault,
+		Lockouts: []*ratelimit.Lockout{a.lockout}, Factors: a.auth})
 	if err != nil {
-		return err
-	}
-	// The TOTP authenticators' sealed secrets and the recovery codes'
-	// hashes (with the code lockout's counters of the user). vault/account
-	// does not take them yet (account.Parts has no Factors field in this
-	// version), so the app deletes them itself, right after.
-	if err := a.auth.Delete(ctx, userID); err != nil {
 		return err
 	}
 	// The step-up and unlock limits count per user ID, not per name.

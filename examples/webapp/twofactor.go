@@ -404,12 +404,9 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 		a.log.ErrorContext(ctx, "webapp.totp.after_change_failed", "user", info.UserID, "error", err)
 		d.Error = "Your authenticator was added, but your other devices could not all be logged out: check the Devices page."
 	}
-	// The confirming code proved the new authenticator, in a session that
-	// proved the password within 5 minutes: the session is multi-factor
-	// now, as the next change to the factors requires.
-	if err := a.m.SecondFactorVerified(ctx, session.FactorTOTP); err != nil {
-		return err
-	}
+	// Confirm re-issued the session marked with the new authenticator's
+	// factor: it is multi-factor now, as the next change to the factors
+	// requires.
 	a.log.InfoContext(ctx, "webapp.totp.enrolled", "user", info.UserID, "authenticator", conf.Authenticator.ID)
 	if len(conf.RecoveryCodes) == 0 {
 		return redirect(w, r, "/2fa")
