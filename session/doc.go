@@ -20,8 +20,19 @@
 // RequireFresh refuse it with [ErrSecondFactorRequired] (DenyHandler
 // redirects to the second factor's page, guarded by
 // [Manager.RequireFirstFactor]); once the app has checked the code or
-// passkey, [Manager.SecondFactorVerified] re-issues the token and the
-// session is complete ([Info].MultiFactor).
+// passkey, [Manager.SecondFactorVerified] (with the [Factors] proved, such
+// as [FactorTOTP]) re-issues the token and the session is complete
+// ([Info].MultiFactor). A pending login lasts [PendingLifetime] (5
+// minutes) at most. After each wrong code call
+// [Manager.SecondFactorFailed]: the failure that reaches
+// Config.MaxSecondFactorFailures (3) ends the login and tells
+// Config.Notifier (keyhold.PartialAuthentication, TOT-13).
+//
+// Every session records the factors that authenticated it
+// ([Info].Factors: [LoginOptions].Factor, password by default, plus those
+// SecondFactorVerified added); [Manager.RequireMultiFactor] lets only
+// multi-factor sessions through, refusing others with
+// [ErrMultiFactorRequired].
 //
 // # Tokens
 //

@@ -26,6 +26,18 @@ var (
 	// (guarded by RequireFirstFactor), then call SecondFactorVerified.
 	ErrSecondFactorRequired = errors.New("session: second factor required")
 
+	// ErrMultiFactorRequired means a handler behind RequireMultiFactor
+	// was reached by a session that is not rated multi-factor
+	// (Info.MultiFactor false): ask the user for a second factor, then
+	// call SecondFactorVerified.
+	ErrMultiFactorRequired = errors.New("session: multi-factor authentication required")
+
+	// ErrTooManySecondFactorFailures means SecondFactorFailed counted the
+	// failure that reached Config.MaxSecondFactorFailures: the pending
+	// login has ended (deleted, its cookie expired), and the user starts
+	// again from the password.
+	ErrTooManySecondFactorFailures = errors.New("session: too many failed second-factor attempts; the login has ended")
+
 	// ErrNoMiddleware means a method that needs the request's session
 	// state was called with a context that did not pass through
 	// Manager.Handler (a programming error in the app's routing).

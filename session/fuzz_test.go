@@ -28,6 +28,14 @@ func FuzzDecodeRecord(f *testing.F) {
 		v2[0] = recordVersionV2
 		f.Add(v2)
 	}
+	// Version 4: factors other than the password alone, failures.
+	for _, r := range []*record{
+		{kind: kindCookie, mfa: true, factors: FactorPassword | FactorTOTP, created: 1, authTime: 1, lastSeen: 1, deadline: 2, idleMS: 1, ref: make([]byte, refLen)},
+		{kind: kindCookie, factors: FactorPasskey, created: 1, authTime: 1, lastSeen: 1, deadline: 2, idleMS: 1, ref: make([]byte, refLen)},
+		{kind: kindCookie, pending: true, factors: FactorPassword, failures: 2, created: 1, authTime: 1, lastSeen: 1, deadline: 2, idleMS: 1, ref: make([]byte, refLen)},
+	} {
+		f.Add(r.encode())
+	}
 	f.Add([]byte{1, 1, 0})
 	id := bytes.Repeat([]byte{0xab}, 32)
 	f.Fuzz(func(t *testing.T, b []byte) {

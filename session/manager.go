@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/internal/clientip"
 	"github.com/keyhold/keyhold/storage"
 )
@@ -34,8 +35,13 @@ const (
 	DefaultRefreshLifetime    = 30 * 24 * time.Hour
 	DefaultRefreshRaceWindow  = 5 * time.Second
 	DefaultCookieName         = "__Host-keyhold"
-	insecureCookieName        = "keyhold"
-	maxCookieNameLen          = 64
+	// DefaultMaxSecondFactorFailures is Config.MaxSecondFactorFailures'
+	// default.
+	DefaultMaxSecondFactorFailures = 3
+	// maxSecondFactorFailures bounds Config.MaxSecondFactorFailures.
+	maxSecondFactorFailures = 100
+	insecureCookieName      = "keyhold"
+	maxCookieNameLen        = 64
 	// maxSessionsPerUser bounds Config.MaxSessionsPerUser so that every
 	// record of the user's devices fits in what ListUserSessions returns.
 	maxSessionsPerUser = storage.MaxSessionsPerUser / 4
@@ -46,8 +52,9 @@ const (
 // the password can never end one of the owner's sessions to make room.
 const (
 	// PendingLifetime is the most a login waits for its second factor,
-	// idle or not; then it ends and the user logs in again.
-	PendingLifetime = 10 * time.Minute
+	// idle or not; then it ends and the user logs in again. Five minutes
+	// (TOT-09: a pending login lives at most 5 minutes).
+	PendingLifetime = 5 * time.Minute
 	// MaxPendingPerUser is how many such logins a user may have at once;
 	// a new one ends the least recently used of them (never a complete
 	// session). They do not count against Config.MaxSessionsPerUser until
@@ -124,13 +131,16 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// DenyHandler answers requests that RequireLogin, RequireFirstFactor,
-	// RequireUnlocked or RequireFresh refuse, and requests whose session
-	// could not be loaded because the store failed; it receives the
-	// reason (ErrNotLoggedIn, ErrSecondFactorRequired, ErrLocked, a
-	// *NotFreshError, or the store's error): redirect
-	// ErrSecondFactorRequired to the second factor's page. Zero: a
-	// plain-text 401 (not logged in, second factor pending, not fresh),
-	// 403 (locked) or 500 (store failure) that reveals nothing more.
+	// RequireUnlocked, RequireFresh or RequireMultiFactor refuse, and
+	// requests whose session could not be loaded because the store
+	// failed; it receives the reason (ErrNotLoggedIn,
+	// ErrSecondFactorRequired, ErrLocked, a *NotFreshError,
+	// ErrMultiFactorRequired, or the store's error): redirect
+	// ErrSecondFactorRequired to the second factor's page, and
+	// ErrMultiFactorRequired to a step-up with a second factor. Zero: a
+	// plain-text 401 (not logged in, second factor pending, not fresh,
+	// not multi-factor), 403 (locked) or 500 (store failure) that reveals
+	// nothing more.
 	DenyHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ClearSiteData is the Clear-Site-Data value that Logout sends (the
 	// session cookie itself is always expired). Zero:
@@ -144,6 +154,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
+
+	// Notifier, if set, hears of every pending login that
+	// SecondFactorFailed ended (keyhold.PartialAuthentication: the
+	// password was right, the second factor failed MaxSecondFactorFailures
+	// times; TOT-13), once per login. See keyhold.Notifier: it must
+	// return quickly. Zero: nobody is told (the audit event is still
+	// logged).
+	Notifier keyhold.Notifier
+	// MaxSecondFactorFailures is how many failed second-factor attempts
+	// (SecondFactorFailed) a pending login survives: the one that reaches
+	// it ends the login. It counts per login, not per account: the
+	// application's lockout (package ratelimit) bounds guesses across
+	// logins. Zero: 3; 1 to 100.
+	MaxSecondFactorFailures int
 }
 
 // A Manager runs sessions for an app: the middleware that loads them, and
@@ -184,6 +208,9 @@ func New(store Store, cfg Config) (*Manager, error) {
 	if cfg.MaxSessionsPerUser == 0 {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
+	if cfg.MaxSecondFactorFailures == 0 {
+		cfg.MaxSecondFactorFailures = DefaultMaxSecondFactorFailures
+	}
 	if cfg.CookieName == "" {
 		cfg.CookieName = DefaultCookieName
 		if cfg.AllowInsecureCookies {
@@ -209,6 +236,8 @@ func New(store Store, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("%w: RefreshTokenTTL exceeds RefreshLifetime", ErrInvalidInput)
 	case cfg.MaxSessionsPerUser < 1 || cfg.MaxSessionsPerUser > maxSessionsPerUser:
 		return nil, fmt.Errorf("%w: MaxSessionsPerUser must be 1 to %d", ErrInvalidInput, maxSessionsPerUser)
+	case cfg.MaxSecondFactorFailures < 1 || cfg.MaxSecondFactorFailures > maxSecondFactorFailures:
+		return nil, fmt.Errorf("%w: MaxSecondFactorFailures must be 1 to %d", ErrInvalidInput, maxSecondFactorFailures)
 	case len(cfg.CookieName) > maxCookieNameLen || !validCookieName(cfg.CookieName):
 		return nil, fmt.Errorf("%w: cookie name must be 1 to %d token characters", ErrInvalidInput, maxCookieNameLen)
 	case !cfg.AllowInsecureCookies && !strings.HasPrefix(cfg.CookieName, "__Host-"):
@@ -264,7 +293,7 @@ func validCookieName(name string) bool {
 
 func defaultDeny(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case isAny(err, ErrNotLoggedIn, ErrNotFresh, ErrSecondFactorRequired):
+	case isAny(err, ErrNotLoggedIn, ErrNotFresh, ErrSecondFactorRequired, ErrMultiFactorRequired):
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "401 unauthorized", http.StatusUnauthorized)
 	case isAny(err, ErrLocked):

@@ -30,15 +30,20 @@ const (
 )
 
 const (
-	// recordVersion is the format of the session records with a
-	// second-factor flag (pending, multi-factor): version 3. Records
-	// without one are written as version 2 (the stable reference), which
-	// every instance of a rolling upgrade reads; version 1 records are
-	// still read (their reference is derived from the session ID, as it
-	// was). A reader that predates version 3 refuses a version 3 record,
-	// so a pending session is never taken for a complete one by an older
-	// instance: it is absent there (fail closed).
-	recordVersion   = 3
+	// recordVersion is the format of the session records that carry
+	// authentication factors other than the password alone, or failed
+	// second-factor attempts: version 4, version 3 with two more bytes
+	// after the flags. Every other record is written in the oldest format
+	// that holds it, which every instance of a rolling upgrade reads:
+	// version 3 with a second-factor flag (pending, multi-factor), else
+	// version 2 (the stable reference). Version 1 records are still read
+	// (their reference is derived from the session ID, as it was).
+	// Versions 1 to 3 decode with the factors FactorPassword and no
+	// failures. A reader that predates a version refuses its records (the
+	// session is absent there: fail closed), so a pending session is never
+	// taken for a complete one by an older instance.
+	recordVersion   = 4
+	recordVersionV3 = 3
 	recordVersionV2 = 2
 	recordVersionV1 = 1
 	// familyRecordVersion is the format of refresh-family records written
@@ -48,14 +53,18 @@ const (
 	familyRecordVersion   = 2
 	familyRecordVersionV1 = 1
 	flagRemember          = 1 << 0
-	flagFactorPending     = 1 << 1 // version 3: a second factor is still to be proved
-	flagMultiFactor       = 1 << 2 // version 3: a second factor was proved
+	flagFactorPending     = 1 << 1 // version 3 and 4: a second factor is still to be proved
+	flagMultiFactor       = 1 << 2 // version 3 and 4: rated multi-factor
 	knownFlagsV2          = flagRemember
 	knownFlags            = flagRemember | flagFactorPending | flagMultiFactor
 	recordFixedLenV1      = 1 + 1 + 1 + 5*8
 	recordFixedLen        = recordFixedLenV1 + refLen
 	// refLen is the length of a session's stable reference: 96 bits.
 	refLen = 12
+	// maxStoredFailures bounds the failed second-factor attempts a
+	// record may hold (Config.MaxSecondFactorFailures is at most 100, and
+	// the session ends when it is reached).
+	maxStoredFailures = maxSecondFactorFailures
 )
 
 var errMalformed = errors.New("session: malformed session record")
@@ -65,8 +74,10 @@ var errMalformed = errors.New("session: malformed session record")
 type record struct {
 	kind      kind
 	remember  bool
-	pending   bool // the session waits for its second factor (SES-13)
-	mfa       bool // a second factor was proved in this session
+	pending   bool    // the session waits for its second factor (SES-13)
+	mfa       bool    // rated multi-factor: SecondFactorVerified, or a multi-factor login
+	factors   Factors // what authenticated the session; 0 is read as FactorPassword
+	failures  uint8   // failed second-factor attempts of a pending session (SecondFactorFailed)
 	created   int64
 	authTime  int64
 	lastSeen  int64
@@ -80,7 +91,7 @@ type record struct {
 }
 
 func (r *record) encode() []byte {
-	b := make([]byte, 0, recordFixedLen+1+len(r.family)+1+len(r.ip)+2+len(r.userAgent)+2+len(r.custody))
+	b := make([]byte, 0, recordFixedLen+2+1+len(r.family)+1+len(r.ip)+2+len(r.userAgent)+2+len(r.custody))
 	var flags byte
 	if r.remember {
 		flags |= flagRemember
@@ -93,9 +104,15 @@ func (r *record) encode() []byte {
 	}
 	version := byte(recordVersionV2)
 	if r.pending || r.mfa {
+		version = recordVersionV3
+	}
+	if r.v4() {
 		version = recordVersion
 	}
 	b = append(b, version, byte(r.kind), flags)
+	if version == recordVersion {
+		b = append(b, byte(r.factors), r.failures)
+	}
 	for _, v := range []int64{r.created, r.authTime, r.lastSeen, r.deadline, r.idleMS} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
@@ -113,20 +130,32 @@ func (r *record) encode() []byte {
 // decodeRecord decodes the record of the session with this store ID
 // (which gives a version 1 record its reference).
 func decodeRecord(id, b []byte) (*record, error) {
-	if len(b) < recordFixedLenV1 || (b[0] != recordVersion && b[0] != recordVersionV2 && b[0] != recordVersionV1) ||
-		(b[0] != recordVersionV1 && len(b) < recordFixedLen) {
+	if len(b) < recordFixedLenV1 || b[0] < recordVersionV1 || b[0] > recordVersion ||
+		(b[0] != recordVersionV1 && len(b) < recordFixedLen) || (b[0] == recordVersion && len(b) < recordFixedLen+2) {
 		return nil, errMalformed
 	}
 	known := byte(knownFlags)
-	if b[0] != recordVersion {
+	if b[0] < recordVersionV3 {
 		known = knownFlagsV2
 	}
-	r := &record{kind: kind(b[1]), remember: b[2]&flagRemember != 0, pending: b[2]&flagFactorPending != 0, mfa: b[2]&flagMultiFactor != 0}
+	r := &record{kind: kind(b[1]), remember: b[2]&flagRemember != 0, pending: b[2]&flagFactorPending != 0, mfa: b[2]&flagMultiFactor != 0,
+		factors: FactorPassword}
 	if (r.kind != kindCookie && r.kind != kindBearer && r.kind != kindFamily) || b[2]&^known != 0 ||
-		(r.pending && (r.mfa || r.kind != kindCookie)) || (b[0] == recordVersion && !r.pending && !r.mfa) {
+		(r.pending && (r.mfa || r.kind != kindCookie)) || (b[0] == recordVersionV3 && !r.pending && !r.mfa) {
 		return nil, errMalformed
 	}
 	p := b[3:]
+	if b[0] == recordVersion {
+		r.factors, r.failures = Factors(b[3]), b[4]
+		p = b[5:]
+		// Only what versions 2 and 3 cannot hold is version 4; a
+		// multi-factor set is rated so; failures count only while the
+		// second factor is pending.
+		if !r.factors.valid() || !r.v4() || (r.factors.MultiFactor() && !r.mfa) ||
+			(r.failures != 0 && !r.pending) || r.failures > maxStoredFailures {
+			return nil, errMalformed
+		}
+	}
 	for _, v := range []*int64{&r.created, &r.authTime, &r.lastSeen, &r.deadline, &r.idleMS} {
 		*v = int64(binary.BigEndian.Uint64(p))
 		p = p[8:]
@@ -192,6 +221,21 @@ func decodeRecord(id, b []byte) (*record, error) {
 		r.custody = append([]byte(nil), custody...)
 	}
 	return r, nil
+}
+
+// v4 reports whether the record needs version 4: factors other than the
+// password alone, or failed second-factor attempts.
+func (r *record) v4() bool {
+	return (r.factors != 0 && r.factors != FactorPassword) || r.failures != 0
+}
+
+// sessionFactors is what authenticated the session (FactorPassword for a
+// record that does not say).
+func (r *record) sessionFactors() Factors {
+	if r.factors == 0 {
+		return FactorPassword
+	}
+	return r.factors
 }
 
 // expiresAt is when the store may forget the session: at its idle or its

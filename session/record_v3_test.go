@@ -18,7 +18,7 @@ func TestRecordSecondFactorFlags(t *testing.T) {
 		rec := base
 		rec.pending, rec.mfa = r.pending, r.mfa
 		b := rec.encode()
-		if b[0] != recordVersion {
+		if b[0] != recordVersionV3 {
 			t.Fatalf("pending=%v mfa=%v: version %d, want 3", r.pending, r.mfa, b[0])
 		}
 		got, err := decodeRecord(id, b)
@@ -31,7 +31,7 @@ func TestRecordSecondFactorFlags(t *testing.T) {
 		}
 	}
 	b := plain.encode()
-	b[0] = recordVersion
+	b[0] = recordVersionV3
 	if _, err := decodeRecord(id, b); err == nil {
 		t.Fatal("a version 3 record without second-factor flags decoded")
 	}

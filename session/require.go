@@ -94,3 +94,29 @@ func (m *Manager) RequireFresh(maxAge time.Duration, next http.Handler) http.Han
 		next.ServeHTTP(w, r)
 	})
 }
+
+// RequireMultiFactor returns middleware that passes only requests whose
+// session is complete and rated multi-factor (Info.MultiFactor: a login
+// with a multi-factor LoginOptions.Factor, or SecondFactorVerified since):
+// guard with it what a password alone must not reach. Others go to
+// Config.DenyHandler with ErrNotLoggedIn, ErrSecondFactorRequired (a
+// pending login), or ErrMultiFactorRequired (a complete session of one
+// factor: ask for a second factor, then call SecondFactorVerified).
+func (m *Manager) RequireMultiFactor(next http.Handler) http.Handler {
+	if m == nil {
+		return nilManagerHandler
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, ok := m.Current(r.Context())
+		switch {
+		case !ok:
+			m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
+		case info.SecondFactorPending:
+			m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
+		case !info.MultiFactor:
+			m.cfg.DenyHandler(w, r, ErrMultiFactorRequired)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}

@@ -54,7 +54,7 @@ func TestSecondFactorPendingRefused(t *testing.T) {
 	})))
 	mux.Handle("POST /2fa", m.RequireFirstFactor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The code was checked (through the lockout) by the app.
-		if err := m.SecondFactorVerified(r.Context()); err != nil {
+		if err := m.SecondFactorVerified(r.Context(), session.FactorTOTP); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}

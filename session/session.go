@@ -44,10 +44,21 @@ type Info struct {
 	// yet: the session is rated no higher than its one factor, and
 	// RequireLogin, RequireUnlocked and RequireFresh refuse it (SES-13).
 	SecondFactorPending bool
-	// MultiFactor reports that SecondFactorVerified was called in this
-	// session: its authentication used two factors (with a password and
-	// a TOTP code or a passkey, NIST SP 800-63B AAL2).
+	// MultiFactor reports that the session is rated multi-factor: its
+	// login proved a multi-factor set (LoginOptions.Factor, see
+	// Factors.MultiFactor), or SecondFactorVerified was called in it (with
+	// a password and a TOTP code or a passkey, NIST SP 800-63B AAL2).
+	// RequireMultiFactor checks it. A session stored before factors were
+	// recorded (record versions 1 to 3) keeps its rating while its
+	// Factors reads FactorPassword alone.
 	MultiFactor bool
+	// Factors are the factors the session's authentication proved: the
+	// login's (LoginOptions.Factor, FactorPassword by default) and every
+	// one SecondFactorVerified added since. They carry over every
+	// re-issue (Unlock, Reauthenticated, Renew). API clients' sessions
+	// (IssueTokens, Refresh) have FactorPassword, as do sessions stored
+	// before factors were recorded.
+	Factors Factors
 }
 
 // Current returns the request's session, or ok=false when the request has
@@ -81,6 +92,7 @@ func (st *requestState) info() Info {
 
 		SecondFactorPending: st.rec.pending,
 		MultiFactor:         st.rec.mfa,
+		Factors:             st.rec.sessionFactors(),
 	}
 }
 
@@ -113,10 +125,17 @@ type LoginOptions struct {
 	// RequireLogin, RequireUnlocked and RequireFresh refuse the session
 	// with ErrSecondFactorRequired, and Unlock and Reauthenticated return
 	// it; RequireFirstFactor lets the second factor's own page through.
-	// The session keeps its lifetime and idle timeout: use a short
-	// IdleTimeout, or end it (Logout) after failed second-factor
-	// attempts as the lockout counts them.
+	// The session lasts PendingLifetime at most, idle or not; call
+	// SecondFactorFailed after each wrong second factor, which ends it
+	// at Config.MaxSecondFactorFailures.
 	SecondFactorPending bool
+	// Factor is the factor, or the set of factors, the login proved,
+	// recorded in the session (Info.Factors). Zero means FactorPassword.
+	// A multi-factor set (FactorPassword|FactorTOTP, checked in one step)
+	// rates the session multi-factor at once, and cannot be
+	// SecondFactorPending (ErrInvalidInput); bits that name no factor are
+	// ErrInvalidInput too.
+	Factor Factors
 }
 
 // Login starts a new session for userID, after the app has authenticated
@@ -130,6 +149,16 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	if userID == "" || len(userID) > storage.MaxUserIDLen {
 		return fmt.Errorf("%w: user ID must be 1 to %d bytes", ErrInvalidInput, storage.MaxUserIDLen)
+	}
+	factors := opts.Factor
+	if factors == 0 {
+		factors = FactorPassword
+	}
+	if !factors.valid() {
+		return fmt.Errorf("%w: LoginOptions.Factor holds unknown factor bits", ErrInvalidInput)
+	}
+	if opts.SecondFactorPending && factors.MultiFactor() {
+		return fmt.Errorf("%w: a multi-factor login (%s) is not pending a second factor", ErrInvalidInput, factors)
 	}
 	st, err := m.state(ctx)
 	if err != nil {
@@ -151,6 +180,7 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	}
 	now := m.now()
 	rec := m.newRecord(kindCookie, now, opts.Remember, st)
+	rec.factors, rec.mfa = factors, factors.MultiFactor()
 	if opts.SecondFactorPending {
 		// A login with the password alone lives only as long as it takes
 		// to give the second factor, and competes only with other such
@@ -170,23 +200,28 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 	st.token, st.id, st.userID, st.rec, st.version = token, id, userID, rec, 1
 	st.setCookie(token, rec)
 	m.audit(ctx, slog.LevelInfo, "session_created", st, slog.Bool("remember", opts.Remember),
-		slog.Bool("second_factor_pending", opts.SecondFactorPending))
+		slog.Bool("second_factor_pending", opts.SecondFactorPending), slog.String("factors", factors.String()))
 	return nil
 }
 
 // SecondFactorVerified records that the user of the request's session
-// has just proved a second factor (a TOTP code, a passkey, a 2FA recovery
-// code: the caller checks it, through the lockout): the session is no
-// longer pending (Info.SecondFactorPending false), is rated multi-factor
-// (Info.MultiFactor), its authentication time is reset as by
+// has just proved the second factor f (FactorTOTP, FactorRecoveryCode or
+// FactorPasskey, or a set of them: the caller checks it, through the
+// lockout): f is added to the session's factors (Info.Factors), the
+// session is no longer pending (Info.SecondFactorPending false), is rated
+// multi-factor (Info.MultiFactor), its authentication time is reset as by
 // Reauthenticated, and its token is re-issued (a privilege change: no
 // fixation). It works on a session that was not pending too (a step-up
-// to two factors). It returns ErrNotLoggedIn without a session, and
-// ErrInvalidInput for an API client's session (IssueTokens is called
-// after every factor).
-func (m *Manager) SecondFactorVerified(ctx context.Context) error {
+// to two factors). It returns ErrInvalidInput for an f that is zero,
+// holds FactorPassword (the first factor, given to Login) or unknown
+// bits, and for an API client's session (IssueTokens is called after
+// every factor); ErrNotLoggedIn without a session.
+func (m *Manager) SecondFactorVerified(ctx context.Context, f Factors) error {
 	if m == nil {
 		return errNilManager
+	}
+	if !f.valid() || f.Has(FactorPassword) {
+		return fmt.Errorf("%w: SecondFactorVerified takes the second factor proved (TOTP, recovery code, passkey), not %s", ErrInvalidInput, f)
 	}
 	st, err := m.loggedIn(ctx)
 	if err != nil {
@@ -211,13 +246,15 @@ func (m *Manager) SecondFactorVerified(ctx context.Context) error {
 		if rec.pending { // the lifetime of a complete login, from now
 			rec.deadline, rec.idleMS = full.deadline, full.idleMS
 		}
-		rec.pending, rec.mfa = false, true
+		rec.pending, rec.mfa, rec.failures = false, true, 0
+		rec.factors = rec.sessionFactors() | f
 		rec.authTime, rec.lastSeen = now.UnixMilli(), now.UnixMilli()
 	}
 	if err := m.reissue(ctx, st, nil, verified); err != nil {
 		return err
 	}
-	m.audit(ctx, slog.LevelInfo, "session_renewed", st, slog.String("reason", "second_factor"))
+	m.audit(ctx, slog.LevelInfo, "session_renewed", st, slog.String("reason", "second_factor"),
+		slog.String("factors", st.rec.sessionFactors().String()))
 	return nil
 }
 
@@ -230,7 +267,7 @@ func (m *Manager) newRecord(k kind, now time.Time, remember bool, st *requestSta
 		lifetime, idle = m.cfg.AccessTokenTTL, m.cfg.AccessTokenTTL
 	}
 	ms := now.UnixMilli()
-	rec := &record{kind: k, remember: remember, created: ms, authTime: ms, lastSeen: ms,
+	rec := &record{kind: k, remember: remember, factors: FactorPassword, created: ms, authTime: ms, lastSeen: ms,
 		deadline: ms + lifetime.Milliseconds(), idleMS: idle.Milliseconds(), ref: newRef()}
 	if st != nil && st.r != nil {
 		if ip, ok := m.proxies.Client(st.r); ok {
