@@ -68,9 +68,16 @@ func (a *Authenticator) status(rec *factorRecord) RecoveryStatus {
 	return st
 }
 
+// testHookRecoveryHash, if a test sets it, is called for every
+// recovery-code hash computed (to count the work of each path).
+var testHookRecoveryHash func()
+
 // recoveryHash is what the store keeps of a code: HMAC-SHA-256 keyed with
 // the set's salt, over a label, the user ID and the code's secret.
 func recoveryHash(salt []byte, userID string, secret []byte) [recoveryHashLen]byte {
+	if testHookRecoveryHash != nil {
+		testHookRecoveryHash()
+	}
 	mac := hmac.New(sha256.New, salt)
 	mac.Write(appendString16(nil, "keyhold/totp/recovery/v1"))
 	mac.Write(appendString16(nil, userID))
