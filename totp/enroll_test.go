@@ -682,3 +682,29 @@ func TestRecoveryCodeNotEnrolled(t *testing.T) {
 		t.Fatalf("Verify without an authenticator: %v; want ErrNotEnrolled", err)
 	}
 }
+
+// A setup token's authenticator, once confirmed and then removed, is not
+// shown again (Pending) nor brought back (Confirm) by the same token
+// within its lifetime (TOT-07: the secret cannot be read back once in
+// use; TOT-15: a revoked factor stays revoked).
+//
+// KNOWN BUG, skipped so the suite stays green until fixed: only the
+// authenticator's presence in the record marks the token used, so after
+// Remove the token works again until it expires. The fix needs the record
+// to remember consumed setup IDs (see the proof-tests report); remove the
+// Skip with it.
+func TestSetupTokenDeadAfterRemove(t *testing.T) {
+	t.Skip("known bug: a removed authenticator's setup token works again until it expires (report of the totp proof tests)")
+	e := newProofEnv(t, nil)
+	en, c := e.enroll(proofUser)
+	if err := e.auth.Remove(e.ctx, proofUser, c.Authenticator.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.auth.Pending(e.ctx, proofUser, en.Token); !errors.Is(err, ErrAlreadyConfirmed) {
+		t.Errorf("Pending after Remove = %v, %v; want ErrAlreadyConfirmed (secret shown again: %v)", p, err, p != nil && p.Secret() == en.Secret())
+	}
+	e.clock.Advance(DefaultPeriod)
+	if _, err := e.auth.Confirm(e.ctx, proofUser, en.Token, e.phone(en, SHA1, 6), ratelimit.Source{}, ConfirmOptions{}); !errors.Is(err, ErrAlreadyConfirmed) {
+		t.Errorf("Confirm after Remove: %v; want ErrAlreadyConfirmed", err)
+	}
+}
