@@ -29,7 +29,7 @@ func TestRecoveryCodeWorkIsEqual(t *testing.T) {
 	store := memstore.New()
 	quiet := slog.New(slog.DiscardHandler)
 	lockout, err := ratelimit.NewLockout(store, ratelimit.LockoutOptions{Name: "totp", Now: clock, Logger: quiet,
-		Policy: ratelimit.LockoutPolicy{MaxFailures: 3, AccountMaxFailures: 3}})
+		Policy: ratelimit.LockoutPolicy{MaxFailures: 4, AccountMaxFailures: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,9 +64,9 @@ func TestRecoveryCodeWorkIsEqual(t *testing.T) {
 	try("used", codes[0].Reveal(), false)
 	try("wrong", strings.Repeat("7", 32), false)
 	try("malformed", "not a code", false)
-	try("over-long", strings.Repeat("1", 300), false) // third failure: locks
+	try("over-long", strings.Repeat("1", 300), false) // the fourth failure: it locks
 	if _, err := a.UseRecoveryCode(ctx, "u", codes[1].Reveal(), ratelimit.Source{}); !errors.Is(err, ratelimit.ErrLocked) {
-		t.Fatalf("after three failures: %v, want locked", err)
+		t.Fatalf("after four failures: %v, want locked", err)
 	}
 	try("locked", codes[2].Reveal(), false)
 }
