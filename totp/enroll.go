@@ -93,18 +93,20 @@ func (e *Enrollment) Format(f fmt.State, _ rune) { fmt.Fprint(f, e.String()) }
 
 // setup is what a setup token seals.
 type setup struct {
-	id      [credIDLen]byte
-	expires int64 // Unix ms
-	alg     byte
-	digits  byte
-	period  uint16
-	account string
-	secret  []byte
+	id       [credIDLen]byte
+	removals uint64 // the user's factorRecord.removals at Begin
+	expires  int64  // Unix ms
+	alg      byte
+	digits   byte
+	period   uint16
+	account  string
+	secret   []byte
 }
 
 func (s *setup) encode() []byte {
 	b := []byte{setupFormat}
 	b = append(b, s.id[:]...)
+	b = binary.BigEndian.AppendUint64(b, s.removals)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.expires))
 	b = append(b, s.alg, s.digits)
 	b = binary.BigEndian.AppendUint16(b, s.period)
@@ -121,6 +123,7 @@ func decodeSetup(b []byte) (*setup, bool) {
 	}
 	s := &setup{}
 	copy(s.id[:], r.take(credIDLen))
+	s.removals = r.u64()
 	s.expires = r.i64()
 	s.alg, s.digits, s.period = r.u8(), r.u8(), r.u16()
 	s.account = r.str(int(r.u8()))
@@ -146,8 +149,9 @@ func (s *setup) enrollment(issuer, token string) (*Enrollment, error) {
 
 // Begin starts setting up a TOTP authenticator for userID: a new secret
 // (160 bits or more from crypto/rand), sealed into the returned
-// Enrollment's Token. It stores nothing: an enrollment never confirmed
-// leaves no trace. accountName is what the user's app shows under the
+// Enrollment's Token. It stores nothing (it reads the user's record, to
+// bind the token to its count of removed authenticators): an enrollment
+// never confirmed leaves no trace. accountName is what the user's app shows under the
 // issuer (an email address, a user name; 1 to MaxNameLen bytes, no
 // colon).
 func (a *Authenticator) Begin(ctx context.Context, userID, accountName string) (*Enrollment, error) {
@@ -160,7 +164,12 @@ func (a *Authenticator) Begin(ctx context.Context, userID, accountName string) (
 	if accountName == "" || len(accountName) > MaxNameLen || bytes.ContainsAny([]byte(accountName), ":\x00") {
 		return nil, fmt.Errorf("%w: account name must be 1 to %d bytes without a colon", ErrInvalidInput, MaxNameLen)
 	}
-	s := &setup{id: newID(), expires: a.cfg.Now().Add(a.cfg.SetupLifetime).UnixMilli(), alg: byte(a.cfg.Algorithm),
+	rec, _, err := a.load(ctx, userID) // a read only: Begin stores nothing
+	if err != nil {
+		return nil, err
+	}
+	now := a.cfg.Now()
+	s := &setup{id: newID(), removals: rec.removals, expires: now.Add(a.cfg.SetupLifetime).UnixMilli(), alg: byte(a.cfg.Algorithm),
 		digits: byte(a.cfg.Digits), period: a.period, account: accountName,
 		secret: make([]byte, a.cfg.Algorithm.secretLen())}
 	randRead(s.secret)
@@ -199,7 +208,8 @@ func (a *Authenticator) openSetup(ctx context.Context, userID, token string) (*s
 
 // Pending reopens a setup token, to show its QR code again (after a wrong
 // code, say). Once the token's authenticator is confirmed, its secret is
-// never shown again: Pending returns ErrAlreadyConfirmed (TOT-07).
+// never shown again: Pending returns ErrAlreadyConfirmed (TOT-07), also
+// after the authenticator is removed.
 func (a *Authenticator) Pending(ctx context.Context, userID, token string) (*Enrollment, error) {
 	if a == nil {
 		return nil, errNilAuthenticator
@@ -215,10 +225,23 @@ func (a *Authenticator) Pending(ctx context.Context, userID, token string) (*Enr
 	if err != nil {
 		return nil, err
 	}
-	if rec.find(s.id) >= 0 {
+	if rec.used(s) {
 		return nil, ErrAlreadyConfirmed
 	}
 	return s.enrollment(a.cfg.Issuer, token)
+}
+
+// used reports whether a setup token can no longer be used: its
+// authenticator is enrolled, or was enrolled and removed. A removal is
+// listed in retired until every token begun before it has expired; if
+// more authenticators were removed since the token's Begin than retired
+// still lists (or the record is older than the token), the token is
+// refused too, as one of them may be its own.
+func (r *factorRecord) used(s *setup) bool {
+	if r.find(s.id) >= 0 || slices.ContainsFunc(r.retired, func(x retiredID) bool { return x.id == s.id }) {
+		return true
+	}
+	return s.removals > r.removals || r.removals-s.removals > uint64(len(r.retired))
 }
 
 func (r *factorRecord) find(id [credIDLen]byte) int {
@@ -288,7 +311,7 @@ func (a *Authenticator) Confirm(ctx context.Context, userID, token, code string,
 	if err := a.requireStepUp(ctx, userID, len(rec.creds) > 0); err != nil {
 		return Confirmed{}, err
 	}
-	if rec.find(s.id) >= 0 {
+	if rec.used(s) {
 		return Confirmed{}, ErrAlreadyConfirmed
 	}
 	var m match
@@ -314,7 +337,7 @@ func (a *Authenticator) Confirm(ctx context.Context, userID, token, code string,
 	var replaced bool
 	err = a.update(ctx, userID, func(rec *factorRecord) error {
 		codes, replaced = nil, false
-		if rec.find(s.id) >= 0 {
+		if rec.used(s) {
 			return ErrAlreadyConfirmed
 		}
 		if opts.Replace != "" {
@@ -323,6 +346,7 @@ func (a *Authenticator) Confirm(ctx context.Context, userID, token, code string,
 				return fmt.Errorf("%w: no authenticator %s to replace", ErrNotEnrolled, opts.Replace)
 			}
 			rec.creds = slices.Delete(rec.creds, i, i+1)
+			rec.retire(replace, now.UnixMilli())
 			replaced = true
 		}
 		if len(rec.creds) >= MaxAuthenticators {
@@ -374,6 +398,7 @@ func (a *Authenticator) Remove(ctx context.Context, userID, id string) error {
 			return ErrNotEnrolled
 		}
 		rec.creds = slices.Delete(rec.creds, i, i+1)
+		rec.retire(want, a.cfg.Now().UnixMilli())
 		return nil
 	})
 	if err != nil {

@@ -694,7 +694,6 @@ func TestRecoveryCodeNotEnrolled(t *testing.T) {
 // to remember consumed setup IDs (see the proof-tests report); remove the
 // Skip with it.
 func TestSetupTokenDeadAfterRemove(t *testing.T) {
-	t.Skip("known bug: a removed authenticator's setup token works again until it expires (report of the totp proof tests)")
 	e := newProofEnv(t, nil)
 	en, c := e.enroll(proofUser)
 	if err := e.auth.Remove(e.ctx, proofUser, c.Authenticator.ID); err != nil {

@@ -36,7 +36,7 @@ func formatVectors(t *testing.T) []string {
 	rec := &factorRecord{
 		creds: []cred{{id: id, created: 1767225600000, lastUsed: 1767225630000, lastStep: 58907521,
 			alg: algSHA1, digits: 6, period: 30, name: "Phone", sealed: []byte{1, 2, 3}}},
-		generated: 1767225600000, total: 10, hashes: [][recoveryHashLen]byte{hash},
+		removals: 2, retired: []retiredID{{id: [credIDLen]byte(byteRange(0xb0, 16)), at: 1767225615000}}, generated: 1767225600000, total: 10, hashes: [][recoveryHashLen]byte{hash},
 	}
 	copy(rec.salt[:], byteRange(0, 16))
 	return []string{hex.EncodeToString(ad), hex.EncodeToString(sealed), recoverycode.Format(byteRange(0, 20)),

@@ -21,7 +21,25 @@ const (
 	recoverySaltLen = 16
 	recoveryHashLen = 32
 	maxSealedLen    = 1024
+	maxRetired      = 16
 )
+
+// retiredID is an authenticator removed (or replaced) at a time (Unix ms).
+type retiredID struct {
+	id [credIDLen]byte
+	at int64
+}
+
+// retire records that the authenticator id was removed at now.
+func (r *factorRecord) retire(id [credIDLen]byte, now int64) {
+	r.removals++
+	horizon := now - MaxSetupLifetime.Milliseconds()
+	r.retired = slices.DeleteFunc(r.retired, func(x retiredID) bool { return x.at < horizon })
+	r.retired = append(r.retired, retiredID{id: id, at: now})
+	if n := len(r.retired); n > maxRetired {
+		r.retired = slices.Delete(r.retired, 0, n-maxRetired)
+	}
+}
 
 // algorithm codes in the record (FORMAT.md §6.1).
 const (
@@ -47,6 +65,12 @@ type cred struct {
 // storage.FactorRecord.Data (FORMAT.md §6.1).
 type factorRecord struct {
 	creds []cred
+	// removals counts the authenticators ever removed or replaced, and
+	// retired lists the latest of them (at most maxRetired, none older
+	// than MaxSetupLifetime): a setup token whose authenticator was
+	// removed cannot show or enroll its secret again (see used).
+	removals uint64
+	retired  []retiredID
 	// recovery codes: generated is when the set was made (Unix ms, 0: no
 	// set); hashes are those of the codes not used yet.
 	generated int64
@@ -68,6 +92,12 @@ func (r *factorRecord) encode() []byte {
 		b = append(b, c.name...)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(c.sealed)))
 		b = append(b, c.sealed...)
+	}
+	b = binary.BigEndian.AppendUint64(b, r.removals)
+	b = append(b, byte(len(r.retired)))
+	for _, x := range r.retired {
+		b = append(b, x.id[:]...)
+		b = binary.BigEndian.AppendUint64(b, uint64(x.at))
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(r.generated))
 	b = append(b, r.salt[:]...)
@@ -124,6 +154,17 @@ func decodeRecord(b []byte) (*factorRecord, error) {
 			return nil, ErrMalformedRecord
 		}
 		rec.creds = append(rec.creds, c)
+	}
+	rec.removals = r.u64()
+	nRetired := int(r.u8())
+	if nRetired > maxRetired || uint64(nRetired) > rec.removals {
+		return nil, ErrMalformedRecord
+	}
+	for range nRetired {
+		var x retiredID
+		copy(x.id[:], r.take(credIDLen))
+		x.at = r.i64()
+		rec.retired = append(rec.retired, x)
 	}
 	rec.generated = r.i64()
 	copy(rec.salt[:], r.take(recoverySaltLen))

@@ -111,7 +111,8 @@ type Config struct {
 	// codes and wrong passwords are counted apart.
 	Lockout *ratelimit.Lockout
 	// Issuer names the application in authenticator apps (the otpauth
-	// URI's issuer), e.g. "Example Corp".
+	// URI's issuer), e.g. "Example Corp": 1 to MaxNameLen bytes without
+	// ':', '&' or '+', which the URI cannot carry intact.
 	Issuer string
 
 	// Algorithm, Digits and Period are those of new authenticators
