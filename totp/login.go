@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
@@ -124,4 +125,30 @@ func (a *Authenticator) Reseal(ctx context.Context, userID string) (changed bool
 		return nil
 	})
 	return changed, err
+}
+
+// ResealAll runs Reseal for every user ID that users yields, in order, and
+// returns how many users' records changed. It stops at the first error,
+// returning the count so far and the user ID that failed in the error: run
+// it again from there (Reseal is idempotent). This is the walk that
+// retires a KeyRing key: make the new key current on every instance, run
+// ResealAll over all users (from the app's user table), then drop the old
+// key from the ring.
+func (a *Authenticator) ResealAll(ctx context.Context, users iter.Seq[string]) (changed int, err error) {
+	if a == nil {
+		return 0, errNilAuthenticator
+	}
+	for userID := range users {
+		if err := ctx.Err(); err != nil {
+			return changed, err
+		}
+		c, err := a.Reseal(ctx, userID)
+		if err != nil {
+			return changed, fmt.Errorf("totp: resealing user %q: %w", userID, err)
+		}
+		if c {
+			changed++
+		}
+	}
+	return changed, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -369,5 +370,36 @@ func TestVaultSealer(t *testing.T) {
 	e.clock.Advance(DefaultPeriod)
 	if err := e.auth.Verify(withBob, "bob", e.phone(en, SHA1, 6), ratelimit.Source{}); err == nil {
 		t.Fatal("alice's record verified for bob under bob's vault")
+	}
+}
+
+// ResealAll walks users: each record under the old key is re-sealed once,
+// users without a record (or already current) count as unchanged, and
+// afterwards the old key can leave the ring.
+func TestResealAllRetiresAKey(t *testing.T) {
+	e := newProofEnv(t, nil)
+	e.auth.cfg.Sealer = proofRing(t, "k1", "k1")
+	users := []string{"u1", "u2", "u3"}
+	enrollments := map[string]*Enrollment{}
+	for _, u := range users {
+		enrollments[u], _ = e.enroll(u)
+	}
+	e.auth.cfg.Sealer = proofRing(t, "k2", "k1", "k2")
+	walk := slices.Values(append(slices.Clone(users), "nobody"))
+	if changed, err := e.auth.ResealAll(e.ctx, walk); err != nil || changed != 3 {
+		t.Fatalf("ResealAll = %d, %v; want 3 changed", changed, err)
+	}
+	if changed, err := e.auth.ResealAll(e.ctx, walk); err != nil || changed != 0 {
+		t.Fatalf("second ResealAll = %d, %v; want 0", changed, err)
+	}
+	e.auth.cfg.Sealer = proofRing(t, "k2", "k2")
+	e.clock.Advance(DefaultPeriod)
+	for _, u := range users {
+		if err := e.auth.Verify(e.ctx, u, e.phone(enrollments[u], SHA1, 6), ratelimit.Source{}); err != nil {
+			t.Errorf("%s under {k2} after ResealAll: %v", u, err)
+		}
+	}
+	if _, err := e.auth.ResealAll(e.ctx, slices.Values([]string{""})); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("ResealAll over an empty user ID: %v, want ErrInvalidInput", err)
 	}
 }
