@@ -94,7 +94,8 @@ type Event struct {
 }
 
 // A Notifier is the hook an application sets (vault.Config.Notifier,
-// ratelimit.LockoutOptions.Notifier, ratelimit.DeviceOptions.Notifier) to
+// ratelimit.LockoutOptions.Notifier, ratelimit.DeviceOptions.Notifier,
+// session.Config.Notifier, totp.Config.Notifier) to
 // hear about security events and tell the account's owner.
 //
 // Notify is called synchronously, once per event, after the change has
@@ -106,7 +107,8 @@ type Event struct {
 // [NotifyTimeout]. Notify returns nothing: a notice that cannot be
 // delivered never undoes or fails the operation, which has already
 // happened, and a Notify that panics has its panic recovered for the same
-// reason (ratelimit logs it as sys_notify_fail; vault, which logs nothing,
+// reason (ratelimit, session and totp log it as sys_notify_fail; vault,
+// which logs nothing,
 // drops it). Retries and errors are the Notifier's business.
 type Notifier interface {
 	Notify(ctx context.Context, e Event)

@@ -33,7 +33,7 @@
 //
 //   - a KeyRing of application keys with IDs (AES-256-GCM): codes can be
 //     checked at any time, which a login needs; the keys rotate without
-//     downtime (Reseal). A dump of the store without the ring holds no
+//     downtime (ResealAll). A dump of the store without the ring holds no
 //     secret; someone with both the store and the ring has the secrets.
 //   - VaultSealer: each user's secrets are sealed under that user's
 //     vault, so not even the app's keys open them, but a code can be
