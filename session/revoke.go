@@ -256,6 +256,13 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The session as stored now, not as the request found it: a session
+	// revoked meanwhile (by the owner, from another device) must not end
+	// the owner's sessions.
+	if err := m.reload(ctx, st); err != nil {
+		st.mu.Unlock()
+		return err
+	}
 	if st.rec.pending { // a password alone must not end the owner's other sessions
 		st.mu.Unlock()
 		return ErrSecondFactorRequired

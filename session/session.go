@@ -553,6 +553,27 @@ func (m *Manager) reload(ctx context.Context, st *requestState) error {
 	return nil
 }
 
+// Recheck reads the request's session again from the store and returns
+// it as it is now: ErrNotLoggedIn if it has ended since the request began
+// (revoked, logged out, expired, its account deleted), with the cookie
+// cleared as for any ended session. Current answers from what the request
+// read when it began; call Recheck before a write that must not outlive
+// the session, such as a change to the user's factors (package totp does).
+func (m *Manager) Recheck(ctx context.Context) (Info, error) {
+	if m == nil {
+		return Info{}, errNilManager
+	}
+	st, err := m.loggedIn(ctx)
+	if err != nil {
+		return Info{}, err
+	}
+	defer st.mu.Unlock()
+	if err := m.reload(ctx, st); err != nil {
+		return Info{}, err
+	}
+	return st.info(), nil
+}
+
 // Reauthenticated records that the user has just proven a factor again
 // (step-up): it resets the session's authentication time, which
 // RequireFresh checks, restarts its absolute lifetime, and re-issues its
