@@ -299,6 +299,7 @@ func (a *Authenticator) Confirm(ctx context.Context, userID, token, code string,
 		if n, err := hex.Decode(replace[:], []byte(opts.Replace[:min(len(opts.Replace), 2*credIDLen)])); err != nil || n != credIDLen || len(opts.Replace) != 2*credIDLen {
 			return Confirmed{}, fmt.Errorf("%w: Replace is not an authenticator ID", ErrInvalidInput)
 		}
+		opts.Replace = hex.EncodeToString(replace[:]) // as Authenticators lists it, for the logs and notices
 	}
 	s, err := a.openSetup(ctx, userID, token)
 	if err != nil {
@@ -339,6 +340,12 @@ func (a *Authenticator) Confirm(ctx context.Context, userID, token, code string,
 		codes, replaced = nil, false
 		if rec.used(s) {
 			return ErrAlreadyConfirmed
+		}
+		// Again, at the version written: the user may have enrolled a
+		// first authenticator since the check above, after which a
+		// password-only session may change nothing.
+		if err := a.requireStepUp(ctx, userID, len(rec.creds) > 0); err != nil {
+			return err
 		}
 		if opts.Replace != "" {
 			i := rec.find(replace)
@@ -389,6 +396,7 @@ func (a *Authenticator) Remove(ctx context.Context, userID, id string) error {
 	if n, err := hex.Decode(want[:], []byte(id[:min(len(id), 2*credIDLen)])); err != nil || n != credIDLen || len(id) != 2*credIDLen {
 		return fmt.Errorf("%w: not an authenticator ID", ErrInvalidInput)
 	}
+	id = hex.EncodeToString(want[:]) // as Authenticators lists it, for the logs and notices
 	if err := a.requireStepUp(ctx, userID, true); err != nil {
 		return err
 	}
@@ -404,7 +412,7 @@ func (a *Authenticator) Remove(ctx context.Context, userID, id string) error {
 	if err != nil {
 		return err
 	}
-	a.audit(ctx, slog.LevelInfo, "authn_mfa_disabled", userID, slog.String("authenticator", id))
+	a.audit(ctx, slog.LevelInfo, "authn_mfa_disabled", userID, slog.String("authenticator", id), slog.String("reason", "removed"))
 	a.notify(ctx, keyhold.SecondFactorRemoved, userID, id, ratelimit.Source{})
 	return a.afterChange(ctx, userID, 0)
 }

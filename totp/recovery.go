@@ -41,6 +41,9 @@ func (c RecoveryCode) String() string { return "[redacted]" }
 // GoString returns "[redacted]".
 func (c RecoveryCode) GoString() string { return "[redacted]" }
 
+// Format prints "[redacted]" for every verb.
+func (c RecoveryCode) Format(f fmt.State, _ rune) { fmt.Fprint(f, "[redacted]") }
+
 // MarshalText fails, so a code is not logged or stored by accident.
 func (c RecoveryCode) MarshalText() ([]byte, error) {
 	return nil, fmt.Errorf("%w: a recovery code is not marshalled", ErrInvalidInput)
@@ -139,6 +142,10 @@ func (a *Authenticator) RegenerateRecoveryCodes(ctx context.Context, userID stri
 	}
 	var codes []RecoveryCode
 	err = a.update(ctx, userID, func(rec *factorRecord) error {
+		// Again, at the version written (see Confirm).
+		if err := a.requireStepUp(ctx, userID, len(rec.creds) > 0); err != nil {
+			return err
+		}
 		codes = a.newRecoverySet(rec, userID, a.cfg.Now())
 		return nil
 	})

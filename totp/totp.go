@@ -440,8 +440,13 @@ func (a *Authenticator) requireStepUp(ctx context.Context, userID string, hasFac
 	if a.sessions == nil {
 		return nil
 	}
-	info, ok := a.sessions.Current(ctx)
-	if !ok || info.UserID != userID || info.SecondFactorPending || info.Bearer ||
+	// The session as stored now: one revoked since the request began
+	// (its account deleted, say) changes nothing.
+	info, err := a.sessions.Recheck(ctx)
+	if err != nil && !errors.Is(err, session.ErrNotLoggedIn) {
+		return err
+	}
+	if err != nil || info.UserID != userID || info.SecondFactorPending || info.Bearer ||
 		a.cfg.Now().Sub(info.AuthTime) > a.cfg.StepUpMaxAge || (hasFactor && !info.MultiFactor) {
 		return ErrStepUpRequired
 	}
@@ -504,7 +509,11 @@ func (a *Authenticator) Delete(ctx context.Context, userID string) error {
 			return err
 		}
 	}
-	return a.cfg.Lockout.Reset(ctx, userID)
+	if err := a.cfg.Lockout.Reset(ctx, userID); err != nil {
+		return err
+	}
+	a.audit(ctx, slog.LevelInfo, "authn_mfa_disabled", userID, slog.String("reason", "account_deleted"))
+	return nil
 }
 
 func randRead(b []byte) { rand.Read(b) }

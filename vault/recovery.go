@@ -1,6 +1,10 @@
 package vault
 
-import "github.com/keyhold/keyhold/internal/recoverycode"
+import (
+	"fmt"
+
+	"github.com/keyhold/keyhold/internal/recoverycode"
+)
 
 // A recovery key unlocks a vault when the passphrase is lost. It carries
 // 160 bits from crypto/rand, written as 32 characters of Crockford's
@@ -23,6 +27,9 @@ func (k RecoveryKey) String() string { return "[redacted]" }
 
 // GoString returns "[redacted]".
 func (k RecoveryKey) GoString() string { return "[redacted]" }
+
+// Format prints "[redacted]" for every verb.
+func (k RecoveryKey) Format(f fmt.State, _ rune) { fmt.Fprint(f, "[redacted]") }
 
 // MarshalText fails, so a recovery key is not logged or stored by accident.
 func (k RecoveryKey) MarshalText() ([]byte, error) {
