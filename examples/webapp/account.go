@@ -217,10 +217,23 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		return redirect(w, r, "/login/2fa")
 	}
-	if err := a.knownDevices.Remember(w, name); err != nil {
+	if err := a.m.Login(ctx, userID, session.LoginOptions{}); err != nil {
 		return err
 	}
-	if err := a.m.Login(ctx, userID, session.LoginOptions{}); err != nil {
+	// The user may have enrolled an authenticator between the check above
+	// and the login (from a session of their own): its Confirm stores the
+	// authenticator before it revokes the other sessions, so checking again
+	// now catches it, and this password-only session ends.
+	if enrolled, err := a.auth.Enrolled(ctx, userID); err != nil || enrolled {
+		if lerr := a.m.Logout(ctx); lerr != nil {
+			return lerr
+		}
+		if err != nil {
+			return err
+		}
+		return a.render(w, r, http.StatusConflict, "login", pageData{Username: name, Error: "Your account's sign-in changed while you were logging in. Please log in again."})
+	}
+	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
 	}
 	// The same password unlocks the vault (see signup).
@@ -260,6 +273,15 @@ func (a *app) rejected(ctx context.Context, err error, userID string) bool {
 func (a *app) source(r *http.Request, name string) ratelimit.Source {
 	ip, _ := a.clients.Client(r)
 	return ratelimit.Source{IP: ip, Device: a.knownDevices.Recognize(r, name)}
+}
+
+// codeSource is the source of a second-factor code attempt: the client's
+// address and, if this browser gave a right code for the user before, its
+// second-factor device (never a knownDevices cookie, which a password
+// alone may have earned).
+func (a *app) codeSource(r *http.Request, userID string) ratelimit.Source {
+	ip, _ := a.clients.Client(r)
+	return ratelimit.Source{IP: ip, Device: a.codeDevices.Recognize(r, userID)}
 }
 
 // usernameOf returns the username of a logged-in user: the lockout counts
@@ -418,7 +440,7 @@ func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
 	}
 	codeChecked := false
 	if d.AskCode {
-		err := a.auth.Verify(ctx, info.UserID, r.PostFormValue("code"), a.source(r, name))
+		err := a.auth.Verify(ctx, info.UserID, r.PostFormValue("code"), a.codeSource(r, info.UserID))
 		switch {
 		case errors.Is(err, ratelimit.ErrRejected):
 			a.log.InfoContext(ctx, "webapp.reauth.code_failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
@@ -429,6 +451,9 @@ func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
 			return err
 		default:
 			codeChecked = true
+			if err := a.codeDevices.Remember(w, info.UserID); err != nil {
+				return err
+			}
 		}
 	}
 	if err := a.m.Reauthenticated(ctx); err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
@@ -90,6 +92,7 @@ type app struct {
 	kdfPerIP      *ratelimit.Limiter
 	lockout       *ratelimit.Lockout
 	knownDevices  *ratelimit.Devices
+	codeDevices   *ratelimit.Devices // browsers that gave a second factor (see setUpLimits)
 
 	// The second factor: TOTP authenticators and login recovery codes
 	// (twofactor.go), with a lockout of its own that counts wrong codes
@@ -342,7 +345,23 @@ func (a *app) setUpLimits(ctx context.Context, store *sqlstore.Store, cfg config
 	if cfg.InsecureCookies {
 		devOpts.AllowInsecureCookies, devOpts.CookieName = true, "keyhold-device"
 	}
-	a.knownDevices, err = ratelimit.NewDevices(key, devOpts)
+	if a.knownDevices, err = ratelimit.NewDevices(key, devOpts); err != nil {
+		return err
+	}
+	// Devices that have given a second factor, for the code lockout: a
+	// cookie of their own (its own key, derived), set only after a right
+	// code, so that a password alone, which may have collected
+	// knownDevices cookies before the user enrolled, never earns a code
+	// budget of its own outside the account's cap.
+	codeKey, err := hkdf.Key(sha256.New, key, nil, "keyhold webapp: second-factor devices", ratelimit.DeviceKeyLen)
+	if err != nil {
+		return err
+	}
+	codeOpts := ratelimit.DeviceOptions{Now: cfg.Now, CookieName: "__Host-keyhold-2fa-device"}
+	if cfg.InsecureCookies {
+		codeOpts.AllowInsecureCookies, codeOpts.CookieName = true, "keyhold-2fa-device"
+	}
+	a.codeDevices, err = ratelimit.NewDevices(codeKey, codeOpts)
 	return err
 }
 

@@ -200,11 +200,11 @@ func (a *app) secondFactor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.auth.VerifyLogin(r.Context(), r.PostFormValue("code"), a.source(r, name)); err != nil {
+	if err := a.auth.VerifyLogin(r.Context(), r.PostFormValue("code"), a.codeSource(r, info.UserID)); err != nil {
 		return a.secondFactorFailed(w, r, info.UserID, err)
 	}
 	// Both factors given: this browser is the owner's (see login).
-	if err := a.knownDevices.Remember(w, name); err != nil {
+	if err := a.rememberBothFactors(w, name, info.UserID); err != nil {
 		return err
 	}
 	a.log.InfoContext(r.Context(), "webapp.login.second_factor", "user", info.UserID, "factor", "totp")
@@ -222,17 +222,27 @@ func (a *app) recoverLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.auth.RecoverLogin(r.Context(), r.PostFormValue("recovery_code"), a.source(r, name))
+	st, err := a.auth.RecoverLogin(r.Context(), r.PostFormValue("recovery_code"), a.codeSource(r, info.UserID))
 	if err != nil {
 		return a.secondFactorFailed(w, r, info.UserID, err)
 	}
-	if err := a.knownDevices.Remember(w, name); err != nil {
+	if err := a.rememberBothFactors(w, name, info.UserID); err != nil {
 		return err
 	}
 	a.log.InfoContext(r.Context(), "webapp.login.second_factor", "user", info.UserID, "factor", "recovery_code", "remaining", st.Remaining)
 	// Shown in answer to the POST: sending the form again finds the login
 	// complete and spends no other code.
 	return a.render(w, r, http.StatusOK, "recovered", pageData{Recovery: st})
+}
+
+// rememberBothFactors marks this browser as one that gave both factors:
+// a known device for the login lockout (by name) and for the code lockout
+// (by user ID).
+func (a *app) rememberBothFactors(w http.ResponseWriter, name, userID string) error {
+	if err := a.knownDevices.Remember(w, name); err != nil {
+		return err
+	}
+	return a.codeDevices.Remember(w, userID)
 }
 
 // secondFactorFailed answers a code that was refused.
@@ -364,10 +374,6 @@ var errSetupGone = &userError{status: http.StatusBadRequest,
 func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	info, _ := a.m.Current(ctx)
-	user, err := a.usernameOf(ctx, info.UserID)
-	if err != nil {
-		return err
-	}
 	token, label := r.PostFormValue("token"), strings.TrimSpace(r.PostFormValue("name"))
 	if len(label) > totp.MaxNameLen {
 		return badInput(fmt.Sprintf("A name is at most %d bytes.", totp.MaxNameLen))
@@ -375,7 +381,7 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 	if label == "" {
 		label = "Authenticator"
 	}
-	conf, err := a.auth.Confirm(ctx, info.UserID, token, r.PostFormValue("code"), a.source(r, user), totp.ConfirmOptions{Name: label})
+	conf, err := a.auth.Confirm(ctx, info.UserID, token, r.PostFormValue("code"), a.codeSource(r, info.UserID), totp.ConfirmOptions{Name: label})
 	switch {
 	case errors.Is(err, totp.ErrStepUpRequired):
 		return stepUp(w, r, "/2fa/enroll")
@@ -406,7 +412,10 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Confirm re-issued the session marked with the new authenticator's
 	// factor: it is multi-factor now, as the next change to the factors
-	// requires.
+	// requires. This browser has given a right code.
+	if err := a.codeDevices.Remember(w, info.UserID); err != nil {
+		return err
+	}
 	a.log.InfoContext(ctx, "webapp.totp.enrolled", "user", info.UserID, "authenticator", conf.Authenticator.ID)
 	if len(conf.RecoveryCodes) == 0 {
 		return redirect(w, r, "/2fa")
