@@ -2,8 +2,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/keyhold/keyhold/storage"
 )
@@ -14,23 +12,8 @@ func (s *Store) GetFactors(ctx context.Context, userID string) (storage.FactorRe
 	if s == nil {
 		return storage.FactorRecord{}, errNilStore
 	}
-	if err := ctx.Err(); err != nil {
-		return storage.FactorRecord{}, err
-	}
-	if err := checkUserID(userID); err != nil {
-		return storage.FactorRecord{}, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	r, ok := s.factors[userID]
-	if !ok {
-		return storage.FactorRecord{}, storage.ErrNotFound
-	}
-	return storage.FactorRecord{
-		UserID:  userID,
-		Version: r.version,
-		Data:    append([]byte{}, r.data...),
-	}, nil
+	r, err := s.getRecord(ctx, &s.factors, userID)
+	return storage.FactorRecord(r), err
 }
 
 // PutFactors stores a copy of data as the user's factor record with
@@ -43,38 +26,7 @@ func (s *Store) PutFactors(ctx context.Context, userID string, data []byte, expe
 	if s == nil {
 		return errNilStore
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkUserID(userID); err != nil {
-		return err
-	}
-	if len(data) > storage.MaxFactorDataLen {
-		return fmt.Errorf("memstore: %w: factor data is %d bytes, more than storage.MaxFactorDataLen (%d)", storage.ErrInvalid, len(data), storage.MaxFactorDataLen)
-	}
-	own := append([]byte{}, data...)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, ok := s.factors[userID]
-	var current uint64 // 0: no record
-	if ok {
-		current = old.version
-	}
-	if current != expect {
-		return storage.ErrConflict
-	}
-	if expect == ^uint64(0) {
-		// Unreachable in practice (2^64-1 writes to one record), but a
-		// wrapped version would let a stale writer win.
-		return errors.New("memstore: factor version would overflow")
-	}
-	if s.factors == nil {
-		s.factors = make(map[string]vaultRecord)
-	}
-	s.factors[userID] = vaultRecord{version: expect + 1, data: own}
-	clear(old.data) // GetFactors handed out copies: no caller holds these bytes
-	return nil
+	return s.putRecord(ctx, factorKind, &s.factors, userID, data, expect)
 }
 
 // DeleteFactors removes the user's factor record if its version is
@@ -85,22 +37,5 @@ func (s *Store) DeleteFactors(ctx context.Context, userID string, expect uint64)
 	if s == nil {
 		return errNilStore
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkUserID(userID); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.factors[userID]
-	if !ok {
-		return nil
-	}
-	if r.version != expect {
-		return storage.ErrConflict
-	}
-	clear(r.data) // GetFactors handed out copies: no caller holds these bytes
-	delete(s.factors, userID)
-	return nil
+	return s.deleteRecord(ctx, &s.factors, userID, expect)
 }

@@ -69,7 +69,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -82,21 +81,22 @@ var _ storage.Store = (*Store)(nil)
 // zero value is an empty store ready to use; [New] returns one too.
 type Store struct {
 	mu       sync.RWMutex
-	vaults   map[string]vaultRecord // by user ID; nil until the first write
-	factors  map[string]vaultRecord // factor records, by user ID; nil until the first write
-	sessions table                  // by session ID, indexed by user
-	families table                  // refresh families, by ID, indexed by user
-	rates    keyTable[struct{}]     // rate-limiter TATs (µs), by key
-	lockouts keyTable[lockout]      // lockout states, expiring in ms, by key
+	vaults   map[string]userRecord // by user ID; nil until the first write
+	factors  map[string]userRecord // factor records, by user ID; nil until the first write
+	sessions table                 // by session ID, indexed by user
+	families table                 // refresh families, by ID, indexed by user
+	rates    keyTable[struct{}]    // rate-limiter TATs (µs), by key
+	lockouts keyTable[lockout]     // lockout states, expiring in ms, by key
 
 	// maxRateKeys and maxLockoutKeys bound rates and lockouts; 0 selects
 	// the default (see Options).
 	maxRateKeys, maxLockoutKeys int
 }
 
-// vaultRecord is what a Store holds for one user. data is never changed
-// after it is stored (only replaced), and never handed out.
-type vaultRecord struct {
+// userRecord is what a Store holds for one user in vaults or factors.
+// data is never changed after it is stored (only replaced), and never
+// handed out.
+type userRecord struct {
 	version uint64
 	data    []byte
 }
@@ -114,23 +114,7 @@ func (s *Store) GetVault(ctx context.Context, userID string) (storage.VaultRecor
 	if s == nil {
 		return storage.VaultRecord{}, errNilStore
 	}
-	if err := ctx.Err(); err != nil {
-		return storage.VaultRecord{}, err
-	}
-	if err := checkUserID(userID); err != nil {
-		return storage.VaultRecord{}, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	r, ok := s.vaults[userID]
-	if !ok {
-		return storage.VaultRecord{}, storage.ErrNotFound
-	}
-	return storage.VaultRecord{
-		UserID:  userID,
-		Version: r.version,
-		Data:    append([]byte{}, r.data...),
-	}, nil
+	return s.getRecord(ctx, &s.vaults, userID)
 }
 
 // PutVault stores a copy of data as the user's record with version
@@ -142,36 +126,7 @@ func (s *Store) PutVault(ctx context.Context, userID string, data []byte, expect
 	if s == nil {
 		return errNilStore
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkUserID(userID); err != nil {
-		return err
-	}
-	if len(data) > storage.MaxVaultDataLen {
-		return fmt.Errorf("memstore: %w: vault data is %d bytes, more than storage.MaxVaultDataLen (%d)", storage.ErrInvalid, len(data), storage.MaxVaultDataLen)
-	}
-	own := append([]byte{}, data...)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var current uint64 // 0: no record
-	if r, ok := s.vaults[userID]; ok {
-		current = r.version
-	}
-	if current != expect {
-		return storage.ErrConflict
-	}
-	if expect == ^uint64(0) {
-		// Unreachable in practice (2^64-1 writes to one record), but a
-		// wrapped version would let a stale writer win.
-		return errors.New("memstore: vault version would overflow")
-	}
-	if s.vaults == nil {
-		s.vaults = make(map[string]vaultRecord)
-	}
-	s.vaults[userID] = vaultRecord{version: expect + 1, data: own}
-	return nil
+	return s.putRecord(ctx, vaultKind, &s.vaults, userID, data, expect)
 }
 
 // DeleteVault removes the user's record if its version is expect, and
@@ -183,24 +138,7 @@ func (s *Store) DeleteVault(ctx context.Context, userID string, expect uint64) e
 	if s == nil {
 		return errNilStore
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkUserID(userID); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.vaults[userID]
-	if !ok {
-		return nil
-	}
-	if r.version != expect {
-		return storage.ErrConflict
-	}
-	clear(r.data) // GetVault handed out copies: no caller holds these bytes
-	delete(s.vaults, userID)
-	return nil
+	return s.deleteRecord(ctx, &s.vaults, userID, expect)
 }
 
 // checkUserID refuses user IDs that keyhold never passes. The ID itself is

@@ -2,10 +2,13 @@ package sqlstore_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/keyhold/keyhold/storage/sqlstore"
 )
 
 // STO-06: a deleted vault record leaves no copy in the SQLite file. The
@@ -15,16 +18,36 @@ import (
 // which overwrites the freed space (without it, the row stays in the
 // page's free space).
 func TestDeleteVaultLeavesNothingInFile(t *testing.T) {
+	deleteLeavesNothingInFile(t, "vault",
+		(*sqlstore.Store).PutVault, (*sqlstore.Store).DeleteVault,
+		func(st *sqlstore.Store, ctx context.Context, userID string) error {
+			_, err := st.GetVault(ctx, userID)
+			return err
+		})
+}
+
+// deleteLeavesNothingInFile stores bob's record and alice's (3000 random
+// bytes) in a SQLite file with put, checks that alice's is in the file
+// after a checkpoint, deletes it with del, and checks that after a
+// checkpoint no 32-byte piece of it is in the file or its -wal, and that
+// get still finds bob's.
+func deleteLeavesNothingInFile(
+	t *testing.T, noun string,
+	put func(st *sqlstore.Store, ctx context.Context, userID string, data []byte, expect uint64) error,
+	del func(st *sqlstore.Store, ctx context.Context, userID string, expect uint64) error,
+	get func(st *sqlstore.Store, ctx context.Context, userID string) error,
+) {
+	t.Helper()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "keyhold.db")
 	st := openSQLite(t, path)
 	raw := rawSQLite(t, path)
 	secret := make([]byte, 3000)
 	rand.Read(secret)
-	if err := st.PutVault(ctx, "bob", []byte("bob's vault"), 0); err != nil {
+	if err := put(st, ctx, "bob", []byte("bob's "+noun), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutVault(ctx, "alice", secret, 0); err != nil {
+	if err := put(st, ctx, "alice", secret, 0); err != nil {
 		t.Fatal(err)
 	}
 	checkpoint := func() {
@@ -57,14 +80,14 @@ func TestDeleteVaultLeavesNothingInFile(t *testing.T) {
 	if found() == 0 {
 		t.Fatal("control: the record is not in the file before the delete")
 	}
-	if err := st.DeleteVault(ctx, "alice", 1); err != nil {
+	if err := del(st, ctx, "alice", 1); err != nil {
 		t.Fatal(err)
 	}
 	checkpoint()
 	if n := found(); n != 0 {
 		t.Errorf("%d pieces of the deleted record are still in the database file", n)
 	}
-	if _, err := st.GetVault(ctx, "bob"); err != nil {
-		t.Errorf("bob's vault: %v", err)
+	if err := get(st, ctx, "bob"); err != nil {
+		t.Errorf("bob's %s: %v", noun, err)
 	}
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"errors"
 	"math"
 	"path/filepath"
@@ -14,6 +15,26 @@ import (
 // query runs: on a closed Store the error is the bounds error, not the
 // pool's "database is closed".
 func TestBoundsCheckedBeforeTheDatabase(t *testing.T) {
+	boundsCheckedBeforeTheDatabase(t, "Vault", storage.MaxVaultDataLen,
+		func(st *Store, ctx context.Context, userID string) error {
+			_, err := st.GetVault(ctx, userID)
+			return err
+		},
+		(*Store).PutVault, (*Store).DeleteVault)
+}
+
+// boundsCheckedBeforeTheDatabase checks, on a closed Store, that get, put
+// and del (the methods Get<kind>, Put<kind> and Delete<kind>) refuse an
+// empty or over-long user ID, and put data over maxLen, with the bounds
+// error; and that put refuses an expect of math.MaxUint64 with
+// ErrConflict, without a query too.
+func boundsCheckedBeforeTheDatabase(
+	t *testing.T, kind string, maxLen int,
+	get func(st *Store, ctx context.Context, userID string) error,
+	put func(st *Store, ctx context.Context, userID string, data []byte, expect uint64) error,
+	del func(st *Store, ctx context.Context, userID string, expect uint64) error,
+) {
+	t.Helper()
 	st, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "keyhold.db"), Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -23,23 +44,23 @@ func TestBoundsCheckedBeforeTheDatabase(t *testing.T) {
 	}
 	ctx := t.Context()
 	long := strings.Repeat("a", storage.MaxUserIDLen+1)
-	tooBig := make([]byte, storage.MaxVaultDataLen+1)
+	tooBig := make([]byte, maxLen+1)
 	for name, call := range map[string]func() error{
-		"GetVault/empty user ID":    func() error { _, err := st.GetVault(ctx, ""); return err },
-		"GetVault/long user ID":     func() error { _, err := st.GetVault(ctx, long); return err },
-		"PutVault/empty user ID":    func() error { return st.PutVault(ctx, "", []byte("x"), 0) },
-		"PutVault/long user ID":     func() error { return st.PutVault(ctx, long, []byte("x"), 0) },
-		"PutVault/too much data":    func() error { return st.PutVault(ctx, "alice", tooBig, 0) },
-		"DeleteVault/empty user ID": func() error { return st.DeleteVault(ctx, "", 0) },
-		"DeleteVault/long user ID":  func() error { return st.DeleteVault(ctx, long, 0) },
+		"Get" + kind + "/empty user ID":    func() error { return get(st, ctx, "") },
+		"Get" + kind + "/long user ID":     func() error { return get(st, ctx, long) },
+		"Put" + kind + "/empty user ID":    func() error { return put(st, ctx, "", []byte("x"), 0) },
+		"Put" + kind + "/long user ID":     func() error { return put(st, ctx, long, []byte("x"), 0) },
+		"Put" + kind + "/too much data":    func() error { return put(st, ctx, "alice", tooBig, 0) },
+		"Delete" + kind + "/empty user ID": func() error { return del(st, ctx, "", 0) },
+		"Delete" + kind + "/long user ID":  func() error { return del(st, ctx, long, 0) },
 	} {
 		if err := call(); !errors.Is(err, errBounds) || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
 			t.Errorf("%s: %v, want the bounds error", name, err)
 		}
 	}
 	// A version that cannot exist is a conflict, found without a query too.
-	if err := st.PutVault(ctx, "alice", nil, math.MaxUint64); !errors.Is(err, storage.ErrConflict) {
-		t.Errorf("PutVault(expect MaxUint64) on a closed Store: %v, want ErrConflict", err)
+	if err := put(st, ctx, "alice", nil, math.MaxUint64); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("Put%s(expect MaxUint64) on a closed Store: %v, want ErrConflict", kind, err)
 	}
 }
 

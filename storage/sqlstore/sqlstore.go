@@ -159,10 +159,10 @@ type Store struct {
 	w, r *sql.DB
 	// owned is true when the Store opened w and r, and Close closes them.
 	owned bool
-	q     queries
-	fq    factorQueries
-	sq    sessionQueries
-	rq    *rateQueries
+	// vaults and factors are the tables of one record per user.
+	vaults, factors recordTable
+	sq              sessionQueries
+	rq              *rateQueries
 	// rateWrites and lockoutWrites count the Store's rate and lockout
 	// decisions, to time their sweeps of expired rows.
 	rateWrites, lockoutWrites atomic.Uint64
@@ -200,7 +200,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, cfg Config) (*Store, error)
 func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Config) (*Store, error) {
 	s := &Store{
 		dialect: d, cfg: cfg, w: w, r: r, owned: owned,
-		q: buildQueries(d, cfg.Schema), fq: buildFactorQueries(d, cfg.Schema),
+		vaults: buildVaultTable(d, cfg.Schema), factors: buildFactorTable(d, cfg.Schema),
 		sq: buildSessionQueries(d, cfg.Schema), rq: buildRateQueries(d, cfg.Schema),
 		now: time.Now,
 	}

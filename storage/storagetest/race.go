@@ -13,12 +13,17 @@ import (
 // until a rival racer has read too, so the race that a clause exists to
 // catch happens on every run, whatever the scheduler does.
 func race(ctx context.Context, f func(racer context.Context, i int) error) []error {
-	run := &raceRun{racers: concurrency, arrived: map[string]int{}, changed: make(chan struct{})}
+	return raceN(ctx, concurrency, f)
+}
+
+// raceN is race with n racers instead of concurrency.
+func raceN(ctx context.Context, n int, f func(racer context.Context, i int) error) []error {
+	run := &raceRun{racers: n, arrived: map[string]int{}, changed: make(chan struct{})}
 	racer := context.WithValue(ctx, raceKey{}, run)
-	errs := make([]error, concurrency)
+	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range concurrency {
+	for i := range n {
 		wg.Go(func() {
 			defer run.finish()
 			<-start

@@ -151,7 +151,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 // storage.MaxUserIDLen bytes of multi-byte UTF-8 (far fewer characters than
 // bytes).
 func RunVaultStore(t *testing.T, newStore func(t *testing.T) storage.VaultStore) {
-	runClauses(t, vaultClauses, newStore)
+	runClauses(t, vaultClauses, func(t *testing.T) records { return vaultRecords(t, newStore(t)) })
 }
 
 // A clause is one promise of a contract, checked on a store of type S.
@@ -175,99 +175,154 @@ func runClauses[S any](t *testing.T, clauses []clause[S], newStore func(t *testi
 	}
 }
 
+// A record is one user's versioned record: a [storage.VaultRecord] or a
+// [storage.FactorRecord], which convert to it.
+type record struct {
+	UserID  string
+	Version uint64
+	Data    []byte
+}
+
+// records is a store of one versioned record per user seen through its
+// three methods: a VaultStore or a FactorStore, whose contracts are the
+// same but for the largest record, so that one set of clauses checks both.
+type records struct {
+	get    func(ctx context.Context, userID string) (record, error)
+	put    func(ctx context.Context, userID string, data []byte, expect uint64) error
+	delete func(ctx context.Context, userID string, expect uint64) error
+
+	// getName, putName and deleteName name the methods in messages.
+	getName, putName, deleteName string
+	// noun names what a record holds in the data the clauses write
+	// ("bob's vault").
+	noun string
+	// maxLen is the largest record, in bytes, and maxName its name in
+	// package storage.
+	maxLen  int
+	maxName string
+}
+
+// vaultRecords is s as records; a nil s fails the test.
+func vaultRecords(t *testing.T, s storage.VaultStore) records {
+	t.Helper()
+	if s == nil {
+		t.Fatal("newStore returned nil")
+	}
+	return records{
+		get: func(ctx context.Context, userID string) (record, error) {
+			rec, err := s.GetVault(ctx, userID)
+			return record(rec), err
+		},
+		put:     s.PutVault,
+		delete:  s.DeleteVault,
+		getName: "GetVault", putName: "PutVault", deleteName: "DeleteVault",
+		noun:   "vault",
+		maxLen: storage.MaxVaultDataLen, maxName: "MaxVaultDataLen",
+	}
+}
+
 // vaultClauses are the VaultStore subtests, in the order of the contract.
-var vaultClauses = []clause[storage.VaultStore]{
-	// GetVault.
-	{"GetAbsentIsErrNotFound", getAbsentIsErrNotFound},
+var vaultClauses = recordClauses(nil, nil)
 
-	// PutVault: versions and compare-and-swap.
-	{"FirstPutCreatesVersion1", firstPutCreatesVersion1},
-	{"PutExpectZeroWhenPresentConflicts", putExpectZeroWhenPresentConflicts},
-	{"PutStaleExpectConflicts", putStaleExpectConflicts},
-	{"PutFutureExpectConflicts", putFutureExpectConflicts},
-	{"PutNonZeroExpectWhenAbsentConflicts", putNonZeroExpectWhenAbsentConflicts},
-	{"VersionGrowsByOne", versionGrowsByOne},
+// recordClauses are the clauses of the contract of VaultStore, which
+// FactorStore shares, in the order of the contract. races are more
+// clauses on concurrent calls, run after the others on concurrency;
+// bounds are more clauses on values at or past the bounds, run after the
+// others on values at the bounds.
+func recordClauses(races, bounds []clause[records]) []clause[records] {
+	return slices.Concat([]clause[records]{
+		// Get.
+		{"GetAbsentIsErrNotFound", getAbsentIsErrNotFound},
 
-	// PutVault and DeleteVault under concurrency.
-	{"ConcurrentCreatesOneWins", concurrentCreatesOneWins},
-	{"ConcurrentUpdatesOneWins", concurrentUpdatesOneWins},
-	{"ConcurrentReadModifyWriteLosesNothing", concurrentReadModifyWriteLosesNothing},
-	{"ConcurrentPutAndDeleteOneWins", concurrentPutAndDeleteOneWins},
-	{"ConcurrentDeletesAllSucceed", concurrentDeletesAllSucceed},
+		// Put: versions and compare-and-swap.
+		{"FirstPutCreatesVersion1", firstPutCreatesVersion1},
+		{"PutExpectZeroWhenPresentConflicts", putExpectZeroWhenPresentConflicts},
+		{"PutStaleExpectConflicts", putStaleExpectConflicts},
+		{"PutFutureExpectConflicts", putFutureExpectConflicts},
+		{"PutNonZeroExpectWhenAbsentConflicts", putNonZeroExpectWhenAbsentConflicts},
+		{"VersionGrowsByOne", versionGrowsByOne},
 
-	// DeleteVault.
-	{"DeleteWrongExpectConflicts", deleteWrongExpectConflicts},
-	{"DeleteAbsentIsNil", deleteAbsentIsNil},
-	{"DeleteThenGetIsErrNotFound", deleteThenGetIsErrNotFound},
-	{"DeleteThenPutExpectZeroCreatesVersion1", deleteThenPutExpectZeroCreatesVersion1},
-	{"DeletedRecordRefusesStaleExpect", deletedRecordRefusesStaleExpect},
+		// Put and Delete under concurrency.
+		{"ConcurrentCreatesOneWins", concurrentCreatesOneWins},
+		{"ConcurrentUpdatesOneWins", concurrentUpdatesOneWins},
+		{"ConcurrentReadModifyWriteLosesNothing", concurrentReadModifyWriteLosesNothing},
+		{"ConcurrentPutAndDeleteOneWins", concurrentPutAndDeleteOneWins},
+		{"ConcurrentDeletesAllSucceed", concurrentDeletesAllSucceed},
+	}, races, []clause[records]{
+		// Delete.
+		{"DeleteWrongExpectConflicts", deleteWrongExpectConflicts},
+		{"DeleteAbsentIsNil", deleteAbsentIsNil},
+		{"DeleteThenGetIsErrNotFound", deleteThenGetIsErrNotFound},
+		{"DeleteThenPutExpectZeroCreatesVersion1", deleteThenPutExpectZeroCreatesVersion1},
+		{"DeletedRecordRefusesStaleExpect", deletedRecordRefusesStaleExpect},
 
-	// Byte slices are not retained, and returned ones are the caller's.
-	{"PutDoesNotRetainData", putDoesNotRetainData},
-	{"GetReturnsCallersOwnCopy", getReturnsCallersOwnCopy},
+		// Byte slices are not retained, and returned ones are the caller's.
+		{"PutDoesNotRetainData", putDoesNotRetainData},
+		{"GetReturnsCallersOwnCopy", getReturnsCallersOwnCopy},
 
-	// One record per user; opaque data; values at the bounds.
-	{"UsersAreIsolated", usersAreIsolated},
-	{"BinaryDataRoundTrips", binaryDataRoundTrips},
-	{"LargestDataRoundTrips", largestDataRoundTrips},
-	{"EmptyDataRoundTrips", emptyDataRoundTrips},
-	{"LongestUserIDRoundTrips", longestUserIDRoundTrips},
-
-	// Every method honours its context.
-	{"CanceledContextIsHonoured", canceledContextIsHonoured(contextIsHonoured)},
-	{"ExpiredDeadlineIsHonoured", expiredDeadlineIsHonoured(contextIsHonoured)},
+		// One record per user; opaque data; values at the bounds.
+		{"UsersAreIsolated", usersAreIsolated},
+		{"BinaryDataRoundTrips", binaryDataRoundTrips},
+		{"LargestDataRoundTrips", largestDataRoundTrips},
+		{"EmptyDataRoundTrips", emptyDataRoundTrips},
+		{"LongestUserIDRoundTrips", longestUserIDRoundTrips},
+	}, bounds, []clause[records]{
+		// Every method honours its context.
+		{"CanceledContextIsHonoured", canceledContextIsHonoured(contextIsHonoured)},
+		{"ExpiredDeadlineIsHonoured", expiredDeadlineIsHonoured(contextIsHonoured)},
+	})
 }
 
 const user = "alice"
 
-func getAbsentIsErrNotFound(t *testing.T, s storage.VaultStore) {
+func getAbsentIsErrNotFound(t *testing.T, s records) {
 	wantNotFound(t, s, user)
-	mustPut(t, s, "bob", []byte("bob's vault"), 0)
+	mustPut(t, s, "bob", []byte("bob's "+s.noun), 0)
 	wantNotFound(t, s, user)
 }
 
-func firstPutCreatesVersion1(t *testing.T, s storage.VaultStore) {
-	data := []byte("first vault")
+func firstPutCreatesVersion1(t *testing.T, s records) {
+	data := []byte("first " + s.noun)
 	mustPut(t, s, user, data, 0)
 	wantRecord(t, s, user, 1, data)
 }
 
-func putExpectZeroWhenPresentConflicts(t *testing.T, s storage.VaultStore) {
+func putExpectZeroWhenPresentConflicts(t *testing.T, s records) {
 	mustPut(t, s, user, []byte("original"), 0)
-	wantConflict(t, s.PutVault(t.Context(), user, []byte("intruder"), 0), "PutVault(expect 0) over version 1")
+	wantConflict(t, s.put(t.Context(), user, []byte("intruder"), 0), s.putName+"(expect 0) over version 1")
 	wantRecord(t, s, user, 1, []byte("original"))
 }
 
-func putStaleExpectConflicts(t *testing.T, s storage.VaultStore) {
+func putStaleExpectConflicts(t *testing.T, s records) {
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
 	mustPut(t, s, user, []byte("v3"), 2)
 	for _, expect := range []uint64{1, 2} {
-		wantConflict(t, s.PutVault(t.Context(), user, []byte("stale"), expect), fmt.Sprintf("PutVault(expect %d) over version 3", expect))
+		wantConflict(t, s.put(t.Context(), user, []byte("stale"), expect), fmt.Sprintf("%s(expect %d) over version 3", s.putName, expect))
 	}
 	wantRecord(t, s, user, 3, []byte("v3"))
 }
 
-func putFutureExpectConflicts(t *testing.T, s storage.VaultStore) {
+func putFutureExpectConflicts(t *testing.T, s records) {
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
 	// The largest values catch adapters that wrap expect+1, or whose
 	// signed version column cannot hold the value (which is a conflict
 	// too, not an infrastructure error).
 	for _, expect := range []uint64{3, 4, 1000, math.MaxInt64, math.MaxInt64 + 1, math.MaxUint64} {
-		wantConflict(t, s.PutVault(t.Context(), user, []byte("future"), expect), fmt.Sprintf("PutVault(expect %d) over version 2", expect))
+		wantConflict(t, s.put(t.Context(), user, []byte("future"), expect), fmt.Sprintf("%s(expect %d) over version 2", s.putName, expect))
 	}
 	wantRecord(t, s, user, 2, []byte("v2"))
 }
 
-func putNonZeroExpectWhenAbsentConflicts(t *testing.T, s storage.VaultStore) {
+func putNonZeroExpectWhenAbsentConflicts(t *testing.T, s records) {
 	for _, expect := range []uint64{1, 2, math.MaxUint64} {
-		wantConflict(t, s.PutVault(t.Context(), user, []byte("no such record"), expect), fmt.Sprintf("PutVault(expect %d) with no record", expect))
+		wantConflict(t, s.put(t.Context(), user, []byte("no such record"), expect), fmt.Sprintf("%s(expect %d) with no record", s.putName, expect))
 		wantNotFound(t, s, user)
 	}
 }
 
-func versionGrowsByOne(t *testing.T, s storage.VaultStore) {
+func versionGrowsByOne(t *testing.T, s records) {
 	for v := uint64(1); v <= 10; v++ {
 		data := fmt.Appendf(nil, "version %d", v)
 		mustPut(t, s, user, data, v-1)
@@ -298,28 +353,28 @@ func oneWinner(t *testing.T, errs []error) int {
 
 func racerData(i int) []byte { return fmt.Appendf(nil, "written by racer %d", i) }
 
-func concurrentCreatesOneWins(t *testing.T, s storage.VaultStore) {
+func concurrentCreatesOneWins(t *testing.T, s records) {
 	ctx := t.Context()
-	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutVault(ctx, user, racerData(i), 0) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.put(ctx, user, racerData(i), 0) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantRecord(t, s, user, 1, racerData(w))
 	}
 }
 
-func concurrentUpdatesOneWins(t *testing.T, s storage.VaultStore) {
+func concurrentUpdatesOneWins(t *testing.T, s records) {
 	ctx := t.Context()
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
-	errs := race(ctx, func(ctx context.Context, i int) error { return s.PutVault(ctx, user, racerData(i), 2) })
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.put(ctx, user, racerData(i), 2) })
 	if w := oneWinner(t, errs); w >= 0 {
 		wantRecord(t, s, user, 3, racerData(w))
 	}
 }
 
 // concurrentReadModifyWriteLosesNothing runs the loop every caller of
-// PutVault runs (read, change, write with the version read, retry on
+// put runs (read, change, write with the version read, retry on
 // conflict): each racer appends its own byte, and none may be lost.
-func concurrentReadModifyWriteLosesNothing(t *testing.T, s storage.VaultStore) {
+func concurrentReadModifyWriteLosesNothing(t *testing.T, s records) {
 	ctx := t.Context()
 	// Each attempt of a racer fails only if another racer succeeded since
 	// its read, so concurrency attempts suffice; more means the store is
@@ -327,17 +382,17 @@ func concurrentReadModifyWriteLosesNothing(t *testing.T, s storage.VaultStore) {
 	const maxAttempts = 10 * concurrency
 	errs := race(ctx, func(ctx context.Context, i int) error {
 		for range maxAttempts {
-			rec, err := s.GetVault(ctx, user)
+			rec, err := s.get(ctx, user)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("GetVault: %w", err)
+				return fmt.Errorf("%s: %w", s.getName, err)
 			}
 			data := append(slices.Clip(rec.Data), byte(i))
-			err = s.PutVault(ctx, user, data, rec.Version)
+			err = s.put(ctx, user, data, rec.Version)
 			if err == nil {
 				return nil
 			}
 			if !errors.Is(err, storage.ErrConflict) {
-				return fmt.Errorf("PutVault(expect %d): %w", rec.Version, err)
+				return fmt.Errorf("%s(expect %d): %w", s.putName, rec.Version, err)
 			}
 		}
 		return fmt.Errorf("no successful write in %d attempts", maxAttempts)
@@ -347,9 +402,9 @@ func concurrentReadModifyWriteLosesNothing(t *testing.T, s storage.VaultStore) {
 			t.Errorf("racer %d: %v", i, err)
 		}
 	}
-	rec, err := s.GetVault(ctx, user)
+	rec, err := s.get(ctx, user)
 	if err != nil {
-		t.Fatalf("GetVault after the race: %v", err)
+		t.Fatalf("%s after the race: %v", s.getName, err)
 	}
 	if rec.Version != concurrency {
 		t.Errorf("after %d successful writes the version is %d, want %d", concurrency, rec.Version, concurrency)
@@ -373,15 +428,15 @@ func concurrentReadModifyWriteLosesNothing(t *testing.T, s storage.VaultStore) {
 // concurrentPutAndDeleteOneWins races one delete against many writes, all
 // expecting the same version: a delete and a write of the same version
 // exclude each other.
-func concurrentPutAndDeleteOneWins(t *testing.T, s storage.VaultStore) {
+func concurrentPutAndDeleteOneWins(t *testing.T, s records) {
 	ctx := t.Context()
 	mustPut(t, s, user, []byte("v1"), 0)
 	const deleter = 0
 	errs := race(ctx, func(ctx context.Context, i int) error {
 		if i == deleter {
-			return s.DeleteVault(ctx, user, 1)
+			return s.delete(ctx, user, 1)
 		}
-		return s.PutVault(ctx, user, racerData(i), 1)
+		return s.put(ctx, user, racerData(i), 1)
 	})
 	switch w := oneWinner(t, errs); {
 	case w == deleter:
@@ -397,52 +452,52 @@ func concurrentPutAndDeleteOneWins(t *testing.T, s storage.VaultStore) {
 // succeeds, since deleting an absent record is success. A store that
 // checks the version and then deletes in two steps must not report the
 // record a rival deleted meanwhile as a conflict.
-func concurrentDeletesAllSucceed(t *testing.T, s storage.VaultStore) {
+func concurrentDeletesAllSucceed(t *testing.T, s records) {
 	ctx := t.Context()
 	mustPut(t, s, user, []byte("v1"), 0)
-	mustPut(t, s, "bob", []byte("bob's vault"), 0)
-	errs := race(ctx, func(ctx context.Context, i int) error { return s.DeleteVault(ctx, user, 1) })
+	mustPut(t, s, "bob", []byte("bob's "+s.noun), 0)
+	errs := race(ctx, func(ctx context.Context, i int) error { return s.delete(ctx, user, 1) })
 	for i, err := range errs {
 		if err != nil {
-			t.Errorf("racer %d: DeleteVault(expect 1): %v, want nil", i, err)
+			t.Errorf("racer %d: %s(expect 1): %v, want nil", i, s.deleteName, err)
 		}
 	}
 	wantNotFound(t, s, user)
-	wantRecord(t, s, "bob", 1, []byte("bob's vault"))
+	wantRecord(t, s, "bob", 1, []byte("bob's "+s.noun))
 }
 
-func deleteWrongExpectConflicts(t *testing.T, s storage.VaultStore) {
+func deleteWrongExpectConflicts(t *testing.T, s records) {
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
 	for _, expect := range []uint64{0, 1, 3, math.MaxInt64 + 1, math.MaxUint64} {
-		wantConflict(t, s.DeleteVault(t.Context(), user, expect), fmt.Sprintf("DeleteVault(expect %d) of version 2", expect))
+		wantConflict(t, s.delete(t.Context(), user, expect), fmt.Sprintf("%s(expect %d) of version 2", s.deleteName, expect))
 	}
 	wantRecord(t, s, user, 2, []byte("v2"))
 }
 
-func deleteAbsentIsNil(t *testing.T, s storage.VaultStore) {
+func deleteAbsentIsNil(t *testing.T, s records) {
 	for _, expect := range []uint64{0, 1, math.MaxUint64} {
-		if err := s.DeleteVault(t.Context(), user, expect); err != nil {
-			t.Errorf("DeleteVault(expect %d) with no record: %v, want nil", expect, err)
+		if err := s.delete(t.Context(), user, expect); err != nil {
+			t.Errorf("%s(expect %d) with no record: %v, want nil", s.deleteName, expect, err)
 		}
 	}
 	// Deleted twice: the second delete finds nothing, and succeeds.
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustDelete(t, s, user, 1)
-	if err := s.DeleteVault(t.Context(), user, 1); err != nil {
-		t.Errorf("second DeleteVault(expect 1): %v, want nil", err)
+	if err := s.delete(t.Context(), user, 1); err != nil {
+		t.Errorf("second %s(expect 1): %v, want nil", s.deleteName, err)
 	}
 	wantNotFound(t, s, user)
 }
 
-func deleteThenGetIsErrNotFound(t *testing.T, s storage.VaultStore) {
+func deleteThenGetIsErrNotFound(t *testing.T, s records) {
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
 	mustDelete(t, s, user, 2)
 	wantNotFound(t, s, user)
 }
 
-func deleteThenPutExpectZeroCreatesVersion1(t *testing.T, s storage.VaultStore) {
+func deleteThenPutExpectZeroCreatesVersion1(t *testing.T, s records) {
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
 	mustDelete(t, s, user, 2)
@@ -452,77 +507,77 @@ func deleteThenPutExpectZeroCreatesVersion1(t *testing.T, s storage.VaultStore) 
 
 // deletedRecordRefusesStaleExpect checks that a writer that read the record
 // before it was deleted cannot bring it back.
-func deletedRecordRefusesStaleExpect(t *testing.T, s storage.VaultStore) {
+func deletedRecordRefusesStaleExpect(t *testing.T, s records) {
 	mustPut(t, s, user, []byte("v1"), 0)
 	mustPut(t, s, user, []byte("v2"), 1)
 	mustDelete(t, s, user, 2)
 	for _, expect := range []uint64{1, 2, 3} {
-		wantConflict(t, s.PutVault(t.Context(), user, []byte("stale writer"), expect), fmt.Sprintf("PutVault(expect %d) after the record was deleted", expect))
+		wantConflict(t, s.put(t.Context(), user, []byte("stale writer"), expect), fmt.Sprintf("%s(expect %d) after the record was deleted", s.putName, expect))
 	}
 	wantNotFound(t, s, user)
 }
 
-func putDoesNotRetainData(t *testing.T, s storage.VaultStore) {
-	data := []byte("sealed vault")
+func putDoesNotRetainData(t *testing.T, s records) {
+	data := []byte("sealed " + s.noun)
 	mustPut(t, s, user, data, 0)
 	clear(data)
-	wantRecord(t, s, user, 1, []byte("sealed vault"))
+	wantRecord(t, s, user, 1, []byte("sealed "+s.noun))
 
 	// The same on an update.
-	data = []byte("second vault")
+	data = []byte("second " + s.noun)
 	mustPut(t, s, user, data, 1)
 	copy(data, "XXXXXX")
-	wantRecord(t, s, user, 2, []byte("second vault"))
+	wantRecord(t, s, user, 2, []byte("second "+s.noun))
 }
 
-func getReturnsCallersOwnCopy(t *testing.T, s storage.VaultStore) {
-	mustPut(t, s, user, []byte("sealed vault"), 0)
-	first, err := s.GetVault(t.Context(), user)
+func getReturnsCallersOwnCopy(t *testing.T, s records) {
+	mustPut(t, s, user, []byte("sealed "+s.noun), 0)
+	first, err := s.get(t.Context(), user)
 	if err != nil {
-		t.Fatalf("GetVault: %v", err)
+		t.Fatalf("%s: %v", s.getName, err)
 	}
 	clear(first.Data)
-	wantRecord(t, s, user, 1, []byte("sealed vault"))
+	wantRecord(t, s, user, 1, []byte("sealed "+s.noun))
 
 	// Two reads do not share memory either.
-	a, errA := s.GetVault(t.Context(), user)
-	b, errB := s.GetVault(t.Context(), user)
+	a, errA := s.get(t.Context(), user)
+	b, errB := s.get(t.Context(), user)
 	if errA != nil || errB != nil {
-		t.Fatalf("GetVault: %v, %v", errA, errB)
+		t.Fatalf("%s: %v, %v", s.getName, errA, errB)
 	}
 	clear(a.Data)
-	if !sameBytes(b.Data, []byte("sealed vault")) {
-		t.Errorf("changing the data of one GetVault result changed another's: %s", diff(b.Data, []byte("sealed vault")))
+	if !sameBytes(b.Data, []byte("sealed "+s.noun)) {
+		t.Errorf("changing the data of one %s result changed another's: %s", s.getName, diff(b.Data, []byte("sealed "+s.noun)))
 	}
 }
 
-func usersAreIsolated(t *testing.T, s storage.VaultStore) {
+func usersAreIsolated(t *testing.T, s records) {
 	// IDs that a careless schema would merge: case (a case-insensitive
 	// collation), trailing space (a padded CHAR or a PAD SPACE collation),
 	// a prefix, and the two Unicode normal forms of "é".
 	users := []string{"alice", "Alice", "ALICE", "alice ", "alice2", "al", "\u00e9", "e\u0301"}
 	for i, u := range users {
-		mustPut(t, s, u, fmt.Appendf(nil, "vault of %q", u), 0)
+		mustPut(t, s, u, fmt.Appendf(nil, "%s of %q", s.noun, u), 0)
 		// Give each user another version, so that versions are checked to
 		// be per user too.
 		for v := range uint64(i) {
-			mustPut(t, s, u, fmt.Appendf(nil, "vault of %q", u), v+1)
+			mustPut(t, s, u, fmt.Appendf(nil, "%s of %q", s.noun, u), v+1)
 		}
 	}
 	for i, u := range users {
-		wantRecord(t, s, u, uint64(i)+1, fmt.Appendf(nil, "vault of %q", u))
+		wantRecord(t, s, u, uint64(i)+1, fmt.Appendf(nil, "%s of %q", s.noun, u))
 	}
 	// A conflict and a delete on one user leave the others alone.
-	wantConflict(t, s.PutVault(t.Context(), "alice", []byte("x"), 0), `PutVault("alice", expect 0) over version 1`)
+	wantConflict(t, s.put(t.Context(), "alice", []byte("x"), 0), s.putName+`("alice", expect 0) over version 1`)
 	mustDelete(t, s, "alice", 1)
 	wantNotFound(t, s, "alice")
 	for i, u := range users[1:] {
-		wantRecord(t, s, u, uint64(i)+2, fmt.Appendf(nil, "vault of %q", u))
+		wantRecord(t, s, u, uint64(i)+2, fmt.Appendf(nil, "%s of %q", s.noun, u))
 	}
 	wantNotFound(t, s, "bob")
 }
 
-func binaryDataRoundTrips(t *testing.T, s storage.VaultStore) {
+func binaryDataRoundTrips(t *testing.T, s records) {
 	data := everyByte()
 	mustPut(t, s, user, data, 0)
 	wantRecord(t, s, user, 1, data)
@@ -533,17 +588,17 @@ func binaryDataRoundTrips(t *testing.T, s storage.VaultStore) {
 	wantRecord(t, s, user, 2, data)
 }
 
-func largestDataRoundTrips(t *testing.T, s storage.VaultStore) {
-	data := pattern(1, storage.MaxVaultDataLen)
+func largestDataRoundTrips(t *testing.T, s records) {
+	data := pattern(1, s.maxLen)
 	mustPut(t, s, user, data, 0)
 	wantRecord(t, s, user, 1, data)
 	// Replace it with another record of the same size.
-	data = pattern(2, storage.MaxVaultDataLen)
+	data = pattern(2, s.maxLen)
 	mustPut(t, s, user, data, 1)
 	wantRecord(t, s, user, 2, data)
 }
 
-func emptyDataRoundTrips(t *testing.T, s storage.VaultStore) {
+func emptyDataRoundTrips(t *testing.T, s records) {
 	mustPut(t, s, user, []byte{}, 0)
 	wantRecord(t, s, user, 1, nil)
 	mustPut(t, s, user, []byte("not empty"), 1)
@@ -551,7 +606,7 @@ func emptyDataRoundTrips(t *testing.T, s storage.VaultStore) {
 	wantRecord(t, s, user, 3, nil)
 }
 
-func longestUserIDRoundTrips(t *testing.T, s storage.VaultStore) {
+func longestUserIDRoundTrips(t *testing.T, s records) {
 	id := longestUserID()
 	other := id[:len(id)-1] + "b" // the same but for the last byte
 	mustPut(t, s, id, []byte("long"), 0)
@@ -599,26 +654,26 @@ func expiredDeadlineIsHonoured[S any](honoured func(t *testing.T, s S, done cont
 	}
 }
 
-// contextIsHonoured checks that every VaultStore method, called with a
+// contextIsHonoured checks that every method of s, called with a
 // context that is already done, fails with want and changes nothing.
-func contextIsHonoured(t *testing.T, s storage.VaultStore, done context.Context, want error) {
+func contextIsHonoured(t *testing.T, s records, done context.Context, want error) {
 	t.Helper()
 	// An absent record is not created.
-	if err := s.PutVault(done, "bob", []byte("must not be written"), 0); !errors.Is(err, want) {
-		t.Errorf("PutVault (create) with a done context: %v, want an error matching %v", err, want)
+	if err := s.put(done, "bob", []byte("must not be written"), 0); !errors.Is(err, want) {
+		t.Errorf("%s (create) with a done context: %v, want an error matching %v", s.putName, err, want)
 	}
 	wantNotFound(t, s, "bob")
 
 	mustPut(t, s, user, []byte("v1"), 0)
-	if _, err := s.GetVault(done, user); !errors.Is(err, want) {
-		t.Errorf("GetVault with a done context: %v, want an error matching %v", err, want)
+	if _, err := s.get(done, user); !errors.Is(err, want) {
+		t.Errorf("%s with a done context: %v, want an error matching %v", s.getName, err, want)
 	}
 	// A present record is neither replaced nor deleted.
-	if err := s.PutVault(done, user, []byte("must not be written"), 1); !errors.Is(err, want) {
-		t.Errorf("PutVault (update) with a done context: %v, want an error matching %v", err, want)
+	if err := s.put(done, user, []byte("must not be written"), 1); !errors.Is(err, want) {
+		t.Errorf("%s (update) with a done context: %v, want an error matching %v", s.putName, err, want)
 	}
-	if err := s.DeleteVault(done, user, 1); !errors.Is(err, want) {
-		t.Errorf("DeleteVault with a done context: %v, want an error matching %v", err, want)
+	if err := s.delete(done, user, 1); !errors.Is(err, want) {
+		t.Errorf("%s with a done context: %v, want an error matching %v", s.deleteName, err, want)
 	}
 	wantRecord(t, s, user, 1, []byte("v1"))
 }
@@ -729,43 +784,43 @@ func pattern(seed uint64, n int) []byte {
 	return b
 }
 
-func mustPut(t *testing.T, s storage.VaultStore, userID string, data []byte, expect uint64) {
+func mustPut(t *testing.T, s records, userID string, data []byte, expect uint64) {
 	t.Helper()
-	if err := s.PutVault(t.Context(), userID, data, expect); err != nil {
-		t.Fatalf("PutVault(%s, %d bytes, expect %d): %v", shortID(userID), len(data), expect, err)
+	if err := s.put(t.Context(), userID, data, expect); err != nil {
+		t.Fatalf("%s(%s, %d bytes, expect %d): %v", s.putName, shortID(userID), len(data), expect, err)
 	}
 }
 
-func mustDelete(t *testing.T, s storage.VaultStore, userID string, expect uint64) {
+func mustDelete(t *testing.T, s records, userID string, expect uint64) {
 	t.Helper()
-	if err := s.DeleteVault(t.Context(), userID, expect); err != nil {
-		t.Fatalf("DeleteVault(%s, expect %d): %v", shortID(userID), expect, err)
+	if err := s.delete(t.Context(), userID, expect); err != nil {
+		t.Fatalf("%s(%s, expect %d): %v", s.deleteName, shortID(userID), expect, err)
 	}
 }
 
 // wantRecord checks that the user's record has this version and data.
-func wantRecord(t *testing.T, s storage.VaultStore, userID string, version uint64, data []byte) {
+func wantRecord(t *testing.T, s records, userID string, version uint64, data []byte) {
 	t.Helper()
-	rec, err := s.GetVault(t.Context(), userID)
+	rec, err := s.get(t.Context(), userID)
 	if err != nil {
-		t.Fatalf("GetVault(%s): %v, want version %d", shortID(userID), err, version)
+		t.Fatalf("%s(%s): %v, want version %d", s.getName, shortID(userID), err, version)
 	}
 	if rec.UserID != userID {
-		t.Errorf("GetVault(%s) returned the record of user %s", shortID(userID), shortID(rec.UserID))
+		t.Errorf("%s(%s) returned the record of user %s", s.getName, shortID(userID), shortID(rec.UserID))
 	}
 	if rec.Version != version {
-		t.Errorf("GetVault(%s): version %d, want %d", shortID(userID), rec.Version, version)
+		t.Errorf("%s(%s): version %d, want %d", s.getName, shortID(userID), rec.Version, version)
 	}
 	if !sameBytes(rec.Data, data) {
-		t.Errorf("GetVault(%s): data differs from what was stored: %s", shortID(userID), diff(rec.Data, data))
+		t.Errorf("%s(%s): data differs from what was stored: %s", s.getName, shortID(userID), diff(rec.Data, data))
 	}
 }
 
-func wantNotFound(t *testing.T, s storage.VaultStore, userID string) {
+func wantNotFound(t *testing.T, s records, userID string) {
 	t.Helper()
-	rec, err := s.GetVault(t.Context(), userID)
+	rec, err := s.get(t.Context(), userID)
 	if !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("GetVault(%s): version %d, error %v; want storage.ErrNotFound", shortID(userID), rec.Version, err)
+		t.Fatalf("%s(%s): version %d, error %v; want storage.ErrNotFound", s.getName, shortID(userID), rec.Version, err)
 	}
 }
 
