@@ -67,6 +67,8 @@
 // A [KeyWrapper] slot lets the application unlock a vault through a key it
 // holds elsewhere (a KMS); add one only where that is intended.
 //
-// What this package does not do yet: passkey (PRF) slots; the slot kind is
-// reserved in the format.
+// A secret slot ([Vault.AddSecretSlot], [Vault.UnlockWithSecret]) lets a
+// high-entropy secret the application supplies, such as a passkey's PRF
+// output, unlock the vault; each is bound to its user and to the ID it was
+// added with (a credential ID), and a master-key rotation drops it.
 package vault

@@ -25,9 +25,10 @@ var (
 
 	// ErrNoVault means the user has no vault yet. The unlock paths
 	// (Unlock, ChangePassphrase, RotateMasterKey, UnlockWithRecoveryKey,
-	// UnlockWithWrapper) answer a missing vault with an error that matches
-	// both ErrNoVault and ErrUnlockFailed, after the work of a wrong
-	// passphrase.
+	// UnlockWithWrapper, UnlockWithSecret) answer a missing vault with an
+	// error that matches both ErrNoVault and ErrUnlockFailed, after the
+	// work of a wrong passphrase (or, for UnlockWithSecret, of a wrong
+	// secret).
 	ErrNoVault = errors.New("vault: no vault for this user")
 
 	// ErrExists means Create found a vault already there.

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -37,6 +38,14 @@ import (
 // Wrapper slots are re-wrapped through the KeyWrapper of the same ID in
 // wrappers; rotation refuses to start if one is missing, rather than drop
 // a way in silently.
+//
+// Secret slots (AddSecretSlot: a passkey's PRF output) cannot be
+// re-wrapped, since their secrets are not at hand, and are dropped: the
+// passkey no longer unlocks the vault until the application adds its
+// slot again (AddSecretSlot with the new Unlocked value, the next time
+// the user presents the passkey). Each dropped slot is reported to the
+// Notifier as keyhold.KeySlotRemoved with its slot ID, after
+// keyhold.MasterKeyRotated; list the slots before rotating to know which.
 func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase []byte, wrappers ...KeyWrapper) (_ *Unlocked, _ []RecoveryKey, err error) {
 	if v == nil {
 		return nil, nil, errNilVault
@@ -83,8 +92,11 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 		byID[w.ID()] = w
 	}
 	var keys []RecoveryKey
+	var dropped []string
 	for _, s := range r.slots {
 		switch s.kind {
+		case SlotSecret:
+			dropped = append(dropped, hex.EncodeToString(s.id[:]))
 		case SlotRecovery:
 			rs, key, err := newRecoverySlot(userID, next.keyVersion, mk)
 			if err != nil {
@@ -111,6 +123,9 @@ func (v *Vault) RotateMasterKey(ctx context.Context, userID string, passphrase [
 		return nil, nil, err
 	}
 	v.notify(ctx, keyhold.MasterKeyRotated, userID, "")
+	for _, id := range dropped {
+		v.notify(ctx, keyhold.KeySlotRemoved, userID, id)
+	}
 	return newUnlocked(userID, next.keyVersion, mk, retired), keys, nil
 }
 

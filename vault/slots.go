@@ -32,7 +32,8 @@ const maxWrapperIDLen = 64
 
 // SlotInfo describes a key slot without anything secret.
 type SlotInfo struct {
-	// ID identifies the slot (32 hex digits), for RemoveSlot.
+	// ID identifies the slot (32 hex digits), for RemoveSlot. A secret
+	// slot's ID is SecretSlotID of the ID it was added with.
 	ID string
 	// Kind says what unlocks it.
 	Kind SlotKind
@@ -171,7 +172,8 @@ func (v *Vault) UnlockWithWrapper(ctx context.Context, userID string, w KeyWrapp
 	return nil, ErrUnlockFailed
 }
 
-// RemoveSlot removes a recovery or wrapper slot by its ID (from Slots). The
+// RemoveSlot removes a recovery, secret or wrapper slot by its ID (from
+// Slots; for a secret slot, SecretSlotID of its ID), at once. The
 // passphrase slot cannot be removed (change it with ChangePassphrase), so
 // a vault always keeps a way in. u must be the user's unlocked vault:
 // removing a way in needs the key.

@@ -47,6 +47,9 @@ type Vault struct {
 	// unlock's AES-GCM open fails on it as a wrong passphrase's does.
 	dummyWrapped []byte
 	notifier     keyhold.Notifier
+	// trySecret is trySecretSlot: every secret unlock attempt, real or
+	// dummy, goes through it, so tests can count the attempts.
+	trySecret func(userID string, id, secret []byte, s *slot) ([]byte, error)
 }
 
 // New returns a Vault over store.
@@ -69,6 +72,7 @@ func New(store storage.VaultStore, cfg Config) (*Vault, error) {
 		}
 	}
 	v.derive = v.hasher.DeriveKey
+	v.trySecret = trySecretSlot
 	v.dummyWrapped = make([]byte, wrappedKeyLen)
 	rand.Read(v.dummyWrapped)
 	return v, nil
