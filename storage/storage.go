@@ -39,6 +39,11 @@ var (
 	// than the one expected: someone else wrote first.
 	ErrConflict = errors.New("storage: conflict")
 
+	// ErrDuplicate means a write would give a second user something that
+	// must be one user's alone (a passkey's credential ID or user
+	// handle). Nothing was stored.
+	ErrDuplicate = errors.New("storage: duplicate")
+
 	// ErrInvalid means an argument is outside the bounds below (an empty
 	// or over-long user ID, an ID of the wrong length, over-long data), or
 	// a write would move a record to another user. Nothing was stored.
