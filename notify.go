@@ -31,11 +31,15 @@ const (
 	// VaultReset: vault.Vault.ResetDestroyingData replaced an existing
 	// vault (account recovery without a key: the old data is lost).
 	VaultReset EventKind = "vault_reset"
-	// KeySlotAdded: vault.Vault.AddWrapperSlot added (or replaced) a way
-	// in through an application key wrapper; Detail is the wrapper's ID.
+	// KeySlotAdded: vault.Vault.AddWrapperSlot or AddSecretSlot added (or
+	// replaced) a way in through an application key wrapper or a secret
+	// (a passkey's PRF output); Detail is the wrapper's ID, or the secret
+	// slot's ID (vault.SecretSlotID).
 	KeySlotAdded EventKind = "key_slot_added"
-	// KeySlotRemoved: vault.Vault.RemoveSlot removed a recovery or wrapper
-	// slot; Detail is the slot's ID (as vault.Vault.Slots lists it).
+	// KeySlotRemoved: vault.Vault.RemoveSlot removed a recovery, wrapper
+	// or secret slot, or vault.Vault.RotateMasterKey dropped a secret slot
+	// (it cannot re-wrap one without its secret); Detail is the slot's ID
+	// (as vault.Vault.Slots lists it).
 	KeySlotRemoved EventKind = "key_slot_removed"
 	// NewDeviceLogin: ratelimit.Devices.RememberLogin found no device
 	// cookie of the account on a successful login's request.
