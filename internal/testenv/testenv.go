@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -135,4 +136,59 @@ func toParent(line string) bool {
 	defer f.Close()
 	_, err = f.WriteString(line)
 	return err == nil
+}
+
+// Environment variables and defaults for [Browser]. .ci/run installs
+// Debian's chromium and playwright-core at PlaywrightCoreVersion (from npm,
+// into PlaywrightCoreDefaultDir) and sets both variables.
+const (
+	// ChromiumEnv names the chromium executable; unset, DefaultChromium.
+	ChromiumEnv = "KEYHOLD_CHROMIUM"
+	// DefaultChromium is where Debian's chromium package puts its launcher.
+	DefaultChromium = "/usr/bin/chromium"
+	// PlaywrightCoreEnv names a directory holding
+	// node_modules/playwright-core; unset, PlaywrightCoreDefaultDir().
+	PlaywrightCoreEnv = "KEYHOLD_PLAYWRIGHT_CORE"
+	// PlaywrightCoreVersion is the playwright-core release .ci/run
+	// installs: the one built against the Chromium major version Debian
+	// ships (156). Keep in step with PLAYWRIGHT_CORE_VERSION in .ci/run.
+	PlaywrightCoreVersion = "1.64.1"
+)
+
+// PlaywrightCoreDefaultDir is where .ci/run caches playwright-core:
+// ${XDG_CACHE_HOME:-$HOME/.cache}/keyhold-ci/playwright-core-<version>.
+func PlaywrightCoreDefaultDir() string {
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		cache = filepath.Join(os.Getenv("HOME"), ".cache")
+	}
+	return filepath.Join(cache, "keyhold-ci", "playwright-core-"+PlaywrightCoreVersion)
+}
+
+// Browser returns what the real-browser tests run: node (from PATH), the
+// directory whose node_modules/playwright-core a script can require
+// ([PlaywrightCoreEnv], else [PlaywrightCoreDefaultDir]) and the chromium
+// executable ([ChromiumEnv], else [DefaultChromium]). Whatever is missing
+// calls [Missing] with install advice: skipped on a developer's machine,
+// a failure in CI.
+func Browser(t testing.TB) (node, playwrightDir, chromium string) {
+	t.Helper()
+	node = LookPath(t, "node", "apt-get install nodejs")
+	chromium = os.Getenv(ChromiumEnv)
+	if chromium == "" {
+		chromium = DefaultChromium
+	}
+	if fi, err := os.Stat(chromium); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		Missing(t, "chromium not found at "+chromium+" (apt-get install chromium, or set "+ChromiumEnv+")")
+	}
+	playwrightDir = os.Getenv(PlaywrightCoreEnv)
+	if playwrightDir == "" {
+		playwrightDir = PlaywrightCoreDefaultDir()
+	}
+	if _, err := os.Stat(filepath.Join(playwrightDir, "node_modules", "playwright-core", "package.json")); err != nil {
+		Missing(t, "playwright-core not found in "+filepath.Join(playwrightDir, "node_modules")+
+			" (npm install --prefix "+playwrightDir+" playwright-core@"+PlaywrightCoreVersion+
+			", or set "+PlaywrightCoreEnv+" to a directory holding node_modules/playwright-core; bash .ci/run installs it)")
+	}
+	return node, playwrightDir, chromium
 }
