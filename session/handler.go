@@ -35,6 +35,8 @@ type requestState struct {
 	cookie  *http.Cookie // to send, if any
 	clear   string       // the Clear-Site-Data value to send (logout), or ""
 	written bool         // headers sent: no more cookies
+
+	attempted bool // SecondFactorAttempt counted this request's attempt
 }
 
 func isAny(err error, targets ...error) bool {

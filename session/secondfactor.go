@@ -32,7 +32,31 @@ import (
 // It returns ErrNotLoggedIn without a session (also once the login has
 // ended), and ErrInvalidInput for a session that is not pending (a
 // failed step-up of a complete session is the lockout's business only).
+//
+// After SecondFactorAttempt counted this request's attempt, it does not
+// count it again: it only ends the login if the attempts have reached the
+// limit.
 func (m *Manager) SecondFactorFailed(ctx context.Context) (failures int, err error) {
+	return m.countSecondFactor(ctx, "SecondFactorFailed", false)
+}
+
+// SecondFactorAttempt counts an attempt at the request's pending login's
+// second factor before the factor is checked, so that requests racing
+// with codes cannot have more than Config.MaxSecondFactorFailures of them
+// checked (package totp's VerifyLogin and RecoverLogin call it). Call it
+// first; then SecondFactorVerified if the factor was right, or
+// SecondFactorFailed if it was wrong, which ends the login once the
+// attempts have reached the limit (and does not count the attempt twice).
+// An attempt beyond the limit is not to be checked: the login ends as by
+// SecondFactorFailed, with its notice, and the answer is
+// ErrTooManySecondFactorFailures. Errors as for SecondFactorFailed.
+func (m *Manager) SecondFactorAttempt(ctx context.Context) (attempts int, err error) {
+	return m.countSecondFactor(ctx, "SecondFactorAttempt", true)
+}
+
+// countSecondFactor is SecondFactorFailed (attempt false) and
+// SecondFactorAttempt (attempt true).
+func (m *Manager) countSecondFactor(ctx context.Context, name string, attempt bool) (failures int, err error) {
 	if m == nil {
 		return 0, errNilManager
 	}
@@ -43,12 +67,15 @@ func (m *Manager) SecondFactorFailed(ctx context.Context) (failures int, err err
 	defer st.mu.Unlock()
 	for range maxLoadAttempts {
 		if !st.rec.pending {
-			return 0, fmt.Errorf("%w: SecondFactorFailed needs a login pending its second factor", ErrInvalidInput)
+			return 0, fmt.Errorf("%w: %s needs a login pending its second factor", ErrInvalidInput, name)
 		}
 		rec := *st.rec
-		rec.failures = min(rec.failures, maxStoredFailures-1) + 1
+		counted := !attempt && st.attempted // this failure was counted as an attempt
+		if !counted {
+			rec.failures = min(rec.failures, maxStoredFailures-1) + 1
+		}
 		n := int(rec.failures)
-		if n >= m.cfg.MaxSecondFactorFailures {
+		if over := n > m.cfg.MaxSecondFactorFailures; over || (!attempt && n >= m.cfg.MaxSecondFactorFailures) {
 			// End the login, only if it is still the one this request
 			// read: of racing last failures, one ends it and notifies.
 			end := storage.Session{ID: st.id, UserID: st.userID, Expires: longPast}
@@ -57,10 +84,13 @@ func (m *Manager) SecondFactorFailed(ctx context.Context) (failures int, err err
 				m.secondFactorFailedMax(ctx, st, n)
 				return n, ErrTooManySecondFactorFailures
 			}
+		} else if counted {
+			return n, nil
 		} else {
 			err = m.put(ctx, st.id, st.userID, &rec, st.version)
 			if err == nil {
 				st.rec, st.version = &rec, st.version+1
+				st.attempted = st.attempted || attempt
 				return n, nil
 			}
 		}
@@ -87,14 +117,38 @@ func (m *Manager) secondFactorFailedMax(ctx context.Context, st *requestState, f
 			ip = a
 		}
 	}
-	e := keyhold.Event{Kind: keyhold.PartialAuthentication, UserID: st.userID, Time: m.now(), IP: ip, Detail: ref(st.rec.ref)}
-	if p := notify.Send(ctx, m.cfg.Notifier, e); p != "" {
-		m.audit(ctx, slog.LevelError, "sys_notify_fail", st,
-			slog.String("event", string(keyhold.PartialAuthentication)), slog.String("panic", p))
-	}
+	m.notifyPartial(ctx, st.userID, ref(st.rec.ref), ip)
 	st.dropLocked()
 	if !st.written {
 		st.setClearCookie()
 		st.clear = m.cfg.ClearSiteData
 	}
+}
+
+// notifyPartial tells Config.Notifier of a pending login that ended with
+// failed second-factor attempts (TOT-13).
+func (m *Manager) notifyPartial(ctx context.Context, userID, sessionRef string, ip netip.Addr) {
+	e := keyhold.Event{Kind: keyhold.PartialAuthentication, UserID: userID, Time: m.now(), IP: ip, Detail: sessionRef}
+	if p := notify.Send(ctx, m.cfg.Notifier, e); p != "" {
+		m.event(ctx, slog.LevelError, "sys_notify_fail", userID, sessionRef,
+			slog.String("event", string(keyhold.PartialAuthentication)), slog.String("panic", p))
+	}
+}
+
+// replacedPendingLogin reports a pending login that keyhold deleted with
+// failed second-factor attempts on it (Login replacing the request's old
+// session, or makeRoom ending the oldest pending login for a new one):
+// starting the login again must not hide failed attempts from the owner.
+func (m *Manager) replacedPendingLogin(ctx context.Context, userID string, rec *record) {
+	if rec == nil || !rec.pending || rec.failures == 0 {
+		return
+	}
+	sessionRef := ref(rec.ref)
+	m.event(ctx, slog.LevelWarn, "authn_second_factor_fail_abandoned", userID, sessionRef,
+		slog.Int("failures", int(rec.failures)))
+	var ip netip.Addr
+	if a, err := netip.ParseAddr(rec.ip); err == nil {
+		ip = a
+	}
+	m.notifyPartial(ctx, userID, sessionRef, ip)
 }

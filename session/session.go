@@ -46,8 +46,9 @@ type Info struct {
 	SecondFactorPending bool
 	// MultiFactor reports that the session is rated multi-factor: its
 	// login proved a multi-factor set (LoginOptions.Factor, see
-	// Factors.MultiFactor), or SecondFactorVerified was called in it (with
-	// a password and a TOTP code or a passkey, NIST SP 800-63B AAL2).
+	// Factors.MultiFactor), or SecondFactorVerified added a factor that
+	// makes its set multi-factor (a password and a TOTP code or a
+	// passkey, NIST SP 800-63B AAL2).
 	// RequireMultiFactor checks it. A session stored before factors were
 	// recorded (record versions 1 to 3) keeps its rating while its
 	// Factors reads FactorPassword alone.
@@ -176,6 +177,7 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 		if err := m.store.DeleteSession(ctx, st.id); err != nil {
 			return err
 		}
+		m.replacedPendingLogin(ctx, st.userID, st.rec)
 		st.dropLocked()
 	}
 	now := m.now()
@@ -209,7 +211,9 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 // FactorPasskey, or a set of them: the caller checks it, through the
 // lockout): f is added to the session's factors (Info.Factors), the
 // session is no longer pending (Info.SecondFactorPending false), is rated
-// multi-factor (Info.MultiFactor), its authentication time is reset as by
+// multi-factor (Info.MultiFactor) if its factors now are (Factors.MultiFactor:
+// a password and another; a passkey stepping up with a passkey or a TOTP
+// code is not), its authentication time is reset as by
 // Reauthenticated, and its token is re-issued (a privilege change: no
 // fixation). It works on a session that was not pending too (a step-up
 // to two factors). It returns ErrInvalidInput for an f that is zero,
@@ -246,8 +250,12 @@ func (m *Manager) SecondFactorVerified(ctx context.Context, f Factors) error {
 		if rec.pending { // the lifetime of a complete login, from now
 			rec.deadline, rec.idleMS = full.deadline, full.idleMS
 		}
-		rec.pending, rec.mfa, rec.failures = false, true, 0
+		rec.pending, rec.failures = false, 0
 		rec.factors = rec.sessionFactors() | f
+		// Rated by what the session has proved, as Factors.MultiFactor
+		// rates it: a passkey login stepping up with a passkey, or two
+		// possession factors, is not multi-factor.
+		rec.mfa = rec.factors.MultiFactor()
 		rec.authTime, rec.lastSeen = now.UnixMilli(), now.UnixMilli()
 	}
 	if err := m.reissue(ctx, st, nil, verified); err != nil {
@@ -299,6 +307,7 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte, pe
 		ref      []byte
 		family   []byte
 		lastSeen int64
+		pending  *record // a pending login's record, reported if it had failures
 	}
 	byRef := make(map[string]*device, len(list))
 	for _, s := range list {
@@ -308,6 +317,9 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte, pe
 				continue // pending logins and complete sessions have room of their own
 			}
 			d.ref, d.family, d.lastSeen = rec.ref, rec.family, rec.lastSeen
+			if rec.pending {
+				d.pending = rec
+			}
 		} else if pending {
 			continue
 		}
@@ -350,6 +362,7 @@ func (m *Manager) makeRoom(ctx context.Context, userID string, newRef []byte, pe
 			}
 		}
 		m.event(ctx, slog.LevelInfo, "session_expired", userID, ref(d.ref), slog.String("reason", "session_limit"))
+		m.replacedPendingLogin(ctx, userID, d.pending)
 	}
 	return nil
 }

@@ -19,8 +19,10 @@ var errNoSessions = fmt.Errorf("%w: this method needs Config.Sessions", ErrInval
 // the request's session's user, never for a user the client names
 // (TOT-09), as Verify checks it; if it is right, the session is marked
 // verified with session.FactorTOTP and re-issued. A wrong code is counted
-// by the Lockout across sessions (TOT-05) and by the pending session
-// (session.Manager.SecondFactorFailed), which ends after
+// by the Lockout across sessions (TOT-05) and by the pending session (the
+// attempt before the check, session.Manager.SecondFactorAttempt, so that
+// requests in flight together get no more checks; then
+// session.Manager.SecondFactorFailed), which ends after
 // session.Config.MaxSecondFactorFailures and notifies the user of a
 // partial authentication (TOT-13); the error then also matches
 // session.ErrTooManySecondFactorFailures: send the user back to the
@@ -39,11 +41,25 @@ func (a *Authenticator) VerifyLogin(ctx context.Context, code string, src rateli
 	if !ok {
 		return session.ErrNotLoggedIn
 	}
+	if err := a.countAttempt(ctx, info); err != nil {
+		return err
+	}
 	err := a.Verify(ctx, info.UserID, code, src)
 	if err == nil {
 		return a.sessions.SecondFactorVerified(ctx, session.FactorTOTP)
 	}
 	return a.failedLogin(ctx, info, err)
+}
+
+// countAttempt counts the attempt against a pending login before its code
+// is checked (session.Manager.SecondFactorAttempt), so that requests in
+// flight together cannot have more codes checked than the login allows.
+func (a *Authenticator) countAttempt(ctx context.Context, info session.Info) error {
+	if !info.SecondFactorPending {
+		return nil
+	}
+	_, err := a.sessions.SecondFactorAttempt(ctx)
+	return err
 }
 
 // failedLogin counts a rejected code against a pending session.
@@ -74,6 +90,9 @@ func (a *Authenticator) RecoverLogin(ctx context.Context, code string, src ratel
 	info, ok := a.sessions.Current(ctx)
 	if !ok {
 		return RecoveryStatus{}, session.ErrNotLoggedIn
+	}
+	if err := a.countAttempt(ctx, info); err != nil {
+		return RecoveryStatus{}, err
 	}
 	st, err := a.UseRecoveryCode(ctx, info.UserID, code, src)
 	if err != nil {
