@@ -192,6 +192,9 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	if err := a.setUpTOTP(store, cfg); err != nil {
 		return nil, nil, err
 	}
+	if err := a.resealTOTP(ctx); err != nil {
+		return nil, nil, err
+	}
 	// Deletions that a crash or an error cut short are finished now.
 	a.finishDeletions(ctx)
 	// CrossOriginProtection refuses state-changing requests that browsers
@@ -297,7 +300,7 @@ func (a *app) routes() http.Handler {
 	// an authenticator).
 	handle("GET /2fa", a.security, m.RequireLogin)
 	handle("GET /2fa/enroll", a.enrollPage, fresh)
-	handle("GET /2fa/qr", a.qrCode, m.RequireLogin)
+	handle("GET /2fa/qr", a.qrCode, fresh) // the secret, as the enrollment page shows it: a recent password
 	handle("POST /2fa/enroll", a.enroll, fresh)
 	handle("POST /2fa/remove", a.removeAuthenticator, fresh)
 	handle("POST /2fa/recovery-codes", a.regenerateCodes, fresh)

@@ -5,13 +5,18 @@ import (
 	"encoding/base64"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyhold/keyhold/internal/testkit"
+	"github.com/keyhold/keyhold/kdf"
 )
 
 // This file holds a second outside review's attacks on the webapp's
@@ -221,5 +226,150 @@ func TestAttack2HostileKeyFiles(t *testing.T) {
 	}
 	if _, err := loadTOTPKeyRing(sub); err == nil {
 		t.Error("a directory: read")
+	}
+}
+
+// attack2EnvAt serves the app on an existing database and key file, with
+// the given clock: a restart of the same deployment.
+func attack2EnvAt(t *testing.T, dbPath, keyPath string, clk *clock) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, dbPath: dbPath, logs: &syncBuffer{}, clock: clk}
+	cfg := config{DBPath: dbPath, TOTPKeyPath: keyPath, VaultKDF: kdf.InteractiveParams(), Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
+	h, cleanup, err := newApp(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewTLSServer(h)
+	t.Cleanup(func() {
+		e.srv.Close()
+		if err := cleanup(); err != nil {
+			t.Error(err)
+		}
+	})
+	return e
+}
+
+// Found by review, fixed (resealTOTP at start-up). The key file's rotation, as
+// twofactor.go and README describe it ("put a new line first, restart,
+// re-seal (totp.Authenticator.Reseal over the users), then drop the old
+// line"), cannot be carried out with this app: nothing in it ever calls
+// Reseal or ResealAll (no start-up walk, no flag, no re-seal after a
+// right code), so every secret stays sealed under the old key however
+// long the new one is current, and the operator who then drops the old
+// line (the documented last step) breaks every user's authenticator:
+// their right codes no longer work, and they are left with recovery
+// codes. The app gives no sign either (no log of stale secrets).
+//
+// Fix (examples/webapp): after setUpTOTP, when the ring holds more than
+// its current key, run a.auth.ResealAll over "SELECT id FROM users" and
+// log how many records changed (webapp.totp.resealed), failing start-up
+// (or logging an error) if a record cannot be opened; then the
+// documented order is safe: new line first, restart (re-sealed), drop
+// the old line, restart. Or add a -totp-reseal flag that does the walk
+// and exits, and say so in the file's comment and the README.
+func TestAttack2KeyRotationAsDocumented(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, keyPath := filepath.Join(dir, "webapp.db"), filepath.Join(dir, "totp-key")
+	clk := testkit.NewClock(time.Now())
+	e := attack2EnvAt(t, dbPath, keyPath, clk)
+	c := e.client()
+	e.signup(c, "ada")
+	secret, _ := e.enroll(c, "Phone")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	old, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Rotation, step 1: a new key first, the old kept; restart.
+	newLine := "k2 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 32)) + "\n"
+	if err := os.WriteFile(keyPath, []byte(newLine+string(old)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2 := attack2EnvAt(t, dbPath, keyPath, clk)
+	c2 := e2.client()
+	e2.loginPending(c2)
+	expect(t, "a code under the rotated ring", e2.post(c2, "/login/2fa", url.Values{"code": {e2.code(secret)}}), 303, "/unlock?after=2fa")
+
+	// Step 3: the old line dropped; restart.
+	if err := os.WriteFile(keyPath, []byte(newLine), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e3 := attack2EnvAt(t, dbPath, keyPath, clk)
+	c3 := e3.client()
+	e3.loginPending(c3)
+	r := e3.post(c3, "/login/2fa", url.Values{"code": {e3.code(secret)}})
+	if r.code != 303 || r.location != "/unlock?after=2fa" {
+		t.Errorf("after the documented rotation (new key first, restart, old line dropped), the user's right code answers %d %q: "+
+			"nothing re-sealed the secret under the new key", r.code, r.location)
+	}
+}
+
+// Found by review, fixed (the QR route is behind a fresh password; low). The QR code of an
+// enrollment under way (GET /2fa/qr, which carries the new
+// authenticator's secret) needs only a logged-in session of the user,
+// while the enrollment page that shows the same secret needs a password
+// within 5 minutes (fresh), and totp.Pending checks no step-up. The
+// setup token travels in the image's URL (query string: proxy and access
+// logs). So a stale session of the user (a stolen cookie, no password)
+// that gets the token reads the secret of the authenticator the owner is
+// adding; once the owner confirms it, that session's holder has a
+// working TOTP generator for the account. Here the attacker's session,
+// 6 minutes old, is sent to the step-up for the enrollment page but is
+// served the QR code.
+//
+// Fix (examples/webapp): guard GET /2fa/qr with fresh (RequireFresh,
+// 5 minutes) like GET /2fa/enroll; better, also bind the setup token to
+// the session that began it (pass and check Info.Ref, e.g. in the
+// token's associated data, in package totp's Begin/Pending/Confirm) so
+// that another session of the same user cannot use it.
+func TestAttack2QRCodeNeedsTheEnrollmentsFreshness(t *testing.T) {
+	e := newEnv(t, true)
+	owner := e.client()
+	e.signup(owner, "ada")
+	secret, _ := e.enroll(owner, "Phone")
+	// The attacker's session (a stolen cookie of a multi-factor login).
+	attacker := e.client()
+	e.loginPending(attacker)
+	expect(t, "attacker's code", e.post(attacker, "/login/2fa", url.Values{"code": {e.code(secret)}}), 303, "/unlock?after=2fa")
+	e.clock.Advance(6 * time.Minute)
+	expect(t, "enrollment page, stale", e.get(attacker, "/2fa/enroll"), 303, "/reauth?next=%2F2fa%2Fenroll")
+
+	// The owner steps up and begins adding a second authenticator.
+	expect(t, "owner's step-up", e.post(owner, "/reauth", url.Values{"password": {password}, "next": {"/2fa/enroll"}}), 303, "/2fa/enroll")
+	page := e.get(owner, "/2fa/enroll")
+	expect(t, "owner's enrollment page", page, 200, "")
+	qrPath := html.UnescapeString(qrSource.FindStringSubmatch(page.body)[1])
+
+	if r := e.get(attacker, qrPath); r.code == 200 {
+		t.Errorf("a session that is not fresh (and did not begin the enrollment) was served the new authenticator's QR code: %d", r.code)
+	}
+}
+
+// Found by review, fixed in package session (see
+// session.TestAttack2ReplacedPendingLoginStillReported). The webapp's
+// page says "Three wrong codes end this login", and the third notifies
+// the owner (TOT-13). Whoever has the password logs in again after every
+// second wrong code, in the same browser: the new login replaces the old
+// (session.Manager.Login deletes it, its two failures with it), and the
+// owner is never told. Here 8 wrong codes after the right password, and
+// no partial_authentication notice; only the code lockout bounds this.
+func TestAttack2WrongCodesSpreadOverLoginsNotReported(t *testing.T) {
+	e := newEnv(t, true)
+	owner := e.client()
+	e.signup(owner, "ada")
+	secret, _ := e.enroll(owner, "Phone")
+	attacker := e.client()
+	wrong := 0
+	for range 4 {
+		e.loginPending(attacker)
+		for range 2 {
+			expect(t, "wrong code", e.post(attacker, "/login/2fa", url.Values{"code": {wrongCode(e.code(secret))}}), 401, "")
+			wrong++
+		}
+	}
+	if !strings.Contains(e.logs.String(), "kind=partial_authentication") {
+		t.Errorf("%d wrong codes after the right password, two per login, and the owner was not told (no partial_authentication notice)", wrong)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,14 +68,46 @@ func (a *app) setUpTOTP(store *sqlstore.Store, cfg config) error {
 	return err
 }
 
+// resealTOTP re-seals every user's TOTP secrets that are not under the
+// key file's first key (totp.Authenticator.ResealAll over the users
+// table), so that a rotated-out key can be dropped from the file after
+// one start-up. Users whose secrets are current cost one read each.
+func (a *app) resealTOTP(ctx context.Context) error {
+	rows, err := a.db.QueryContext(ctx, "SELECT id FROM users")
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	changed, err := a.auth.ResealAll(ctx, slices.Values(ids))
+	if err != nil {
+		return err
+	}
+	a.log.InfoContext(ctx, "webapp.totp.resealed", "users", len(ids), "changed", changed)
+	return nil
+}
+
 // The TOTP key file. The secrets of the users' authenticators must be
 // readable whenever a user logs in (the server computes the codes), so
 // they cannot be sealed under the user's password the way notes are;
 // they are sealed (AES-256-GCM, totp.KeyRing) under an application key
 // instead. That key lives in a file of its own, not in the database: a
-// copy of the database (a backup, a dump, a stolen disk image of the data
-// volume) then holds only sealed secrets, and is not enough to make a
-// user's codes. The file must be backed up too, and kept apart from the
+// copy of the database (a backup, a dump) then holds only sealed secrets,
+// and is not enough to make a user's codes. By default the file sits next
+// to the database, which does not help against a copy of the whole
+// volume: put it elsewhere with -totp-key (another volume, a secrets
+// manager's mount) for that. The file must be backed up too, and kept apart from the
 // database's backups (in a secrets manager, say): lose it and every
 // authenticator stops working (users log in with a recovery code and
 // enroll again); keep it next to the database backups and it protects
@@ -82,9 +115,10 @@ func (a *app) setUpTOTP(store *sqlstore.Store, cfg config) error {
 //
 // Format: lines "<key ID> <base64 of 32 bytes>"; the first is the current
 // key (new secrets are sealed under it), the others are older keys kept
-// to open what was sealed under them. To rotate, put a new line first,
-// restart, re-seal (totp.Authenticator.Reseal over the users), then drop
-// the old line. Lines starting with '#' are comments.
+// to open what was sealed under them. To rotate, put a new line first and
+// restart: at start-up the app re-seals every user's secrets under the
+// first key (resealTOTP); once it has logged webapp.totp.resealed, the old
+// line can go. Lines starting with '#' are comments.
 const (
 	totpKeyFileHeader = "# keyhold webapp: the key that seals the users' TOTP secrets.\n" +
 		"# Keep it private (mode 0600) and back it up apart from the database.\n"
