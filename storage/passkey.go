@@ -28,7 +28,8 @@ type PasskeyRecord struct {
 	Handle []byte
 	// CredentialIDs are the IDs of the user's credentials (each 1 to
 	// MaxCredentialIDLen bytes, at most MaxPasskeysPerUser, no two
-	// equal). No credential ID belongs to two users.
+	// equal). No credential ID belongs to two users. They are a set:
+	// GetPasskeys may return them in another order than they were put.
 	CredentialIDs [][]byte
 	// Version is 1 for the first record stored and grows by one with
 	// every successful PutPasskeys.

@@ -13,13 +13,19 @@
 // passes [github.com/keyhold/keyhold/storage/storagetest.Run]. It is safe
 // for concurrent use: each method runs under one lock, so compare-and-swap
 // writes are atomic, and a session or refresh family is stored and indexed
-// under its user in the same critical section. Byte slices are copied on
+// under its user in the same critical section, as a passkey record and
+// its index entries (by user handle, by credential ID) are. Byte slices are copied on
 // the way in and on the way out. A method whose context is already done
 // returns the context's error before doing anything. Arguments keyhold
 // never passes are refused with an error wrapping [storage.ErrInvalid]: an
 // empty user ID or one longer than [storage.MaxUserIDLen] bytes, vault
 // data longer than [storage.MaxVaultDataLen] bytes, factor data longer
-// than [storage.MaxFactorDataLen] bytes, session and
+// than [storage.MaxFactorDataLen] bytes, passkey records out of the
+// bounds of [storage.PasskeyRecord] (user handles of another length than
+// [storage.PasskeyHandleLen], credential IDs empty, longer than
+// [storage.MaxCredentialIDLen], listed twice or more than
+// [storage.MaxPasskeysPerUser], data longer than
+// [storage.MaxPasskeyDataLen]), session and
 // refresh-family IDs of another length than [storage.SessionIDLen], and
 // their data longer than [storage.MaxSessionDataLen] bytes.
 //
@@ -60,11 +66,12 @@
 //
 // Nothing is written to disk: the state is lost when the process exits.
 // There is no background goroutine, and no bound on the number of vault,
-// factor, session and refresh records other than the memory of the process.
+// factor, passkey, session and refresh records other than the memory of
+// the process.
 // Records replaced, deleted or expired are left to the garbage collector,
 // not overwritten, but for deleted vault records and replaced or deleted
-// factor records, whose bytes are zeroed; they hold only what keyhold has
-// already sealed or hashed.
+// factor and passkey records, whose bytes are zeroed; they hold only what
+// keyhold has already sealed or hashed.
 package memstore
 
 import (
@@ -83,6 +90,7 @@ type Store struct {
 	mu       sync.RWMutex
 	vaults   map[string]userRecord // by user ID; nil until the first write
 	factors  map[string]userRecord // factor records, by user ID; nil until the first write
+	passkeys passkeyTable          // passkey records, by user ID, indexed by handle and credential ID
 	sessions table                 // by session ID, indexed by user
 	families table                 // refresh families, by ID, indexed by user
 	rates    keyTable[struct{}]    // rate-limiter TATs (µs), by key

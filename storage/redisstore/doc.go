@@ -21,6 +21,15 @@
 // Security considerations for what a lost write does to them. The Store does not own the
 // client: close it yourself at shutdown.
 //
+// A Store is not a [storage.PasskeyStore] either: a user's passkey
+// credentials (public keys, sign counts, PRF salts) and the indexes from
+// a user handle and a credential ID to the user are kept like vault
+// records, in SQL ([github.com/keyhold/keyhold/storage/sqlstore]), where
+// an eviction or a lost write cannot lock a user out of their passkeys,
+// bring back one they removed, or let one credential ID be registered to
+// two users. Of the passkey state, only the short-lived, single-use
+// WebAuthn challenges belong in Redis.
+//
 // # Keys
 //
 // With the prefix P ([Config.Prefix], "keyhold:" by default):

@@ -33,8 +33,8 @@
 // run in.
 //
 // Deleted rows are overwritten with zeros (secure_delete), so a deleted
-// vault record (account deletion, vault.Vault.Delete), factor record or
-// session leaves no copy in the database file once the write-ahead log has
+// vault record (account deletion, vault.Vault.Delete), factor record,
+// passkey record or session leaves no copy in the database file once the write-ahead log has
 // been checkpointed; until then, and until SQLite reuses the log's space, the
 // -wal file still holds the pages as they were before the delete, and
 // copies of the file (backups) hold whatever they held. With [New], set
@@ -135,6 +135,28 @@
 // of one code exactly one is accepted. Deleted rows are overwritten in
 // SQLite (secure_delete), as deleted vault records are.
 //
+// # Passkeys
+//
+// Migration 0006 adds two tables for [storage.PasskeyStore].
+// keyhold_passkeys holds one row per user: the user ID's bytes, the
+// user's WebAuthn user handle (64 bytes, UNIQUE), a compare-and-swap
+// version and the encoded record. keyhold_passkey_credentials holds one
+// row per credential ID (its primary key) with its user, referencing the
+// user's row ON DELETE CASCADE. PutPasskeys is one transaction: the
+// compare-and-swap on the user's row (INSERT … ON CONFLICT DO NOTHING, or
+// UPDATE … WHERE version = expect AND handle = the stored one), then the
+// replacement of the user's credential rows. A handle or a credential ID
+// that another user's rows hold violates the unique index: the
+// transaction is rolled back and the put returns an error wrapping
+// [storage.ErrDuplicate]; of users registering one credential ID at once,
+// the database lets at most one commit. In PostgreSQL the transaction runs
+// at READ COMMITTED whatever the server's default, as the session writes
+// do, and is run again after a serialization failure or a deadlock.
+// DeletePasskeys removes the row and the credential rows in one
+// transaction; in SQLite they are overwritten on disk (secure_delete).
+// GetPasskeys reads both tables in one snapshot, and returns the
+// credential IDs in byte order.
+//
 // # Migrations
 //
 // The tables are created and upgraded by versioned migrations embedded in
@@ -166,7 +188,8 @@
 // User IDs are stored and compared as bytes, so no collation or encoding
 // rule can make two users' IDs match ("alice", "Alice" and "alice " are
 // three users); sizes are bounded by [storage.MaxUserIDLen],
-// [storage.MaxVaultDataLen], [storage.SessionIDLen],
+// [storage.MaxVaultDataLen], the bounds of [storage.PasskeyRecord],
+// [storage.SessionIDLen],
 // [storage.MaxSessionDataLen] and [storage.RateKeyLen] before any query
 // runs (an argument out of bounds, or a rate or lockout request outside
 // the bounds of package storage, is an error wrapping

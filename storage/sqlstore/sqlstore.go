@@ -161,6 +161,7 @@ type Store struct {
 	owned bool
 	// vaults and factors are the tables of one record per user.
 	vaults, factors recordTable
+	pq              passkeyQueries // PasskeyStore's statements
 	sq              sessionQueries
 	rq              *rateQueries
 	// rateWrites and lockoutWrites count the Store's rate and lockout
@@ -201,6 +202,7 @@ func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Conf
 	s := &Store{
 		dialect: d, cfg: cfg, w: w, r: r, owned: owned,
 		vaults: buildVaultTable(d, cfg.Schema), factors: buildFactorTable(d, cfg.Schema),
+		pq: buildPasskeyQueries(d, cfg.Schema),
 		sq: buildSessionQueries(d, cfg.Schema), rq: buildRateQueries(d, cfg.Schema),
 		now: time.Now,
 	}

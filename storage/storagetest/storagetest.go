@@ -10,7 +10,7 @@
 //
 // An adapter that provides only some of the interfaces calls the matching
 // functions instead: [RunVaultStore], [RunSessionStore], [RunRefreshStore],
-// [RunRateStore], [RunLockoutStore], [RunFactorStore].
+// [RunRateStore], [RunLockoutStore], [RunFactorStore], [RunPasskeyStore].
 //
 // Each clause of a contract is one subtest, named after the clause (for
 // example VaultStore/PutStaleExpectConflicts), so a failure names the
@@ -70,10 +70,11 @@
 // storage.MaxSessionDataLen, IDs of another length than
 // storage.SessionIDLen) but are not required to, so refusals are not
 // checked; values exactly at the bounds must work and are checked. Rate
-// and lockout requests, and factor records, are the exception:
-// RateStore, LockoutStore and FactorStore must refuse keys, requests, user
-// IDs and data out of their bounds with storage.ErrInvalid (and change
-// nothing), and the suite checks one value past every bound.
+// and lockout requests, factor records and passkey records are the
+// exception: RateStore, LockoutStore, FactorStore and PasskeyStore must
+// refuse keys, requests, user IDs, handles, credential IDs and data out
+// of their bounds with storage.ErrInvalid (and change nothing), and the
+// suite checks one value past every bound.
 //
 // Expired sessions and families, passed rate-limiter TATs and expired
 // lockout states are checked to be absent, not to be removed: whether the
@@ -112,7 +113,10 @@ const concurrency = 50
 // Run tests that a storage implementation satisfies every contract in
 // package storage: one group of subtests per interface that [storage.Store]
 // embeds (VaultStore, SessionStore, RefreshStore, RateStore,
-// LockoutStore, FactorStore, in that order), one subtest per clause.
+// LockoutStore, FactorStore, in that order), one subtest per clause, and
+// then the PasskeyStore group, whose clauses skip if the stores from
+// newStore do not implement [storage.PasskeyStore] (which Store does not
+// embed).
 // newStore must return an empty, isolated store on every call; cleanup
 // goes through t.Cleanup. The groups run one after the other, and SessionStore and
 // RefreshStore each wait about 1.6 s for records to expire.
@@ -134,6 +138,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("FactorStore", func(t *testing.T) {
 		RunFactorStore(t, func(t *testing.T) storage.FactorStore { return newStore(t) })
+	})
+	t.Run("PasskeyStore", func(t *testing.T) {
+		runPasskeysIfImplemented(t, newStore)
 	})
 }
 
