@@ -12,8 +12,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 )
 
 // OpenSQLite opens the SQLite database file at path, creating it with mode
@@ -69,7 +70,7 @@ func OpenSQLite(ctx context.Context, path string, cfg Config) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	// Open the writer's connection now: it switches a fresh file to WAL
 	// mode before any reader connects.
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingWriter(ctx, w, cfg.BusyTimeout); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", abs, ctxErr(ctx, err))
 	}
@@ -89,6 +90,36 @@ func OpenSQLite(ctx context.Context, path string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// pingWriter opens the writer's connection. Switching a fresh file to
+// WAL takes an exclusive lock, and SQLite answers SQLITE_BUSY at once,
+// without waiting in its busy handler, when another process opening the
+// same file holds a lock meanwhile: the first connection is retried until
+// busyTimeout has passed.
+func pingWriter(ctx context.Context, w *sql.DB, busyTimeout time.Duration) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := w.PingContext(ctx)
+		if err == nil || !sqliteBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy reports SQLITE_BUSY or SQLITE_LOCKED (any extended code).
+func sqliteBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == 5 || code == 6
 }
 
 // createPrivate creates the file at path with mode 0600 if it does not
