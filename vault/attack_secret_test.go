@@ -2,8 +2,14 @@ package vault
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"sync"
 	"testing"
+
+	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/storage"
+	"github.com/keyhold/keyhold/storage/memstore"
 )
 
 // Outside review of secret slots (kind 3).
@@ -157,5 +163,125 @@ func TestAttackSecretSlotStaleUnlockedAndBounds(t *testing.T) {
 	}
 	if _, err := v.UnlockWithSecret(bg, "xan", []byte("planted"), prf("stale")); !errors.Is(err, ErrUnlockFailed) {
 		t.Fatalf("planted slot opens: %v", err)
+	}
+}
+
+// pausingStore holds every GetVault, once armed, until n of them have
+// read: the n callers then all hold the same version when they write.
+type pausingStore struct {
+	*memstore.Store
+	mu      sync.Mutex
+	cond    *sync.Cond
+	armed   bool
+	n, seen int
+}
+
+func newPausingStore() *pausingStore {
+	p := &pausingStore{Store: memstore.New()}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+func (p *pausingStore) arm(n int) {
+	p.mu.Lock()
+	p.armed, p.n, p.seen = true, n, 0
+	p.mu.Unlock()
+}
+
+func (p *pausingStore) GetVault(ctx context.Context, userID string) (storage.VaultRecord, error) {
+	r, err := p.Store.GetVault(ctx, userID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.armed {
+		return r, err
+	}
+	p.seen++
+	if p.seen >= p.n {
+		p.armed = false
+		p.cond.Broadcast()
+		return r, err
+	}
+	for p.armed {
+		p.cond.Wait()
+	}
+	return r, err
+}
+
+// Defense holds: AddSecretSlot racing another change of the same vault
+// (a second AddSecretSlot, RemoveSlot, RegenerateRecoveryKeys,
+// RotateMasterKey), with both having read the same record before either
+// writes (forced by a store that holds the reads), never loses an update
+// in silence: exactly one wins, the other returns ErrConflict, and the
+// stored slots are the winner's. A secret slot never survives a rotation
+// that won, and a rotation that lost leaves the secret slot working.
+func TestAttackSecretSlotRacesOtherChanges(t *testing.T) {
+	t.Parallel()
+	const pass = "yul's passphrase"
+	cred, other := []byte("credential-race"), []byte("credential-other")
+	rivals := map[string]func(v *Vault, u *Unlocked, recoveryID string) error{
+		"AddSecretSlot": func(v *Vault, u *Unlocked, _ string) error {
+			return v.AddSecretSlot(bg, u, other, prf("other"))
+		},
+		"RemoveSlot": func(v *Vault, u *Unlocked, recoveryID string) error {
+			return v.RemoveSlot(bg, u, recoveryID)
+		},
+		"RegenerateRecoveryKeys": func(v *Vault, u *Unlocked, _ string) error {
+			_, err := v.RegenerateRecoveryKeys(bg, u, 2)
+			return err
+		},
+		"RotateMasterKey": func(v *Vault, _ *Unlocked, _ string) error {
+			_, _, err := v.RotateMasterKey(bg, "yul", []byte(pass))
+			return err
+		},
+	}
+	for name, rival := range rivals {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			store := newPausingStore()
+			v, err := New(store, Config{Hasher: testHasher, KDF: kdf.InteractiveParams()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := mustCreate(t, v, "yul", pass)
+			if _, err := v.RegenerateRecoveryKeys(bg, u, 1); err != nil {
+				t.Fatal(err)
+			}
+			slots, err := v.Slots(bg, "yul")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recoveryID string
+			for _, s := range slots {
+				if s.Kind == SlotRecovery {
+					recoveryID = s.ID
+				}
+			}
+			store.arm(2)
+			var wg sync.WaitGroup
+			var addErr, rivalErr error
+			wg.Go(func() { addErr = v.AddSecretSlot(bg, u, cred, prf("race")) })
+			wg.Go(func() { rivalErr = rival(v, u, recoveryID) })
+			wg.Wait()
+			if (addErr == nil) == (rivalErr == nil) {
+				t.Fatalf("AddSecretSlot: %v; %s: %v; want exactly one to succeed", addErr, name, rivalErr)
+			}
+			lost := addErr
+			if lost == nil {
+				lost = rivalErr
+			}
+			if !errors.Is(lost, ErrConflict) {
+				t.Fatalf("the loser's error: %v, want ErrConflict", lost)
+			}
+			_, openErr := v.UnlockWithSecret(bg, "yul", cred, prf("race"))
+			if addErr == nil && openErr != nil {
+				t.Fatalf("AddSecretSlot won but its slot does not open: %v", openErr)
+			}
+			if addErr != nil && !errors.Is(openErr, ErrUnlockFailed) {
+				t.Fatalf("AddSecretSlot lost but its slot opens: %v", openErr)
+			}
+			if _, err := v.Unlock(bg, "yul", []byte(pass)); err != nil {
+				t.Fatalf("passphrase after the race: %v", err)
+			}
+		})
 	}
 }
