@@ -285,3 +285,58 @@ func TestAttackSecretSlotRacesOtherChanges(t *testing.T) {
 		})
 	}
 }
+
+// Defense holds: should two credential IDs ever share a slot ID (its 16
+// bytes are a truncated hash), neither credential's secret opens the
+// other's slot: the KEK's info holds the whole credential ID, not the slot
+// ID. The collision is forged here by giving B's slot A's slot ID (and
+// re-wrapping it under B's KEK for that header, as a real collision would
+// have it).
+func TestAttackSecretSlotIDCollisionOpensNothing(t *testing.T) {
+	t.Parallel()
+	v, store := newTestVault(t)
+	u := mustCreate(t, v, "zed", "zed's passphrase")
+	a, b := []byte("credential-A"), []byte("credential-B")
+	if err := v.AddSecretSlot(bg, u, b, prf("B")); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.GetVault(bg, "zed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := decodeRecord(rec.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := u.masterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clear(mk)
+	for i := range r.slots {
+		s := &r.slots[i]
+		if s.kind != SlotSecret {
+			continue
+		}
+		s.id = secretSlotID(a)
+		salt, _ := secretParams(s)
+		kek, err := secretKEK(prf("B"), salt, "zed", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.wrapped, err = wrapKey(kek, mk, slotAAD("zed", s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.PutVault(bg, "zed", r.encode(), rec.Version); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ id, secret []byte }{
+		"B's secret under A's ID": {a, prf("B")},
+		"A's secret under A's ID": {a, prf("A")},
+	} {
+		if _, err := v.UnlockWithSecret(bg, "zed", c.id, c.secret); !errors.Is(err, ErrUnlockFailed) {
+			t.Errorf("%s: %v, want ErrUnlockFailed", name, err)
+		}
+	}
+}
