@@ -198,6 +198,11 @@ func (v *Vault) load(ctx context.Context, userID string) (*record, uint64, error
 
 // save stores r with compare-and-swap against version.
 func (v *Vault) save(ctx context.Context, userID string, r *record, version uint64) error {
+	// A record the decoder would refuse would lock the user out for good:
+	// never store one.
+	if len(r.slots) == 0 || len(r.slots) > maxSlots {
+		return fmt.Errorf("%w: a vault holds 1 to %d slots, not %d", ErrInvalidInput, maxSlots, len(r.slots))
+	}
 	err := v.store.PutVault(ctx, userID, r.encode(), version)
 	if errors.Is(err, storage.ErrConflict) {
 		return ErrConflict
@@ -466,6 +471,10 @@ func (v *Vault) RegenerateRecoveryKeys(ctx context.Context, u *Unlocked, n int) 
 		}
 	}
 	r.slots = kept
+	if len(r.slots)+n > maxSlots {
+		return nil, fmt.Errorf("%w: the vault has room for %d more slots, not %d recovery keys (remove a slot first)",
+			ErrInvalidInput, maxSlots-len(r.slots), n)
+	}
 	keys := make([]RecoveryKey, n)
 	for i := range keys {
 		var s slot
