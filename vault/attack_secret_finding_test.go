@@ -11,7 +11,7 @@ import (
 // attackCred is the credential ID of the attacker's i-th passkey.
 func attackCred(i int) []byte { return []byte(fmt.Sprintf("credential-%03d", i)) }
 
-// Found by review, fixed:: AddSecretSlot lets a vault fill up to maxSlots (64) slots, and
+// Found by review, fixed: AddSecretSlot lets a vault fill up to maxSlots (64) slots, and
 // RegenerateRecoveryKeys then adds its n recovery slots without checking
 // the total: it stores a record of more than 64 slots, which decodeRecord
 // refuses (n > maxSlots). From then on every way in (Unlock, the
