@@ -29,6 +29,18 @@
 // refresh-family IDs of another length than [storage.SessionIDLen], and
 // their data longer than [storage.MaxSessionDataLen] bytes.
 //
+// Challenges ([storage.ChallengeStore]) are kept in a map under the same
+// lock: a take reads and removes one in a single critical section, so of
+// concurrent takes exactly one gets it. A challenge is absent from its
+// Expires on, by the process's clock, whether or not it has been
+// removed; every put also examines up to 8 other challenges and removes
+// those that have expired. A taken, replaced or removed challenge's data
+// is overwritten with zeros. IDs of another length than
+// [storage.ChallengeIDLen], empty data or data over
+// [storage.MaxChallengeDataLen] bytes, and an Expires not in the future
+// or more than [storage.MaxChallengeLifetime] ahead are refused with
+// [storage.ErrInvalid].
+//
 // Sessions and refresh families expire by the process's clock
 // ([time.Now]): from their Expires on they are absent. An expired one is
 // removed when a method meets it (reading it, listing its user's, writing
@@ -95,6 +107,10 @@ type Store struct {
 	families table                 // refresh families, by ID, indexed by user
 	rates    keyTable[struct{}]    // rate-limiter TATs (µs), by key
 	lockouts keyTable[lockout]     // lockout states, expiring in ms, by key
+
+	// challenges are the pending WebAuthn challenges, by ID; nil until
+	// the first put.
+	challenges map[string]challengeEntry
 
 	// maxRateKeys and maxLockoutKeys bound rates and lockouts; 0 selects
 	// the default (see Options).

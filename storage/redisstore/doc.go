@@ -28,7 +28,13 @@
 // an eviction or a lost write cannot lock a user out of their passkeys,
 // bring back one they removed, or let one credential ID be registered to
 // two users. Of the passkey state, only the short-lived, single-use
-// WebAuthn challenges belong in Redis.
+// WebAuthn challenges belong in Redis: a Store is a
+// [storage.ChallengeStore]. PutChallenge is a SET with PXAT at the
+// challenge's Expires; TakeChallenge a GETDEL (Redis 6.2 or later), so of
+// concurrent takes exactly one gets the challenge, and a challenge whose
+// Expires has passed by the process's clock is [storage.ErrNotFound] even
+// if Redis's clock has not removed it yet. An evicted challenge is merely
+// absent: the ceremony fails and is started again.
 //
 // # Keys
 //
@@ -41,6 +47,7 @@
 //	P+"rl:"+hex(rate key)     string: a rate limiter's TAT, Unix µs in decimal
 //	P+"lo:"+hex(lockout key)  string: "failures:locks:lockedUntil:expires", Unix ms in decimal (lockedUntil 0: none)
 //	P+"f:"+hex(user ID)       string: the user's factor record (format, kind "f", 8-byte version, data), no TTL
+//	P+"c:"+hex(challenge ID)  string: a WebAuthn challenge (format, kind "c", 8-byte Expires in Unix ms, data), PXAT its Expires
 //
 // Each index expires (PEXPIREAT) with its longest-lived member. User IDs
 // appear in keys hex-encoded, so no user ID, whatever bytes it holds, can

@@ -52,6 +52,7 @@ type Store struct {
 	ratePrefix         string // prefix + "rl:", then hex of the rate key
 	lockoutPrefix      string // prefix + "lo:", then hex of the lockout key
 	factorPrefix       string // prefix + "f:", then hex of the user ID
+	challengePrefix    string // prefix + "c:", then hex of the challenge ID
 }
 
 // New returns a Store that keeps its records in client under cfg.Prefix.
@@ -102,6 +103,7 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		refreshPrefix:      prefix + "r:",
 		refreshIndexPrefix: prefix + "ru:",
 		factorPrefix:       prefix + "f:",
+		challengePrefix:    prefix + "c:",
 	}, nil
 }
 

@@ -157,6 +157,22 @@
 // GetPasskeys reads both tables in one snapshot, and returns the
 // credential IDs in byte order.
 //
+// # Challenges
+//
+// Migration 0007 adds keyhold_challenges for [storage.ChallengeStore]:
+// one row per pending WebAuthn challenge, its 32-byte ID, its expiry in
+// Unix milliseconds and its encoded data (1 to 4096 bytes, CHECKed).
+// PutChallenge is an upsert (INSERT … ON CONFLICT DO UPDATE) that, in the
+// same transaction, removes up to 16 rows that have expired by the
+// process clock (skipping, in PostgreSQL, rows other transactions hold):
+// since a put adds one row at most, expired challenges that nobody takes
+// do not make the table grow without bound. TakeChallenge is one
+// statement, DELETE … WHERE id = ? RETURNING, so of concurrent takes
+// exactly one gets the row; a row that has expired by the process clock
+// is deleted all the same and is [storage.ErrNotFound], whether or not a
+// sweep had reached it (fail closed). Taken rows are overwritten on disk
+// in SQLite (secure_delete).
+//
 // # Migrations
 //
 // The tables are created and upgraded by versioned migrations embedded in
@@ -188,7 +204,8 @@
 // User IDs are stored and compared as bytes, so no collation or encoding
 // rule can make two users' IDs match ("alice", "Alice" and "alice " are
 // three users); sizes are bounded by [storage.MaxUserIDLen],
-// [storage.MaxVaultDataLen], the bounds of [storage.PasskeyRecord],
+// [storage.MaxVaultDataLen], the bounds of [storage.PasskeyRecord] and
+// [storage.Challenge],
 // [storage.SessionIDLen],
 // [storage.MaxSessionDataLen] and [storage.RateKeyLen] before any query
 // runs (an argument out of bounds, or a rate or lockout request outside

@@ -164,6 +164,7 @@ type Store struct {
 	pq              passkeyQueries // PasskeyStore's statements
 	sq              sessionQueries
 	rq              *rateQueries
+	cq              challengeQueries
 	// rateWrites and lockoutWrites count the Store's rate and lockout
 	// decisions, to time their sweeps of expired rows.
 	rateWrites, lockoutWrites atomic.Uint64
@@ -202,7 +203,7 @@ func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Conf
 	s := &Store{
 		dialect: d, cfg: cfg, w: w, r: r, owned: owned,
 		vaults: buildVaultTable(d, cfg.Schema), factors: buildFactorTable(d, cfg.Schema),
-		pq: buildPasskeyQueries(d, cfg.Schema),
+		pq: buildPasskeyQueries(d, cfg.Schema), cq: buildChallengeQueries(d, cfg.Schema),
 		sq: buildSessionQueries(d, cfg.Schema), rq: buildRateQueries(d, cfg.Schema),
 		now: time.Now,
 	}

@@ -205,7 +205,8 @@ func rate(clauses ...string) []string     { return inGroup("RateStore", clauses)
 func lockout(clauses ...string) []string  { return inGroup("LockoutStore", clauses) }
 
 // (factors, for the FactorStore group, is in factor_test.go; passkeys,
-// for the PasskeyStore group, in passkey_test.go.)
+// for the PasskeyStore group, in passkey_test.go; challenges, for the
+// ChallengeStore group, in challenge_test.go.)
 
 func inGroup(group string, clauses []string) []string {
 	names := make([]string, len(clauses))
@@ -216,13 +217,13 @@ func inGroup(group string, clauses []string) []string {
 }
 
 // groups are the subtests of Run, one per interface.
-var groups = []string{"VaultStore", "SessionStore", "RefreshStore", "RateStore", "LockoutStore", "FactorStore", "PasskeyStore"}
+var groups = []string{"VaultStore", "SessionStore", "RefreshStore", "RateStore", "LockoutStore", "FactorStore", "PasskeyStore", "ChallengeStore"}
 
 const flawEnv = "STORAGETEST_FLAW"
 
 // resultLine matches the verdict that go test -v prints for a clause, and
 // captures it and the clause's group/name.
-var resultLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestFlawedStoreChild/((?:VaultStore|SessionStore|RefreshStore|RateStore|LockoutStore|FactorStore|PasskeyStore)/\S+)`)
+var resultLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestFlawedStoreChild/((?:VaultStore|SessionStore|RefreshStore|RateStore|LockoutStore|FactorStore|PasskeyStore|ChallengeStore)/\S+)`)
 
 // childRun returns the -test.run pattern for a child: every clause for the
 // flawless store; for a flawed one, the clauses it must fail (and any of
@@ -330,6 +331,8 @@ type flawedStore struct {
 
 	factorRecs map[string]flawedRecord // by user ID; nil data: a tombstone
 	pk         flawedPasskeys          // see passkey_test.go
+
+	challenges map[string]flawedChallenge // by ID; see challenge_test.go
 
 	sessions map[string]flawedEntry     // by ID
 	index    map[string]map[string]bool // user ID → IDs of the user's sessions
