@@ -82,10 +82,10 @@ func wantChallenge(t *testing.T, s storage.ChallengeStore, want storage.Challeng
 		t.Errorf("TakeChallenge(%x…): %v, want the challenge put", want.ID[:4], err)
 		return
 	}
-	if !bytes.Equal(got.ID, want.ID) {
+	if !sameBytes(got.ID, want.ID) {
 		t.Errorf("TakeChallenge(%x…) returned ID %x, want %x", want.ID[:4], got.ID, want.ID)
 	}
-	if !bytes.Equal(got.Data, want.Data) {
+	if !sameBytes(got.Data, want.Data) {
 		t.Errorf("TakeChallenge(%x…) returned data %q, want %q", want.ID[:4], clip(got.Data), clip(want.Data))
 	}
 	if d := got.Expires.Sub(want.Expires); d < -time.Millisecond || d > time.Millisecond {
@@ -159,7 +159,7 @@ func challengeConcurrentTakesOneWins(t *testing.T, s storage.ChallengeStore) {
 		switch {
 		case err == nil:
 			winners++
-			if !bytes.Equal(got[i].Data, c.Data) {
+			if !sameBytes(got[i].Data, c.Data) {
 				t.Errorf("racer %d took data %q, want %q", i, clip(got[i].Data), c.Data)
 			}
 		case errors.Is(err, storage.ErrNotFound):
