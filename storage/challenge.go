@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -45,4 +46,33 @@ type ChallengeStore interface {
 	// one gets it and the others get ErrNotFound. An expired challenge is
 	// ErrNotFound (and is removed).
 	TakeChallenge(ctx context.Context, id []byte) (Challenge, error)
+}
+
+// CheckChallengeID returns an error wrapping ErrInvalid unless id is
+// ChallengeIDLen bytes. Adapters call it before any I/O.
+func CheckChallengeID(id []byte) error {
+	if len(id) != ChallengeIDLen {
+		return fmt.Errorf("%w: challenge ID of %d bytes, want %d", ErrInvalid, len(id), ChallengeIDLen)
+	}
+	return nil
+}
+
+// CheckChallenge returns an error wrapping ErrInvalid if c is out of the
+// bounds of ChallengeStore, judging its Expires by now: an ID that is not
+// ChallengeIDLen bytes, empty or over-long Data, an Expires not after now
+// or more than MaxChallengeLifetime ahead. Adapters call it before any
+// I/O.
+func CheckChallenge(c Challenge, now time.Time) error {
+	if err := CheckChallengeID(c.ID); err != nil {
+		return err
+	}
+	switch {
+	case len(c.Data) == 0 || len(c.Data) > MaxChallengeDataLen:
+		return fmt.Errorf("%w: challenge data of %d bytes, want 1 to %d", ErrInvalid, len(c.Data), MaxChallengeDataLen)
+	case !now.Before(c.Expires):
+		return fmt.Errorf("%w: challenge Expires is not in the future", ErrInvalid)
+	case c.Expires.Sub(now) > MaxChallengeLifetime:
+		return fmt.Errorf("%w: challenge Expires is more than %v ahead", ErrInvalid, MaxChallengeLifetime)
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/keyhold/keyhold/storage"
@@ -23,33 +22,6 @@ type challengeEntry struct {
 	data    []byte
 }
 
-// checkChallengeID refuses an ID of another length than
-// [storage.ChallengeIDLen].
-func checkChallengeID(id []byte) error {
-	if len(id) != storage.ChallengeIDLen {
-		return fmt.Errorf("memstore: %w: challenge ID of %d bytes, want storage.ChallengeIDLen (%d)", storage.ErrInvalid, len(id), storage.ChallengeIDLen)
-	}
-	return nil
-}
-
-// checkChallenge refuses a challenge out of the bounds of package storage,
-// judging its Expires by now.
-func checkChallenge(c storage.Challenge, now time.Time) error {
-	if err := checkChallengeID(c.ID); err != nil {
-		return err
-	}
-	if len(c.Data) == 0 || len(c.Data) > storage.MaxChallengeDataLen {
-		return fmt.Errorf("memstore: %w: challenge data of %d bytes, want 1 to storage.MaxChallengeDataLen (%d)", storage.ErrInvalid, len(c.Data), storage.MaxChallengeDataLen)
-	}
-	if !now.Before(c.Expires) {
-		return fmt.Errorf("memstore: %w: challenge Expires is not in the future", storage.ErrInvalid)
-	}
-	if c.Expires.Sub(now) > storage.MaxChallengeLifetime {
-		return fmt.Errorf("memstore: %w: challenge Expires is more than storage.MaxChallengeLifetime (%v) ahead", storage.ErrInvalid, storage.MaxChallengeLifetime)
-	}
-	return nil
-}
-
 // PutChallenge stores a copy of c, replacing (and zeroing) any challenge
 // with its ID. It also examines up to 8 other challenges and removes
 // those that have expired, so that challenges never taken take a bounded
@@ -62,7 +34,7 @@ func (s *Store) PutChallenge(ctx context.Context, c storage.Challenge) error {
 		return err
 	}
 	now := time.Now()
-	if err := checkChallenge(c, now); err != nil {
+	if err := storage.CheckChallenge(c, now); err != nil {
 		return err
 	}
 	own := challengeEntry{expires: c.Expires, data: append([]byte{}, c.Data...)}
@@ -102,7 +74,7 @@ func (s *Store) TakeChallenge(ctx context.Context, id []byte) (storage.Challenge
 	if err := ctx.Err(); err != nil {
 		return storage.Challenge{}, err
 	}
-	if err := checkChallengeID(id); err != nil {
+	if err := storage.CheckChallengeID(id); err != nil {
 		return storage.Challenge{}, err
 	}
 	s.mu.Lock()

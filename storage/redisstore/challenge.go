@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,33 +28,6 @@ const (
 	challengeHeaderLen = 1 + 1 + 8
 )
 
-// checkChallengeID refuses an ID of another length than
-// [storage.ChallengeIDLen].
-func checkChallengeID(id []byte) error {
-	if len(id) != storage.ChallengeIDLen {
-		return fmt.Errorf("redisstore: %w: challenge ID of %d bytes, want storage.ChallengeIDLen (%d)", storage.ErrInvalid, len(id), storage.ChallengeIDLen)
-	}
-	return nil
-}
-
-// checkChallenge refuses a challenge out of the bounds of package storage,
-// judging its Expires by now.
-func checkChallenge(c storage.Challenge, now time.Time) error {
-	if err := checkChallengeID(c.ID); err != nil {
-		return err
-	}
-	if len(c.Data) == 0 || len(c.Data) > storage.MaxChallengeDataLen {
-		return fmt.Errorf("redisstore: %w: challenge data of %d bytes, want 1 to storage.MaxChallengeDataLen (%d)", storage.ErrInvalid, len(c.Data), storage.MaxChallengeDataLen)
-	}
-	if !now.Before(c.Expires) {
-		return fmt.Errorf("redisstore: %w: challenge Expires is not in the future", storage.ErrInvalid)
-	}
-	if c.Expires.Sub(now) > storage.MaxChallengeLifetime {
-		return fmt.Errorf("redisstore: %w: challenge Expires is more than storage.MaxChallengeLifetime (%v) ahead", storage.ErrInvalid, storage.MaxChallengeLifetime)
-	}
-	return nil
-}
-
 func (st *Store) challengeKey(id []byte) string {
 	return st.challengePrefix + hex.EncodeToString(id)
 }
@@ -70,7 +42,7 @@ func (st *Store) PutChallenge(ctx context.Context, c storage.Challenge) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkChallenge(c, time.Now()); err != nil {
+	if err := storage.CheckChallenge(c, time.Now()); err != nil {
 		return err
 	}
 	ms := c.Expires.UnixMilli()
@@ -99,7 +71,7 @@ func (st *Store) TakeChallenge(ctx context.Context, id []byte) (storage.Challeng
 	if err := ctx.Err(); err != nil {
 		return storage.Challenge{}, err
 	}
-	if err := checkChallengeID(id); err != nil {
+	if err := storage.CheckChallengeID(id); err != nil {
 		return storage.Challenge{}, err
 	}
 	v, err := st.client.GetDel(ctx, st.challengeKey(id)).Result()

@@ -40,33 +40,6 @@ func buildChallengeQueries(d Dialect, schema string) challengeQueries {
 	}
 }
 
-// checkChallengeID refuses an ID of another length than
-// [storage.ChallengeIDLen].
-func checkChallengeID(id []byte) error {
-	if len(id) != storage.ChallengeIDLen {
-		return fmt.Errorf("sqlstore: %w: challenge ID of %d bytes, want storage.ChallengeIDLen (%d)", storage.ErrInvalid, len(id), storage.ChallengeIDLen)
-	}
-	return nil
-}
-
-// checkChallenge refuses a challenge out of the bounds of package storage,
-// judging its Expires by now.
-func checkChallenge(c storage.Challenge, now time.Time) error {
-	if err := checkChallengeID(c.ID); err != nil {
-		return err
-	}
-	if len(c.Data) == 0 || len(c.Data) > storage.MaxChallengeDataLen {
-		return fmt.Errorf("sqlstore: %w: challenge data of %d bytes, want 1 to storage.MaxChallengeDataLen (%d)", storage.ErrInvalid, len(c.Data), storage.MaxChallengeDataLen)
-	}
-	if !now.Before(c.Expires) {
-		return fmt.Errorf("sqlstore: %w: challenge Expires is not in the future", storage.ErrInvalid)
-	}
-	if c.Expires.Sub(now) > storage.MaxChallengeLifetime {
-		return fmt.Errorf("sqlstore: %w: challenge Expires is more than storage.MaxChallengeLifetime (%v) ahead", storage.ErrInvalid, storage.MaxChallengeLifetime)
-	}
-	return nil
-}
-
 // PutChallenge stores c, replacing any challenge with its ID (an upsert),
 // and in the same transaction removes up to 16 expired challenges, so
 // that challenges never taken do not make the table grow without bound.
@@ -76,7 +49,7 @@ func (s *Store) PutChallenge(ctx context.Context, c storage.Challenge) error {
 		return errNilStore
 	}
 	now := s.now()
-	if err := checkChallenge(c, now); err != nil {
+	if err := storage.CheckChallenge(c, now); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -105,7 +78,7 @@ func (s *Store) TakeChallenge(ctx context.Context, id []byte) (storage.Challenge
 	if s == nil {
 		return storage.Challenge{}, errNilStore
 	}
-	if err := checkChallengeID(id); err != nil {
+	if err := storage.CheckChallengeID(id); err != nil {
 		return storage.Challenge{}, err
 	}
 	if err := ctx.Err(); err != nil {
