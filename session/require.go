@@ -15,17 +15,26 @@ func (m *Manager) RequireLogin(next http.Handler) http.Handler {
 		return nilManagerHandler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, ok := m.Current(r.Context())
-		if !ok {
-			m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
-			return
+		if _, ok := m.complete(w, r); ok {
+			next.ServeHTTP(w, r)
 		}
-		if info.SecondFactorPending {
-			m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// complete returns the request's session if its login is complete;
+// otherwise it answers through Config.DenyHandler (ErrNotLoggedIn, or
+// ErrSecondFactorRequired for a pending login) and reports false.
+func (m *Manager) complete(w http.ResponseWriter, r *http.Request) (Info, bool) {
+	info, ok := m.Current(r.Context())
+	switch {
+	case !ok:
+		m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
+	case info.SecondFactorPending:
+		m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
+	default:
+		return info, true
+	}
+	return Info{}, false
 }
 
 // RequireFirstFactor returns middleware that passes every request with a
@@ -78,13 +87,8 @@ func (m *Manager) RequireFresh(maxAge time.Duration, next http.Handler) http.Han
 		return nilManagerHandler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, ok := m.Current(r.Context())
+		info, ok := m.complete(w, r)
 		if !ok {
-			m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
-			return
-		}
-		if info.SecondFactorPending {
-			m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
 			return
 		}
 		if m.now().Sub(info.AuthTime) > maxAge {
@@ -107,12 +111,9 @@ func (m *Manager) RequireMultiFactor(next http.Handler) http.Handler {
 		return nilManagerHandler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, ok := m.Current(r.Context())
+		info, ok := m.complete(w, r)
 		switch {
 		case !ok:
-			m.cfg.DenyHandler(w, r, ErrNotLoggedIn)
-		case info.SecondFactorPending:
-			m.cfg.DenyHandler(w, r, ErrSecondFactorRequired)
 		case !info.MultiFactor:
 			m.cfg.DenyHandler(w, r, ErrMultiFactorRequired)
 		default:
