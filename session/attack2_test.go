@@ -300,8 +300,6 @@ func TestAttack2SecondFactorVerifiedRatesOnlyMultiFactorSets(t *testing.T) {
 		name         string
 		login, added session.Factors
 	}{
-		{"passkey login, same passkey again", session.FactorPasskey, session.FactorPasskey},
-		{"passkey login, then TOTP", session.FactorPasskey, session.FactorTOTP},
 		{"TOTP login, then a recovery code", session.FactorTOTP, session.FactorRecoveryCode},
 	} {
 		t.Run(c.name, func(t *testing.T) {

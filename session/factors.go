@@ -22,9 +22,12 @@ const (
 	// FactorRecoveryCode is something the user has: one of their login
 	// recovery codes, standing in for the second factor.
 	FactorRecoveryCode Factors = 1 << 2
-	// FactorPasskey is something the user has: a WebAuthn passkey. A
-	// passkey alone is not rated multi-factor here (whether the
-	// authenticator verified the user is not recorded).
+	// FactorPasskey is a WebAuthn passkey whose authenticator verified
+	// the user (the UV flag: a PIN or a biometric unlocked the key), as
+	// package passkey requires: a multi-factor cryptographic
+	// authenticator (NIST SP 800-63B §5.1.9), something the user has
+	// unlocked by something they know or are. It is rated multi-factor
+	// by itself. Record it only for an assertion whose UV flag was set.
 	FactorPasskey Factors = 1 << 3
 
 	// knownFactors is every factor this version knows.
@@ -68,12 +71,13 @@ func (s Factors) String() string {
 }
 
 // MultiFactor reports whether s is a multi-factor authentication. The rule
-// is kept simple: a password plus any other factor (TOTP, a recovery code,
-// a passkey) is multi-factor, being something known and something
-// possessed; anything without a password is not, including a passkey
-// alone and two possession factors together.
+// is kept simple: a user-verified passkey is multi-factor by itself (see
+// FactorPasskey), and a password plus any other factor (TOTP, a recovery
+// code) is, being something known and something possessed; anything else
+// is not, such as two possession factors without a password (a TOTP code
+// and a recovery code).
 func (s Factors) MultiFactor() bool {
-	return s.Has(FactorPassword) && s&knownFactors&^FactorPassword != 0
+	return s.Has(FactorPasskey) || (s.Has(FactorPassword) && s&knownFactors&^FactorPassword != 0)
 }
 
 // valid reports whether s is a non-empty set of known factors.

@@ -30,11 +30,12 @@ func TestFactorsSet(t *testing.T) {
 		{0, "none", false},
 		{session.FactorPassword, "password", false},
 		{session.FactorTOTP, "totp", false},
-		{session.FactorPasskey, "passkey", false},
+		{session.FactorPasskey, "passkey", true},
 		{pt, "password+totp", true},
 		{session.FactorPassword | session.FactorRecoveryCode, "password+recovery_code", true},
 		{session.FactorPassword | session.FactorPasskey, "password+passkey", true},
-		{session.FactorPasskey | session.FactorTOTP, "totp+passkey", false},
+		{session.FactorPasskey | session.FactorTOTP, "totp+passkey", true},
+		{session.FactorTOTP | session.FactorRecoveryCode, "totp+recovery_code", false},
 		{session.FactorPassword | 0x40, "password+0x40", false},
 	} {
 		if got := c.f.String(); got != c.str {
@@ -200,10 +201,11 @@ func TestFactorsRecordedAndKept(t *testing.T) {
 	}{
 		{"default", "", "factors=password mfa=false pending=false"},
 		{"password", factorForm(session.FactorPassword), "factors=password mfa=false pending=false"},
-		{"passkey", factorForm(session.FactorPasskey), "factors=passkey mfa=false pending=false"},
+		{"passkey", factorForm(session.FactorPasskey), "factors=passkey mfa=true pending=false"},
+		{"totp", factorForm(session.FactorTOTP), "factors=totp mfa=false pending=false"},
 		{"password+totp", factorForm(session.FactorPassword | session.FactorTOTP), "factors=password+totp mfa=true pending=false"},
 		{"pending", "pending=1", "factors=password mfa=false pending=true"},
-		{"passkey pending", "pending=1&" + factorForm(session.FactorPasskey), "factors=passkey mfa=false pending=true"},
+		{"totp pending", "pending=1&" + factorForm(session.FactorTOTP), "factors=totp mfa=false pending=true"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, cookie, code := fa.step("/login", "", "user=alice&"+c.form)
@@ -306,9 +308,13 @@ func TestRequireMultiFactor(t *testing.T) {
 	if _, code := fa.get("/mfa", password, nil); code != 401 || !errors.Is(fa.lastDenied(), session.ErrMultiFactorRequired) {
 		t.Fatalf("password only: %d %v, want 401 ErrMultiFactorRequired", code, fa.lastDenied())
 	}
+	_, totpOnly, _ := fa.step("/login", "", "user=alice&"+factorForm(session.FactorTOTP))
+	if _, code := fa.get("/mfa", totpOnly, nil); code != 401 || !errors.Is(fa.lastDenied(), session.ErrMultiFactorRequired) {
+		t.Fatalf("TOTP alone: %d %v, want 401 ErrMultiFactorRequired", code, fa.lastDenied())
+	}
 	_, passkey, _ := fa.step("/login", "", "user=alice&"+factorForm(session.FactorPasskey))
-	if _, code := fa.get("/mfa", passkey, nil); code != 401 || !errors.Is(fa.lastDenied(), session.ErrMultiFactorRequired) {
-		t.Fatalf("passkey alone: %d %v, want 401 ErrMultiFactorRequired", code, fa.lastDenied())
+	if _, code := fa.get("/mfa", passkey, nil); code != 200 {
+		t.Fatalf("a user-verified passkey alone: %d %v, want 200 (multi-factor by itself)", code, fa.lastDenied())
 	}
 	_, pending, _ := fa.step("/login", "", "user=alice&pending=1")
 	if _, code := fa.get("/mfa", pending, nil); code != 401 || !errors.Is(fa.lastDenied(), session.ErrSecondFactorRequired) {

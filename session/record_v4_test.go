@@ -31,7 +31,8 @@ func TestRecordFactors(t *testing.T) {
 		{"password pending", with(func(r *record) { r.factors, r.pending = FactorPassword, true }), recordVersionV3},
 		{"password mfa", with(func(r *record) { r.factors, r.mfa = FactorPassword, true }), recordVersionV3},
 		{"password+totp", with(func(r *record) { r.factors, r.mfa = FactorPassword|FactorTOTP, true }), recordVersion},
-		{"passkey", with(func(r *record) { r.factors = FactorPasskey }), recordVersion},
+		{"passkey", with(func(r *record) { r.factors, r.mfa = FactorPasskey, true }), recordVersion},
+		{"totp", with(func(r *record) { r.factors = FactorTOTP }), recordVersion},
 		{"passkey+totp mfa", with(func(r *record) { r.factors, r.mfa = FactorPasskey|FactorTOTP, true }), recordVersion},
 		{"pending failures", with(func(r *record) { r.factors, r.pending, r.failures = FactorPassword, true, 2 }), recordVersion},
 	} {

@@ -47,8 +47,8 @@ type Info struct {
 	// MultiFactor reports that the session is rated multi-factor: its
 	// login proved a multi-factor set (LoginOptions.Factor, see
 	// Factors.MultiFactor), or SecondFactorVerified added a factor that
-	// makes its set multi-factor (a password and a TOTP code or a
-	// passkey, NIST SP 800-63B AAL2).
+	// makes its set multi-factor (a user-verified passkey, or a password
+	// and a TOTP code, NIST SP 800-63B AAL2).
 	// RequireMultiFactor checks it. A session stored before factors were
 	// recorded (record versions 1 to 3) keeps its rating while its
 	// Factors reads FactorPassword alone.
@@ -212,8 +212,8 @@ func (m *Manager) Login(ctx context.Context, userID string, opts LoginOptions) e
 // lockout): f is added to the session's factors (Info.Factors), the
 // session is no longer pending (Info.SecondFactorPending false), is rated
 // multi-factor (Info.MultiFactor) if its factors now are (Factors.MultiFactor:
-// a password and another; a passkey stepping up with a passkey or a TOTP
-// code is not), its authentication time is reset as by
+// a user-verified passkey, or a password and another; a TOTP code
+// stepping up with a recovery code is not), its authentication time is reset as by
 // Reauthenticated, and its token is re-issued (a privilege change: no
 // fixation). It works on a session that was not pending too (a step-up
 // to two factors). It returns ErrInvalidInput for an f that is zero,
@@ -253,8 +253,8 @@ func (m *Manager) SecondFactorVerified(ctx context.Context, f Factors) error {
 		rec.pending, rec.failures = false, 0
 		rec.factors = rec.sessionFactors() | f
 		// Rated by what the session has proved, as Factors.MultiFactor
-		// rates it: a passkey login stepping up with a passkey, or two
-		// possession factors, is not multi-factor.
+		// rates it: two possession factors without a password (a TOTP
+		// code and a recovery code) are not multi-factor.
 		rec.mfa = rec.factors.MultiFactor()
 		rec.authTime, rec.lastSeen = now.UnixMilli(), now.UnixMilli()
 	}
