@@ -74,6 +74,16 @@ const (
 	// LoginRecoveryCodesRegenerated: totp.Authenticator made a new set of
 	// login recovery codes; the old ones no longer work.
 	LoginRecoveryCodesRegenerated EventKind = "login_recovery_codes_regenerated"
+	// PasskeyAdded: passkey.Manager.FinishRegistration registered a
+	// passkey for the account; Detail is its name.
+	PasskeyAdded EventKind = "passkey_added"
+	// PasskeyRemoved: passkey.Manager.Remove removed a passkey (and its
+	// vault slot); Detail is its name.
+	PasskeyRemoved EventKind = "passkey_removed"
+	// PasskeyCloneWarning: a passkey's signature counter did not grow
+	// (a cloned authenticator, or a faulty one); Detail is the passkey's
+	// name and whether the assertion was refused.
+	PasskeyCloneWarning EventKind = "passkey_clone_warning"
 )
 
 // An Event is one security event. It never carries a secret: no
@@ -99,7 +109,8 @@ type Event struct {
 
 // A Notifier is the hook an application sets (vault.Config.Notifier,
 // ratelimit.LockoutOptions.Notifier, ratelimit.DeviceOptions.Notifier,
-// session.Config.Notifier, totp.Config.Notifier) to
+// session.Config.Notifier, totp.Config.Notifier,
+// passkey.Config.Notifier) to
 // hear about security events and tell the account's owner.
 //
 // Notify is called synchronously, once per event, after the change has

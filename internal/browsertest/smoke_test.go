@@ -104,7 +104,7 @@ func TestSmokePasskeyPRF(t *testing.T) {
 		RPID:           "localhost",
 		Registration: Registration{
 			Challenge: randomBytes(t, 32),
-			UserID:    randomBytes(t, 32),
+			UserID:    randomBytes(t, 64),
 			UserName:  "smoke@example.test",
 			PRFSalt:   saltA,
 		},

@@ -1,0 +1,192 @@
+package passkey
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/keyhold/keyhold/ratelimit"
+	"github.com/keyhold/keyhold/session"
+	"github.com/keyhold/keyhold/vault"
+)
+
+// unlockCredentialIDs are the IDs of rec's credentials that can be asked
+// for a PRF output: those with the PRF extension and a salt.
+func unlockCredentialIDs(rec *record) [][]byte {
+	var ids [][]byte
+	for i := range rec.creds {
+		if c := &rec.creds[i]; c.has(flagPRF) && len(c.prfSalt) == prfSaltLen {
+			ids = append(ids, c.id)
+		}
+	}
+	return ids
+}
+
+// BeginUnlock starts a passkey ceremony that unlocks the vault of the
+// request's session, or, when the session's vault is already unlocked,
+// sets a passkey up to unlock it (adds its vault slot). It returns the
+// options for the browser (the JSON of a CredentialRequestOptions) that
+// list the user's passkeys with the PRF extension, each with its own
+// salt (prf.evalByCredential; WebAuthn lets per-credential salts go only
+// to listed credentials, which is why a usernameless login cannot also
+// unlock: the app runs this ceremony after it). The session must be the
+// user's and complete; ErrPRFUnavailable if no passkey of the user has
+// the PRF extension, ErrNoVault without Config.Vault.
+func (m *Manager) BeginUnlock(r *http.Request) ([]byte, error) {
+	if m == nil {
+		return nil, errNilManager
+	}
+	if m.cfg.Vault == nil {
+		return nil, ErrNoVault
+	}
+	origin, err := m.requestOrigin(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	info, ok := m.cfg.Sessions.Current(ctx)
+	if !ok || info.SecondFactorPending {
+		return nil, session.ErrNotLoggedIn
+	}
+	rec, err := m.load(ctx, info.UserID)
+	if err != nil {
+		return nil, err
+	}
+	ids := unlockCredentialIDs(rec)
+	if len(ids) == 0 {
+		return nil, ErrPRFUnavailable
+	}
+	allow := make([]protocol.CredentialDescriptor, 0, len(ids))
+	salts := map[string]protocol.PRFValues{}
+	var creds []webauthn.Credential
+	for _, id := range ids {
+		c := &rec.creds[rec.find(id)]
+		allow = append(allow, protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: c.id, Transport: c.waCredential().Transport})
+		salts[encodeID(c.id)] = protocol.PRFValues{First: c.prfSalt}
+		creds = append(creds, c.waCredential())
+	}
+	opts, sd, err := m.wa.BeginLogin(&waUser{handle: rec.handle, name: info.UserID, creds: creds},
+		webauthn.WithAllowedCredentials(allow),
+		webauthn.WithUserVerification(protocol.VerificationRequired),
+		webauthn.WithLoginOrigin(origin),
+		webauthn.WithAssertionExtensions(webauthn.WithExtensionPRFByCredential(salts, nil)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("passkey: unlock options: %w", err)
+	}
+	st := ceremonyState{Ceremony: ceremonyUnlock, UserID: info.UserID, Ref: info.Ref, Origin: origin}
+	if err := m.putCeremony(ctx, sessionChallengeID(ceremonyUnlock, info.UserID, info.Ref), st, sd); err != nil {
+		return nil, err
+	}
+	return json.Marshal(opts)
+}
+
+// UnlockResult describes a passkey unlock that succeeded.
+type UnlockResult struct {
+	// Credential is the passkey used.
+	Credential Credential
+	// SetUp reports that the session's vault was already unlocked and
+	// the passkey was set up to unlock it (its vault slot added or
+	// renewed) rather than used to unlock.
+	SetUp bool
+}
+
+// FinishUnlock completes BeginUnlock with the browser's answer. The
+// assertion is checked as FinishLogin checks one (the challenge bound to
+// this session and used up, the WebAuthn checks, the credential among
+// the listed ones, the lockout for the user, the counter policy); then
+// its PRF output (prf.results.first, never stored, logged or put in an
+// error) either opens the passkey's vault slot, and the session is
+// unlocked (session.Manager.Unlock), or, if the session's vault is
+// unlocked already, becomes the passkey's slot (UnlockResult.SetUp).
+//
+// ErrPRFUnavailable: the answer has no PRF output (the browser or
+// authenticator did not evaluate it; unlock with the passphrase).
+// ErrUnlockFailed: the assertion was refused or the account is locked,
+// or the output opens no slot (the passkey was never set up, or its slot
+// went with a master-key rotation: unlock otherwise, then run this
+// ceremony again to set it up). A refused counter matches
+// ErrPossibleClone too.
+func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.Source) (UnlockResult, error) {
+	if m == nil {
+		return UnlockResult{}, errNilManager
+	}
+	if m.cfg.Vault == nil {
+		return UnlockResult{}, ErrNoVault
+	}
+	if r == nil {
+		return UnlockResult{}, fmt.Errorf("%w: nil request", ErrInvalidInput)
+	}
+	ctx := r.Context()
+	info, ok := m.cfg.Sessions.Current(ctx)
+	if !ok || info.SecondFactorPending {
+		return UnlockResult{}, session.ErrNotLoggedIn
+	}
+	want := ceremonyState{Ceremony: ceremonyUnlock, UserID: info.UserID, Ref: info.Ref}
+	_, sd, err := m.takeCeremony(ctx, sessionChallengeID(ceremonyUnlock, info.UserID, info.Ref), want)
+	if err != nil {
+		return UnlockResult{}, err
+	}
+	a, err := parseAssertion(response)
+	if err != nil {
+		return UnlockResult{}, err
+	}
+	prf := a.parsed.ClientExtensionResults.PRF
+	if prf == nil || prf.Results == nil || len(prf.Results.First) < vault.MinSecretLen || len(prf.Results.First) > vault.MaxSecretLen {
+		return UnlockResult{}, ErrPRFUnavailable
+	}
+	secret := []byte(prf.Results.First)
+	defer clear(secret)
+	unlocked, err := m.cfg.Sessions.Unlocked(ctx)
+	setUp := err == nil
+	if err != nil && !errors.Is(err, session.ErrLocked) {
+		return UnlockResult{}, err
+	}
+	var v verified
+	var u *vault.Unlocked
+	err = m.check(ctx, info.UserID, src, a, func(ctx context.Context) error {
+		var err error
+		if v, err = m.verifyAndStore(ctx, r, info.UserID, a, sd, false); err != nil {
+			return err
+		}
+		if setUp {
+			return nil
+		}
+		u, err = m.cfg.Vault.UnlockWithSecret(ctx, info.UserID, v.rec.creds[v.index].id, secret)
+		if errors.Is(err, vault.ErrUnlockFailed) {
+			return errRefused
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ratelimit.ErrRejected) {
+			m.audit(ctx, slog.LevelInfo, "authn_passkey_unlock_fail", info.UserID, slog.Bool("locked", errors.Is(err, ratelimit.ErrLocked)),
+				slog.Bool("possible_clone", errors.Is(err, ErrPossibleClone)))
+			if errors.Is(err, ErrPossibleClone) {
+				return UnlockResult{}, fmt.Errorf("%w: %w", ErrUnlockFailed, ErrPossibleClone)
+			}
+			return UnlockResult{}, ErrUnlockFailed
+		}
+		return UnlockResult{}, err
+	}
+	c := &v.rec.creds[v.index]
+	if setUp {
+		if err := m.cfg.Vault.AddSecretSlot(ctx, unlocked, c.id, secret); err != nil {
+			return UnlockResult{}, err
+		}
+		m.audit(ctx, slogInfo, "authn_passkey_unlock_setup", info.UserID, attrCredential(c.id))
+		return UnlockResult{Credential: c.public(true), SetUp: true}, nil
+	}
+	if err := m.cfg.Sessions.Unlock(ctx, u); err != nil {
+		u.Lock()
+		return UnlockResult{}, err
+	}
+	m.audit(ctx, slogInfo, "authn_passkey_unlock_success", info.UserID, attrCredential(c.id))
+	return UnlockResult{Credential: c.public(true)}, nil
+}
