@@ -274,9 +274,11 @@ func hasSlot(ctx context.Context, m *Manager, userID, sid string, current map[st
 	return false
 }
 
-// Delete removes all of the user's passkeys and their handle, for account
-// deletion (vault/account does it through Parts.Passkeys). It needs no
-// session; the vault's slots go with the vault.
+// Delete removes all of the user's passkeys and their handle, and resets
+// Config.Lockout's counters of the user, for account deletion
+// (vault/account does it through Parts.Passkeys). It needs no session;
+// the vault's slots go with the vault. Deleting a user without passkeys
+// returns nil.
 func (m *Manager) Delete(ctx context.Context, userID string) error {
 	if m == nil {
 		return errNilManager
@@ -287,17 +289,30 @@ func (m *Manager) Delete(ctx context.Context, userID string) error {
 	for range 8 {
 		sr, err := m.cfg.Store.GetPasskeys(ctx, userID)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil
+			return m.resetLockout(ctx, userID)
 		}
 		if err != nil {
 			return err
 		}
 		err = m.cfg.Store.DeletePasskeys(ctx, userID, sr.Version)
-		if !errors.Is(err, storage.ErrConflict) {
+		if errors.Is(err, storage.ErrConflict) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		return m.resetLockout(ctx, userID)
 	}
 	return ErrConflict
+}
+
+// resetLockout forgets the lockout's counters of the user, for account
+// deletion.
+func (m *Manager) resetLockout(ctx context.Context, userID string) error {
+	if m.cfg.Lockout == nil {
+		return nil
+	}
+	return m.cfg.Lockout.Reset(ctx, userID)
 }
 
 // update applies change to the user's stored record by compare-and-swap,

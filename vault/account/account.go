@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keyhold/keyhold/passkey"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
@@ -62,6 +63,9 @@ type Parts struct {
 	// Factors holds the user's second factors (TOTP authenticators and
 	// login recovery codes). Optional: nil if the app has none.
 	Factors *totp.Authenticator
+	// Passkeys holds the user's passkeys (credential records, PRF salts
+	// and the WebAuthn user handle). Optional: nil if the app has none.
+	Passkeys *passkey.Manager
 }
 
 // Delete removes the account's state from every part, in an order that
@@ -76,6 +80,9 @@ type Parts struct {
 //  3. Factors.Delete(userID): the TOTP authenticators, their sealed
 //     secrets and the recovery-code hashes are removed, and the code
 //     lockout's counters of the user are reset;
+//     Passkeys.Delete(userID): the passkeys and the user handle are
+//     removed (a passkey kept by the user's authenticator then names no
+//     one), and the passkey lockout's counters of the user are reset;
 //  4. Reset(accountName) on each Lockout and Limiter: the account's
 //     failure counters and locks, and its limiter buckets, are forgotten;
 //  5. Sessions.RevokeAll(userID) again: a session that logged in, or
@@ -121,6 +128,11 @@ func Delete(ctx context.Context, userID, accountName string, p Parts) error {
 	if p.Factors != nil {
 		if err := p.Factors.Delete(ctx, userID); err != nil {
 			return fmt.Errorf("account: deleting the second factors: %w", err)
+		}
+	}
+	if p.Passkeys != nil {
+		if err := p.Passkeys.Delete(ctx, userID); err != nil {
+			return fmt.Errorf("account: deleting the passkeys: %w", err)
 		}
 	}
 	for _, l := range p.Lockouts {
