@@ -189,8 +189,10 @@ func (m *Manager) Rename(r *http.Request, userID, id, name string) error {
 
 // Remove removes the user's passkey id at once: the next assertion with
 // it fails (PKY-15). It needs the request's session to be the user's,
-// complete, recent and at the account's highest level
-// (ErrStepUpRequired, as for adding one). A passkey that can unlock the
+// complete and authenticated within StepUpMaxAge, and multi-factor if
+// Config.SecondFactors reports another second factor (ErrStepUpRequired):
+// a user who lost their only passkey removes it after entering the
+// password again. A passkey that can unlock the
 // vault has its vault slot removed too, which needs the session's vault
 // unlocked (ErrVaultLocked, and nothing changes). Then the user's other
 // sessions are revoked, the current one is re-issued, and the Notifier
@@ -215,7 +217,11 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 	if i < 0 {
 		return ErrNotFound
 	}
-	if err := m.requireStepUp(r, userID, len(rec.creds) > 0); err != nil {
+	// Recent authentication, multi-factor only if the user has another
+	// second factor: the user who lost their only passkey can still
+	// remove it with the password. Removing takes a way in away; adding
+	// one is what needs the account's highest level.
+	if err := m.requireStepUp(r, userID, false); err != nil {
 		return err
 	}
 	name := rec.creds[i].name
