@@ -83,7 +83,13 @@ func (m *Manager) checkAssertion(ctx context.Context, r *http.Request, a *assert
 		return verified{}, errRefused
 	}
 	c := &rec.creds[i]
-	user := &waUser{handle: rec.handle, name: rec.userID, creds: []webauthn.Credential{c.waCredential()}}
+	// All of the user's credentials: go-webauthn refuses an allow list
+	// (the unlock ceremony's) naming a credential the user does not own.
+	creds := make([]webauthn.Credential, len(rec.creds))
+	for j := range rec.creds {
+		creds[j] = rec.creds[j].waCredential()
+	}
+	user := &waUser{handle: rec.handle, name: rec.userID, creds: creds}
 	var wc *webauthn.Credential
 	var err error
 	if discoverable {
