@@ -1,0 +1,426 @@
+package passkey
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/keyhold/keyhold/ratelimit"
+	"github.com/keyhold/keyhold/storage"
+)
+
+// Concurrency tests with forced interleavings: the stores below call a
+// gate carried in the request's context at fixed points (after a read of
+// the passkey record, before a write of it, before a challenge is taken),
+// and a gate holds one call there until the test lets it go.
+
+type rcGateKey struct{}
+
+// rcGate is called with the point a store call reached: "get" (after
+// GetPasskeys read), "put" (before PutPasskeys), "take" (before
+// TakeChallenge).
+type rcGate func(point string)
+
+func rcWith(ctx context.Context, g rcGate) context.Context {
+	return context.WithValue(ctx, rcGateKey{}, g)
+}
+
+func rcAt(ctx context.Context, point string) {
+	if g, ok := ctx.Value(rcGateKey{}).(rcGate); ok {
+		g(point)
+	}
+}
+
+// rcPut is one PutPasskeys call as rcStore saw it.
+type rcPut struct {
+	expect uint64
+	err    error
+	count  uint32 // the first credential's counter written (when stored)
+}
+
+// rcStore is a PasskeyStore that calls the context's gate and records
+// every put.
+type rcStore struct {
+	storage.PasskeyStore
+	mu   sync.Mutex
+	puts []rcPut
+}
+
+func (s *rcStore) GetPasskeys(ctx context.Context, userID string) (storage.PasskeyRecord, error) {
+	sr, err := s.PasskeyStore.GetPasskeys(ctx, userID)
+	rcAt(ctx, "get")
+	return sr, err
+}
+
+func (s *rcStore) PutPasskeys(ctx context.Context, r storage.PasskeyRecord, expect uint64) error {
+	rcAt(ctx, "put")
+	err := s.PasskeyStore.PutPasskeys(ctx, r, expect)
+	p := rcPut{expect: expect, err: err}
+	if rec, derr := decodeRecord(r); derr == nil && len(rec.creds) > 0 {
+		p.count = rec.creds[0].signCount
+	}
+	s.mu.Lock()
+	s.puts = append(s.puts, p)
+	s.mu.Unlock()
+	return err
+}
+
+func (s *rcStore) putsSince(n int) []rcPut {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]rcPut(nil), s.puts[n:]...)
+}
+
+func (s *rcStore) numPuts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.puts)
+}
+
+// rcChallenges is a ChallengeStore that calls the context's gate.
+type rcChallenges struct {
+	storage.ChallengeStore
+}
+
+func (c rcChallenges) TakeChallenge(ctx context.Context, id []byte) (storage.Challenge, error) {
+	rcAt(ctx, "take")
+	return c.ChallengeStore.TakeChallenge(ctx, id)
+}
+
+// rcPause holds the first call that reaches its point until released.
+type rcPause struct {
+	point   string
+	once    sync.Once
+	reached chan struct{}
+	release chan struct{}
+}
+
+func newPause(point string) *rcPause {
+	return &rcPause{point: point, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (p *rcPause) gate(point string) {
+	if point != p.point {
+		return
+	}
+	first := false
+	p.once.Do(func() { first = true })
+	if first {
+		close(p.reached)
+		<-p.release
+	}
+}
+
+// rcHarness is a harness whose Manager uses the gated stores.
+func rcHarness(t *testing.T) (*harness, *rcStore) {
+	t.Helper()
+	var rs *rcStore
+	h := newHarness(t, func(c *Config) {
+		rs = &rcStore{PasskeyStore: c.Store}
+		c.Store = rs
+		c.Challenges = rcChallenges{ChallengeStore: c.Challenges}
+	})
+	return h, rs
+}
+
+// doCtx is harness.do with the request's context derived from ctx. It
+// does not fail the test, so goroutines may call it.
+func (h *harness) doCtx(ctx context.Context, b *browser, fn func(w http.ResponseWriter, r *http.Request)) {
+	r := httptest.NewRequest(http.MethodPost, "http://"+h.host+"/", nil).WithContext(ctx)
+	r.Host = h.host
+	r.RemoteAddr = "127.0.0.1:40000"
+	for _, c := range b.cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	h.sessions.Handler(http.HandlerFunc(fn)).ServeHTTP(w, r)
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge < 0 || c.Value == "" {
+			delete(b.cookies, c.Name)
+		} else {
+			b.cookies[c.Name] = c
+		}
+	}
+}
+
+// rcBeginLogin begins a login in b for recorded assertion i.
+func rcBeginLogin(h *harness, b *browser, i int) {
+	h.t.Helper()
+	h.do(b, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := h.m.BeginLogin(w, r); err != nil {
+			h.t.Fatalf("BeginLogin: %v", err)
+		}
+	})
+	token, err := base64.RawURLEncoding.DecodeString(b.cookies[h.m.loginCookieName()].Value)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.rewrite(loginChallengeID(token), ceremonyLogin, "", "", h.cer.Assertions[i].Challenge, nil, nil)
+}
+
+// rcFinishLogin finishes b's login with recorded assertion i, in ctx.
+func rcFinishLogin(ctx context.Context, h *harness, b *browser, i int) (LoginResult, error) {
+	var res LoginResult
+	var err error
+	response, jerr := json.Marshal(h.cer.Assertions[i].Response)
+	if jerr != nil {
+		return res, jerr
+	}
+	h.doCtx(ctx, b, func(w http.ResponseWriter, r *http.Request) {
+		res, err = h.m.FinishLogin(w, r, response, ratelimit.Source{}, LoginOptions{})
+	})
+	return res, err
+}
+
+// rcResult is a goroutine's outcome.
+type rcResult struct {
+	res LoginResult
+	err error
+}
+
+// rcGo finishes b's login with assertion i in a goroutine held by p.
+func rcGo(h *harness, b *browser, i int, p *rcPause) chan rcResult {
+	done := make(chan rcResult, 1)
+	go func() {
+		res, err := rcFinishLogin(rcWith(context.Background(), p.gate), h, b, i)
+		done <- rcResult{res, err}
+	}()
+	return done
+}
+
+// TestRaceRemoveDuringLogin: a passkey removed between a login's read of
+// the record and its write (or between its check and its write) does not
+// log in, and does not come back.
+func TestRaceRemoveDuringLogin(t *testing.T) {
+	for _, point := range []string{"get", "put"} {
+		t.Run(point, func(t *testing.T) {
+			h, _ := rcHarness(t)
+			a := newBrowser()
+			stLogin(h, a, "alice", 0, false, true)
+			cred, err := h.register(a, "Laptop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := newBrowser()
+			rcBeginLogin(h, l, 0)
+			p := newPause(point)
+			done := rcGo(h, l, 0, p)
+			<-p.reached
+			var rerr error
+			h.do(a, func(w http.ResponseWriter, r *http.Request) { rerr = h.m.Remove(r, "alice", cred.ID) })
+			close(p.release)
+			got := <-done
+			if rerr != nil {
+				t.Fatalf("Remove: %v", rerr)
+			}
+			if !errors.Is(got.err, ErrLoginFailed) {
+				t.Fatalf("login racing the removal: %+v, %v, want ErrLoginFailed", got.res, got.err)
+			}
+			if h.current(l).UserID != "" {
+				t.Fatal("the removed passkey logged in")
+			}
+			if _, rec := stStored(h, "alice"); len(rec.creds) != 0 {
+				t.Fatalf("the removed passkey came back: %d credentials", len(rec.creds))
+			}
+			if _, err := h.store.UserByCredential(context.Background(), h.cer.Registration.Response.RawID); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("UserByCredential: %v", err)
+			}
+		})
+	}
+}
+
+// TestRaceTwoLoginsSameCredential: two logins with one credential
+// (counts 3 and 2) that read the same record: one write wins at that
+// version, the other re-reads; the stored counter never goes backwards,
+// and the lower count is refused once the higher is stored.
+func TestRaceTwoLoginsSameCredential(t *testing.T) {
+	for _, highFirst := range []bool{true, false} {
+		name := "count 3 first"
+		if !highFirst {
+			name = "count 2 first"
+		}
+		t.Run(name, func(t *testing.T) {
+			h, rs := rcHarness(t)
+			a := newBrowser()
+			stLogin(h, a, "alice", 0, false, true)
+			if _, err := h.register(a, "Laptop"); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := stStored(h, "alice")
+			hi, lo := newBrowser(), newBrowser()
+			rcBeginLogin(h, hi, 1) // count 3
+			rcBeginLogin(h, lo, 0) // count 2
+			nPuts := rs.numPuts()
+			phi, plo := newPause("get"), newPause("get")
+			dhi, dlo := rcGo(h, hi, 1, phi), rcGo(h, lo, 0, plo)
+			<-phi.reached
+			<-plo.reached // both read the record at the same version
+			var rhi, rlo rcResult
+			if highFirst {
+				close(phi.release)
+				rhi = <-dhi
+				close(plo.release)
+				rlo = <-dlo
+			} else {
+				close(plo.release)
+				rlo = <-dlo
+				close(phi.release)
+				rhi = <-dhi
+			}
+			if rhi.err != nil {
+				t.Fatalf("count 3: %v", rhi.err)
+			}
+			if highFirst {
+				if !errors.Is(rlo.err, ErrLoginFailed) || !errors.Is(rlo.err, ErrPossibleClone) {
+					t.Fatalf("count 2 after 3: %v, want ErrLoginFailed and ErrPossibleClone", rlo.err)
+				}
+				if h.current(lo).UserID != "" {
+					t.Fatal("the refused login has a session")
+				}
+			} else if rlo.err != nil {
+				t.Fatalf("count 2 first: %v", rlo.err)
+			}
+			if _, rec := stStored(h, "alice"); rec.creds[0].signCount != 3 {
+				t.Fatalf("stored count %d, want 3", rec.creds[0].signCount)
+			}
+			won, last := 0, uint32(0)
+			for _, p := range rs.putsSince(nPuts) {
+				if p.expect == before.Version && p.err == nil {
+					won++
+				}
+				if p.err == nil {
+					if p.count < last {
+						t.Fatalf("stored count went back from %d to %d", last, p.count)
+					}
+					last = p.count
+				}
+			}
+			if won != 1 {
+				t.Fatalf("%d writes over version %d succeeded, want 1: %+v", won, before.Version, rs.putsSince(nPuts))
+			}
+		})
+	}
+}
+
+// TestRaceRenameAndLogin: a rename and a login that read the same record
+// both keep their change, whichever writes first.
+func TestRaceRenameAndLogin(t *testing.T) {
+	for _, renameFirst := range []bool{true, false} {
+		name := "rename writes first"
+		if !renameFirst {
+			name = "login writes first"
+		}
+		t.Run(name, func(t *testing.T) {
+			h, _ := rcHarness(t)
+			a := newBrowser()
+			stLogin(h, a, "alice", 0, false, true)
+			cred, err := h.register(a, "Laptop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := newBrowser()
+			rcBeginLogin(h, l, 0)
+			rename := func(ctx context.Context) error {
+				var err error
+				h.doCtx(ctx, a, func(w http.ResponseWriter, r *http.Request) { err = h.m.Rename(r, "alice", cred.ID, "Renamed") })
+				return err
+			}
+			if renameFirst {
+				p := newPause("get")
+				done := rcGo(h, l, 0, p)
+				<-p.reached
+				if err := rename(context.Background()); err != nil {
+					t.Fatalf("Rename: %v", err)
+				}
+				close(p.release)
+				if got := <-done; got.err != nil {
+					t.Fatalf("login: %v", got.err)
+				}
+			} else {
+				p := newPause("get")
+				done := make(chan error, 1)
+				go func() { done <- rename(rcWith(context.Background(), p.gate)) }()
+				<-p.reached
+				if _, err := rcFinishLogin(context.Background(), h, l, 0); err != nil {
+					t.Fatalf("login: %v", err)
+				}
+				close(p.release)
+				if err := <-done; err != nil {
+					t.Fatalf("Rename: %v", err)
+				}
+			}
+			_, rec := stStored(h, "alice")
+			if c := rec.creds[0]; c.name != "Renamed" || c.signCount != 2 || c.lastUsed.IsZero() {
+				t.Fatalf("stored name %q, count %d, last used %v: a change was lost", c.name, c.signCount, c.lastUsed)
+			}
+		})
+	}
+}
+
+// TestRaceChallengeTakenTwice: two Finish calls with one login ceremony's
+// cookie: exactly one proceeds, the other gets ErrChallenge, whether the
+// second comes while the first is past its take or both take at once.
+func TestRaceChallengeTakenTwice(t *testing.T) {
+	setup := func(t *testing.T) (*harness, *browser, *browser) {
+		h, _ := rcHarness(t)
+		a := newBrowser()
+		stLogin(h, a, "alice", 0, false, true)
+		if _, err := h.register(a, "Laptop"); err != nil {
+			t.Fatal(err)
+		}
+		b1 := newBrowser()
+		rcBeginLogin(h, b1, 0)
+		b2 := &browser{cookies: maps.Clone(b1.cookies)} // the same cookie, replayed
+		return h, b1, b2
+	}
+	t.Run("second while the first is in flight", func(t *testing.T) {
+		h, b1, b2 := setup(t)
+		p := newPause("get") // past the take, before the record is read
+		done := rcGo(h, b1, 0, p)
+		<-p.reached
+		_, err2 := rcFinishLogin(context.Background(), h, b2, 0)
+		close(p.release)
+		got := <-done
+		if got.err != nil || !errors.Is(err2, ErrChallenge) {
+			t.Fatalf("first %v, second %v: want nil and ErrChallenge", got.err, err2)
+		}
+		if h.current(b1).UserID != "alice" || h.current(b2).UserID != "" {
+			t.Fatal("sessions: want the first logged in, the second not")
+		}
+	})
+	t.Run("both take at once", func(t *testing.T) {
+		h, b1, b2 := setup(t)
+		var arrived sync.WaitGroup
+		arrived.Add(2)
+		gate := rcGate(func(point string) {
+			if point == "take" {
+				arrived.Done()
+				arrived.Wait()
+			}
+		})
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, b := range []*browser{b1, b2} {
+			wg.Go(func() { _, errs[i] = rcFinishLogin(rcWith(context.Background(), gate), h, b, 0) })
+		}
+		wg.Wait()
+		ok, gone := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrChallenge):
+				gone++
+			}
+		}
+		if ok != 1 || gone != 1 {
+			t.Fatalf("results %v: want one nil, one ErrChallenge", errs)
+		}
+	})
+}
