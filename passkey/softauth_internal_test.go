@@ -117,9 +117,11 @@ func (c *softCred) coseKey(t testing.TB) []byte {
 
 func (c *softCred) spki(t testing.TB) []byte {
 	t.Helper()
-	var pub any = &c.ec.PublicKey
+	var pub any
 	if c.rsa != nil {
 		pub = &c.rsa.PublicKey
+	} else {
+		pub = &c.ec.PublicKey
 	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
