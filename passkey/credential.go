@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -254,7 +255,7 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 	}); err != nil {
 		return err
 	}
-	m.audit(ctx, slogInfo, "authn_passkey_removed", userID, attrCredential(raw))
+	m.audit(ctx, slog.LevelInfo, "authn_passkey_removed", userID, attrCredential(raw))
 	m.notify(ctx, r, keyhold.PasskeyRemoved, userID, name)
 	return m.afterChange(ctx, userID)
 }

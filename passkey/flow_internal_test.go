@@ -1,6 +1,7 @@
 package passkey
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -48,5 +49,36 @@ func TestRecordedFlow(t *testing.T) {
 	h.do(phone, func(w http.ResponseWriter, r *http.Request) { _ = h.sessions.Lock(r.Context()) })
 	if _, err := h.unlockWith(phone, 2, nil); !errors.Is(err, ErrUnlockFailed) {
 		t.Fatalf("unlock with another salt's output: %v, want ErrUnlockFailed", err)
+	}
+}
+
+// PKY-13 (partial): the attestation policy is explicit and fixed at
+// "none": the options ask for none, and the registered passkey keeps
+// the format it came with ("none" from the recorded chromium).
+func TestAttestationNone(t *testing.T) {
+	h := newHarness(t, nil)
+	alice := newBrowser()
+	h.login(alice, "alice", false)
+	var options []byte
+	h.do(alice, func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		if options, err = h.m.BeginRegistration(r, "alice@example.test"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var o struct {
+		PublicKey struct {
+			Attestation string `json:"attestation"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal(options, &o); err != nil || o.PublicKey.Attestation != "none" {
+		t.Fatalf("registration options ask for attestation %q (%v), want \"none\"", o.PublicKey.Attestation, err)
+	}
+	cred, err := h.register(alice, "Laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.AttestationFormat != "none" {
+		t.Fatalf("stored attestation format %q, want none", cred.AttestationFormat)
 	}
 }

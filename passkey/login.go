@@ -143,7 +143,7 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request, response [
 	}
 	c := &v.rec.creds[v.index]
 	slots, _ := m.unlockSlots(ctx, userID)
-	m.audit(ctx, slogInfo, "authn_passkey_login_success", userID, attrCredential(c.id), slog.Bool("clone_flagged", v.clone))
+	m.audit(ctx, slog.LevelInfo, "authn_passkey_login_success", userID, attrCredential(c.id), slog.Bool("clone_flagged", v.clone))
 	return LoginResult{UserID: userID, Credential: c.public(m.canUnlock(slots, c)), ClonedCounter: v.clone}, nil
 }
 

@@ -387,8 +387,6 @@ func (m *Manager) save(ctx context.Context, r *record) error {
 	return nil
 }
 
-const slogInfo = slog.LevelInfo
-
 // attrCredential names a credential in the audit log by a short hash of
 // its ID (credential IDs are public, but long).
 func attrCredential(id []byte) slog.Attr {

@@ -227,7 +227,7 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 			return Credential{}, err
 		}
 	}
-	m.audit(ctx, slogInfo, "authn_passkey_register", info.UserID, attrCredential(c.id),
+	m.audit(ctx, slog.LevelInfo, "authn_passkey_register", info.UserID, attrCredential(c.id),
 		slog.Bool("prf", prfEnabled), slog.Bool("can_unlock", canUnlock), slog.Bool("backup_eligible", c.has(flagBackupEligible)))
 	m.notify(ctx, r, keyhold.PasskeyAdded, info.UserID, name)
 	return c.public(canUnlock), m.afterChange(ctx, info.UserID)

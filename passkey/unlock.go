@@ -180,13 +180,13 @@ func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.S
 		if err := m.cfg.Vault.AddSecretSlot(ctx, unlocked, c.id, secret); err != nil {
 			return UnlockResult{}, err
 		}
-		m.audit(ctx, slogInfo, "authn_passkey_unlock_setup", info.UserID, attrCredential(c.id))
+		m.audit(ctx, slog.LevelInfo, "authn_passkey_unlock_setup", info.UserID, attrCredential(c.id))
 		return UnlockResult{Credential: c.public(true), SetUp: true}, nil
 	}
 	if err := m.cfg.Sessions.Unlock(ctx, u); err != nil {
 		u.Lock()
 		return UnlockResult{}, err
 	}
-	m.audit(ctx, slogInfo, "authn_passkey_unlock_success", info.UserID, attrCredential(c.id))
+	m.audit(ctx, slog.LevelInfo, "authn_passkey_unlock_success", info.UserID, attrCredential(c.id))
 	return UnlockResult{Credential: c.public(true)}, nil
 }
