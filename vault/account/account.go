@@ -13,8 +13,8 @@
 // The call lives in a package of its own, under vault because what it
 // does first and foremost is shred the vault, because it needs session,
 // vault and ratelimit, and none of them may import the others for it
-// (session imports vault, and neither imports ratelimit); the packages
-// still to come (TOTP, passkeys) will add their state to [Parts].
+// (session imports vault, and neither imports ratelimit); the second
+// factors (totp) and passkeys (passkey) are in [Parts] too.
 //
 // # Security considerations
 //
@@ -85,9 +85,10 @@ type Parts struct {
 //     one), and the passkey lockout's counters of the user are reset;
 //  4. Reset(accountName) on each Lockout and Limiter: the account's
 //     failure counters and locks, and its limiter buckets, are forgotten;
-//  5. Sessions.RevokeAll(userID) again: a session that logged in, or
-//     unlocked and so sealed a copy of the master key, between step 1 and
-//     the vault's deletion, ends too.
+//  5. Sessions.RevokeAll(userID) again: a session that logged in after
+//     step 1 (a passkey login starts one by itself until the passkeys are
+//     removed in step 3), or unlocked and so sealed a copy of the master
+//     key before the vault's deletion, ends too.
 //
 // Each step is idempotent and Delete stops at the first that fails,
 // returning its error (errors.Is finds the part's own errors, such as

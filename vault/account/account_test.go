@@ -3,21 +3,29 @@ package account_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the dumps of PostgreSQL
 	"github.com/pquerna/otp"
 	pqtotp "github.com/pquerna/otp/totp"
@@ -25,6 +33,7 @@ import (
 
 	"github.com/keyhold/keyhold/internal/testenv"
 	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/passkey"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
@@ -36,10 +45,12 @@ import (
 	"github.com/keyhold/keyhold/vault/account"
 )
 
-// stores are the stores of one backend: vault records, sessions, and
-// rate and lockout state, with a dump of everything the backend holds
-// (every cell of every table, every key and value), or nil where the
-// store's raw contents cannot be read (memstore).
+// stores are the stores of one backend: vault records, sessions, rate
+// and lockout state, second factors, and passkeys with their ceremonies'
+// challenges (nil: the app has no passkeys, Parts.Passkeys stays nil),
+// with a dump of everything the backend holds (every cell of every table,
+// every key and value), or nil where the store's raw contents cannot be
+// read (memstore).
 type stores struct {
 	vaults   storage.VaultStore
 	sessions session.Store
@@ -47,8 +58,12 @@ type stores struct {
 		storage.RateStore
 		storage.LockoutStore
 	}
-	factors storage.FactorStore
-	dump    func(t *testing.T) [][]byte
+	factors    storage.FactorStore
+	passkeys   storage.PasskeyStore
+	challenges storage.ChallengeStore
+	dump       func(t *testing.T) [][]byte
+	// dumpsPasskeys: dump includes the passkey store's contents.
+	dumpsPasskeys bool
 }
 
 type backend struct {
@@ -59,7 +74,7 @@ type backend struct {
 var backends = []backend{
 	{"memstore", func(t *testing.T) stores {
 		s := memstore.New()
-		return stores{vaults: s, sessions: s, rates: s, factors: s}
+		return stores{vaults: s, sessions: s, rates: s, factors: s, passkeys: s, challenges: s}
 	}},
 	{"SQLite", func(t *testing.T) stores {
 		path := filepath.Join(t.TempDir(), "keyhold.db")
@@ -68,7 +83,7 @@ var backends = []backend{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return stores{vaults: s, sessions: s, rates: s, factors: s, dump: func(t *testing.T) [][]byte {
+		return stores{vaults: s, sessions: s, rates: s, factors: s, passkeys: s, challenges: s, dumpsPasskeys: true, dump: func(t *testing.T) [][]byte {
 			db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 			if err != nil {
 				t.Fatal(err)
@@ -96,12 +111,14 @@ var backends = []backend{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return stores{vaults: s, sessions: s, rates: s, factors: s, dump: func(t *testing.T) [][]byte {
+		return stores{vaults: s, sessions: s, rates: s, factors: s, passkeys: s, challenges: s, dumpsPasskeys: true, dump: func(t *testing.T) [][]byte {
 			return dumpSQL(t, admin, "SELECT table_name FROM information_schema.tables WHERE table_schema = '"+schema+"'", `"`+schema+`"."%s"`)
 		}}
 	}},
-	// Redis keeps sessions, rate limits and lockouts, never vault records
-	// (those, and the second factors, are on SQLite here).
+	// Redis keeps sessions, rate limits, lockouts (the passkey lockout's
+	// too) and the ceremonies' challenges, never vault records, second
+	// factors or passkeys (redisstore has no PasskeyStore: those are on
+	// SQLite here, and the Redis dump does not see them).
 	{"Redis", func(t *testing.T) stores {
 		url := testenv.Env(t, "KEYHOLD_TEST_REDIS_URL", "URL of a Redis server, e.g. redis://127.0.0.1:6379/0")
 		opt, err := redis.ParseURL(url)
@@ -128,7 +145,7 @@ var backends = []backend{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { vs.Close() })
-		return stores{vaults: vs, sessions: rs, rates: rs, factors: vs, dump: func(t *testing.T) [][]byte {
+		return stores{vaults: vs, sessions: rs, rates: rs, factors: vs, passkeys: vs, challenges: rs, dump: func(t *testing.T) [][]byte {
 			ctx := t.Context()
 			keys, err := c.Keys(ctx, prefix+"*").Result()
 			if err != nil {
@@ -210,17 +227,28 @@ const (
 )
 
 // app is one application on a backend: a vault, sessions, a lockout and a
-// limiter keyed by the account name, and an HTTP handler.
+// limiter keyed by the account name, TOTP, passkeys (nil where the
+// backend has no passkey store) with their lockout keyed by the user ID,
+// and an HTTP handler.
 type app struct {
-	t       *testing.T
-	s       stores
-	v       *vault.Vault
-	m       *session.Manager
-	lockout *ratelimit.Lockout
-	limiter *ratelimit.Limiter
-	totp    *totp.Authenticator
-	handler http.Handler
+	t         *testing.T
+	s         stores
+	v         *vault.Vault
+	m         *session.Manager
+	lockout   *ratelimit.Lockout
+	limiter   *ratelimit.Limiter
+	totp      *totp.Authenticator
+	pk        *passkey.Manager
+	pkLockout *ratelimit.Lockout
+	handler   http.Handler
 }
+
+// The relying party the app's passkeys are registered with: the origin
+// a.do sends its requests to.
+const (
+	rpID     = "app.example"
+	rpOrigin = "https://app.example"
+)
 
 func newApp(t *testing.T, s stores) *app {
 	t.Helper()
@@ -262,10 +290,57 @@ func newApp(t *testing.T, s stores) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.passkeys != nil {
+		a.pkLockout, err = ratelimit.NewLockout(s.rates, ratelimit.LockoutOptions{
+			Name: "passkey", Policy: ratelimit.LockoutPolicy{MaxFailures: 3, AccountMaxFailures: 3}, Logger: quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.pk, err = passkey.New(passkey.Config{
+			RPID: rpID, Origins: []string{rpOrigin}, Store: s.passkeys, Challenges: s.challenges,
+			Sessions: a.m, Vault: a.v, Lockout: a.pkLockout, SecondFactors: a.totp, Logger: quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.m.Login(r.Context(), r.FormValue("user"), session.LoginOptions{}); err != nil {
+		opts := session.LoginOptions{}
+		if r.FormValue("mfa") != "" { // the password and a TOTP code, checked in one step
+			opts.Factor = session.FactorPassword | session.FactorTOTP
+		}
+		if err := a.m.Login(r.Context(), r.FormValue("user"), opts); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("POST /passkey/begin", func(w http.ResponseWriter, r *http.Request) {
+		opts, err := a.pk.BeginRegistration(r, r.FormValue("account"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(opts)
+	})
+	mux.HandleFunc("POST /passkey/finish", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := a.pk.FinishRegistration(r, []byte(r.FormValue("response")), r.FormValue("label")); err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+		}
+	})
+	mux.HandleFunc("POST /passkey/login/begin", func(w http.ResponseWriter, r *http.Request) {
+		opts, err := a.pk.BeginLogin(w, r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(opts)
+	})
+	mux.HandleFunc("POST /passkey/login/finish", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := a.pk.FinishLogin(w, r, []byte(r.FormValue("response")), ratelimit.Source{}, passkey.LoginOptions{}); err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
 		}
 	})
 	mux.HandleFunc("POST /unlock", func(w http.ResponseWriter, r *http.Request) {
@@ -293,34 +368,79 @@ func newApp(t *testing.T, s stores) *app {
 // one sent).
 func (a *app) do(method, target, form, cookie, bearer string) (int, string) {
 	a.t.Helper()
+	code, cookie, _ := a.doBody(method, target, form, cookie, bearer)
+	return code, cookie
+}
+
+// doBody is do, returning the response's body too.
+func (a *app) doBody(method, target, form, cookie, bearer string) (int, string, []byte) {
+	a.t.Helper()
+	var cookies []*http.Cookie
+	if cookie != "" {
+		cookies = append(cookies, &http.Cookie{Name: session.DefaultCookieName, Value: cookie})
+	}
+	res := a.request(method, target, form, cookies, bearer)
+	for _, c := range res.Result().Cookies() {
+		if c.Name == session.DefaultCookieName {
+			cookie = c.Value
+		}
+	}
+	return res.Code, cookie, res.Body.Bytes()
+}
+
+// request serves one request over TLS with the cookies and bearer token
+// given.
+func (a *app) request(method, target, form string, cookies []*http.Cookie, bearer string) *httptest.ResponseRecorder {
+	a.t.Helper()
 	var body io.Reader
 	if form != "" {
 		body = strings.NewReader(form)
 	}
-	req := httptest.NewRequest(method, "https://app.example"+target, body)
+	req := httptest.NewRequest(method, rpOrigin+target, body)
 	req.TLS = &tls.ConnectionState{}
 	if form != "" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	if cookie != "" {
-		req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: cookie})
+	for _, c := range cookies {
+		req.AddCookie(c)
 	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	rec := httptest.NewRecorder()
 	a.handler.ServeHTTP(rec, req)
-	for _, c := range rec.Result().Cookies() {
-		if c.Name == session.DefaultCookieName {
-			cookie = c.Value
-		}
-	}
-	return rec.Code, cookie
+	return rec
 }
 
-// user is what one user has in the app: a vault with recovery keys, two
-// logged-in browsers (one unlocked), an API client, a locked lockout
-// counter and a spent limiter bucket.
+// passkeyLogin logs in with k's passkey as a browser would (BeginLogin,
+// with its ceremony cookie kept, then FinishLogin with k's assertion
+// giving handle as the user handle) and returns the status and the
+// session cookie it set ("" if none).
+func (a *app) passkeyLogin(k *softAuthenticator, handle []byte) (int, string) {
+	a.t.Helper()
+	res := a.request("POST", "/passkey/login/begin", "", nil, "")
+	if res.Code != 200 {
+		a.t.Fatalf("BeginLogin: %d %s", res.Code, res.Body)
+	}
+	ceremony := res.Result().Cookies()
+	if len(ceremony) != 1 {
+		a.t.Fatalf("BeginLogin set %d cookies, want its ceremony's", len(ceremony))
+	}
+	form := url.Values{"response": {string(k.get(a.t, res.Body.Bytes(), handle))}}.Encode()
+	res = a.request("POST", "/passkey/login/finish", form, ceremony, "")
+	for _, c := range res.Result().Cookies() {
+		if c.Name == session.DefaultCookieName && c.Value != "" {
+			return res.Code, c.Value
+		}
+	}
+	return res.Code, ""
+}
+
+// user is what one user has in the app: a vault with recovery keys, a
+// TOTP authenticator, two passkeys (where the backend keeps passkeys),
+// two logged-in browsers (one unlocked; and, with passkeys, one that
+// registered them and one logged in with one), an API client, locked lockout counters (of the account name,
+// and of the user ID for passkeys) and a spent limiter bucket.
 type user struct {
 	id, name         string
 	cookies          []string
@@ -332,6 +452,10 @@ type user struct {
 	factorData       []byte   // the stored factor record (a TOTP authenticator, recovery codes)
 	totpSecret       string
 	familyRefreshOld string
+	passkeyData      []byte   // the stored passkey record (nil: no passkeys)
+	passkeyHandle    []byte   // the WebAuthn user handle
+	credentialIDs    [][]byte // the passkeys' credential IDs
+	authenticators   []*softAuthenticator
 }
 
 func (a *app) setUp(ctx context.Context, id, name string) *user {
@@ -369,6 +493,13 @@ func (a *app) setUp(ctx context.Context, id, name string) *user {
 	}
 	u.factorData = fr.Data
 
+	// Before the other logins: adding a passkey ends the user's other
+	// sessions.
+	var passkeyCookies []string
+	if a.pk != nil {
+		passkeyCookies = a.registerPasskeys(ctx, u)
+	}
+
 	for range 2 {
 		code, c := a.do("POST", "/login", "user="+id, "", "")
 		if code != 200 || c == "" {
@@ -381,6 +512,7 @@ func (a *app) setUp(ctx context.Context, id, name string) *user {
 		t.Fatalf("unlock of %s: %d", id, code)
 	}
 	u.cookies[0] = c
+	u.cookies = append(u.cookies, passkeyCookies...)
 	pair, err := a.m.IssueTokens(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -426,11 +558,204 @@ func (a *app) setUp(ctx context.Context, id, name string) *user {
 	if d, _ := a.limiter.Allow(ctx, name); d.Allowed {
 		t.Fatalf("limiter of %s: a third action in the hour was allowed", name)
 	}
+	if a.pk != nil {
+		// Three failed passkey attempts lock the user ID's counter.
+		for range 3 {
+			att, err := a.pkLockout.Begin(ctx, id, ratelimit.Source{})
+			if err != nil {
+				t.Fatalf("passkey lockout of %s: %v", id, err)
+			}
+			att.Failed(ctx)
+		}
+		if _, err := a.pkLockout.Begin(ctx, id, ratelimit.Source{}); !errors.Is(err, ratelimit.ErrLocked) {
+			t.Fatalf("passkey lockout of %s after three failures: %v, want locked", id, err)
+		}
+	}
 	return u
 }
 
+// registerPasskeys gives u two passkeys through the package's real
+// registration path, as a browser would: a multi-factor login (the user
+// has TOTP, so adding a passkey needs one), then for each passkey
+// BeginRegistration's options, a software authenticator's answer to
+// their challenge, and FinishRegistration (which renews the session and
+// ends the user's others); then a passkey login. It returns the session
+// cookies of the registering browser and of the passkey login.
+func (a *app) registerPasskeys(ctx context.Context, u *user) []string {
+	a.t.Helper()
+	t := a.t
+	code, c := a.do("POST", "/login", "mfa=1&user="+u.id, "", "")
+	if code != 200 || c == "" {
+		t.Fatalf("multi-factor login of %s: %d", u.id, code)
+	}
+	for i := range 2 {
+		code, _, body := a.doBody("POST", "/passkey/begin", "account="+u.name, c, "")
+		if code != 200 {
+			t.Fatalf("BeginRegistration for %s: %d %s", u.id, code, body)
+		}
+		key := newSoftAuthenticator(t)
+		resp := key.create(t, body)
+		form := url.Values{"response": {string(resp)}, "label": {fmt.Sprintf("key %d", i)}}.Encode()
+		code, renewed, body := a.doBody("POST", "/passkey/finish", form, c, "")
+		if code != 200 || renewed == c {
+			t.Fatalf("FinishRegistration for %s: %d %s (session renewed: %v)", u.id, code, body, renewed != c)
+		}
+		c = renewed
+		u.credentialIDs = append(u.credentialIDs, key.id)
+		u.authenticators = append(u.authenticators, key)
+	}
+	if code, _ := a.do("GET", "/me", "", c, ""); code != 200 {
+		t.Fatalf("%s's registering browser: %d", u.id, code)
+	}
+	cookies := []string{c}
+	rec, err := a.s.passkeys.GetPasskeys(ctx, u.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.CredentialIDs) != 2 || len(rec.Handle) != storage.PasskeyHandleLen {
+		t.Fatalf("%s's passkey record: %d credentials, a handle of %d bytes", u.id, len(rec.CredentialIDs), len(rec.Handle))
+	}
+	u.passkeyHandle = rec.Handle
+	// Control: the passkey logs in (a third browser, logged in with it).
+	code, c = a.passkeyLogin(u.authenticators[1], u.passkeyHandle)
+	if code != 200 || c == "" {
+		t.Fatalf("passkey login of %s: %d", u.id, code)
+	}
+	cookies = append(cookies, c)
+	if rec, err = a.s.passkeys.GetPasskeys(ctx, u.id); err != nil { // with the login's counter and last use
+		t.Fatal(err)
+	}
+	u.passkeyData = rec.Data
+	return cookies
+}
+
+// softAuthenticator is a software WebAuthn authenticator: one ES256
+// credential, made with "none" attestation, and its signature counter.
+type softAuthenticator struct {
+	id    []byte
+	key   *ecdsa.PrivateKey
+	count uint32
+}
+
+func newSoftAuthenticator(t *testing.T) *softAuthenticator {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := make([]byte, 32)
+	rand.Read(id)
+	return &softAuthenticator{id: id, key: key}
+}
+
+// create answers the JSON of a CredentialCreationOptions as
+// navigator.credentials.create would, with the user present and verified:
+// the JSON of the PublicKeyCredential (PublicKeyCredential.toJSON).
+func (k *softAuthenticator) create(t *testing.T, options []byte) []byte {
+	t.Helper()
+	var opts struct {
+		PublicKey struct {
+			Challenge string `json:"challenge"`
+			RP        struct {
+				ID string `json:"id"`
+			} `json:"rp"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal(options, &opts); err != nil || opts.PublicKey.Challenge == "" {
+		t.Fatalf("registration options %s: %v", options, err)
+	}
+	if opts.PublicKey.RP.ID != rpID {
+		t.Fatalf("registration options for RP ID %q, want %q", opts.PublicKey.RP.ID, rpID)
+	}
+	clientData, err := json.Marshal(map[string]any{
+		"type": "webauthn.create", "challenge": opts.PublicKey.Challenge, "origin": rpOrigin, "crossOrigin": false,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	point, err := k.key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: point[1:33], -3: point[33:]}) // EC2, ES256, P-256
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpHash := sha256.Sum256([]byte(opts.PublicKey.RP.ID))
+	authData := append(rpHash[:], 0x01|0x04|0x40) // UP, UV, AT
+	authData = binary.BigEndian.AppendUint32(authData, 0)
+	authData = append(authData, make([]byte, 16)...) // AAGUID: none
+	authData = binary.BigEndian.AppendUint16(authData, uint16(len(k.id)))
+	authData = append(append(authData, k.id...), cose...)
+	attObj, err := webauthncbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": authData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	resp, err := json.Marshal(map[string]any{
+		"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "authenticatorAttachment": "platform",
+		"response": map[string]any{
+			"clientDataJSON": b64(clientData), "attestationObject": b64(attObj), "transports": []string{"internal"},
+		},
+		"clientExtensionResults": map[string]any{"prf": map[string]any{"enabled": true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// get answers the JSON of a CredentialRequestOptions as
+// navigator.credentials.get would with this discoverable credential of
+// the user with handle, the user present and verified: the JSON of the
+// PublicKeyCredential.
+func (k *softAuthenticator) get(t *testing.T, options, handle []byte) []byte {
+	t.Helper()
+	var opts struct {
+		PublicKey struct {
+			Challenge string `json:"challenge"`
+			RPID      string `json:"rpId"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal(options, &opts); err != nil || opts.PublicKey.Challenge == "" {
+		t.Fatalf("login options %s: %v", options, err)
+	}
+	if opts.PublicKey.RPID != rpID {
+		t.Fatalf("login options for RP ID %q, want %q", opts.PublicKey.RPID, rpID)
+	}
+	clientData, err := json.Marshal(map[string]any{
+		"type": "webauthn.get", "challenge": opts.PublicKey.Challenge, "origin": rpOrigin, "crossOrigin": false,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.count++
+	rpHash := sha256.Sum256([]byte(rpID))
+	authData := binary.BigEndian.AppendUint32(append(rpHash[:], 0x01|0x04), k.count) // UP, UV
+	cdHash := sha256.Sum256(clientData)
+	digest := sha256.Sum256(append(bytes.Clone(authData), cdHash[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, k.key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	resp, err := json.Marshal(map[string]any{
+		"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "authenticatorAttachment": "platform",
+		"response": map[string]any{
+			"clientDataJSON": b64(clientData), "authenticatorData": b64(authData), "signature": b64(sig), "userHandle": b64(handle),
+		},
+		"clientExtensionResults": map[string]any{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// parts are all of the app's parts; Passkeys is nil where the backend
+// keeps no passkeys (the tests that build their stores by hand).
 func (a *app) parts() account.Parts {
-	return account.Parts{Sessions: a.m, Vault: a.v, Lockouts: []*ratelimit.Lockout{a.lockout}, Limiters: []*ratelimit.Limiter{a.limiter}, Factors: a.totp}
+	return account.Parts{Sessions: a.m, Vault: a.v, Lockouts: []*ratelimit.Lockout{a.lockout}, Limiters: []*ratelimit.Limiter{a.limiter}, Factors: a.totp, Passkeys: a.pk}
 }
 
 // totpCode returns the code of the authenticator app for the secret at t.
@@ -444,12 +769,14 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 }
 
 // secretPieces returns 24-byte pieces of u's stored records (vault,
-// sessions) that appear in none of other's: bytes only u's state holds
-// (random salts, wrapped keys, sealed custody), to look for in a dump.
+// factors, passkeys, sessions) and of its passkey handle and credential
+// IDs that appear in none of other's: bytes only u's state holds (random
+// salts, wrapped keys, sealed custody, public keys), to look for in a
+// dump.
 func secretPieces(u, other *user) [][]byte {
 	var mine, theirs [][]byte
-	mine = append(append(mine, u.vaultData, u.factorData), u.sessionData...)
-	theirs = append(append(theirs, other.vaultData, other.factorData), other.sessionData...)
+	mine = append(append(append(mine, u.vaultData, u.factorData, u.passkeyData, u.passkeyHandle), u.credentialIDs...), u.sessionData...)
+	theirs = append(append(append(theirs, other.vaultData, other.factorData, other.passkeyData, other.passkeyHandle), other.credentialIDs...), other.sessionData...)
 	var out [][]byte
 	for _, b := range mine {
 		for i := 0; i+24 <= len(b); i += 8 {
@@ -468,16 +795,22 @@ func secretPieces(u, other *user) [][]byte {
 
 // STO-06: one call deletes an account from every part, on every adapter.
 // Alice has a vault (a passphrase slot, recovery keys, a record sealed
-// under it), two browsers logged in (one unlocked: its session holds the
-// sealed master key), an API client with a rotated refresh family, a
-// locked lockout counter and a spent limiter bucket, as has Bob. After
+// under it), a TOTP authenticator, two passkeys registered through
+// package passkey's ceremony (on every backend: with Redis they are kept
+// on SQLite), four browsers logged in (one unlocked: its session holds
+// the sealed master key; one with a passkey), an API client with a
+// rotated refresh family, locked lockout counters (her account name's,
+// and her user ID's for passkeys) and a spent limiter bucket, as has Bob.
+// After
 // account.Delete for Alice: her old cookies and access token get 401 and
 // her refresh tokens are refused; her vault is gone (the passphrase and
 // recovery keys unlock nothing, as for a user who never had a vault) and
-// her sealed record opens under no vault made later; no store record is
-// left for her (and the raw dump of the SQL tables and Redis keys holds
-// none of her stored bytes nor her user ID); her lockout and limiter state
-// is forgotten. Bob keeps everything. A second Delete is nil.
+// her sealed record opens under no vault made later; her TOTP
+// authenticator and passkeys are gone (her user handle and credential IDs
+// name no one); no store record is left for her (and the raw dump of the
+// SQL tables and Redis keys holds none of her stored bytes nor her user
+// ID); her lockout and limiter state is forgotten. Bob keeps everything. A
+// second Delete is nil.
 func TestRequirementDeleteAccount(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -492,8 +825,17 @@ func TestRequirementDeleteAccount(t *testing.T) {
 				t.Fatalf("only %d pieces of Alice's state to look for", len(pieces))
 			}
 			if s.dump != nil {
-				if n := countFound(s.dump(t), pieces, alice); n == 0 {
+				dump := s.dump(t)
+				if n := countFound(dump, pieces, alice); n == 0 {
 					t.Fatal("control: the dump before the deletion holds none of Alice's state")
+				}
+				// Where the dump sees the passkey store, it holds her
+				// passkey record's bytes, which pieces covers.
+				if a.pk != nil && s.dumpsPasskeys {
+					pk := secretPieces(&user{passkeyData: al.passkeyData, passkeyHandle: al.passkeyHandle, credentialIDs: al.credentialIDs}, bo)
+					if len(pk) < 8 || countPieces(dump, pk) < len(pk) {
+						t.Fatalf("control: the dump before the deletion holds %d of the %d pieces of Alice's passkey record", countPieces(dump, pk), len(pk))
+					}
 				}
 			}
 
@@ -541,6 +883,45 @@ func TestRequirementDeleteAccount(t *testing.T) {
 			}
 			if err := a.totp.Verify(ctx, bob, totpCode(t, bo.totpSecret, time.Now().Add(30*time.Second)), ratelimit.Source{}); err != nil {
 				t.Errorf("Bob's TOTP code after Alice's Delete: %v", err)
+			}
+
+			// Passkeys: Alice's record, handle and credentials are gone
+			// and her passkey lockout is forgotten; Bob keeps his.
+			if a.pk != nil {
+				if _, err := s.passkeys.GetPasskeys(ctx, alice); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("Alice's passkey record after Delete: %v, want storage.ErrNotFound", err)
+				}
+				if id, err := s.passkeys.UserByHandle(ctx, al.passkeyHandle); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("Alice's user handle after Delete names %q, %v; want storage.ErrNotFound", id, err)
+				}
+				for i, c := range al.credentialIDs {
+					if id, err := s.passkeys.UserByCredential(ctx, c); !errors.Is(err, storage.ErrNotFound) {
+						t.Errorf("Alice's passkey %d after Delete names %q, %v; want storage.ErrNotFound", i, id, err)
+					}
+				}
+				if has, err := a.pk.Has(ctx, alice); err != nil || has {
+					t.Errorf("passkey.Has(Alice) after Delete: %v, %v; want false", has, err)
+				}
+				att, err := a.pkLockout.Begin(ctx, alice, ratelimit.Source{})
+				if err != nil {
+					t.Errorf("Alice's passkey lockout after Delete: %v, want its counters forgotten", err)
+				} else {
+					att.Abandon(ctx, errors.New("test"))
+				}
+				if list, err := a.pk.List(ctx, bob); err != nil || len(list) != 2 {
+					t.Errorf("Bob's passkeys after Alice's Delete: %d, %v; want 2", len(list), err)
+				}
+				if id, err := s.passkeys.UserByHandle(ctx, bo.passkeyHandle); err != nil || id != bob {
+					t.Errorf("Bob's user handle after Alice's Delete: %q, %v", id, err)
+				}
+				for i, c := range bo.credentialIDs {
+					if id, err := s.passkeys.UserByCredential(ctx, c); err != nil || id != bob {
+						t.Errorf("Bob's passkey %d after Alice's Delete: %q, %v", i, id, err)
+					}
+				}
+				if _, err := a.pkLockout.Begin(ctx, bob, ratelimit.Source{}); !errors.Is(err, ratelimit.ErrLocked) {
+					t.Errorf("Bob's passkey lockout after Alice's Delete: %v, want still locked", err)
+				}
 			}
 
 			// Lockout and limiter: forgotten for Alice, kept for Bob.
@@ -600,11 +981,13 @@ func TestRequirementDeleteAccount(t *testing.T) {
 
 // countFound counts the pieces, and the user ID, that appear in the dump.
 func countFound(dump [][]byte, pieces [][]byte, userID string) int {
+	return countPieces(dump, append(pieces, []byte(userID)))
+}
+
+// countPieces counts the pieces that appear in the dump's cells.
+func countPieces(dump [][]byte, pieces [][]byte) int {
 	n := 0
 	for _, cell := range dump {
-		if bytes.Contains(cell, []byte(userID)) {
-			n++
-		}
 		for _, p := range pieces {
 			if bytes.Contains(cell, p) {
 				n++
@@ -677,6 +1060,68 @@ func TestDeleteEndsSessionUnlockedDuringDeletion(t *testing.T) {
 	}
 	if list, _ := mem.ListUserSessions(ctx, alice); len(list) != 0 {
 		t.Errorf("%d sessions of Alice (with her sealed master key) left after Delete", len(list))
+	}
+}
+
+// hookPasskeys runs before, once, at the first GetPasskeys after it is
+// armed.
+type hookPasskeys struct {
+	storage.PasskeyStore
+	armed  bool
+	before func()
+}
+
+func (h *hookPasskeys) GetPasskeys(ctx context.Context, userID string) (storage.PasskeyRecord, error) {
+	if h.armed {
+		h.armed = false
+		h.before()
+	}
+	return h.PasskeyStore.GetPasskeys(ctx, userID)
+}
+
+// STO-06, forced interleaving: Alice logs in with a passkey after her
+// vault is deleted and before her passkeys are (at Passkeys.Delete's read
+// of her passkeys): a passkey login starts a session whatever the app's
+// user table says. The last step ends it, and the store is left with no
+// session of hers.
+func TestDeleteEndsPasskeyLoginDuringDeletion(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	mem := memstore.New()
+	hook := &hookPasskeys{PasskeyStore: mem}
+	a := newApp(t, stores{vaults: mem, sessions: mem, rates: mem, factors: mem, passkeys: hook, challenges: mem})
+	al := a.setUp(ctx, alice, aliceName)
+	if err := a.pkLockout.Reset(ctx, alice); err != nil { // setUp locked it
+		t.Fatal(err)
+	}
+	var late string
+	hook.before = func() {
+		if _, err := mem.GetVault(ctx, alice); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("control: the passkey step ran before the vault's deletion (%v)", err)
+		}
+		var code int
+		if code, late = a.passkeyLogin(al.authenticators[0], al.passkeyHandle); code != 200 || late == "" {
+			t.Fatalf("late passkey login: %d", code)
+		}
+		if list, _ := mem.ListUserSessions(ctx, alice); len(list) != 1 {
+			t.Fatalf("control: %d sessions of Alice during the deletion, want the late one", len(list))
+		}
+	}
+	hook.armed = true
+	if err := account.Delete(ctx, alice, aliceName, a.parts()); err != nil {
+		t.Fatal(err)
+	}
+	if hook.armed {
+		t.Fatal("the forced interleaving did not happen")
+	}
+	if code, _ := a.do("GET", "/me", "", late, ""); code != http.StatusUnauthorized {
+		t.Errorf("the session of the passkey login during the deletion: %d, want 401", code)
+	}
+	if list, _ := mem.ListUserSessions(ctx, alice); len(list) != 0 {
+		t.Errorf("%d sessions of Alice left after Delete", len(list))
+	}
+	if code, c := a.passkeyLogin(al.authenticators[0], al.passkeyHandle); code == 200 || c != "" {
+		t.Errorf("Alice's passkey login after Delete: %d, session %v; want refused", code, c != "")
 	}
 }
 
