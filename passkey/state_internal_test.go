@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
+
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
@@ -861,6 +863,13 @@ func TestDelete(t *testing.T) {
 	h, _ := stRegistered(t, nil)
 	ctx := context.Background()
 	_, rec := stStored(h, "alice")
+	// Alice's lockout counters are locked; deletion forgets them.
+	for range h.lockout.Policy().MaxFailures {
+		_ = h.lockout.Check(ctx, "alice", ratelimit.Source{}, ratelimit.Credential{
+			Verify: func(context.Context) error { return ratelimit.ErrWrongCredential },
+			Dummy:  func(context.Context) error { return nil },
+		})
+	}
 	if err := h.m.Delete(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -882,10 +891,165 @@ func TestDelete(t *testing.T) {
 	if _, err := h.loginWith(newBrowser(), 0, nil); !errors.Is(err, ErrLoginFailed) {
 		t.Fatalf("login after Delete: %v", err)
 	}
+	admitted := false
+	if err := h.lockout.Check(ctx, "alice", ratelimit.Source{}, ratelimit.Credential{
+		Verify: func(context.Context) error { admitted = true; return nil },
+		Dummy:  func(context.Context) error { return nil },
+	}); err != nil || !admitted {
+		t.Fatalf("lockout after Delete: %v (admitted %v), want the counters forgotten", err, admitted)
+	}
 	if err := h.m.Delete(ctx, "alice"); err != nil {
 		t.Fatalf("Delete again: %v", err)
 	}
 	if err := h.m.Delete(ctx, ""); !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("Delete(\"\"): %v", err)
+	}
+}
+
+// TestSignCountPolicySoft runs the sign-count policy over the counters
+// and backup eligibility only the soft authenticator can give (PKY-08):
+// stored 10 and new 10 is refused for a hardware key (BE=0) and accepted,
+// flagged, for a synced passkey (BE=1) under the default policy; 0/0
+// passes unflagged; RejectAlways refuses and FlagOnly accepts whatever
+// BE is. A refused or flagged assertion leaves the stored counter.
+func TestSignCountPolicySoft(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		policy        SignCountPolicy
+		be            bool
+		stored, count uint32
+		refused, flag bool
+	}{
+		{"default BE=0 10/10", RejectUnlessSynced, false, 10, 10, true, false},
+		{"default BE=0 10/9", RejectUnlessSynced, false, 10, 9, true, false},
+		{"default BE=0 10/11", RejectUnlessSynced, false, 10, 11, false, false},
+		{"default BE=0 0/0", RejectUnlessSynced, false, 0, 0, false, false},
+		{"default BE=0 5/0", RejectUnlessSynced, false, 5, 0, true, false},
+		{"default BE=1 10/10", RejectUnlessSynced, true, 10, 10, false, true},
+		{"default BE=1 0/0", RejectUnlessSynced, true, 0, 0, false, false},
+		{"RejectAlways BE=1 10/10", RejectAlways, true, 10, 10, true, false},
+		{"RejectAlways BE=0 0/0", RejectAlways, false, 0, 0, false, false},
+		{"RejectAlways BE=1 0/7", RejectAlways, true, 0, 7, false, false},
+		{"FlagOnly BE=0 10/10", FlagOnly, false, 10, 10, false, true},
+		{"FlagOnly BE=1 10/3", FlagOnly, true, 10, 3, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSoftEnv(t, func(c *Config) { c.SignCountPolicy = tc.policy })
+			s.auth.BE = tc.be
+			alice := newBrowser()
+			s.harness.login(alice, "alice", true)
+			c := s.mustRegister(alice)
+			stEdit(s.harness, "alice", func(c *credential) { c.signCount = tc.stored })
+			before, _ := stStored(s.harness, "alice")
+			b := newBrowser()
+			res, err := s.login(b, c, func(a *softAnswer) { a.SignCount = tc.count })
+			clone := tc.refused || tc.flag
+			if tc.refused {
+				if !errors.Is(err, ErrLoginFailed) || !errors.Is(err, ErrPossibleClone) {
+					t.Fatalf("%v, want ErrLoginFailed and ErrPossibleClone", err)
+				}
+				if s.current(b).UserID != "" {
+					t.Fatal("a refused login has a session")
+				}
+				stSameRecord(s.harness, "alice", before)
+			} else {
+				if err != nil {
+					t.Fatalf("%v, want accepted", err)
+				}
+				if res.ClonedCounter != tc.flag || res.Credential.CloneWarning != tc.flag || s.current(b).UserID != "alice" {
+					t.Fatalf("result %+v, want flagged %v", res, tc.flag)
+				}
+				_, rec := stStored(s.harness, "alice")
+				want := tc.count
+				if tc.flag {
+					want = tc.stored // a counter that did not grow is not stored
+				}
+				if cr := rec.creds[0]; cr.signCount != want || cr.has(flagCloneWarning) != tc.flag || cr.lastUsed.IsZero() {
+					t.Fatalf("stored count %d flags %#x, want count %d flagged %v", cr.signCount, cr.flags, want, tc.flag)
+				}
+			}
+			if got := stHasEvent(s.harness, keyhold.PasskeyCloneWarning); got != clone {
+				t.Errorf("PasskeyCloneWarning event %v, want %v", got, clone)
+			}
+			lines := stLogLines(s.harness, "authn_passkey_clone_warning")
+			if clone != (len(lines) == 1) || (clone && lines[0]["refused"] != tc.refused) {
+				t.Errorf("clone warning log %v", lines)
+			}
+		})
+	}
+}
+
+// TestBackupStateChange: a synced passkey whose backup state changes
+// (BS 0→1, then 1→0) still logs in, and the latest state is stored
+// (PKY-06).
+func TestBackupStateChange(t *testing.T) {
+	s := newSoftEnv(t, nil)
+	s.auth.BE = true
+	alice := newBrowser()
+	s.harness.login(alice, "alice", true)
+	c := s.mustRegister(alice)
+	if _, rec := stStored(s.harness, "alice"); rec.creds[0].has(flagBackupState) || !rec.creds[0].has(flagBackupEligible) {
+		t.Fatalf("registered flags %#x", rec.creds[0].flags)
+	}
+	for _, bs := range []bool{true, false, true} {
+		b := newBrowser()
+		res, err := s.login(b, c, func(a *softAnswer) {
+			if bs {
+				a.Flags |= protocol.FlagBackupState
+			} else {
+				a.Flags &^= protocol.FlagBackupState
+			}
+		})
+		if err != nil || s.current(b).UserID != "alice" {
+			t.Fatalf("BS=%v: %v", bs, err)
+		}
+		_, rec := stStored(s.harness, "alice")
+		if rec.creds[0].has(flagBackupState) != bs || res.Credential.BackedUp != bs || rec.creds[0].signCount != c.SignCount {
+			t.Fatalf("BS=%v: stored flags %#x count %d, result %+v", bs, rec.creds[0].flags, rec.creds[0].signCount, res.Credential)
+		}
+		if list, err := s.m.List(context.Background(), "alice"); err != nil || list[0].BackedUp != bs || !list[0].BackupEligible {
+			t.Fatalf("List: %+v, %v", list, err)
+		}
+	}
+}
+
+// TestPasskeyWithoutPRFSoft: a passkey whose authenticator has no PRF
+// (no prf in the client extension results at all) registers with the
+// vault unlocked and logs in, cannot unlock, and an unlock ceremony with
+// only such passkeys is ErrPRFUnavailable; with a PRF passkey beside it,
+// only that one is offered.
+func TestPasskeyWithoutPRFSoft(t *testing.T) {
+	s := newSoftEnv(t, nil)
+	alice := newBrowser()
+	s.harness.login(alice, "alice", true)
+	noPRF := func(a *softAnswer) { delete(a.Extensions, "prf") }
+	c, cred, err := s.register(alice, noPRF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.PRF || cred.CanUnlock {
+		t.Fatalf("registered %+v", cred)
+	}
+	b := newBrowser()
+	if _, err := s.login(b, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	var uerr error
+	s.doTLS(b, func(w http.ResponseWriter, r *http.Request) { _, uerr = s.m.BeginUnlock(r) })
+	if !errors.Is(uerr, ErrPRFUnavailable) {
+		t.Fatalf("BeginUnlock: %v, want ErrPRFUnavailable", uerr)
+	}
+	// PRF "enabled" without results at registration: PRF, no slot yet.
+	c2, cred2, err := s.register(b, func(a *softAnswer) { a.Extensions["prf"] = map[string]any{"enabled": true} })
+	if err != nil || !cred2.PRF || cred2.CanUnlock {
+		t.Fatalf("enabled without results: %+v, %v", cred2, err)
+	}
+	opts := s.beginUnlock(b)
+	if bytes.Contains(opts, []byte(b64(c.ID))) || !bytes.Contains(opts, []byte(b64(c2.ID))) {
+		t.Fatalf("unlock options %s: want only the PRF passkey", opts)
+	}
+	list, err := s.m.List(context.Background(), "alice")
+	if err != nil || len(list) != 2 || list[0].PRF || list[0].CanUnlock || !list[1].PRF || list[1].CanUnlock {
+		t.Fatalf("List: %+v, %v", list, err)
 	}
 }
