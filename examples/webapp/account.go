@@ -393,12 +393,20 @@ func (a *app) reauthPage(w http.ResponseWriter, r *http.Request) error {
 func (a *app) reauthData(r *http.Request, next string) (pageData, error) {
 	info, _ := a.m.Current(r.Context()) // RequireLogin ran
 	d := pageData{Next: session.SafeRedirect(next, "/devices")}
+	has, _, err := a.passkeyInfo(r.Context(), info.UserID)
+	if err != nil {
+		return pageData{}, err
+	}
+	d.HasPasskeys = has
 	if !info.MultiFactor {
 		enrolled, err := a.auth.Enrolled(r.Context(), info.UserID)
 		if err != nil {
 			return pageData{}, err
 		}
 		d.AskCode = enrolled
+		// Adding or removing a passkey needs a multi-factor session: with
+		// no authenticator app, only a passkey gives one.
+		d.NeedPasskey = has && !enrolled && strings.HasPrefix(d.Next, "/passkeys")
 	}
 	return d, nil
 }
@@ -509,9 +517,11 @@ func (a *app) removeAccount(ctx context.Context, userID, name string) error {
 	}
 	// Sessions, the vault, the TOTP authenticators' sealed secrets and the
 	// recovery codes' hashes (with the code lockout's counters of the
-	// user), the login lockout's counters of the name.
+	// user), the passkeys and their user handle (with the passkey
+	// lockout's counters of the user), the login lockout's counters of
+	// the name.
 	err := account.Delete(ctx, userID, name, account.Parts{Sessions: a.m, Vault: a.vault,
-		Lockouts: []*ratelimit.Lockout{a.lockout}, Factors: a.auth})
+		Lockouts: []*ratelimit.Lockout{a.lockout}, Factors: a.auth, Passkeys: a.passkeys})
 	if err != nil {
 		return err
 	}

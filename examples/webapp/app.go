@@ -21,6 +21,7 @@ import (
 
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/passkey"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage/sqlstore"
@@ -36,7 +37,7 @@ var files embed.FS
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth", "error",
-		"twofactor", "recovered", "security", "enroll", "codes", "account"} {
+		"twofactor", "recovered", "security", "enroll", "codes", "account", "passkeys", "addpasskey"} {
 		m[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -62,6 +63,11 @@ type config struct {
 	Logger *slog.Logger
 	// Now is the clock of sessions and rate limits; zero selects time.Now.
 	Now func() time.Time
+	// Origin is the origin browsers reach the app at
+	// ("https://notes.example.com", or "http://localhost:8080" in
+	// development): passkeys are bound to its host (the WebAuthn RP ID)
+	// and work only there. Zero turns passkeys off.
+	Origin string
 	// KDFGate configures the gate every password-hash run waits at. Zero
 	// selects kdf's defaults (as many runs at once as CPUs, a queue of four
 	// times that); the tests make it small, to fill it.
@@ -100,6 +106,13 @@ type app struct {
 	auth        *totp.Authenticator
 	codeLockout *ratelimit.Lockout
 	notifier    keyhold.Notifier
+
+	// Passkeys (passkeys.go): nil when off (no origin configured), with
+	// a lockout of their own per user ID, and a limit per client address
+	// on the sign-ins begun.
+	passkeys       *passkey.Manager
+	passkeyLockout *ratelimit.Lockout
+	passkeyBegin   *ratelimit.Limiter
 }
 
 // The app's own tables. Notes carry only sealed titles and bodies.
@@ -190,6 +203,9 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 		return nil, nil, err
 	}
 	if err := a.setUpTOTP(store, cfg); err != nil {
+		return nil, nil, err
+	}
+	if err := a.setUpPasskeys(store, cfg); err != nil {
 		return nil, nil, err
 	}
 	if err := a.resealTOTP(ctx); err != nil {
@@ -307,6 +323,8 @@ func (a *app) routes() http.Handler {
 	// Account deletion.
 	handle("GET /account", a.page("account"), m.RequireLogin)
 	handle("POST /account/delete", a.deleteAccount, fresh)
+	// Passkeys: the settings pages and the ceremonies' JSON endpoints.
+	a.passkeyRoutes(mux, handle, fresh)
 	return mux
 }
 
@@ -415,6 +433,10 @@ func (a *app) tooMany(page string) ratelimit.DenyFunc {
 // RequireUnlocked and RequireFresh refuse by sending the browser where it
 // can fix that.
 func (a *app) deny(w http.ResponseWriter, r *http.Request, err error) {
+	if isAPI(r) {
+		a.apiDeny(w, r, err)
+		return
+	}
 	switch {
 	case errors.Is(err, session.ErrNotLoggedIn):
 		redirect(w, r, a.loginURL(r))
@@ -445,6 +467,10 @@ func badInput(msg string) error { return &userError{status: http.StatusBadReques
 // fail answers an error: a userError with its page, a full KDF queue with a
 // 503 page, anything else with a 500 page that reveals nothing.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if isAPI(r) {
+		a.apiFail(w, r, err)
+		return
+	}
 	switch {
 	case errors.Is(err, session.ErrNotLoggedIn): // the session ended while the request ran (logout in another tab)
 		redirect(w, r, "/login?ended=1")
@@ -530,14 +556,28 @@ type pageData struct {
 	Enrolled       bool
 	Enroll         *enrollView
 	Codes          []string // login recovery codes, shown once
+
+	PasskeysOn    bool // the app has passkeys (an origin is configured)
+	Passkeys      []passkey.Credential
+	PasskeySetUp  bool // a passkey could unlock once set up (PRF, no vault slot yet)
+	PasskeyUnlock bool // the unlock page: a passkey of the user's unlocks the vault
+	HasPasskeys   bool // the step-up page: the user has a passkey to confirm with
+	NeedPasskey   bool // the step-up page: the password alone does not allow passkey changes
 }
 
 // render writes the page, or nothing if it returns an error.
 func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) error {
+	d.PasskeysOn = a.passkeys != nil
 	if info, ok := a.m.Current(r.Context()); ok {
 		d.Unlocked, d.Pending = info.Unlocked, info.SecondFactorPending
 		if err := a.db.QueryRowContext(r.Context(), "SELECT username FROM users WHERE id = ?", info.UserID).Scan(&d.User); err != nil {
 			return err
+		}
+		if name == "unlock" && !info.SecondFactorPending { // offer the passkeys that unlock
+			var err error
+			if _, d.PasskeyUnlock, err = a.passkeyInfo(r.Context(), info.UserID); err != nil {
+				return err
+			}
 		}
 	}
 	var buf bytes.Buffer
@@ -582,6 +622,8 @@ func reauthURL(r *http.Request) string {
 			next = "/2fa"
 		case strings.HasPrefix(next, "/account"):
 			next = "/account"
+		case strings.HasPrefix(next, "/passkeys"):
+			next = "/passkeys"
 		default:
 			next = ""
 		}

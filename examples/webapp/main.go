@@ -2,7 +2,8 @@
 // passphrase policy, login with Argon2id password hashes, a per-user vault
 // whose notes are sealed so that the database alone opens nothing, lock and
 // unlock, a second factor that users may turn on (TOTP authenticator apps,
-// with login recovery codes), a list of logged-in devices with revocation
+// with login recovery codes), passkeys (sign in without a username, unlock
+// the vault with one), a list of logged-in devices with revocation
 // behind a recent re-authentication, account deletion, and logout. It
 // keeps everything in one SQLite file, except the key that seals the TOTP
 // secrets.
@@ -11,7 +12,9 @@
 //
 //	go run ./examples/webapp
 //
-// and open http://127.0.0.1:8080/. It creates ./keyhold-webapp.db (mode
+// and open http://localhost:8080/ (localhost, not 127.0.0.1: passkeys are
+// bound to a host name, and browsers allow them over plain HTTP only on
+// localhost). It creates ./keyhold-webapp.db (mode
 // 0600; -db names another path) and, next to it,
 // ./keyhold-webapp.db.totp-key (mode 0600; -totp-key names another path):
 // the key that seals the users' TOTP secrets, kept out of the database so
@@ -19,6 +22,13 @@
 // up, apart from the database: without it, every TOTP authenticator stops
 // working (users then log in with a recovery code and enroll again).
 // -addr changes the listen address.
+//
+// Passkeys work only at the origin given with -origin (the scheme, host
+// and port browsers use to reach the app; its host is the WebAuthn RP ID
+// the passkeys are bound to for good: changing it loses them). Over plain
+// HTTP it defaults to http://localhost:PORT, PORT being the one listened
+// on; with TLS, give it (-origin https://notes.example.com), or passkeys
+// are off.
 //
 // Plain HTTP is served only on a loopback address, for development: the
 // session cookie then loses its Secure flag and __Host- prefix
@@ -46,11 +56,12 @@ func main() {
 	dbPath := flag.String("db", "keyhold-webapp.db", "SQLite database file (created with mode 0600)")
 	certFile := flag.String("tls-cert", "", "TLS certificate file (PEM); required off loopback")
 	keyFile := flag.String("tls-key", "", "TLS private key file (PEM); required off loopback")
+	origin := flag.String("origin", "", "origin browsers reach the app at, for passkeys (e.g. https://notes.example.com); default over plain HTTP: http://localhost:PORT; with TLS and none, passkeys are off")
 	totpKey := flag.String("totp-key", "", "file of the key that seals TOTP secrets, created with mode 0600 if absent; back it up apart from the database (default: the -db path + \".totp-key\")")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*addr, config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Logger: logger}, *certFile, *keyFile); err != nil {
+	if err := run(*addr, config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Origin: *origin, Logger: logger}, *certFile, *keyFile); err != nil {
 		logger.Error("webapp.failed", "error", err)
 		os.Exit(1)
 	}
@@ -72,6 +83,9 @@ func run(addr string, cfg config, certFile, keyFile string) error {
 	// Plain HTTP means sessions without the Secure cookie flag: listen
 	// has made sure that this happens only on a loopback address.
 	cfg.InsecureCookies = !useTLS
+	if cfg.Origin == "" && !useTLS {
+		cfg.Origin = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	}
 	handler, cleanup, err := newApp(cfg)
 	if err != nil {
 		ln.Close()
@@ -96,7 +110,11 @@ func run(addr string, cfg config, certFile, keyFile string) error {
 		scheme = "http"
 		logger.Warn("webapp.insecure_dev_mode", "reason", "plain HTTP on a loopback address: session cookies are not Secure; use -tls-cert and -tls-key in production")
 	}
-	logger.Info("webapp.listening", "url", fmt.Sprintf("%s://%s/", scheme, ln.Addr()), "db", cfg.DBPath)
+	url := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
+	if cfg.Origin != "" {
+		url = cfg.Origin + "/"
+	}
+	logger.Info("webapp.listening", "url", url, "addr", ln.Addr().String(), "db", cfg.DBPath)
 
 	errc := make(chan error, 1)
 	go func() {

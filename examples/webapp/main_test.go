@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -39,6 +41,7 @@ type testEnv struct {
 	dbPath string
 	logs   *syncBuffer
 	clock  *clock
+	origin string // the app's origin for passkeys: http(s)://localhost:PORT
 }
 
 // newEnv serves the app over TLS, or over plain HTTP on loopback in the
@@ -56,14 +59,27 @@ func newEnvWith(t *testing.T, useTLS bool, cfg config) *testEnv {
 	cfg.DBPath, cfg.InsecureCookies, cfg.VaultKDF = e.dbPath, !useTLS, kdf.InteractiveParams()
 	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Now = e.clock.Now
+	// The listener first: passkeys need the origin, localhost and its
+	// port (the tests send Host: localhost:PORT to reach them).
+	e.srv = httptest.NewUnstartedServer(nil)
+	if cfg.Origin == "" {
+		scheme := "http"
+		if useTLS {
+			scheme = "https"
+		}
+		cfg.Origin = fmt.Sprintf("%s://localhost:%d", scheme, e.srv.Listener.Addr().(*net.TCPAddr).Port)
+	}
+	e.origin = cfg.Origin
 	h, cleanup, err := newApp(cfg)
 	if err != nil {
+		e.srv.Close()
 		t.Fatal(err)
 	}
+	e.srv.Config.Handler = h
 	if useTLS {
-		e.srv = httptest.NewTLSServer(h)
+		e.srv.StartTLS()
 	} else {
-		e.srv = httptest.NewServer(h)
+		e.srv.Start()
 	}
 	t.Cleanup(func() {
 		e.srv.Close()

@@ -307,8 +307,11 @@ func (a *app) secondFactorFailed(w http.ResponseWriter, r *http.Request, userID 
 // password is asked again.
 func (a *app) unlockPage(w http.ResponseWriter, r *http.Request) error {
 	var d pageData
-	if r.URL.Query().Get("after") == "2fa" {
+	switch r.URL.Query().Get("after") {
+	case "2fa":
 		d.Notice = "Code accepted. Your notes are sealed with your password: enter it once more to unlock them."
+	case "passkey":
+		d.Notice = "Signed in with your passkey. Your notes are still sealed: unlock them below."
 	}
 	return a.render(w, r, http.StatusOK, "unlock", d)
 }
