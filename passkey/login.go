@@ -14,6 +14,7 @@ import (
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
+	"github.com/keyhold/keyhold/vault"
 )
 
 // BeginLogin starts a usernameless passkey login and returns the options
@@ -142,9 +143,49 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request, response [
 		return LoginResult{}, err
 	}
 	c := &v.rec.creds[v.index]
+	if ok, err := m.stillRegistered(ctx, userID, c.id); !ok {
+		// Removed after the check, before the session existed: Remove's
+		// revocation of the other sessions missed this one.
+		if lerr := m.cfg.Sessions.Logout(ctx); lerr != nil {
+			return LoginResult{}, lerr
+		}
+		if err != nil {
+			return LoginResult{}, err
+		}
+		m.audit(ctx, slog.LevelInfo, "authn_passkey_login_fail", userID, attrCredential(c.id), slog.String("reason", "removed_during_login"))
+		return LoginResult{}, ErrLoginFailed
+	}
 	slots, _ := m.unlockSlots(ctx, userID)
 	m.audit(ctx, slog.LevelInfo, "authn_passkey_login_success", userID, attrCredential(c.id), slog.Bool("clone_flagged", v.clone))
 	return LoginResult{UserID: userID, Credential: c.public(m.canUnlock(slots, c)), ClonedCounter: v.clone}, nil
+}
+
+// stillRegistered reports whether the credential id is still userID's,
+// as stored now. What an assertion makes after its check (a session, a
+// vault slot) is checked again with it once made: a Remove that came in
+// between, after the check and before the thing existed, must not be
+// outlived by it.
+func (m *Manager) stillRegistered(ctx context.Context, userID string, id []byte) (bool, error) {
+	owner, err := m.cfg.Store.UserByCredential(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && owner == userID, err
+}
+
+// keepSlot checks, after a vault slot was added for the credential id,
+// that the credential is still userID's, and removes the slot if not (a
+// slot without its passkey could be neither listed nor removed).
+func (m *Manager) keepSlot(ctx context.Context, u *vault.Unlocked, userID string, id []byte) (bool, error) {
+	ok, err := m.stillRegistered(ctx, userID, id)
+	if ok || err != nil {
+		return ok, err
+	}
+	sid, err := vault.SecretSlotID(id)
+	if err != nil {
+		return false, err
+	}
+	return false, m.cfg.Vault.RemoveSlot(ctx, u, sid)
 }
 
 // verifyAndStore checks the assertion against the user's stored record

@@ -220,8 +220,8 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 		if u, err := m.cfg.Sessions.Unlocked(ctx); err == nil {
 			if err := m.cfg.Vault.AddSecretSlot(ctx, u, c.id, prfOutput); err != nil {
 				m.audit(ctx, slog.LevelWarn, "authn_passkey_unlock_setup_fail", info.UserID, attrCredential(c.id), slog.String("error", reason(err)))
-			} else {
-				canUnlock = true
+			} else if canUnlock, err = m.keepSlot(ctx, u, info.UserID, c.id); err != nil {
+				return Credential{}, err
 			}
 		} else if !errors.Is(err, session.ErrLocked) {
 			return Credential{}, err

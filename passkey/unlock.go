@@ -180,6 +180,12 @@ func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.S
 		if err := m.cfg.Vault.AddSecretSlot(ctx, unlocked, c.id, secret); err != nil {
 			return UnlockResult{}, err
 		}
+		if ok, err := m.keepSlot(ctx, unlocked, info.UserID, c.id); !ok {
+			if err != nil {
+				return UnlockResult{}, err
+			}
+			return UnlockResult{}, ErrUnlockFailed // removed meanwhile
+		}
 		m.audit(ctx, slog.LevelInfo, "authn_passkey_unlock_setup", info.UserID, attrCredential(c.id))
 		return UnlockResult{Credential: c.public(true), SetUp: true}, nil
 	}
