@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/storage"
+	"github.com/keyhold/keyhold/vault"
 )
 
 // Concurrency tests with forced interleavings: the stores below call a
@@ -23,8 +24,8 @@ import (
 type rcGateKey struct{}
 
 // rcGate is called with the point a store call reached: "get" (after
-// GetPasskeys read), "put" (before PutPasskeys), "take" (before
-// TakeChallenge).
+// GetPasskeys read), "put" (before PutPasskeys), "stored" (after a
+// PutPasskeys that succeeded), "take" (before TakeChallenge).
 type rcGate func(point string)
 
 func rcWith(ctx context.Context, g rcGate) context.Context {
@@ -61,6 +62,9 @@ func (s *rcStore) GetPasskeys(ctx context.Context, userID string) (storage.Passk
 func (s *rcStore) PutPasskeys(ctx context.Context, r storage.PasskeyRecord, expect uint64) error {
 	rcAt(ctx, "put")
 	err := s.PasskeyStore.PutPasskeys(ctx, r, expect)
+	if err == nil {
+		rcAt(ctx, "stored")
+	}
 	p := rcPut{expect: expect, err: err}
 	if rec, derr := decodeRecord(r); derr == nil && len(rec.creds) > 0 {
 		p.count = rec.creds[0].signCount
@@ -423,4 +427,159 @@ func TestRaceChallengeTakenTwice(t *testing.T) {
 			t.Fatalf("results %v: want one nil, one ErrChallenge", errs)
 		}
 	})
+}
+
+// TestRaceRemoveAfterLoginStored: a passkey removed after a login with
+// it stored its counter, but before the login's session exists: once
+// both are done, no session of the removed passkey is left (Remove
+// revokes the user's other sessions; one made after that must not
+// survive either).
+func TestRaceRemoveAfterLoginStored(t *testing.T) {
+	h, _ := rcHarness(t)
+	a := newBrowser()
+	stLogin(h, a, "alice", 0, false, true)
+	cred, err := h.register(a, "Laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newBrowser()
+	rcBeginLogin(h, l, 0)
+	p := newPause("stored")
+	done := rcGo(h, l, 0, p)
+	<-p.reached
+	var rerr error
+	h.do(a, func(w http.ResponseWriter, r *http.Request) { rerr = h.m.Remove(r, "alice", cred.ID) })
+	close(p.release)
+	got := <-done
+	if rerr != nil {
+		t.Fatalf("Remove: %v", rerr)
+	}
+	if info := h.current(l); info.UserID != "" {
+		t.Fatalf("login %v: a session of the removed passkey outlived its removal: %+v", got.err, info)
+	}
+	if !errors.Is(got.err, ErrLoginFailed) {
+		t.Fatalf("login racing the removal: %v, want ErrLoginFailed", got.err)
+	}
+}
+
+// TestRaceRemoveDuringUnlockSetUp: a passkey removed while an unlock
+// ceremony that sets it up (vault unlocked) is between its assertion
+// check and its slot's creation leaves no vault slot behind: a slot
+// without its passkey could not be listed or removed.
+func TestRaceRemoveDuringUnlockSetUp(t *testing.T) {
+	h, _ := rcHarness(t)
+	ctx := context.Background()
+	if _, err := h.vault.Create(ctx, "alice", []byte(testPassphrase)); err != nil {
+		t.Fatal(err)
+	}
+	a := newBrowser()
+	stLogin(h, a, "alice", 0, false, false) // vault locked: no slot at registration
+	cred, err := h.register(a, "Laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stUnlockSession(h, a, "alice")
+	info := h.current(a)
+	h.do(a, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := h.m.BeginUnlock(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.rewrite(sessionChallengeID(ceremonyUnlock, info.UserID, info.Ref), ceremonyUnlock, info.UserID, info.Ref, h.cer.Assertions[0].Challenge, nil, nil)
+	response, err := json.Marshal(h.cer.Assertions[0].Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPause("stored")
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		h.doCtx(rcWith(ctx, p.gate), a, func(w http.ResponseWriter, r *http.Request) {
+			_, err = h.m.FinishUnlock(r, response, ratelimit.Source{})
+		})
+		done <- err
+	}()
+	<-p.reached
+	rm := newBrowser()
+	stLogin(h, rm, "alice", 0, false, false)
+	var rerr error
+	h.do(rm, func(w http.ResponseWriter, r *http.Request) { rerr = h.m.Remove(r, "alice", cred.ID) })
+	close(p.release)
+	uerr := <-done
+	if rerr != nil {
+		t.Fatalf("Remove: %v", rerr)
+	}
+	sid, _ := vault.SecretSlotID(h.cer.Registration.Response.RawID)
+	slots, err := h.vault.Slots(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		if s.ID == sid {
+			t.Fatalf("unlock set-up %v: the removed passkey's vault slot was added after its removal", uerr)
+		}
+	}
+	if !errors.Is(uerr, ErrUnlockFailed) {
+		t.Fatalf("set-up racing the removal: %v, want ErrUnlockFailed", uerr)
+	}
+}
+
+// TestRaceRemoveDuringRegistration: a passkey removed between its
+// registration's write and the creation of its vault slot (vault
+// unlocked) leaves no slot behind.
+func TestRaceRemoveDuringRegistration(t *testing.T) {
+	h, _ := rcHarness(t)
+	ctx := context.Background()
+	a := newBrowser()
+	stLogin(h, a, "alice", 0, false, true)
+	info := h.current(a)
+	h.do(a, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := h.m.BeginRegistration(r, "alice@example.test"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	reg := h.cer.Registration
+	h.rewrite(sessionChallengeID(ceremonyRegister, info.UserID, info.Ref), ceremonyRegister, info.UserID, info.Ref, reg.Challenge, reg.UserID, reg.PRFSalt)
+	response, err := json.Marshal(reg.Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPause("stored")
+	type outcome struct {
+		cred Credential
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		h.doCtx(rcWith(ctx, p.gate), a, func(w http.ResponseWriter, r *http.Request) {
+			o.cred, o.err = h.m.FinishRegistration(r, response, "Laptop")
+		})
+		done <- o
+	}()
+	<-p.reached
+	rm := newBrowser()
+	stLogin(h, rm, "alice", 0, false, false)
+	var rerr error
+	h.do(rm, func(w http.ResponseWriter, r *http.Request) {
+		rerr = h.m.Remove(r, "alice", encodeID(reg.Response.RawID))
+	})
+	close(p.release)
+	got := <-done
+	if rerr != nil {
+		t.Fatalf("Remove: %v", rerr)
+	}
+	if got.cred.CanUnlock {
+		t.Errorf("registration reports CanUnlock for a passkey removed meanwhile: %+v", got.cred)
+	}
+	sid, _ := vault.SecretSlotID(reg.Response.RawID)
+	slots, err := h.vault.Slots(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		if s.ID == sid {
+			t.Fatalf("registration %v: the removed passkey's vault slot was added after its removal", got.err)
+		}
+	}
 }
