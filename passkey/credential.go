@@ -226,29 +226,33 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 		return err
 	}
 	name := rec.creds[i].name
-	// The vault slot goes first: a passkey that stays listed can be
-	// removed again, a slot left without its passkey could not be seen.
-	slots, err := m.unlockSlots(ctx, userID)
-	if err != nil {
-		return err
-	}
 	sid, _ := vault.SecretSlotID(raw)
-	if hasSlot(ctx, m, userID, sid, slots) {
-		u, err := m.cfg.Sessions.Unlocked(ctx)
-		if errors.Is(err, session.ErrLocked) {
-			return ErrVaultLocked
-		}
-		if err != nil {
-			return err
-		}
-		if err := m.cfg.Vault.RemoveSlot(ctx, u, sid); err != nil && !errors.Is(err, vault.ErrInvalidInput) {
-			return err
-		}
-	}
 	if err := m.update(ctx, userID, func(rec *record) error {
 		i := rec.find(raw)
 		if i < 0 {
 			return ErrNotFound
+		}
+		// The vault slot goes first: a passkey that stays listed can be
+		// removed again, a slot left without its passkey could not be
+		// seen. It is looked for after each read of the record: a
+		// set-up that added a slot since wrote the record after it
+		// (keepSlot), so this write conflicts and the next read finds
+		// the slot.
+		slots, err := m.unlockSlots(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if hasSlot(ctx, m, userID, sid, slots) {
+			u, err := m.cfg.Sessions.Unlocked(ctx)
+			if errors.Is(err, session.ErrLocked) {
+				return ErrVaultLocked
+			}
+			if err != nil {
+				return err
+			}
+			if err := m.cfg.Vault.RemoveSlot(ctx, u, sid); err != nil && !errors.Is(err, vault.ErrInvalidInput) {
+				return err
+			}
 		}
 		rec.creds = append(rec.creds[:i], rec.creds[i+1:]...)
 		return nil

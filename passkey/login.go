@@ -161,10 +161,10 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request, response [
 }
 
 // stillRegistered reports whether the credential id is still userID's,
-// as stored now. What an assertion makes after its check (a session, a
-// vault slot) is checked again with it once made: a Remove that came in
-// between, after the check and before the thing existed, must not be
-// outlived by it.
+// as stored now. A login's session is checked again with it once made: a
+// Remove that came in between, after the assertion's check and before
+// the session existed (so its revocation of the other sessions missed
+// it), must not be outlived by it.
 func (m *Manager) stillRegistered(ctx context.Context, userID string, id []byte) (bool, error) {
 	owner, err := m.cfg.Store.UserByCredential(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -175,11 +175,19 @@ func (m *Manager) stillRegistered(ctx context.Context, userID string, id []byte)
 
 // keepSlot checks, after a vault slot was added for the credential id,
 // that the credential is still userID's, and removes the slot if not (a
-// slot without its passkey could be neither listed nor removed).
+// slot without its passkey could be neither listed nor removed). The
+// check writes the record back (a new version): a Remove that read the
+// record before it, and looked for the slot before it existed, then
+// fails to write, reads again and finds the slot.
 func (m *Manager) keepSlot(ctx context.Context, u *vault.Unlocked, userID string, id []byte) (bool, error) {
-	ok, err := m.stillRegistered(ctx, userID, id)
-	if ok || err != nil {
-		return ok, err
+	err := m.update(ctx, userID, func(rec *record) error {
+		if rec.find(id) < 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return err == nil, err
 	}
 	sid, err := vault.SecretSlotID(id)
 	if err != nil {
