@@ -583,3 +583,122 @@ func TestRaceRemoveDuringRegistration(t *testing.T) {
 		}
 	}
 }
+
+// rcNth holds the nth call that reaches point (n from 1).
+type rcNth struct {
+	mu      sync.Mutex
+	point   string
+	n       int
+	reached chan struct{}
+	release chan struct{}
+}
+
+func newNth(point string, n int) *rcNth {
+	return &rcNth{point: point, n: n, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (p *rcNth) gate(point string) {
+	if point != p.point {
+		return
+	}
+	p.mu.Lock()
+	p.n--
+	hit := p.n == 0
+	p.mu.Unlock()
+	if hit {
+		close(p.reached)
+		<-p.release
+	}
+}
+
+// TestRaceRemoveSlotCheckVsSetUp: Remove looked for the passkey's vault
+// slot (none yet) and is about to write the record without the passkey
+// when an unlock ceremony sets the passkey up (adds its slot): the slot
+// must not outlive the passkey. With the remover's vault unlocked, both
+// go; with it locked, Remove is ErrVaultLocked and both stay.
+func TestRaceRemoveSlotCheckVsSetUp(t *testing.T) {
+	for _, unlocked := range []bool{true, false} {
+		name := "remover unlocked"
+		if !unlocked {
+			name = "remover locked"
+		}
+		t.Run(name, func(t *testing.T) {
+			h, _ := rcHarness(t)
+			ctx := context.Background()
+			if _, err := h.vault.Create(ctx, "alice", []byte(testPassphrase)); err != nil {
+				t.Fatal(err)
+			}
+			a := newBrowser()
+			stLogin(h, a, "alice", 0, false, false) // vault locked: no slot at registration
+			cred, err := h.register(a, "Laptop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rm := newBrowser()
+			stLogin(h, rm, "alice", 0, false, unlocked)
+			stUnlockSession(h, a, "alice")
+			info := h.current(a)
+			h.do(a, func(w http.ResponseWriter, r *http.Request) {
+				if _, err := h.m.BeginUnlock(r); err != nil {
+					t.Fatal(err)
+				}
+			})
+			h.rewrite(sessionChallengeID(ceremonyUnlock, info.UserID, info.Ref), ceremonyUnlock, info.UserID, info.Ref, h.cer.Assertions[0].Challenge, nil, nil)
+			response, err := json.Marshal(h.cer.Assertions[0].Response)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The set-up is held after its counter's write, before its
+			// slot; Remove then reads the record (after that write), finds
+			// no slot, and is held before its own write; the set-up adds
+			// the slot and finishes; then Remove writes.
+			ps := newPause("stored")
+			type outcome struct {
+				res UnlockResult
+				err error
+			}
+			setUp := make(chan outcome, 1)
+			go func() {
+				var o outcome
+				h.doCtx(rcWith(ctx, ps.gate), a, func(w http.ResponseWriter, r *http.Request) {
+					o.res, o.err = h.m.FinishUnlock(r, response, ratelimit.Source{})
+				})
+				setUp <- o
+			}()
+			<-ps.reached
+			pr := newNth("put", 1)
+			done := make(chan error, 1)
+			go func() {
+				var err error
+				h.doCtx(rcWith(ctx, pr.gate), rm, func(w http.ResponseWriter, r *http.Request) { err = h.m.Remove(r, "alice", cred.ID) })
+				done <- err
+			}()
+			<-pr.reached
+			close(ps.release)
+			if o := <-setUp; o.err != nil || !o.res.SetUp {
+				t.Fatalf("set-up: %+v, %v", o.res, o.err)
+			}
+			close(pr.release)
+			rerr := <-done
+			sid, _ := vault.SecretSlotID(h.cer.Registration.Response.RawID)
+			slots, err := h.vault.Slots(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			slot := false
+			for _, s := range slots {
+				slot = slot || s.ID == sid
+			}
+			list, err := h.m.List(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case unlocked && (rerr != nil || slot || len(list) != 0):
+				t.Fatalf("Remove %v: slot %v, %d passkeys; want both gone", rerr, slot, len(list))
+			case !unlocked && (!errors.Is(rerr, ErrVaultLocked) || !slot || len(list) != 1 || !list[0].CanUnlock):
+				t.Fatalf("Remove %v: slot %v, passkeys %+v; want ErrVaultLocked and both kept", rerr, slot, list)
+			}
+		})
+	}
+}
