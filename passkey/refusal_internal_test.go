@@ -905,16 +905,39 @@ func TestPKY14Extensions(t *testing.T) {
 	})
 }
 
+// pad makes a right answer longer than MaxResponseLen with an unknown
+// client extension output (which a shorter answer may carry).
+func pad(a *softAnswer) {
+	if a.Extensions == nil {
+		a.Extensions = map[string]any{}
+	}
+	a.Extensions["example.pad"] = strings.Repeat("A", MaxResponseLen)
+}
+
 func TestMalformedResponses(t *testing.T) {
-	big := []byte(`{"id":"` + strings.Repeat("A", MaxResponseLen) + `"}`)
-	for name, resp := range map[string][]byte{
-		"oversized": big, "garbage": []byte("\x00not json{"), "empty": nil, "JSON of something else": []byte(`{"a":1}`),
-		"truncated": []byte(`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{`),
-	} {
+	// Each case makes the answer from the ceremony's options (a right
+	// answer for the oversized case, which only its length spoils).
+	type answer func(s *softEnv, c *softCred, opts []byte) []byte
+	cases := map[string]answer{
+		"oversized": nil,
+		"garbage":   func(*softEnv, *softCred, []byte) []byte { return []byte("\x00not json{") },
+		"empty":     func(*softEnv, *softCred, []byte) []byte { return nil },
+		"JSON of something else": func(*softEnv, *softCred, []byte) []byte {
+			return []byte(`{"a":1}`)
+		},
+		"truncated": func(*softEnv, *softCred, []byte) []byte {
+			return []byte(`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{`)
+		},
+	}
+	for name, mk := range cases {
 		t.Run("PKY-14 login "+name+" answer", func(t *testing.T) {
 			f := newFixture(t, false, nil)
 			b := newBrowser()
-			f.beginLogin(b)
+			opts := f.beginLogin(b)
+			resp := f.auth.get(t, f.cred, opts, pad)
+			if mk != nil {
+				resp = mk(f.softEnv, f.cred, opts)
+			}
 			before := f.stored("alice")
 			_, err := f.finishLogin(b, resp)
 			wantErr(t, err, ErrInvalidResponse)
@@ -926,7 +949,11 @@ func TestMalformedResponses(t *testing.T) {
 		t.Run("PKY-14 unlock "+name+" answer", func(t *testing.T) {
 			f := newFixture(t, true, nil)
 			f.lock(f.alice)
-			f.beginUnlock(f.alice)
+			opts := f.beginUnlock(f.alice)
+			resp := f.auth.get(t, f.cred, opts, pad)
+			if mk != nil {
+				resp = mk(f.softEnv, f.cred, opts)
+			}
 			before := f.stored("alice")
 			_, err := f.finishUnlock(f.alice, resp)
 			wantErr(t, err, ErrInvalidResponse)
@@ -938,7 +965,11 @@ func TestMalformedResponses(t *testing.T) {
 		t.Run("PKY-14 registration "+name+" answer", func(t *testing.T) {
 			s := newSoftEnv(t, nil)
 			bob := s.passwordSession("bob", false)
-			s.beginRegistration(bob)
+			opts := s.beginRegistration(bob)
+			_, resp := s.auth.create(t, opts, 0, pad)
+			if mk != nil {
+				resp = mk(s, nil, opts)
+			}
 			_, err := s.finishRegistration(bob, resp, "x")
 			wantErr(t, err, ErrInvalidResponse)
 			s.unchanged("bob", storage.PasskeyRecord{})

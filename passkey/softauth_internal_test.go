@@ -98,10 +98,11 @@ func (c *softCred) coseKey(t testing.TB) []byte {
 	var v any
 	switch {
 	case c.ec != nil:
-		pub := c.ec.PublicKey
-		x, y := make([]byte, 32), make([]byte, 32)
-		pub.X.FillBytes(x)
-		pub.Y.FillBytes(y)
+		raw, err := c.ec.PublicKey.Bytes() // 0x04 ‖ X ‖ Y
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := raw[1:33], raw[33:65]
 		v = webauthncose.EC2PublicKeyData{PublicKeyData: webauthncose.PublicKeyData{KeyType: int64(webauthncose.EllipticKey), Algorithm: c.Alg},
 			Curve: 1, XCoord: x, YCoord: y}
 	case c.rsa != nil:
