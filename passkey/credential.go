@@ -206,6 +206,15 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 		return fmt.Errorf("%w: nil request", ErrInvalidInput)
 	}
 	ctx := r.Context()
+	// The session first, so that nobody learns from the answer whether
+	// another user has a passkey. Recent authentication, multi-factor only
+	// if the user has another second factor: the user who lost their only
+	// passkey can still remove it with the password. Removing takes a way
+	// in away; adding one needs the account's highest level, which stays
+	// the passkey's once the user has had one (BeginRegistration).
+	if err := m.requireStepUp(r, userID, false); err != nil {
+		return err
+	}
 	raw, err := decodeID(id)
 	if err != nil {
 		return err
@@ -217,13 +226,6 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 	i := rec.find(raw)
 	if i < 0 {
 		return ErrNotFound
-	}
-	// Recent authentication, multi-factor only if the user has another
-	// second factor: the user who lost their only passkey can still
-	// remove it with the password. Removing takes a way in away; adding
-	// one is what needs the account's highest level.
-	if err := m.requireStepUp(r, userID, false); err != nil {
-		return err
 	}
 	name := rec.creds[i].name
 	sid, _ := vault.SecretSlotID(raw)

@@ -1,12 +1,14 @@
 package passkey
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
 
 	"github.com/keyhold/keyhold"
+	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 )
 
@@ -81,4 +83,62 @@ func TestAttestationNone(t *testing.T) {
 	if cred.AttestationFormat != "none" {
 		t.Fatalf("stored attestation format %q, want none", cred.AttestationFormat)
 	}
+}
+
+// A right unlock assertion with a passkey that has no vault slot yet
+// (registered with the vault locked) answers ErrNotSetUp and is not
+// counted by the lockout: the owner cannot lock themselves out by trying
+// it, as they could when it counted as a wrong credential.
+func TestUnlockWithoutSlotIsNotCounted(t *testing.T) {
+	// The one recorded answer is replayed: its counter stops growing
+	// after the first, which FlagOnly lets through.
+	h := newHarness(t, func(c *Config) { c.SignCountPolicy = FlagOnly })
+	ctx := context.Background()
+	if _, err := h.vault.Create(ctx, "alice", []byte(testPassphrase)); err != nil {
+		t.Fatal(err)
+	}
+	a := newBrowser()
+	h.login(a, "alice", false)
+	if cred, err := h.register(a, "Laptop"); err != nil || cred.CanUnlock {
+		t.Fatalf("register with the vault locked: %+v, %v", cred, err)
+	}
+	b := newBrowser()
+	if _, err := h.loginWith(b, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	info := h.current(b)
+	for try := range 12 { // more than the lockout's 10 failures per source
+		// Begun with the vault unlocked (set-up offers the passkey), then
+		// locked before the answer comes: the answer is right, the slot
+		// missing.
+		h.do(b, func(w http.ResponseWriter, r *http.Request) {
+			u, err := h.vault.Unlock(r.Context(), "alice", []byte(testPassphrase))
+			if err == nil {
+				err = h.sessions.Unlock(r.Context(), u)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		h.do(b, func(w http.ResponseWriter, r *http.Request) {
+			if _, err := h.m.BeginUnlock(r); err != nil {
+				t.Fatal(err)
+			}
+		})
+		h.do(b, func(w http.ResponseWriter, r *http.Request) { _ = h.sessions.Lock(r.Context()) })
+		h.rewrite(sessionChallengeID(ceremonyUnlock, info.UserID, info.Ref), ceremonyUnlock, info.UserID, info.Ref,
+			h.cer.Assertions[1].Challenge, nil, nil)
+		var err error
+		h.do(b, func(w http.ResponseWriter, r *http.Request) {
+			_, err = h.m.FinishUnlock(r, mustJSON(t, h.cer.Assertions[1].Response), ratelimit.Source{})
+		})
+		if !errors.Is(err, ErrNotSetUp) {
+			t.Fatalf("try %d: %v, want ErrNotSetUp", try, err)
+		}
+	}
+	att, err := h.lockout.Begin(ctx, "alice", ratelimit.Source{})
+	if err != nil {
+		t.Fatalf("after 12 unlocks of a passkey without a slot, the lockout: %v, want no failure counted", err)
+	}
+	att.Abandon(ctx, errors.New("test"))
 }

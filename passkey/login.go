@@ -26,6 +26,11 @@ import (
 // to a random token in a cookie it sets on w (HttpOnly, SameSite=Strict,
 // "__Host-" unless the sessions run over plain HTTP): FinishLogin from
 // another browser finds no challenge.
+//
+// Anyone can call it, and each call stores a challenge (up to
+// storage.MaxChallengeDataLen bytes) for CeremonyTimeout: put a
+// per-address rate limit on the handler (ratelimit.Limiter's middleware),
+// as on a password login.
 func (m *Manager) BeginLogin(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if m == nil {
 		return nil, errNilManager

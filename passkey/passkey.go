@@ -91,6 +91,11 @@ var (
 	// authenticator returned no prf.results (PKY-14). Unlock with the
 	// passphrase instead.
 	ErrPRFUnavailable = errors.New("passkey: the passkey gave no PRF output")
+	// ErrNotSetUp reports an unlock with a passkey that has no vault slot
+	// yet (registered while the vault was locked, or its slot dropped by
+	// a master-key rotation). Unlock another way, then run the unlock
+	// ceremony with the vault unlocked to set the passkey up.
+	ErrNotSetUp = errors.New("passkey: this passkey is not set up to unlock the vault yet")
 	// ErrNoVault reports an unlock on a Manager without Config.Vault.
 	ErrNoVault = errors.New("passkey: no vault configured")
 	// ErrStepUpRequired reports a change (adding or removing a passkey)

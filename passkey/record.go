@@ -80,6 +80,14 @@ type record struct {
 	creds   []credential
 }
 
+// passkeyLevel reports whether the account has, or has had, a passkey: a
+// record once stored is kept, emptied, when its last credential is
+// removed, so that adding one again needs the multi-factor session that
+// a passkey gives (Remove needs less).
+func (r *record) passkeyLevel() bool {
+	return len(r.creds) > 0 || r.version > 0
+}
+
 // find returns the index of the credential with this ID, or -1.
 func (r *record) find(id []byte) int {
 	for i := range r.creds {

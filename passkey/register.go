@@ -1,6 +1,7 @@
 package passkey
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -40,8 +41,11 @@ func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 // or login name; 1 to 64 bytes).
 //
 // The request's session must be the user's, complete, recent
-// (StepUpMaxAge) and multi-factor if the user already has a passkey or
-// another second factor (ErrStepUpRequired, PKY-15); its origin must be
+// (StepUpMaxAge) and multi-factor if the user has, or has had, a passkey
+// or has another second factor (ErrStepUpRequired, PKY-15): once an
+// account has been at the passkey's level it stays there, so removing
+// the passkeys with the password (Remove) does not let the password
+// alone add new ones (use Delete to reset an account after recovery); its origin must be
 // listed (ErrOrigin). The passkey is discoverable, with user verification
 // required, ES256 or EdDSA, "none" attestation, and the PRF extension
 // evaluated with a new random salt for it. The challenge is kept
@@ -67,7 +71,7 @@ func (m *Manager) BeginRegistration(r *http.Request, accountName string) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	if err := m.requireStepUp(r, info.UserID, len(rec.creds) > 0); err != nil {
+	if err := m.requireStepUp(r, info.UserID, rec.passkeyLevel()); err != nil {
 		return nil, err
 	}
 	if len(rec.creds) >= storage.MaxPasskeysPerUser {
@@ -137,13 +141,19 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
-		return Credential{}, fmt.Errorf("%w: %v", ErrInvalidResponse, err)
+		return Credential{}, fmt.Errorf("%w: %v", ErrInvalidResponse, reason(err))
 	}
+	defer func() { // the PRF output is key material: wiped on every path
+		if p := parsed.ClientExtensionResults.PRF; p != nil && p.Results != nil {
+			clear(p.Results.First)
+			clear(p.Results.Second)
+		}
+	}()
 	rec, err := m.load(ctx, info.UserID)
 	if err != nil {
 		return Credential{}, err
 	}
-	if err := m.requireStepUp(r, info.UserID, len(rec.creds) > 0); err != nil {
+	if err := m.requireStepUp(r, info.UserID, rec.passkeyLevel()); err != nil {
 		return Credential{}, err
 	}
 	if rec.version == 0 {
@@ -215,6 +225,18 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 		}
 		return Credential{}, err
 	}
+	// The session as stored now: one that ended since the check above (its
+	// user's account deleted, or the user logged out everywhere) must not
+	// leave a passkey behind, nor re-create a deleted user's record.
+	if _, err := m.cfg.Sessions.Recheck(ctx); err != nil {
+		if uerr := m.undoRegistration(ctx, info.UserID, c.id); uerr != nil {
+			return Credential{}, uerr
+		}
+		if errors.Is(err, session.ErrNotLoggedIn) {
+			return Credential{}, ErrStepUpRequired
+		}
+		return Credential{}, err
+	}
 	canUnlock := false
 	if prfOutput != nil && m.cfg.Vault != nil {
 		if u, err := m.cfg.Sessions.Unlocked(ctx); err == nil {
@@ -231,6 +253,39 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 		slog.Bool("prf", prfEnabled), slog.Bool("can_unlock", canUnlock), slog.Bool("backup_eligible", c.has(flagBackupEligible)))
 	m.notify(ctx, r, keyhold.PasskeyAdded, info.UserID, name)
 	return c.public(canUnlock), m.afterChange(ctx, info.UserID)
+}
+
+// undoRegistration takes back a credential just stored for a session
+// that ended meanwhile, and the record with it if that leaves it empty,
+// by compare-and-swap.
+func (m *Manager) undoRegistration(ctx context.Context, userID string, id []byte) error {
+	for range 8 {
+		sr, err := m.cfg.Store.GetPasskeys(ctx, userID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := decodeRecord(sr)
+		if err != nil {
+			return err
+		}
+		i := rec.find(id)
+		if i < 0 {
+			return nil
+		}
+		rec.creds = append(rec.creds[:i], rec.creds[i+1:]...)
+		if len(rec.creds) == 0 {
+			err = m.cfg.Store.DeletePasskeys(ctx, userID, rec.version)
+		} else {
+			err = m.save(ctx, rec)
+		}
+		if !errors.Is(err, storage.ErrConflict) && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return ErrConflict
 }
 
 // reason is a short, secret-free description of a WebAuthn check's

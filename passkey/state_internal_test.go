@@ -588,11 +588,13 @@ func TestCanUnlockAfterRotation(t *testing.T) {
 	if err != nil || len(list) != 1 || !list[0].PRF || list[0].CanUnlock {
 		t.Fatalf("List after rotation: %+v, %v", list, err)
 	}
-	// Unlocking with it fails now (its slot is gone).
+	// Unlocking with it is not offered now (its slot is gone).
 	b := newBrowser()
 	stLogin(h, b, "alice", 0, false, false)
-	if _, err := h.unlockWith(b, 0, nil); !errors.Is(err, ErrUnlockFailed) {
-		t.Fatalf("unlock after rotation: %v, want ErrUnlockFailed", err)
+	var berr error
+	h.do(b, func(w http.ResponseWriter, r *http.Request) { _, berr = h.m.BeginUnlock(r) })
+	if !errors.Is(berr, ErrNotSetUp) {
+		t.Fatalf("BeginUnlock after rotation: %v, want ErrNotSetUp", berr)
 	}
 	stUnlockSession(h, b, "alice")
 	res, err := h.unlockWith(b, 1, nil)
@@ -635,8 +637,10 @@ func TestRegisterWithVaultLocked(t *testing.T) {
 		t.Fatalf("List: %+v, %v", list, err)
 	}
 	// Unlocking with it: no slot yet.
-	if _, err := h.unlockWith(a, 0, nil); !errors.Is(err, ErrUnlockFailed) {
-		t.Fatalf("unlock before set-up: %v, want ErrUnlockFailed", err)
+	var berr error
+	h.do(a, func(w http.ResponseWriter, r *http.Request) { _, berr = h.m.BeginUnlock(r) })
+	if !errors.Is(berr, ErrNotSetUp) {
+		t.Fatalf("BeginUnlock before set-up: %v, want ErrNotSetUp", berr)
 	}
 	stUnlockSession(h, a, "alice")
 	res, err := h.unlockWith(a, 1, nil)
@@ -1044,6 +1048,22 @@ func TestPasskeyWithoutPRFSoft(t *testing.T) {
 	if err != nil || !cred2.PRF || cred2.CanUnlock {
 		t.Fatalf("enabled without results: %+v, %v", cred2, err)
 	}
+	// With the vault locked, no passkey can unlock it yet.
+	s.doTLS(b, func(w http.ResponseWriter, r *http.Request) { _, uerr = s.m.BeginUnlock(r) })
+	if !errors.Is(uerr, ErrNotSetUp) {
+		t.Fatalf("BeginUnlock, vault locked, no slot yet: %v, want ErrNotSetUp", uerr)
+	}
+	// With the vault unlocked (the passphrase), setting up offers only
+	// the PRF passkey.
+	s.doTLS(b, func(w http.ResponseWriter, r *http.Request) {
+		u, err := s.harness.vault.Unlock(r.Context(), "alice", []byte(testPassphrase))
+		if err == nil {
+			err = s.harness.sessions.Unlock(r.Context(), u)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 	opts := s.beginUnlock(b)
 	if bytes.Contains(opts, []byte(b64(c.ID))) || !bytes.Contains(opts, []byte(b64(c2.ID))) {
 		t.Fatalf("unlock options %s: want only the PRF passkey", opts)

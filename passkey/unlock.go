@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -62,6 +63,17 @@ func (m *Manager) BeginUnlock(r *http.Request) ([]byte, error) {
 	if len(ids) == 0 {
 		return nil, ErrPRFUnavailable
 	}
+	if _, err := m.cfg.Sessions.Unlocked(ctx); errors.Is(err, session.ErrLocked) {
+		// To unlock, only the passkeys that have a slot now are asked.
+		slots, err := m.unlockSlots(ctx, info.UserID)
+		if err != nil {
+			return nil, err
+		}
+		ids = slices.DeleteFunc(ids, func(id []byte) bool { return !m.canUnlock(slots, &rec.creds[rec.find(id)]) })
+		if len(ids) == 0 {
+			return nil, ErrNotSetUp
+		}
+	}
 	allow := make([]protocol.CredentialDescriptor, 0, len(ids))
 	salts := map[string]protocol.PRFValues{}
 	var creds []webauthn.Credential
@@ -108,11 +120,13 @@ type UnlockResult struct {
 //
 // ErrPRFUnavailable: the answer has no PRF output (the browser or
 // authenticator did not evaluate it; unlock with the passphrase).
-// ErrUnlockFailed: the assertion was refused or the account is locked,
-// or the output opens no slot (the passkey was never set up, or its slot
-// went with a master-key rotation: unlock otherwise, then run this
-// ceremony again to set it up). A refused counter matches
-// ErrPossibleClone too.
+// ErrNotSetUp: the assertion is right but the passkey has no vault slot
+// (it was registered while the vault was locked, or its slot went with a
+// master-key rotation): not counted by the lockout; unlock otherwise,
+// then run this ceremony again to set it up. ErrUnlockFailed: the
+// assertion was refused or the account is locked, or the output opens
+// no slot (a PRF output that is not the passkey's). A refused counter
+// matches ErrPossibleClone too.
 func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.Source) (UnlockResult, error) {
 	if m == nil {
 		return UnlockResult{}, errNilManager
@@ -137,6 +151,7 @@ func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.S
 	if err != nil {
 		return UnlockResult{}, err
 	}
+	defer a.clearPRF()
 	prf := a.parsed.ClientExtensionResults.PRF
 	if prf == nil || prf.Results == nil || len(prf.Results.First) < vault.MinSecretLen || len(prf.Results.First) > vault.MaxSecretLen {
 		return UnlockResult{}, ErrPRFUnavailable
@@ -158,12 +173,27 @@ func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.S
 		if setUp {
 			return nil
 		}
+		// A right assertion with a passkey that has no slot (registered
+		// with the vault locked, or its slot dropped by a rotation) is no
+		// wrong guess: it is not counted, and the user is told to set it up.
+		slots, err := m.unlockSlots(ctx, info.UserID)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+		}
+		if !m.canUnlock(slots, &v.rec.creds[v.index]) {
+			return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, ErrNotSetUp)
+		}
 		u, err = m.cfg.Vault.UnlockWithSecret(ctx, info.UserID, v.rec.creds[v.index].id, secret)
 		if errors.Is(err, vault.ErrUnlockFailed) {
 			return errRefused
 		}
 		return err
 	})
+	if errors.Is(err, ErrNotSetUp) {
+		m.audit(ctx, slog.LevelInfo, "authn_passkey_unlock_fail", info.UserID, slog.Bool("locked", false),
+			slog.Bool("possible_clone", false), slog.Bool("not_set_up", true))
+		return UnlockResult{}, ErrNotSetUp
+	}
 	if err != nil {
 		if errors.Is(err, ratelimit.ErrRejected) {
 			m.audit(ctx, slog.LevelInfo, "authn_passkey_unlock_fail", info.UserID, slog.Bool("locked", errors.Is(err, ratelimit.ErrLocked)),
