@@ -267,7 +267,6 @@ func TestAttackRegistrationRaceAccountDelete(t *testing.T) {
 		"a login with it: %+v, %v", len(sr.CredentialIDs), regErr, res, lerr)
 }
 
-
 // Finding 5: Remove answers ErrNotFound or ErrStepUpRequired depending on
 // whether userID has that credential, before checking that the session is
 // userID's: any signed-in user probes another user's passkeys by ID.
@@ -336,4 +335,3 @@ func TestAttackUnlockSetupRaceRemoveLeavesOrphanSlot(t *testing.T) {
 		}
 	}
 }
-
