@@ -23,6 +23,7 @@ const (
 	ceremonyRegister = 'R'
 	ceremonyLogin    = 'L'
 	ceremonyUnlock   = 'U'
+	ceremonyStepUp   = 'S'
 )
 
 // labelChallengeID prefixes what a challenge ID hashes (FORMAT.md §7.2).

@@ -150,6 +150,18 @@ export async function unlock({ begin, finish, fetchOptions }) {
   return post(finish, assertionJSON(/** @type {PublicKeyCredential} */ (cred)), fetchOptions);
 }
 
+/**
+ * Re-authenticates the signed-in user with one of their passkeys, for a
+ * step-up before a sensitive change or as the second factor of a login
+ * pending one: begin (BeginStepUp), navigator.credentials.get with the
+ * user's passkeys listed, finish (FinishStepUp).
+ * @param {CeremonyOptions} opts
+ * @returns {Promise<any>} The finish answer's JSON.
+ */
+export async function stepUp({ begin, finish, fetchOptions }) {
+  return unlock({ begin, finish, fetchOptions });
+}
+
 // ---- options: JSON to the browser's arguments ----
 
 /**

@@ -44,6 +44,12 @@
 //     sign-in cannot unlock in the same prompt: an app that wants both
 //     runs the unlock ceremony right after the sign-in (a second prompt).
 //
+//   - Step-up ([Manager.BeginStepUp], [Manager.FinishStepUp]) is bound
+//     to the session: it lists the user's passkeys, and a right answer
+//     records session.FactorPasskey in the session (fresh, multi-factor,
+//     re-issued), keeping its user and its vault as they were. It is also
+//     how a passkey serves as the second factor of a login pending one.
+//
 // Every assertion is checked as WebAuthn §7.2 says (type, challenge,
 // origin, RP ID hash, UP and UV, BE and BS, the signature with the stored
 // key; the credential must be the identified user's, and for an unlock

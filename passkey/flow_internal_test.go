@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/ratelimit"
@@ -141,4 +142,118 @@ func TestUnlockWithoutSlotIsNotCounted(t *testing.T) {
 		t.Fatalf("after 12 unlocks of a passkey without a slot, the lockout: %v, want no failure counted", err)
 	}
 	att.Abandon(ctx, errors.New("test"))
+}
+
+// stepUpWith replays recorded assertion i as the step-up ceremony of b's
+// session.
+func (h *harness) stepUpWith(b *browser, i int, response []byte) (Credential, error) {
+	h.t.Helper()
+	info := h.current(b)
+	var err error
+	h.do(b, func(w http.ResponseWriter, r *http.Request) {
+		if _, err = h.m.BeginStepUp(r); err != nil {
+			h.t.Fatalf("BeginStepUp: %v", err)
+		}
+	})
+	h.rewrite(sessionChallengeID(ceremonyStepUp, info.UserID, info.Ref), ceremonyStepUp, info.UserID, info.Ref, h.cer.Assertions[i].Challenge, nil, nil)
+	if response == nil {
+		response = mustJSON(h.t, h.cer.Assertions[i].Response)
+	}
+	var cred Credential
+	h.do(b, func(w http.ResponseWriter, r *http.Request) {
+		cred, err = h.m.FinishStepUp(r, response, ratelimit.Source{})
+	})
+	return cred, err
+}
+
+// A passkey step-up makes a password session multi-factor and fresh,
+// keeps its user and its unlocked vault, and lets it add another passkey
+// (which a password-only session of a user with a passkey cannot).
+func TestStepUp(t *testing.T) {
+	h := newHarness(t, nil)
+	a := newBrowser()
+	h.login(a, "alice", true)
+	if _, err := h.register(a, "Laptop"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser()
+	h.login(b, "alice", true)
+	h.clock.Advance(DefaultStepUpMaxAge + time.Minute)
+	var err error
+	h.do(b, func(w http.ResponseWriter, r *http.Request) { _, err = h.m.BeginRegistration(r, "alice@example.test") })
+	if !errors.Is(err, ErrStepUpRequired) {
+		t.Fatalf("a stale password session adds a passkey: %v, want ErrStepUpRequired", err)
+	}
+	before := h.current(b)
+	cred, err := h.stepUpWith(b, 0, nil)
+	if err != nil {
+		t.Fatalf("FinishStepUp: %v\n%s", err, h.logs)
+	}
+	after := h.current(b)
+	if cred.Name != "Laptop" || after.UserID != "alice" || !after.MultiFactor || !after.Unlocked ||
+		after.Factors != session.FactorPassword|session.FactorPasskey || !after.AuthTime.After(before.AuthTime) || after.Ref != before.Ref {
+		t.Fatalf("after the step-up: %+v (before %+v), credential %+v", after, before, cred)
+	}
+	h.do(b, func(w http.ResponseWriter, r *http.Request) { _, err = h.m.BeginRegistration(r, "alice@example.test") })
+	if err != nil {
+		t.Fatalf("after the step-up, adding a passkey: %v", err)
+	}
+	// The challenge is used up: the same answer again finds no ceremony.
+	info := h.current(b)
+	h.do(b, func(w http.ResponseWriter, r *http.Request) {
+		_, err = h.m.FinishStepUp(r, mustJSON(t, h.cer.Assertions[1].Response), ratelimit.Source{})
+	})
+	if !errors.Is(err, ErrChallenge) || h.current(b).Ref != info.Ref {
+		t.Fatalf("a step-up without its ceremony: %v, want ErrChallenge", err)
+	}
+}
+
+// A login pending its second factor is completed by a passkey step-up;
+// three refused answers end it, as three wrong TOTP codes do.
+func TestStepUpAsSecondFactor(t *testing.T) {
+	h := newHarness(t, nil)
+	a := newBrowser()
+	h.login(a, "alice", true)
+	if _, err := h.register(a, "Laptop"); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() *browser {
+		b := newBrowser()
+		h.do(b, func(w http.ResponseWriter, r *http.Request) {
+			if err := h.sessions.Login(r.Context(), "alice", session.LoginOptions{SecondFactorPending: true}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		return b
+	}
+	b := pending()
+	if _, err := h.stepUpWith(b, 0, nil); err != nil {
+		t.Fatalf("FinishStepUp on a pending login: %v", err)
+	}
+	if info := h.current(b); info.SecondFactorPending || !info.MultiFactor || info.Factors != session.FactorPassword|session.FactorPasskey {
+		t.Fatalf("after the passkey as second factor: %+v", info)
+	}
+
+	c := pending()
+	bad := h.cer.Assertions[1].Response
+	bad.Response.Signature = append([]byte(nil), bad.Response.Signature...)
+	bad.Response.Signature[len(bad.Response.Signature)-1] ^= 1
+	var err error
+	for try := 1; try <= 3; try++ {
+		_, err = h.stepUpWith(c, 1, mustJSON(t, bad))
+		if !errors.Is(err, ErrLoginFailed) {
+			t.Fatalf("try %d with a bad signature: %v, want ErrLoginFailed", try, err)
+		}
+	}
+	if !errors.Is(err, session.ErrTooManySecondFactorFailures) {
+		t.Fatalf("third refusal: %v, want session.ErrTooManySecondFactorFailures too", err)
+	}
+	if _, ok := func() (session.Info, bool) {
+		var info session.Info
+		var ok bool
+		h.do(c, func(w http.ResponseWriter, r *http.Request) { info, ok = h.sessions.Current(r.Context()) })
+		return info, ok
+	}(); ok {
+		t.Fatal("the pending login outlived three refused passkey answers")
+	}
 }

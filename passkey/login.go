@@ -130,7 +130,7 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request, response [
 	var v verified
 	err = m.check(ctx, userID, src, a, func(ctx context.Context) error {
 		var err error
-		v, err = m.verifyAndStore(ctx, r, userID, a, sd, true)
+		v, err = m.verifyAndStore(ctx, r, userID, a, sd, ceremonyLogin)
 		return err
 	})
 	if err != nil {
@@ -204,7 +204,8 @@ func (m *Manager) keepSlot(ctx context.Context, u *vault.Unlocked, userID string
 // verifyAndStore checks the assertion against the user's stored record
 // and stores the credential's update by compare-and-swap, reading and
 // checking again if another change came first.
-func (m *Manager) verifyAndStore(ctx context.Context, r *http.Request, userID string, a *assertion, sd webauthn.SessionData, discoverable bool) (verified, error) {
+func (m *Manager) verifyAndStore(ctx context.Context, r *http.Request, userID string, a *assertion, sd webauthn.SessionData, ceremony byte) (verified, error) {
+	discoverable := ceremony == ceremonyLogin
 	for range 4 {
 		sr, err := m.cfg.Store.GetPasskeys(ctx, userID)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -218,8 +219,11 @@ func (m *Manager) verifyAndStore(ctx context.Context, r *http.Request, userID st
 		if err != nil {
 			return verified{}, fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
 		}
-		if !discoverable {
+		switch ceremony { // the credentials the ceremony listed, as stored now
+		case ceremonyUnlock:
 			sd.AllowedCredentialIDs = unlockCredentialIDs(rec)
+		case ceremonyStepUp:
+			sd.AllowedCredentialIDs = rec.credentialIDs()
 		}
 		v, err := m.checkAssertion(ctx, r, a, rec, sd, discoverable)
 		if err != nil {

@@ -88,6 +88,15 @@ func (r *record) passkeyLevel() bool {
 	return len(r.creds) > 0 || r.version > 0
 }
 
+// credentialIDs are the IDs of r's credentials.
+func (r *record) credentialIDs() [][]byte {
+	ids := make([][]byte, len(r.creds))
+	for i := range r.creds {
+		ids[i] = r.creds[i].id
+	}
+	return ids
+}
+
 // find returns the index of the credential with this ID, or -1.
 func (r *record) find(id []byte) int {
 	for i := range r.creds {

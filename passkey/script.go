@@ -23,7 +23,7 @@ var clientETag = func() string {
 // ScriptHandler returns a handler that serves this package's browser
 // client, an ES module without dependencies (text/javascript; charset=utf-8)
 // that runs each ceremony against the app's handlers: register, login,
-// unlock, supported and prfLikely. Mount it on the app's own origin (say
+// unlock, stepUp, supported and prfLikely. Mount it on the app's own origin (say
 // at /static/keyhold-passkey.js) so that a Content-Security-Policy of
 // script-src 'self' allows it, and import it from a module script:
 //

@@ -167,7 +167,7 @@ func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.S
 	var u *vault.Unlocked
 	err = m.check(ctx, info.UserID, src, a, func(ctx context.Context) error {
 		var err error
-		if v, err = m.verifyAndStore(ctx, r, info.UserID, a, sd, false); err != nil {
+		if v, err = m.verifyAndStore(ctx, r, info.UserID, a, sd, ceremonyUnlock); err != nil {
 			return err
 		}
 		if setUp {
