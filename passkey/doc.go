@@ -26,6 +26,7 @@
 //     handle is 64 random bytes per user, never the app's user ID
 //     (PKY-12). Adding a passkey revokes the user's other sessions,
 //     re-issues this one, and tells the Notifier.
+//
 //   - Sign-in ([Manager.BeginLogin], [Manager.FinishLogin]) is
 //     usernameless: the options name no user (PKY-16), and the challenge
 //     is bound to a random token in a cookie of the browser that began.
@@ -35,6 +36,7 @@
 //     complete, multi-factor, phishing-resistant sign-in, with no TOTP on
 //     top. Every refusal the client could cause is [ErrLoginFailed], after
 //     the same work.
+//
 //   - Unlock ([Manager.BeginUnlock], [Manager.FinishUnlock]) is bound to
 //     the session: it asks the user's passkeys that support PRF for their
 //     output over each one's own salt, and the output opens the passkey's
