@@ -21,8 +21,11 @@
 //     complete, authenticated within StepUpMaxAge, and multi-factor when
 //     the user already has a passkey or another second factor (PKY-15).
 //     Passkeys are discoverable, user-verified, ES256 or EdDSA (RS256
-//     only with Config.AllowRS256), "none" attestation, with the PRF
-//     extension asked for with a new random salt per passkey. The user
+//     only with Config.AllowRS256), with the PRF extension asked for
+//     with a new random salt per passkey. Attestation is "none" unless
+//     Config.AttestationRoots is set: then it is "direct", and only a
+//     verified statement whose certificate chain verifies to one of
+//     those roots is accepted (PKY-13). The user
 //     handle is 64 random bytes per user, never the app's user ID
 //     (PKY-12). Adding a passkey revokes the user's other sessions,
 //     re-issues this one, and tells the Notifier.

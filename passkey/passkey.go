@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -69,7 +70,8 @@ var (
 	ErrOrigin = errors.New("passkey: request origin not allowed")
 	// ErrRegistrationFailed reports a registration the WebAuthn checks
 	// refused (origin, RP ID, challenge, type, flags, algorithm, a
-	// credential ID over 1023 bytes).
+	// credential ID over 1023 bytes, an attestation not chained to
+	// Config.AttestationRoots when they are set).
 	ErrRegistrationFailed = errors.New("passkey: registration refused")
 	// ErrCredentialInUse reports a registration of a credential ID that
 	// is already registered, to this user or another (PKY-10).
@@ -203,6 +205,21 @@ type Config struct {
 	// EdDSA. It is off by default: ASVS rates PKCS #1 v1.5 signatures
 	// disallowed (SECURITY.md, PKY-07).
 	AllowRS256 bool
+	// AttestationRoots is the attestation policy (PKY-13). Nil, the
+	// default: registration asks for "none" attestation and keeps
+	// whatever statement comes, once go-webauthn has verified it, without
+	// judging which authenticator made the passkey. Set: registration
+	// asks for "direct" attestation and accepts only a verified statement
+	// that carries a certificate chain (x5c: packed, tpm, android-key,
+	// apple; fido-u2f too, though U2F keys cannot verify the user) whose
+	// attestation certificate chains, through the statement's other
+	// certificates, to one of these roots, every certificate valid at
+	// Now; self attestation, "none", android-safetynet and compound
+	// statements are ErrRegistrationFailed. Put the roots of the
+	// authenticators you allow here (their vendors' attestation roots,
+	// or the FIDO Metadata Service's); an empty pool refuses every
+	// registration.
+	AttestationRoots *x509.CertPool
 
 	// Notifier is told of passkeys added and removed and of clone
 	// warnings (keyhold.PasskeyAdded, PasskeyRemoved,
@@ -269,7 +286,7 @@ func New(cfg Config) (*Manager, error) {
 		RPID:                              cfg.RPID,
 		RPDisplayName:                     m.cfg.RPName,
 		RPOrigins:                         append([]string(nil), cfg.Origins...),
-		AttestationPreference:             protocol.PreferNoAttestation,
+		AttestationPreference:             attestationPreference(cfg.AttestationRoots),
 		ExtensionsUnsolicitedOutputPolicy: protocol.UnsolicitedOutputPolicyIgnore,
 		AuthenticatorSelection: protocol.AuthenticatorSelection{
 			ResidentKey:        protocol.ResidentKeyRequirementRequired,

@@ -47,7 +47,8 @@ func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 // the passkeys with the password (Remove) does not let the password
 // alone add new ones (use Delete to reset an account after recovery); its origin must be
 // listed (ErrOrigin). The passkey is discoverable, with user verification
-// required, ES256 or EdDSA, "none" attestation, and the PRF extension
+// required, ES256 or EdDSA, "none" attestation ("direct" with
+// Config.AttestationRoots), and the PRF extension
 // evaluated with a new random salt for it. The challenge is kept
 // server-side, bound to this session, for CeremonyTimeout; beginning
 // again replaces it.
@@ -110,6 +111,9 @@ func (m *Manager) BeginRegistration(r *http.Request, accountName string) ([]byte
 // webauthn.create for this origin and RP ID with the user present and
 // verified, an allowed algorithm and a credential ID of at most 1023
 // bytes that no user has (ErrRegistrationFailed, ErrCredentialInUse).
+// With Config.AttestationRoots, its attestation statement must also carry
+// a certificate chain to one of them, valid at Now (ErrRegistrationFailed,
+// PKY-13).
 //
 // If the authenticator returned the PRF output and the session's vault is
 // unlocked, the passkey gets a vault slot at once (Credential.CanUnlock);
@@ -168,6 +172,12 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 	if err != nil {
 		m.audit(ctx, slog.LevelWarn, "authn_passkey_register_fail", info.UserID, slog.String("reason", reason(err)))
 		return Credential{}, fmt.Errorf("%w: %s", ErrRegistrationFailed, reason(err))
+	}
+	if m.cfg.AttestationRoots != nil {
+		if err := checkAttestation(&parsed.Response.AttestationObject, m.cfg.AttestationRoots, m.cfg.Now()); err != nil {
+			m.audit(ctx, slog.LevelWarn, "authn_passkey_register_fail", info.UserID, slog.String("reason", err.Error()))
+			return Credential{}, fmt.Errorf("%w: %v", ErrRegistrationFailed, err)
+		}
 	}
 	flags := parsed.Response.AttestationObject.AuthData.Flags
 	var key webauthncose.PublicKeyData
