@@ -58,8 +58,9 @@ func readmePasskey(mux *http.ServeMux, store *sqlstore.Store, m *session.Manager
 	})
 	mux.HandleFunc("POST /passkey/login/finish", func(w http.ResponseWriter, r *http.Request) {
 		answer, _ := io.ReadAll(http.MaxBytesReader(w, r.Body, passkey.MaxResponseLen))
+		// Logged in: a multi-factor session (a user-verified passkey), its vault locked.
 		res, err := pk.FinishLogin(w, r, answer, ratelimit.Source{}, passkey.LoginOptions{}) // Source: see ratelimit
-		reply(w, res, err) // logged in: a multi-factor session (a user-verified passkey), vault locked
+		reply(w, res, err)
 	})
 	mux.Handle("POST /passkey/unlock/begin", m.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		options, err := pk.BeginUnlock(r) // asks each of the user's passkeys for its PRF output

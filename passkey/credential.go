@@ -33,10 +33,13 @@ type Credential struct {
 	// Transports are how the browser reaches the authenticator
 	// ("internal", "hybrid", "usb", …).
 	Transports []string
-	// AAGUID identifies the authenticator's model (16 bytes, often zero:
-	// "none" attestation does not vouch for it).
+	// AAGUID identifies the authenticator's model (16 bytes, often zero).
+	// Only with Config.AttestationRoots has an attestation verified to
+	// a configured root vouched for it; with "none" it is the
+	// authenticator's own word.
 	AAGUID []byte
-	// AttestationFormat is the attestation statement's format ("none").
+	// AttestationFormat is the attestation statement's format ("none"
+	// by default; "packed", "tpm", … with Config.AttestationRoots).
 	AttestationFormat string
 	// Algorithm is the COSE identifier of its signature algorithm (-7
 	// ES256, -8 EdDSA, -257 RS256).
