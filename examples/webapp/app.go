@@ -561,7 +561,7 @@ type pageData struct {
 	Passkeys      []passkey.Credential
 	PasskeySetUp  bool // a passkey could unlock once set up (PRF, no vault slot yet)
 	PasskeyUnlock bool // the unlock page: a passkey of the user's unlocks the vault
-	HasPasskeys   bool // the step-up page: the user has a passkey to confirm with
+	HasPasskeys   bool // the step-up and second-factor pages: the user has a passkey to confirm with
 	NeedPasskey   bool // the step-up page: the password alone does not allow passkey changes
 }
 

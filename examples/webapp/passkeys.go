@@ -33,13 +33,23 @@ import (
 // credential, and the browser sends them only to listed credentials), so
 // the page then offers to unlock with a second prompt.
 //
+// A step-up with a passkey (the reauth page's "Confirm with a passkey")
+// is the package's step-up ceremony (Manager.BeginStepUp, FinishStepUp),
+// not a new sign-in: the passkey must be one of the session's own user's,
+// the session becomes fresh and multi-factor (session.FactorPasskey, its
+// token re-issued), and the vault stays as it was. The same endpoints
+// complete a password login pending its second factor (a user with TOTP
+// who also has a passkey: "Use a passkey instead" on the code page),
+// counted like the codes: three refusals end that login.
+//
 // A password login stays what it was: a user with passkeys and no TOTP
 // authenticator who logs in with their password has a single-factor
-// session. The passkey is not asked for as a second factor after a
-// password (it is a way in of its own, stronger than the password); so
-// such a session must confirm with a passkey (or an authenticator code)
-// before it adds or removes a passkey, as package passkey requires
-// (PKY-15).
+// session, and the password unlocks the vault at once. The passkey is not
+// asked for as a second factor after a password: such a user has no
+// login recovery codes, so a lost passkey would lock them out, while the
+// passkey is a way in of its own, stronger than the password. Such a
+// session confirms with a passkey (or an authenticator code) before it
+// adds or removes a passkey, as package passkey requires (PKY-15).
 
 // passkeyBeginPerIP limits the passkey sign-ins begun per client address:
 // each stores a challenge until it is used or expires. Finishing one is
@@ -110,6 +120,16 @@ func (a *app) passkeyRoutes(mux *http.ServeMux, handle func(string, handler, fun
 	handle("POST /passkey/login/finish", a.loginFinish, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooManyAPI))
 	handle("POST /passkey/unlock/begin", a.unlockBegin, m.RequireLogin)
 	handle("POST /passkey/unlock/finish", a.unlockFinish, m.RequireLogin)
+	// The step-up: the only passkey endpoints a login pending its second
+	// factor reaches (RequireFirstFactor, as /login/2fa). Begun ones are
+	// limited per address as the sign-ins begun; finishing one checks a
+	// credential, limited per address as the password step-up (kdfPerIP).
+	handle("POST /passkey/stepup/begin", a.stepUpBegin, func(h http.Handler) http.Handler {
+		return m.RequireFirstFactor(a.passkeyBegin.Middleware(ratelimit.ByIP(a.clients), a.tooManyAPI)(h))
+	})
+	handle("POST /passkey/stepup/finish", a.stepUpFinish, func(h http.Handler) http.Handler {
+		return m.RequireFirstFactor(a.kdfPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooManyAPI)(h))
+	})
 }
 
 // isAPI reports a request to one of the JSON endpoints.
@@ -281,10 +301,7 @@ func (a *app) loginBegin(w http.ResponseWriter, r *http.Request) error {
 }
 
 // loginFinish signs the passkey's owner in, and sends them to the unlock
-// page, which offers the second prompt that unlocks the vault. A step-up
-// (the reauth page's "Confirm with a passkey") is a sign-in too: a new
-// session, fresh and multi-factor, that then returns to the page it
-// confirms for (next).
+// page, which offers the second prompt that unlocks the vault.
 func (a *app) loginFinish(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	body, err := readAnswer(r)
@@ -321,11 +338,70 @@ func (a *app) loginFinish(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.InfoContext(ctx, "webapp.login.passkey", "user", res.UserID)
-	next := "/unlock?after=passkey"
-	if n := q.Get("next"); n != "" {
-		next = session.SafeRedirect(n, "/notes")
+	return writeJSON(w, http.StatusOK, apiAnswer{Next: "/unlock?after=passkey"})
+}
+
+// stepUpBegin starts a passkey step-up of the session's user, complete or
+// pending its second factor.
+func (a *app) stepUpBegin(w http.ResponseWriter, r *http.Request) error {
+	opts, err := a.passkeys.BeginStepUp(r)
+	if errors.Is(err, passkey.ErrNotFound) {
+		return writeJSON(w, http.StatusConflict, apiAnswer{Error: "You have no passkey: use your password or a code."})
 	}
-	return writeJSON(w, http.StatusOK, apiAnswer{Next: next})
+	if err != nil {
+		return a.passkeyFailed(w, r, err, "")
+	}
+	return writeOptions(w, opts)
+}
+
+// stepUpFinish checks the passkey of a step-up. A complete session is now
+// fresh and multi-factor, its vault as it was, and goes on to next (the
+// finish URL's parameter, checked as the reauth form's). A login pending
+// its second factor is complete, and goes on as after a TOTP code: to the
+// unlock page (the pending session held no vault key). A refusal is 401
+// without detail; the refusal that ends a pending login (the third) sends
+// the browser back to the login page.
+func (a *app) stepUpFinish(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	info, _ := a.m.Current(ctx) // RequireFirstFactor ran
+	body, err := readAnswer(r)
+	if err != nil {
+		return a.passkeyFailed(w, r, err, "")
+	}
+	_, err = a.passkeys.FinishStepUp(r, body, a.codeSource(r, info.UserID))
+	switch {
+	case errors.Is(err, session.ErrTooManySecondFactorFailures): // the login has ended, its cookie expired
+		a.log.WarnContext(ctx, "webapp.login.second_factor_ended", "user", info.UserID, "factor", "passkey")
+		return writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "That login has ended.", Next: "/login?mfa=failed"})
+	case errors.Is(err, passkey.ErrLoginFailed):
+		a.log.InfoContext(ctx, "webapp.passkey.stepup_failed", "user", info.UserID, "pending", info.SecondFactorPending,
+			"possible_clone", errors.Is(err, passkey.ErrPossibleClone))
+		return a.passkeyFailed(w, r, passkey.ErrLoginFailed, "")
+	case err != nil:
+		return a.passkeyFailed(w, r, err, "")
+	}
+	var name, stored string
+	err = a.db.QueryRowContext(ctx, "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored)
+	if err != nil || stored == deletingMark {
+		// The account is being deleted: the step-up ends as a failed one.
+		if lerr := a.m.Logout(ctx); lerr != nil {
+			return lerr
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return a.passkeyFailed(w, r, passkey.ErrLoginFailed, "")
+	}
+	// A user-verified passkey is both factors: this browser is the owner's.
+	if err := a.rememberBothFactors(w, name, info.UserID); err != nil {
+		return err
+	}
+	if info.SecondFactorPending {
+		a.log.InfoContext(ctx, "webapp.login.second_factor", "user", info.UserID, "factor", "passkey")
+		return writeJSON(w, http.StatusOK, apiAnswer{Next: "/unlock?after=passkey"})
+	}
+	a.log.InfoContext(ctx, "webapp.reauth.passkey", "user", info.UserID)
+	return writeJSON(w, http.StatusOK, apiAnswer{Next: session.SafeRedirect(r.URL.Query().Get("next"), "/devices")})
 }
 
 func (a *app) unlockBegin(w http.ResponseWriter, r *http.Request) error {

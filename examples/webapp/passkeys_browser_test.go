@@ -4,14 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/keyhold/keyhold/internal/browsertest"
 	"github.com/keyhold/keyhold/kdf"
@@ -21,9 +25,11 @@ import (
 // signs up, adds a passkey (with the PRF extension: it unlocks the notes
 // at once), logs out, signs in with it without a username, unlocks with
 // it at the second prompt, renames it, fails to remove it while locked,
-// removes it unlocked, adds another, and deletes the account; a sign-in
-// with the passkey left on the authenticator then fails. Each step
-// returns what the page showed.
+// removes it unlocked, adds another; logs in with the password, confirms
+// with a passkey (the step-up: the same user, the notes still unlocked)
+// and adds a second passkey on a second authenticator; adds an
+// authenticator app (passkeyWalk2 goes on from there). Each step returns
+// what the page showed.
 const passkeyWalk = `
 const o = arg.origin;
 const out = {};
@@ -86,7 +92,8 @@ await Promise.all([page.waitForURL('**/passkeys?added=1'), page.click('#passkey-
 out.rows = await page.evaluate(() => document.querySelectorAll('article.passkey').length);
 
 // A password login is single-factor: adding a passkey then asks to
-// confirm with a passkey (the password alone would loop).
+// confirm with a passkey (the password alone would loop). The step-up
+// keeps the session: the same user, the notes still unlocked.
 await Promise.all([page.waitForURL(o + '/'), page.click('header button:has-text("Log out")')]);
 await page.goto(o + '/login');
 await page.fill('input[name=username]', 'ada');
@@ -95,14 +102,62 @@ await Promise.all([page.waitForURL('**/notes'), page.click('form[action="/login"
 await page.goto(o + '/passkeys/add');
 out.reauthURL = page.url();
 out.reauth = await text();
+await shot('reauth');
 await Promise.all([page.waitForURL('**/passkeys/add'), page.click('#passkey-reauth')]);
 out.addURL = page.url();
+out.headerAfterStepUp = await page.textContent('header');
 // The authenticator holds this account's passkey already
 // (excludeCredentials): the browser refuses, the page says so.
 await page.fill('#passkey-add input[name=name]', 'Tablet');
 await page.click('#passkey-add button');
 await page.waitForSelector('#passkey-status.error');
 out.addAgain = await page.textContent('#passkey-status');
+// A second authenticator (a security key) takes the second passkey; the
+// first one, which would refuse, is kept from answering meanwhile.
+await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...arg.authenticator, transport: 'usb' } });
+await cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: false });
+await Promise.all([page.waitForURL('**/passkeys?added=1'), page.click('#passkey-add button')]);
+await cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: true });
+out.added2 = await text();
+out.rows2 = await page.evaluate(() => document.querySelectorAll('article.passkey').length);
+await page.goto(o + '/notes');
+out.notesAfterStepUp = page.url();
+
+// An authenticator app too (the session is fresh and multi-factor): the
+// code comes from the test (passkeyWalk2).
+await page.goto(o + '/2fa/enroll');
+out.secret = await page.textContent('#secret');
+return out;
+`
+
+// passkeyWalk2 goes on from passkeyWalk with the authenticator app's
+// code: a password login of a user with TOTP then waits for its second
+// factor, and "Use a passkey instead" completes it (the unlock page
+// next); then the account goes, and a sign-in with a passkey left on
+// the authenticator fails.
+const passkeyWalk2 = `
+const o = arg.origin;
+const out = {};
+const shot = async (name) => { if (arg.shots) await page.screenshot({ path: arg.shots + '/' + name + '.png', fullPage: true }); };
+const text = async () => page.textContent('main');
+
+await page.fill('form[action="/2fa/enroll"] input[name=code]', arg.code);
+await Promise.all([page.waitForSelector('ul.keys'), page.click('form[action="/2fa/enroll"] button')]);
+out.enrolled = await text();
+
+await Promise.all([page.waitForURL(o + '/'), page.click('header button:has-text("Log out")')]);
+await page.goto(o + '/login');
+await page.fill('input[name=username]', 'ada');
+await page.fill('input[name=password]', arg.password);
+await Promise.all([page.waitForURL('**/login/2fa'), page.click('form[action="/login"] button')]);
+out.twoFactor = await text();
+await shot('twofactor');
+await Promise.all([page.waitForURL('**/unlock?after=passkey'), page.click('#passkey-second-factor')]);
+out.afterSecondFactor = await text();
+await page.fill('input[name=password]', arg.password);
+await Promise.all([page.waitForURL('**/notes'), page.click('form[action="/unlock"] button')]);
+out.notes = page.url();
+
 await page.goto(o + '/account');
 await page.fill('input[name=confirm]', 'ada');
 await Promise.all([page.waitForURL('**/?deleted=1'), page.click('button.danger')]);
@@ -142,17 +197,20 @@ func TestPasskeyBrowserWalk(t *testing.T) {
 	})
 	h.Store(&app)
 
-	s := browsertest.Start(t, browsertest.Options{Timeout: 90 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	s := browsertest.Start(t, browsertest.Options{Timeout: 150 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 140*time.Second)
 	defer cancel()
-	raw, err := s.Eval(ctx, passkeyWalk, map[string]string{"origin": origin, "password": password, "shots": os.Getenv("KEYHOLD_WEBAPP_SCREENSHOTS")})
+	arg := map[string]any{"origin": origin, "password": password, "shots": os.Getenv("KEYHOLD_WEBAPP_SCREENSHOTS"),
+		"authenticator": browsertest.Passkey()}
+	raw, err := s.Eval(ctx, passkeyWalk, arg)
 	if err != nil {
 		t.Fatalf("%v\napp log:\n%s", err, logs)
 	}
 	var got struct {
-		Added, AfterLogin, Notes, Renamed, RemoveLocked, Removed, AfterDeletion, URL, ReauthURL, Reauth, AddURL, AddAgain string
-		FitsPhone, FitsPhoneUnlock                                                                                        bool
-		Rows                                                                                                              int
+		Added, AfterLogin, Notes, Renamed, RemoveLocked, Removed, ReauthURL, Reauth, AddURL, AddAgain string
+		HeaderAfterStepUp, Added2, NotesAfterStepUp, Secret                                           string
+		FitsPhone, FitsPhoneUnlock                                                                    bool
+		Rows, Rows2                                                                                   int
 	}
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatal(err)
@@ -174,7 +232,33 @@ func TestPasskeyBrowserWalk(t *testing.T) {
 	check("second passkey", got.Rows == 1, got.Rows)
 	check("step-up of a password login", strings.HasSuffix(got.ReauthURL, "/reauth?next=%2Fpasskeys%2Fadd") && strings.Contains(got.Reauth, "your password alone is not enough"), got.ReauthURL+" "+got.Reauth)
 	check("the add page after the passkey step-up", strings.HasSuffix(got.AddURL, "/passkeys/add") && strings.Contains(got.AddAgain, "already holds a passkey"), got.AddURL+" "+got.AddAgain)
-	check("sign-in after deletion", strings.Contains(got.AfterDeletion, "Sign-in failed") && strings.HasSuffix(got.URL, "/login"), got.AfterDeletion+" "+got.URL)
+	check("the step-up kept the user and the unlocked notes", strings.Contains(got.HeaderAfterStepUp, "ada") && strings.Contains(got.HeaderAfterStepUp, "Lock"), fmt.Sprintf("%q", got.HeaderAfterStepUp))
+	check("a second passkey after the step-up", got.Rows2 == 2 && strings.Contains(got.Added2, "Phone") && strings.Contains(got.Added2, "Tablet"), got.Added2)
+	check("the notes still unlocked after the step-up", strings.HasSuffix(got.NotesAfterStepUp, "/notes"), got.NotesAfterStepUp)
+	// The walk goes on with the authenticator app's code.
+	code, err := pqtotp.GenerateCode(got.Secret, time.Now())
+	if err != nil {
+		t.Fatalf("TOTP secret %q: %v", got.Secret, err)
+	}
+	arg["code"] = code
+	raw, err = s.Eval(ctx, passkeyWalk2, arg)
+	if err != nil {
+		t.Fatalf("%v\napp log:\n%s", err, logs)
+	}
+	var got2 struct {
+		Enrolled, TwoFactor, AfterSecondFactor, Notes, AfterDeletion, URL string
+	}
+	if err := json.Unmarshal(raw, &got2); err != nil {
+		t.Fatal(err)
+	}
+	check("authenticator app added", strings.Contains(got2.Enrolled, "Your authenticator is set up"), got2.Enrolled)
+	check("the second-factor page offers a passkey", strings.Contains(got2.TwoFactor, "Use a passkey instead"), got2.TwoFactor)
+	check("the passkey completed the pending login", strings.Contains(got2.AfterSecondFactor, "Signed in with your passkey"), got2.AfterSecondFactor)
+	check("unlocked after the pending login", strings.HasSuffix(got2.Notes, "/notes"), got2.Notes)
+	check("sign-in after deletion", strings.Contains(got2.AfterDeletion, "Sign-in failed") && strings.HasSuffix(got2.URL, "/login"), got2.AfterDeletion+" "+got2.URL)
+	if !regexp.MustCompile(`msg=webapp\.login\.second_factor user=\S+ factor=passkey`).MatchString(logs.String()) {
+		t.Errorf("no passkey second factor logged:\n%s", logs)
+	}
 
 	// The account's passkey records went with it.
 	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro")

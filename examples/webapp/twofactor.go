@@ -220,7 +220,19 @@ func (a *app) secondFactorPage(w http.ResponseWriter, r *http.Request) error {
 	if _, ok := a.pending(r); !ok {
 		return redirect(w, r, "/notes") // done already
 	}
-	return a.render(w, r, http.StatusOK, "twofactor", pageData{})
+	return a.twoFactorPage(w, r, http.StatusOK, "")
+}
+
+// twoFactorPage shows the code form of a pending login, with an error,
+// and offers a passkey instead if the user has one (passkeys.go: the
+// step-up endpoints complete a pending login).
+func (a *app) twoFactorPage(w http.ResponseWriter, r *http.Request, status int, msg string) error {
+	info, _ := a.m.Current(r.Context())
+	has, _, err := a.passkeyInfo(r.Context(), info.UserID)
+	if err != nil {
+		return err
+	}
+	return a.render(w, r, status, "twofactor", pageData{Error: msg, HasPasskeys: has})
 }
 
 // secondFactor checks a TOTP code for the pending login: for the
@@ -290,7 +302,7 @@ func (a *app) secondFactorFailed(w http.ResponseWriter, r *http.Request, userID 
 		return err // ended meanwhile (fail redirects)
 	case errors.Is(err, ratelimit.ErrRejected): // wrong, used or locked: one answer
 		a.log.InfoContext(ctx, "webapp.login.second_factor_failed", "user", userID, "locked", errors.Is(err, ratelimit.ErrLocked))
-		return a.render(w, r, http.StatusUnauthorized, "twofactor", pageData{Error: errCode})
+		return a.twoFactorPage(w, r, http.StatusUnauthorized, errCode)
 	case errors.Is(err, totp.ErrNotEnrolled):
 		// The authenticators (or recovery codes) were removed after the
 		// password was checked: the login starts again, and then needs no

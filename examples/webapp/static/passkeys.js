@@ -68,10 +68,16 @@ const on = (id, f) => {
 on("passkey-login", () => passkey.login({ begin: "/passkey/login/begin", finish: "/passkey/login/finish" }));
 on("passkey-unlock", () => passkey.unlock({ begin: "/passkey/unlock/begin", finish: "/passkey/unlock/finish" }));
 on("passkey-setup", () => passkey.unlock({ begin: "/passkey/unlock/begin", finish: "/passkey/unlock/finish" }));
-on("passkey-reauth", () => {
-  const next = document.getElementById("passkey-reauth").dataset.next || "/";
-  return passkey.login({ begin: "/passkey/login/begin", finish: "/passkey/login/finish?next=" + encodeURIComponent(next) });
-});
+// The step-up: the session's own user confirms with one of their
+// passkeys (the vault stays as it is), then the server's answer says
+// where to go: the reauth page's next (checked by the server), or the
+// unlock page after a login's second factor.
+const stepUp = (next) => {
+  const finish = "/passkey/stepup/finish" + (next ? "?next=" + encodeURIComponent(next) : "");
+  return passkey.stepUp({ begin: "/passkey/stepup/begin", finish });
+};
+on("passkey-reauth", () => stepUp(document.getElementById("passkey-reauth").dataset.next || ""));
+on("passkey-second-factor", () => stepUp(""));
 
 const add = document.getElementById("passkey-add");
 if (add) {
