@@ -34,7 +34,6 @@ type ar2Authenticator struct {
 	id     []byte
 	key    *ecdsa.PrivateKey
 	handle []byte // the user handle it was made for
-	count  uint32
 }
 
 func newAR2Authenticator(t *testing.T, origin string) *ar2Authenticator {
