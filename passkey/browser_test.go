@@ -3,6 +3,7 @@ package passkey_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -192,6 +193,29 @@ func (a *browserApp) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /passkey/unlock/finish", func(w http.ResponseWriter, r *http.Request) {
 		a.finish(w, r, "unlock", func(body []byte) (any, error) { return a.pk.Load().FinishUnlock(r, body, source(r)) })
+	})
+	mux.HandleFunc("POST /passkey/stepup/begin", func(w http.ResponseWriter, r *http.Request) {
+		a.begin(w, r, "stepUp", func() ([]byte, error) { return a.pk.Load().BeginStepUp(r) })
+	})
+	mux.HandleFunc("POST /passkey/stepup/finish", func(w http.ResponseWriter, r *http.Request) {
+		a.finish(w, r, "stepUp", func(body []byte) (any, error) { return a.pk.Load().FinishStepUp(r, body, source(r)) })
+	})
+	// A login and a step-up, recorded apart: the page answers them
+	// without user verification (the no-uv step) and the server refuses
+	// them.
+	mux.HandleFunc("POST /passkey/login-nouv/begin", func(w http.ResponseWriter, r *http.Request) {
+		a.begin(w, r, "loginNoUV", func() ([]byte, error) { return a.pk.Load().BeginLogin(w, r) })
+	})
+	mux.HandleFunc("POST /passkey/login-nouv/finish", func(w http.ResponseWriter, r *http.Request) {
+		a.finish(w, r, "loginNoUV", func(body []byte) (any, error) {
+			return a.pk.Load().FinishLogin(w, r, body, source(r), passkey.LoginOptions{})
+		})
+	})
+	mux.HandleFunc("POST /passkey/stepup-nouv/begin", func(w http.ResponseWriter, r *http.Request) {
+		a.begin(w, r, "stepUpNoUV", func() ([]byte, error) { return a.pk.Load().BeginStepUp(r) })
+	})
+	mux.HandleFunc("POST /passkey/stepup-nouv/finish", func(w http.ResponseWriter, r *http.Request) {
+		a.finish(w, r, "stepUpNoUV", func(body []byte) (any, error) { return a.pk.Load().FinishStepUp(r, body, source(r)) })
 	})
 	h := a.sessions.Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -441,6 +465,59 @@ case 'login-without-cookie': {
     }
   });
 }
+case 'stepUp':
+  return await page.evaluate(() => passkey.stepUp({ begin: '/passkey/stepup/begin', finish: '/passkey/stepup/finish' }));
+case 'no-uv': {
+  // A login or a step-up (arg.kind) that the page answers without user
+  // verification. Chromium 156 verifies the user whenever the
+  // authenticator can, even when asked "discouraged" (the UV flag is
+  // set), and with the authenticator's user-verified state false the
+  // ceremony fails (NotAllowedError). So, the first time, the passkey
+  // moves to an authenticator without user verification: its private
+  // key and counter from WebAuthn.getCredentials, the first one removed
+  // (chromium keeps one internal authenticator), a new one added with
+  // the same options but hasUserVerification and isUserVerified false,
+  // and the credential put in with WebAuthn.addCredential (its PRF
+  // secret does not move: CDP has no field for it, so no unlock here).
+  // The page's navigator.credentials.get gets the server's options with
+  // userVerification "discouraged" and, for the login, the passkey
+  // listed in allowCredentials (chromium finds no discoverable
+  // credential on it without user verification); the rest is the
+  // client's as usual.
+  if (!globalThis.noUV) {
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+    const { authenticatorId: id } = await cdp.send('WebAuthn.addVirtualAuthenticator',
+      { options: Object.assign({}, arg.authenticator, { hasUserVerification: false, isUserVerified: false }) });
+    for (const credential of credentials) await cdp.send('WebAuthn.addCredential', { authenticatorId: id, credential });
+    globalThis.noUV = { id, credentialIds: credentials.map((c) => c.credentialId) };
+  }
+  const { credentials: moved } = await cdp.send('WebAuthn.getCredentials', { authenticatorId: globalThis.noUV.id });
+  const out = await page.evaluate(async ({ kind, ids }) => {
+    const creds = navigator.credentials;
+    const get = creds.get.bind(creds);
+    let asked = null;
+    creds.get = (opts) => {
+      asked = opts.publicKey.userVerification ?? null;
+      opts.publicKey.userVerification = 'discouraged';
+      if (kind === 'login') {
+        opts.publicKey.allowCredentials = ids.map((id) => ({ type: 'public-key', id: Uint8Array.from(atob(id), (c) => c.charCodeAt(0)) }));
+      }
+      return get(opts);
+    };
+    try {
+      const path = kind === 'login' ? '/passkey/login-nouv/' : '/passkey/stepup-nouv/';
+      await passkey[kind]({ begin: path + 'begin', finish: path + 'finish' });
+      return { asked, error: null };
+    } catch (e) {
+      return { asked, error: { name: e.name, status: e.status ?? null, text: e.text ?? null, message: e.message } };
+    } finally {
+      delete creds.get;
+    }
+  }, { kind: arg.kind, ids: globalThis.noUV.credentialIds });
+  out.moved = moved.length;
+  return out;
+}
 case 'get':
   return await page.evaluate(async (path) => { const r = await fetch(path); return { status: r.status, text: await r.text() }; }, arg.path);
 case 'post':
@@ -460,9 +537,13 @@ throw new Error('unknown step ' + arg.step);
 // seals a note; a passkey is registered and its PRF output becomes a vault
 // slot at once; after logging out, the passkey signs in without a user
 // name (a multi-factor session, vault locked), then unlocks the vault,
-// which opens the note. A login whose ceremony cookie is dropped between
-// begin and finish is refused (ErrChallenge, 400) and logs no one in. The
-// page logs no error and the server answers no 5xx.
+// which opens the note, and steps the session up. A login whose ceremony
+// cookie is dropped between begin and finish is refused (ErrChallenge,
+// 400) and logs no one in; a login and a step-up answered without user
+// verification (the passkey moved to an authenticator without it, see
+// the no-uv step) are refused (ErrLoginFailed, 401) and leave the session
+// as it was. The page logs no error and the server answers no 5xx. With
+// -record, the ceremonies go to testdata/ceremony-passkey.json.
 func TestBrowserPasskey(t *testing.T) {
 	app, origin := newBrowserApp(t)
 	s := browsertest.Start(t, browsertest.Options{Timeout: 45 * time.Second})
@@ -603,6 +684,54 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Errorf("the authenticator holds %+v; want one resident credential", creds)
 	}
 
+	// Step-up: the passkey re-authenticates the session.
+	var stepped passkey.Credential
+	step("stepUp", nil, &stepped)
+	if stepped.ID != reg.ID {
+		t.Fatalf("step-up: %+v; want the registered passkey", stepped)
+	}
+	if w := whoami(); !w.LoggedIn || !w.Unlocked || !w.Passkey || !w.MultiFactor {
+		t.Fatalf("after the step-up: %+v", w)
+	}
+
+	// Refusal: a login and a step-up answered without user verification
+	// (the authenticator's UV flag clear) are refused, and the session
+	// stays as it was.
+	for _, c := range []struct{ kind, name string }{{"login", "loginNoUV"}, {"stepUp", "stepUpNoUV"}} {
+		var noUV struct {
+			Moved int     `json:"moved"`
+			Asked *string `json:"asked"`
+			Error *struct {
+				Name, Text, Message string
+				Status              int
+			} `json:"error"`
+		}
+		step("no-uv", map[string]any{"kind": c.kind, "authenticator": browsertest.Passkey()}, &noUV)
+		if noUV.Moved != 1 {
+			t.Fatalf("%s without UV: the authenticator without UV holds %d credentials, want 1", c.kind, noUV.Moved)
+		}
+		if noUV.Asked == nil || *noUV.Asked != "required" {
+			t.Fatalf("%s without UV: the server's options asked userVerification %v, want required", c.kind, noUV.Asked)
+		}
+		if noUV.Error == nil || noUV.Error.Name != "PasskeyError" || noUV.Error.Status != http.StatusUnauthorized ||
+			!strings.Contains(noUV.Error.Text, `"refused"`) {
+			t.Fatalf("%s without UV: %+v; want a PasskeyError 401 {\"error\":\"refused\"}", c.kind, noUV.Error)
+		}
+		if err := app.lastError(c.name + "/finish"); !errors.Is(err, passkey.ErrLoginFailed) {
+			t.Fatalf("%s without UV returned %v, want ErrLoginFailed", c.kind, err)
+		}
+		app.mu.Lock()
+		flags, count, err := assertionFlags(app.exchanges[c.name])
+		app.mu.Unlock()
+		if err != nil || flags&flagUP == 0 || flags&flagUV != 0 {
+			t.Fatalf("%s without UV: the recorded answer's flags %#02x (%v); want UP set, UV clear", c.kind, flags, err)
+		}
+		t.Logf("%s without UV: flags %#02x, sign count %d: refused", c.kind, flags, count)
+		if w := whoami(); !w.LoggedIn || !w.Unlocked || !w.Passkey || !w.MultiFactor {
+			t.Fatalf("after the %s without UV: %+v", c.kind, w)
+		}
+	}
+
 	checkOptions(t, app, reg.ID)
 	for _, m := range s.Console() {
 		if m.Level == "error" || m.Level == "pageerror" || m.Level == "http" {
@@ -611,6 +740,9 @@ func TestBrowserPasskey(t *testing.T) {
 			}
 			if m.Level == "error" && strings.Contains(m.Text, "status of 423") && strings.HasSuffix(m.URL, "/note") {
 				continue // the locked vault above
+			}
+			if m.Level == "error" && strings.Contains(m.Text, "status of 401") && strings.HasSuffix(m.URL, "-nouv/finish") {
+				continue // the refusals without UV above
 			}
 			t.Errorf("browser console: %s", m)
 		}
@@ -624,6 +756,36 @@ func TestBrowserPasskey(t *testing.T) {
 	if !t.Failed() && *record {
 		writeRecord(t, app, s, origin)
 	}
+}
+
+// The flags of authenticator data (WebAuthn §6.1).
+const (
+	flagUP = 0x01
+	flagUV = 0x04
+)
+
+// assertionFlags reads the flags and the sign count of the authenticator
+// data of e's answer (an assertion).
+func assertionFlags(e *exchange) (byte, uint32, error) {
+	if e == nil || e.Response == nil {
+		return 0, 0, errors.New("no answer recorded")
+	}
+	var a struct {
+		Response struct {
+			AuthenticatorData string `json:"authenticatorData"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(e.Response, &a); err != nil {
+		return 0, 0, err
+	}
+	ad, err := base64.RawURLEncoding.DecodeString(a.Response.AuthenticatorData)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(ad) < 37 {
+		return 0, 0, fmt.Errorf("authenticator data of %d bytes", len(ad))
+	}
+	return ad[32], binary.BigEndian.Uint32(ad[33:37]), nil
 }
 
 func fmtBoolPtr(b *bool) string {
@@ -683,6 +845,9 @@ type recordedCeremonies struct {
 	Registration   *exchange                 `json:"registration"`
 	Login          *exchange                 `json:"login"`
 	Unlock         *exchange                 `json:"unlock"`
+	StepUp         *exchange                 `json:"stepUp"`
+	LoginNoUV      *exchange                 `json:"loginNoUV"`
+	StepUpNoUV     *exchange                 `json:"stepUpNoUV"`
 }
 
 func writeRecord(t *testing.T, app *browserApp, s *browsertest.Session, origin string) {
@@ -694,9 +859,11 @@ func writeRecord(t *testing.T, app *browserApp, s *browsertest.Session, origin s
 		Browser: "chromium " + s.BrowserVersion(), PlaywrightCore: s.PlaywrightVersion(),
 		Authenticator: browsertest.Passkey(), Origin: origin, RPID: "localhost",
 		Registration: app.exchanges["register"], Login: app.exchanges["login"], Unlock: app.exchanges["unlock"],
+		StepUp: app.exchanges["stepUp"], LoginNoUV: app.exchanges["loginNoUV"], StepUpNoUV: app.exchanges["stepUpNoUV"],
 	}
 	app.mu.Unlock()
-	for name, e := range map[string]*exchange{"registration": rec.Registration, "login": rec.Login, "unlock": rec.Unlock} {
+	for name, e := range map[string]*exchange{"registration": rec.Registration, "login": rec.Login, "unlock": rec.Unlock,
+		"stepUp": rec.StepUp, "loginNoUV": rec.LoginNoUV, "stepUpNoUV": rec.StepUpNoUV} {
 		if e == nil || e.Options == nil || e.Response == nil {
 			t.Fatalf("-record: no %s recorded", name)
 		}
