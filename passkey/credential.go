@@ -146,6 +146,14 @@ func (m *Manager) List(ctx context.Context, userID string) ([]Credential, error)
 	return out, nil
 }
 
+// Enrolled reports whether the user has at least one passkey, as Has
+// does; with it a Manager is a second factor that totp.Config's
+// OtherFactors (and this package's Config.SecondFactors of another
+// Manager) can ask about.
+func (m *Manager) Enrolled(ctx context.Context, userID string) (bool, error) {
+	return m.Has(ctx, userID)
+}
+
 // Has reports whether the user has at least one passkey.
 func (m *Manager) Has(ctx context.Context, userID string) (bool, error) {
 	if m == nil {
@@ -192,11 +200,13 @@ func (m *Manager) Rename(r *http.Request, userID, id, name string) error {
 }
 
 // Remove removes the user's passkey id at once: the next assertion with
-// it fails (PKY-15). It needs the request's session to be the user's,
-// complete and authenticated within StepUpMaxAge, and multi-factor if
-// Config.SecondFactors reports another second factor (ErrStepUpRequired):
-// a user who lost their only passkey removes it after entering the
-// password again. A passkey that can unlock the
+// it fails (PKY-15). It needs what adding one needs: the request's
+// session the user's, complete, authenticated within StepUpMaxAge and
+// multi-factor (ErrStepUpRequired): a passkey step-up (FinishStepUp) with
+// another passkey, or the password and TOTP. A user who lost their only
+// passkey and has no other second factor cannot remove it with the
+// password alone: that is the app's account recovery (Delete resets the
+// passkeys), as it would be for a lost TOTP authenticator without codes. A passkey that can unlock the
 // vault has its vault slot removed too, which needs the session's vault
 // unlocked (ErrVaultLocked, and nothing changes). Then the user's other
 // sessions are revoked, the current one is re-issued, and the Notifier
@@ -210,12 +220,11 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 	}
 	ctx := r.Context()
 	// The session first, so that nobody learns from the answer whether
-	// another user has a passkey. Recent authentication, multi-factor only
-	// if the user has another second factor: the user who lost their only
-	// passkey can still remove it with the password. Removing takes a way
-	// in away; adding one needs the account's highest level, which stays
-	// the passkey's once the user has had one (BeginRegistration).
-	if err := m.requireStepUp(r, userID, false); err != nil {
+	// another user has a passkey. Removing a passkey needs what adding
+	// one needs (the user has one, so a multi-factor session): with the
+	// password alone, an attacker could otherwise strip the passkeys and
+	// bring the account down to the password's level, then add their own.
+	if err := m.requireStepUp(r, userID, true); err != nil {
 		return err
 	}
 	raw, err := decodeID(id)

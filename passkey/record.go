@@ -80,12 +80,10 @@ type record struct {
 	creds   []credential
 }
 
-// passkeyLevel reports whether the account has, or has had, a passkey: a
-// record once stored is kept, emptied, when its last credential is
-// removed, so that adding one again needs the multi-factor session that
-// a passkey gives (Remove needs less).
+// passkeyLevel reports whether the account has a passkey: then a change
+// to its passkeys (adding or removing one) needs a multi-factor session.
 func (r *record) passkeyLevel() bool {
-	return len(r.creds) > 0 || r.version > 0
+	return len(r.creds) > 0
 }
 
 // credentialIDs are the IDs of r's credentials.

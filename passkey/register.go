@@ -41,11 +41,9 @@ func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 // or login name; 1 to 64 bytes).
 //
 // The request's session must be the user's, complete, recent
-// (StepUpMaxAge) and multi-factor if the user has, or has had, a passkey
-// or has another second factor (ErrStepUpRequired, PKY-15): once an
-// account has been at the passkey's level it stays there, so removing
-// the passkeys with the password (Remove) does not let the password
-// alone add new ones (use Delete to reset an account after recovery); its origin must be
+// (StepUpMaxAge) and multi-factor if the user has a passkey or another
+// second factor (ErrStepUpRequired, PKY-15; Remove needs as much, so the
+// password alone cannot bring an account down to its level); its origin must be
 // listed (ErrOrigin). The passkey is discoverable, with user verification
 // required, ES256 or EdDSA, "none" attestation ("direct" with
 // Config.AttestationRoots), and the PRF extension
@@ -229,6 +227,7 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 		return Credential{}, ErrTooManyPasskeys
 	}
 	rec.creds = append(rec.creds, c)
+	created := rec.version == 0
 	if err := m.save(ctx, rec); err != nil {
 		if errors.Is(err, ErrCredentialInUse) {
 			m.audit(ctx, slog.LevelWarn, "authn_passkey_register_fail", info.UserID, slog.String("reason", "credential_in_use"), attrCredential(c.id))
@@ -239,7 +238,7 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 	// user's account deleted, or the user logged out everywhere) must not
 	// leave a passkey behind, nor re-create a deleted user's record.
 	if _, err := m.cfg.Sessions.Recheck(ctx); err != nil {
-		if uerr := m.undoRegistration(ctx, info.UserID, c.id); uerr != nil {
+		if uerr := m.undoRegistration(ctx, info.UserID, c.id, created); uerr != nil {
 			return Credential{}, uerr
 		}
 		if errors.Is(err, session.ErrNotLoggedIn) {
@@ -266,9 +265,10 @@ func (m *Manager) FinishRegistration(r *http.Request, response []byte, name stri
 }
 
 // undoRegistration takes back a credential just stored for a session
-// that ended meanwhile, and the record with it if that leaves it empty,
-// by compare-and-swap.
-func (m *Manager) undoRegistration(ctx context.Context, userID string, id []byte) error {
+// that ended meanwhile, by compare-and-swap; and the record with it if
+// this registration created it and it is empty again (a deleted account
+// gets no record back; an existing record stays, emptied or not).
+func (m *Manager) undoRegistration(ctx context.Context, userID string, id []byte, created bool) error {
 	for range 8 {
 		sr, err := m.cfg.Store.GetPasskeys(ctx, userID)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -286,7 +286,7 @@ func (m *Manager) undoRegistration(ctx context.Context, userID string, id []byte
 			return nil
 		}
 		rec.creds = append(rec.creds[:i], rec.creds[i+1:]...)
-		if len(rec.creds) == 0 {
+		if created && len(rec.creds) == 0 {
 			err = m.cfg.Store.DeletePasskeys(ctx, userID, rec.version)
 		} else {
 			err = m.save(ctx, rec)

@@ -76,7 +76,10 @@ func (m *Manager) BeginStepUp(r *http.Request) ([]byte, error) {
 // whoever's passkey answers.
 //
 // A session pending its second factor counts the attempt first
-// (session.Manager.SecondFactorAttempt) and each refusal after
+// (session.Manager.SecondFactorAttempt), not on Config.Lockout (the
+// password's lockout bounds the logins, and whoever has the password
+// must not be able to lock the owner's passkey sign-in), and each
+// refusal after
 // (SecondFactorFailed, which ends the login after
 // session.Config.MaxSecondFactorFailures; the error then also matches
 // session.ErrTooManySecondFactorFailures). Refusals the client could
@@ -109,11 +112,23 @@ func (m *Manager) FinishStepUp(r *http.Request, response []byte, src ratelimit.S
 		}
 	}
 	var v verified
-	err = m.check(ctx, info.UserID, src, a, func(ctx context.Context) error {
+	verify := func(ctx context.Context) error {
 		var err error
 		v, err = m.verifyAndStore(ctx, r, info.UserID, a, sd, ceremonyStepUp)
 		return err
-	})
+	}
+	if info.SecondFactorPending {
+		// A pending login's passkey answers are bounded by the login
+		// (SecondFactorAttempt, MaxSecondFactorFailures) and each login by
+		// the password's lockout; a signature cannot be guessed. Counting
+		// them on Config.Lockout would let whoever has the password lock
+		// the owner's passkey sign-in.
+		if err = verify(ctx); errors.Is(err, ratelimit.ErrWrongCredential) {
+			err = fmt.Errorf("%w: %w", ratelimit.ErrRejected, err)
+		}
+	} else {
+		err = m.check(ctx, info.UserID, src, a, verify)
+	}
 	if err != nil {
 		if !errors.Is(err, ratelimit.ErrRejected) {
 			return Credential{}, err
