@@ -66,6 +66,8 @@ type authOptions struct {
 	notifier keyhold.Notifier
 	logger   *slog.Logger
 	sealer   totp.Sealer
+	// otherFactors is Config.OtherFactors.
+	otherFactors func(ctx context.Context, userID string) (bool, error)
 }
 
 // authFixture is an Authenticator with what the tests look at.
@@ -113,7 +115,7 @@ func newAuth(t testing.TB, st factorStore, clock *testkit.Clock, o authOptions) 
 	}
 	sealer := &countingSealer{Sealer: o.sealer}
 	auth, err := totp.New(totp.Config{Store: o.factors, Sealer: sealer, Lockout: lockout, Issuer: "Keyhold Test",
-		Now: clock.Now, Sessions: o.sessions, Notifier: o.notifier, Logger: o.logger})
+		Now: clock.Now, Sessions: o.sessions, Notifier: o.notifier, Logger: o.logger, OtherFactors: o.otherFactors})
 	if err != nil {
 		t.Fatal(err)
 	}

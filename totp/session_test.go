@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/keyhold/keyhold"
+	"github.com/keyhold/keyhold/internal/testkit"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
+	"github.com/keyhold/keyhold/storage/memstore"
 	"github.com/keyhold/keyhold/totp"
 )
 
@@ -370,5 +372,52 @@ func TestSessionPendingCannotEnroll(t *testing.T) {
 	}
 	if got := a.ids("carol"); len(got) != 0 {
 		t.Fatalf("authenticators enrolled from a pending login: %v", got)
+	}
+}
+
+// With Config.OtherFactors reporting another second factor (a passkey),
+// even the first enrollment needs a multi-factor session: the password
+// alone must not enroll an authenticator, be re-issued multi-factor by
+// Confirm, and then add a passkey with that session.
+func TestSessionOtherFactorsNeedMultiFactor(t *testing.T) {
+	store := memstore.New()
+	clock := newStepClock()
+	m, err := session.New(store, session.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasPasskey := map[string]bool{"alice": true}
+	f := newAuth(t, store, clock, authOptions{policy: ratelimit.DefaultLockoutPolicy(), sessions: m,
+		otherFactors: func(_ context.Context, userID string) (bool, error) { return hasPasskey[userID], nil }})
+	a := &sessionApp{authFixture: f, t: t, m: m, events: &eventLog{}, logs: &testkit.SyncBuffer{}}
+	confirm := func(cookie, user string) error {
+		var err error
+		a.in(cookie, func(ctx context.Context) {
+			var e *totp.Enrollment
+			if e, err = a.auth.Begin(ctx, user, user+"@example.com"); err != nil {
+				return
+			}
+			_, err = a.auth.Confirm(ctx, user, e.Token, appCode(t, e.Secret(), clock.Now()), noSource, totp.ConfirmOptions{Name: "phone"})
+		})
+		return err
+	}
+	if err := confirm(a.login("alice", false), "alice"); !errors.Is(err, totp.ErrStepUpRequired) {
+		t.Fatalf("alice (a passkey) enrolls with the password alone: %v, want ErrStepUpRequired", err)
+	}
+	if ids := a.ids("alice"); len(ids) != 0 {
+		t.Fatalf("alice's authenticators after the refusal: %v", ids)
+	}
+	var passkey string
+	passkey = a.in("", func(ctx context.Context) {
+		err = m.Login(ctx, "alice", session.LoginOptions{Factor: session.FactorPasskey})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := confirm(passkey, "alice"); err != nil {
+		t.Fatalf("alice enrolls from a passkey session: %v", err)
+	}
+	if err := confirm(a.login("bob", false), "bob"); err != nil {
+		t.Fatalf("bob (no other factor) enrolls with the password: %v", err)
 	}
 }

@@ -144,12 +144,20 @@ type Config struct {
 	// Sessions, if set, ties the Authenticator to the app's sessions:
 	// changes (Confirm, Remove, RegenerateRecoveryCodes) require the
 	// request's session to be the user's, complete, authenticated within
-	// StepUpMaxAge, and multi-factor if the user has an authenticator
-	// (ErrStepUpRequired); after a change, and after a recovery code
+	// StepUpMaxAge, and multi-factor if the user has an authenticator or
+	// (OtherFactors) another second factor (ErrStepUpRequired); after a change, and after a recovery code
 	// logs in, the user's other sessions are revoked and the current one
 	// is re-issued; VerifyLogin and RecoverLogin complete a pending
 	// login. Without it the app does all of that itself.
 	Sessions *session.Manager
+	// OtherFactors, if set, tells whether the user has a second factor
+	// other than TOTP (a passkey: pass a passkey.Manager's Enrolled, or
+	// a function that calls it, to break the circle of the two
+	// configurations). A user who has one needs a multi-factor session
+	// for every change here, the first enrollment included: otherwise the
+	// password alone would enroll an authenticator, make the session
+	// multi-factor, and add a passkey with it.
+	OtherFactors func(ctx context.Context, userID string) (bool, error)
 	// StepUpMaxAge bounds the age of the session's authentication for a
 	// change. Zero: DefaultStepUpMaxAge.
 	StepUpMaxAge time.Duration
@@ -449,6 +457,15 @@ func (a *Authenticator) requireStepUp(ctx context.Context, userID string, hasFac
 	if err != nil || info.UserID != userID || info.SecondFactorPending || info.Bearer ||
 		a.cfg.Now().Sub(info.AuthTime) > a.cfg.StepUpMaxAge || (hasFactor && !info.MultiFactor) {
 		return ErrStepUpRequired
+	}
+	if !hasFactor && !info.MultiFactor && a.cfg.OtherFactors != nil {
+		other, err := a.cfg.OtherFactors(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if other {
+			return ErrStepUpRequired
+		}
 	}
 	return nil
 }
