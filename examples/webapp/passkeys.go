@@ -208,6 +208,8 @@ func (a *app) passkeyFailed(w http.ResponseWriter, r *http.Request, err error, s
 		status, ans.Error = http.StatusUnauthorized, "sign-in failed"
 	case errors.Is(err, passkey.ErrUnlockFailed):
 		status, ans.Error = http.StatusUnauthorized, "That passkey did not unlock your notes. Use your password, then set the passkey up to unlock on the Passkeys page."
+	case errors.Is(err, passkey.ErrNotSetUp):
+		status, ans.Error, ans.Next = http.StatusConflict, "This passkey is not set up to unlock your notes yet. Unlock with your password, then choose \"Set up unlocking\" on the Passkeys page.", "/unlock"
 	case errors.Is(err, passkey.ErrPRFUnavailable):
 		status, ans.Error = http.StatusConflict, "This passkey cannot unlock your notes here (the browser or the authenticator gave no PRF output). Use your password."
 	case errors.Is(err, passkey.ErrChallenge):

@@ -61,6 +61,14 @@ func (a *app) setUpTOTP(store *sqlstore.Store, cfg config) error {
 		Lockout:  a.codeLockout,
 		Issuer:   "keyhold webapp",
 		Sessions: a.m,
+		// A user with a passkey needs a multi-factor session to enroll an
+		// authenticator app too (the passkeys are set up after this).
+		OtherFactors: func(ctx context.Context, userID string) (bool, error) {
+			if a.passkeys == nil {
+				return false, nil
+			}
+			return a.passkeys.Enrolled(ctx, userID)
+		},
 		Notifier: a.notifier,
 		Logger:   cfg.Logger,
 		Now:      cfg.Now,
