@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keyhold/keyhold/ratelimit"
+	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/vault"
 )
@@ -97,16 +100,63 @@ func (c rcChallenges) TakeChallenge(ctx context.Context, id []byte) (storage.Cha
 	return c.ChallengeStore.TakeChallenge(ctx, id)
 }
 
+// rcTimeout bounds each wait of a forced interleaving: a change that no
+// longer brings a held call to its point fails the test instead of
+// hanging it (re-aim the interleaving).
+const rcTimeout = 10 * time.Second
+
+// rcMFA is the factors of a password and TOTP login: a multi-factor
+// session, which removing a passkey needs.
+const rcMFA = session.FactorPassword | session.FactorTOTP
+
+// rcWait receives from ch, or fails the test after rcTimeout.
+func rcWait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(rcTimeout):
+		t.Fatalf("%s: nothing within %v", what, rcTimeout)
+		panic("unreachable")
+	}
+}
+
+// rcReach waits until reached is closed (a call is held at its point);
+// it fails the test if the call's goroutine finishes first (done), so the
+// interleaving did not happen, or after rcTimeout.
+func rcReach[T any](t *testing.T, reached <-chan struct{}, done <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-reached:
+	case v := <-done:
+		t.Fatalf("%s: finished without reaching its point (%+v): the forced interleaving did not happen", what, v)
+	case <-time.After(rcTimeout):
+		t.Fatalf("%s: not at its point within %v: the forced interleaving did not happen", what, rcTimeout)
+	}
+}
+
 // rcPause holds the first call that reaches its point until released.
 type rcPause struct {
 	point   string
 	once    sync.Once
 	reached chan struct{}
 	release chan struct{}
+	freed   sync.Once
 }
 
 func newPause(point string) *rcPause {
 	return &rcPause{point: point, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+// free lets the held call go on (once; later calls do nothing).
+func (p *rcPause) free() { p.freed.Do(func() { close(p.release) }) }
+
+// rcWaitPause is rcReach for p; the held call is let go when the test ends,
+// however it ends.
+func rcWaitPause[T any](t *testing.T, p *rcPause, done <-chan T, what string) {
+	t.Helper()
+	t.Cleanup(p.free)
+	rcReach(t, p.reached, done, what)
 }
 
 func (p *rcPause) gate(point string) {
@@ -198,15 +248,16 @@ func rcGo(h *harness, b *browser, i int, p *rcPause) chan rcResult {
 	return done
 }
 
-// TestRaceRemoveDuringLogin: a passkey removed between a login's read of
-// the record and its write (or between its check and its write) does not
-// log in, and does not come back.
+// TestRaceRemoveDuringLogin: a passkey removed (by a password and TOTP
+// session) between a login's read of the record and its write (or
+// between its check and its write) does not log in, and does not come
+// back.
 func TestRaceRemoveDuringLogin(t *testing.T) {
 	for _, point := range []string{"get", "put"} {
 		t.Run(point, func(t *testing.T) {
 			h, _ := rcHarness(t)
 			a := newBrowser()
-			stLogin(h, a, "alice", 0, false, true)
+			stLogin(h, a, "alice", rcMFA, false, true)
 			cred, err := h.register(a, "Laptop")
 			if err != nil {
 				t.Fatal(err)
@@ -215,11 +266,11 @@ func TestRaceRemoveDuringLogin(t *testing.T) {
 			rcBeginLogin(h, l, 0)
 			p := newPause(point)
 			done := rcGo(h, l, 0, p)
-			<-p.reached
+			rcWaitPause(t, p, done, "the login")
 			var rerr error
 			h.do(a, func(w http.ResponseWriter, r *http.Request) { rerr = h.m.Remove(r, "alice", cred.ID) })
-			close(p.release)
-			got := <-done
+			p.free()
+			got := rcWait(t, done, "the login")
 			if rerr != nil {
 				t.Fatalf("Remove: %v", rerr)
 			}
@@ -263,19 +314,19 @@ func TestRaceTwoLoginsSameCredential(t *testing.T) {
 			nPuts := rs.numPuts()
 			phi, plo := newPause("get"), newPause("get")
 			dhi, dlo := rcGo(h, hi, 1, phi), rcGo(h, lo, 0, plo)
-			<-phi.reached
-			<-plo.reached // both read the record at the same version
+			rcWaitPause(t, phi, dhi, "the count 3 login")
+			rcWaitPause(t, plo, dlo, "the count 2 login") // both read the record at the same version
 			var rhi, rlo rcResult
 			if highFirst {
-				close(phi.release)
-				rhi = <-dhi
-				close(plo.release)
-				rlo = <-dlo
+				phi.free()
+				rhi = rcWait(t, dhi, "the count 3 login")
+				plo.free()
+				rlo = rcWait(t, dlo, "the count 2 login")
 			} else {
-				close(plo.release)
-				rlo = <-dlo
-				close(phi.release)
-				rhi = <-dhi
+				plo.free()
+				rlo = rcWait(t, dlo, "the count 2 login")
+				phi.free()
+				rhi = rcWait(t, dhi, "the count 3 login")
 			}
 			if rhi.err != nil {
 				t.Fatalf("count 3: %v", rhi.err)
@@ -338,24 +389,24 @@ func TestRaceRenameAndLogin(t *testing.T) {
 			if renameFirst {
 				p := newPause("get")
 				done := rcGo(h, l, 0, p)
-				<-p.reached
+				rcWaitPause(t, p, done, "the login")
 				if err := rename(context.Background()); err != nil {
 					t.Fatalf("Rename: %v", err)
 				}
-				close(p.release)
-				if got := <-done; got.err != nil {
+				p.free()
+				if got := rcWait(t, done, "the login"); got.err != nil {
 					t.Fatalf("login: %v", got.err)
 				}
 			} else {
 				p := newPause("get")
 				done := make(chan error, 1)
 				go func() { done <- rename(rcWith(context.Background(), p.gate)) }()
-				<-p.reached
+				rcWaitPause(t, p, done, "the rename")
 				if _, err := rcFinishLogin(context.Background(), h, l, 0); err != nil {
 					t.Fatalf("login: %v", err)
 				}
-				close(p.release)
-				if err := <-done; err != nil {
+				p.free()
+				if err := rcWait(t, done, "the rename"); err != nil {
 					t.Fatalf("Rename: %v", err)
 				}
 			}
@@ -387,10 +438,10 @@ func TestRaceChallengeTakenTwice(t *testing.T) {
 		h, b1, b2 := setup(t)
 		p := newPause("get") // past the take, before the record is read
 		done := rcGo(h, b1, 0, p)
-		<-p.reached
+		rcWaitPause(t, p, done, "the first login")
 		_, err2 := rcFinishLogin(context.Background(), h, b2, 0)
-		close(p.release)
-		got := <-done
+		p.free()
+		got := rcWait(t, done, "the first login")
 		if got.err != nil || !errors.Is(err2, ErrChallenge) {
 			t.Fatalf("first %v, second %v: want nil and ErrChallenge", got.err, err2)
 		}
@@ -400,12 +451,22 @@ func TestRaceChallengeTakenTwice(t *testing.T) {
 	})
 	t.Run("both take at once", func(t *testing.T) {
 		h, b1, b2 := setup(t)
-		var arrived sync.WaitGroup
-		arrived.Add(2)
+		// A barrier at "take" that gives up after rcTimeout (then the
+		// test fails) rather than hang if one of them never takes.
+		var arrived atomic.Int32
+		var missed atomic.Bool
+		both := make(chan struct{})
 		gate := rcGate(func(point string) {
-			if point == "take" {
-				arrived.Done()
-				arrived.Wait()
+			if point != "take" {
+				return
+			}
+			if arrived.Add(1) == 2 {
+				close(both)
+			}
+			select {
+			case <-both:
+			case <-time.After(rcTimeout):
+				missed.Store(true)
 			}
 		})
 		var wg sync.WaitGroup
@@ -414,6 +475,9 @@ func TestRaceChallengeTakenTwice(t *testing.T) {
 			wg.Go(func() { _, errs[i] = rcFinishLogin(rcWith(context.Background(), gate), h, b, 0) })
 		}
 		wg.Wait()
+		if missed.Load() {
+			t.Fatalf("the two Finish calls never took the challenge together (%v)", errs)
+		}
 		ok, gone := 0, 0
 		for _, err := range errs {
 			switch {
@@ -433,11 +497,11 @@ func TestRaceChallengeTakenTwice(t *testing.T) {
 // it stored its counter, but before the login's session exists: once
 // both are done, no session of the removed passkey is left (Remove
 // revokes the user's other sessions; one made after that must not
-// survive either).
+// survive either). The remover is a password and TOTP session.
 func TestRaceRemoveAfterLoginStored(t *testing.T) {
 	h, _ := rcHarness(t)
 	a := newBrowser()
-	stLogin(h, a, "alice", 0, false, true)
+	stLogin(h, a, "alice", rcMFA, false, true)
 	cred, err := h.register(a, "Laptop")
 	if err != nil {
 		t.Fatal(err)
@@ -446,11 +510,11 @@ func TestRaceRemoveAfterLoginStored(t *testing.T) {
 	rcBeginLogin(h, l, 0)
 	p := newPause("stored")
 	done := rcGo(h, l, 0, p)
-	<-p.reached
+	rcWaitPause(t, p, done, "the login")
 	var rerr error
 	h.do(a, func(w http.ResponseWriter, r *http.Request) { rerr = h.m.Remove(r, "alice", cred.ID) })
-	close(p.release)
-	got := <-done
+	p.free()
+	got := rcWait(t, done, "the login")
 	if rerr != nil {
 		t.Fatalf("Remove: %v", rerr)
 	}
@@ -499,13 +563,13 @@ func TestRaceRemoveDuringUnlockSetUp(t *testing.T) {
 		})
 		done <- err
 	}()
-	<-p.reached
+	rcWaitPause(t, p, done, "the unlock set-up")
 	rm := newBrowser()
-	stLogin(h, rm, "alice", 0, false, false)
+	stLogin(h, rm, "alice", rcMFA, false, false) // a multi-factor session, vault locked
 	var rerr error
 	h.do(rm, func(w http.ResponseWriter, r *http.Request) { rerr = h.m.Remove(r, "alice", cred.ID) })
-	close(p.release)
-	uerr := <-done
+	p.free()
+	uerr := rcWait(t, done, "the unlock set-up")
 	if rerr != nil {
 		t.Fatalf("Remove: %v", rerr)
 	}
@@ -557,15 +621,15 @@ func TestRaceRemoveDuringRegistration(t *testing.T) {
 		})
 		done <- o
 	}()
-	<-p.reached
+	rcWaitPause(t, p, done, "the registration")
 	rm := newBrowser()
-	stLogin(h, rm, "alice", 0, false, false)
+	stLogin(h, rm, "alice", rcMFA, false, false) // a multi-factor session, vault locked
 	var rerr error
 	h.do(rm, func(w http.ResponseWriter, r *http.Request) {
 		rerr = h.m.Remove(r, "alice", encodeID(reg.Response.RawID))
 	})
-	close(p.release)
-	got := <-done
+	p.free()
+	got := rcWait(t, done, "the registration")
 	if rerr != nil {
 		t.Fatalf("Remove: %v", rerr)
 	}
@@ -591,11 +655,15 @@ type rcNth struct {
 	n       int
 	reached chan struct{}
 	release chan struct{}
+	freed   sync.Once
 }
 
 func newNth(point string, n int) *rcNth {
 	return &rcNth{point: point, n: n, reached: make(chan struct{}), release: make(chan struct{})}
 }
+
+// free lets the held call go on (once; later calls do nothing).
+func (p *rcNth) free() { p.freed.Do(func() { close(p.release) }) }
 
 func (p *rcNth) gate(point string) {
 	if point != p.point {
@@ -635,7 +703,7 @@ func TestRaceRemoveSlotCheckVsSetUp(t *testing.T) {
 				t.Fatal(err)
 			}
 			rm := newBrowser()
-			stLogin(h, rm, "alice", 0, false, unlocked)
+			stLogin(h, rm, "alice", rcMFA, false, unlocked) // removing needs a multi-factor session
 			stUnlockSession(h, a, "alice")
 			info := h.current(a)
 			h.do(a, func(w http.ResponseWriter, r *http.Request) {
@@ -665,21 +733,22 @@ func TestRaceRemoveSlotCheckVsSetUp(t *testing.T) {
 				})
 				setUp <- o
 			}()
-			<-ps.reached
+			rcWaitPause(t, ps, setUp, "the unlock set-up")
 			pr := newNth("put", 1)
+			t.Cleanup(pr.free)
 			done := make(chan error, 1)
 			go func() {
 				var err error
 				h.doCtx(rcWith(ctx, pr.gate), rm, func(w http.ResponseWriter, r *http.Request) { err = h.m.Remove(r, "alice", cred.ID) })
 				done <- err
 			}()
-			<-pr.reached
-			close(ps.release)
-			if o := <-setUp; o.err != nil || !o.res.SetUp {
+			rcReach(t, pr.reached, done, "Remove")
+			ps.free()
+			if o := rcWait(t, setUp, "the unlock set-up"); o.err != nil || !o.res.SetUp {
 				t.Fatalf("set-up: %+v, %v", o.res, o.err)
 			}
-			close(pr.release)
-			rerr := <-done
+			pr.free()
+			rerr := rcWait(t, done, "Remove")
 			sid, _ := vault.SecretSlotID(h.cer.Registration.Response.RawID)
 			slots, err := h.vault.Slots(ctx, "alice")
 			if err != nil {

@@ -442,8 +442,12 @@ func TestAddRemoveRevokeNotify(t *testing.T) {
 	if err := remove(bob, "alice"); !errors.Is(err, ErrStepUpRequired) {
 		t.Fatalf("Remove from bob's session: %v, want ErrStepUpRequired", err)
 	}
-	// A fresh session with its vault locked: ErrVaultLocked, nothing
+	// A fresh password-only session, vault unlocked: ErrStepUpRequired
+	// (removing needs a multi-factor session, as adding does); a fresh
+	// passkey session with its vault locked: ErrVaultLocked. Nothing
 	// changed.
+	pw := newBrowser()
+	stLogin(h, pw, "alice", 0, false, true)
 	p := newBrowser()
 	if _, err := h.loginWith(p, 0, nil); err != nil {
 		t.Fatal(err)
@@ -454,8 +458,11 @@ func TestAddRemoveRevokeNotify(t *testing.T) {
 	if err := remove(p, "alice"); !errors.Is(err, ErrVaultLocked) {
 		t.Fatalf("Remove with the vault locked: %v, want ErrVaultLocked", err)
 	}
+	if err := remove(pw, "alice"); !errors.Is(err, ErrStepUpRequired) {
+		t.Fatalf("Remove from a fresh password session: %v, want ErrStepUpRequired", err)
+	}
 	stSameRecord(h, "alice", before)
-	if !hasSlot() || h.current(other).UserID != "alice" || len(h.events.kinds()) != nEvents {
+	if !hasSlot() || h.current(other).UserID != "alice" || h.current(pw).UserID != "alice" || len(h.events.kinds()) != nEvents {
 		t.Fatal("a refused Remove changed the slot, the sessions or notified")
 	}
 	// Unlocked with the passkey (count 3), the removal goes through.
@@ -493,38 +500,115 @@ func TestAddRemoveRevokeNotify(t *testing.T) {
 	}
 }
 
-// TestRemoveNeedsStepUp: removing needs a recent session, multi-factor
-// when the user has another second factor (a password session may remove
-// the user's only passkey, lost, otherwise), never a pending one.
+// TestRemoveNeedsStepUp: removing a passkey needs what adding one needs
+// (PKY-15): a recent, complete, multi-factor session of the user. A
+// pending login, no session and a fresh password-only session (TOTP
+// enrolled or not, vault unlocked) are refused with ErrStepUpRequired and
+// change nothing; a password and TOTP session, a passkey sign-in and a
+// password session after a passkey step-up each remove one. Once the last
+// passkey is gone, a password-only session of a user without TOTP may
+// add one again (no has-had-a-passkey rule).
 func TestRemoveNeedsStepUp(t *testing.T) {
 	totp := false
-	h, a := stRegistered(t, func(c *Config) { c.SecondFactors = stSecondFactorsFunc(func() bool { return totp }) })
-	id := encodeID(h.cer.Registration.Response.RawID)
-	remove := func(b *browser) error {
+	s := newSoftEnv(t, func(c *Config) { c.SecondFactors = stSecondFactorsFunc(func() bool { return totp }) })
+	h := s.harness
+	remove := func(b *browser, c *softCred) error {
 		var err error
-		h.do(b, func(w http.ResponseWriter, r *http.Request) { err = h.m.Remove(r, "alice", id) })
+		s.doTLS(b, func(w http.ResponseWriter, r *http.Request) { err = s.m.Remove(r, "alice", b64(c.ID)) })
 		return err
 	}
+	// Three passkeys, registered with the vault locked (no slots: the
+	// vault plays no part here); the second and third from a passkey
+	// session, as adding one to a user with a passkey needs.
+	pw := newBrowser()
+	stLogin(h, pw, "alice", 0, false, false)
+	c1 := s.mustRegister(pw)
+	p := newBrowser()
+	if _, err := s.login(p, c1, nil); err != nil {
+		t.Fatal(err)
+	}
+	c2, c3 := s.mustRegister(p), s.mustRegister(p)
+
 	before, _ := stStored(h, "alice")
-	pending := newBrowser()
+	nEvents := len(h.events.kinds())
+	pending, fresh := newBrowser(), newBrowser()
 	stLogin(h, pending, "alice", 0, true, false)
-	if err := remove(pending); !errors.Is(err, ErrStepUpRequired) {
-		t.Fatalf("Remove from a pending session: %v, want ErrStepUpRequired", err)
+	stLogin(h, fresh, "alice", 0, false, true)
+	for _, tc := range []struct {
+		name string
+		b    *browser
+		totp bool
+	}{
+		{"a pending login", pending, false},
+		{"no session", newBrowser(), false},
+		{"a fresh password session, no TOTP", fresh, false},
+		{"a fresh password session, TOTP enrolled", fresh, true},
+	} {
+		totp = tc.totp
+		if err := remove(tc.b, c1); !errors.Is(err, ErrStepUpRequired) {
+			t.Fatalf("Remove from %s: %v, want ErrStepUpRequired", tc.name, err)
+		}
 	}
-	if err := remove(newBrowser()); !errors.Is(err, ErrStepUpRequired) {
-		t.Fatalf("Remove without a session: %v, want ErrStepUpRequired", err)
-	}
-	totp = true
-	if err := remove(a); !errors.Is(err, ErrStepUpRequired) {
-		t.Fatalf("Remove from a password session with TOTP enrolled: %v, want ErrStepUpRequired", err)
-	}
+	totp = false
 	stSameRecord(h, "alice", before)
-	stLogin(h, a, "alice", session.FactorPassword|session.FactorTOTP, false, true)
-	if err := remove(a); err != nil {
+	if len(h.events.kinds()) != nEvents || h.current(fresh).UserID != "alice" || h.current(p).UserID != "alice" {
+		t.Fatal("a refused Remove notified or revoked sessions")
+	}
+
+	// A password and TOTP session removes c1.
+	mfa := newBrowser()
+	stLogin(h, mfa, "alice", session.FactorPassword|session.FactorTOTP, false, false)
+	if err := remove(mfa, c1); err != nil {
 		t.Fatalf("Remove from a password+TOTP session: %v", err)
 	}
-	if list, err := h.m.List(context.Background(), "alice"); err != nil || len(list) != 0 {
-		t.Fatalf("List: %v, %v", list, err)
+	if _, err := s.login(newBrowser(), c1, nil); !errors.Is(err, ErrLoginFailed) {
+		t.Fatalf("login with the removed passkey: %v, want ErrLoginFailed", err)
+	}
+	// A passkey sign-in (c2) removes c3.
+	p2 := newBrowser()
+	if _, err := s.login(p2, c2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := remove(p2, c3); err != nil {
+		t.Fatalf("Remove from a passkey session: %v", err)
+	}
+	// A password session is refused, then steps up with c2 and removes
+	// it: the last passkey.
+	su := newBrowser()
+	stLogin(h, su, "alice", 0, false, false)
+	if err := remove(su, c2); !errors.Is(err, ErrStepUpRequired) {
+		t.Fatalf("Remove from a password session before its step-up: %v, want ErrStepUpRequired", err)
+	}
+	var opts []byte
+	var err error
+	s.doTLS(su, func(w http.ResponseWriter, r *http.Request) { opts, err = s.m.BeginStepUp(r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := s.auth.get(t, c2, opts, nil)
+	s.doTLS(su, func(w http.ResponseWriter, r *http.Request) { _, err = s.m.FinishStepUp(r, answer, ratelimit.Source{}) })
+	if err != nil || !s.current(su).MultiFactor {
+		t.Fatalf("FinishStepUp: %v, session %+v", err, s.current(su))
+	}
+	if err := remove(su, c2); err != nil {
+		t.Fatalf("Remove after a passkey step-up: %v", err)
+	}
+	if list, err := s.m.List(context.Background(), "alice"); err != nil || len(list) != 0 {
+		t.Fatalf("List: %+v, %v", list, err)
+	}
+	if n := stCountEvents(h, keyhold.PasskeyRemoved); n != 3 {
+		t.Fatalf("%d PasskeyRemoved events, want 3", n)
+	}
+	// No passkey left and no TOTP: a fresh password-only session adds one
+	// again, which then signs in.
+	again := newBrowser()
+	stLogin(h, again, "alice", 0, false, false)
+	c4, _, err := s.register(again, nil)
+	if err != nil {
+		t.Fatalf("a password session of a user without passkeys or TOTP adds one: %v", err)
+	}
+	if _, err := s.login(newBrowser(), c4, nil); err != nil {
+		t.Fatalf("login with the new passkey: %v", err)
 	}
 }
 
@@ -1071,5 +1155,42 @@ func TestPasskeyWithoutPRFSoft(t *testing.T) {
 	list, err := s.m.List(context.Background(), "alice")
 	if err != nil || len(list) != 2 || list[0].PRF || list[0].CanUnlock || !list[1].PRF || list[1].CanUnlock {
 		t.Fatalf("List: %+v, %v", list, err)
+	}
+}
+
+// TestEnrolled: Manager.Enrolled answers as Has (no record, a passkey,
+// the last one removed), and a Manager is a SecondFactors.
+func TestEnrolled(t *testing.T) {
+	var _ SecondFactors = (*Manager)(nil)
+	s := newSoftEnv(t, nil)
+	ctx := context.Background()
+	enrolled := func() bool {
+		t.Helper()
+		e, err := s.m.Enrolled(ctx, "alice")
+		has, herr := s.m.Has(ctx, "alice")
+		if err != nil || herr != nil || e != has {
+			t.Fatalf("Enrolled %v, %v; Has %v, %v", e, err, has, herr)
+		}
+		return e
+	}
+	if enrolled() {
+		t.Fatal("Enrolled without a record")
+	}
+	b := newBrowser()
+	stLogin(s.harness, b, "alice", 0, false, false)
+	c := s.mustRegister(b)
+	if !enrolled() {
+		t.Fatal("not Enrolled with a passkey")
+	}
+	if _, err := s.login(b, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	s.doTLS(b, func(w http.ResponseWriter, r *http.Request) { err = s.m.Remove(r, "alice", b64(c.ID)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enrolled() {
+		t.Fatal("Enrolled after the last passkey was removed (its record stays, emptied)")
 	}
 }
