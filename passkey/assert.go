@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/ratelimit"
+	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
 )
 
@@ -45,6 +46,32 @@ func (a *assertion) clearPRF() {
 		clear(p.Results.First)
 		clear(p.Results.Second)
 	}
+}
+
+// sessionAssertion is the start of every Finish of a ceremony bound to
+// the request's session (unlock, step-up): the session is the user's
+// cookie session (complete, or pending its second factor if pendingOK),
+// its ceremony is taken (used up: ErrChallenge if there is none), and the
+// browser's answer is parsed. The caller wipes the answer's PRF outputs.
+func (m *Manager) sessionAssertion(r *http.Request, ceremony byte, pendingOK bool, response []byte) (session.Info, *assertion, webauthn.SessionData, error) {
+	if r == nil {
+		return session.Info{}, nil, webauthn.SessionData{}, fmt.Errorf("%w: nil request", ErrInvalidInput)
+	}
+	ctx := r.Context()
+	info, ok := m.cfg.Sessions.Current(ctx)
+	if !ok || info.Bearer || (info.SecondFactorPending && !pendingOK) {
+		return session.Info{}, nil, webauthn.SessionData{}, session.ErrNotLoggedIn
+	}
+	want := ceremonyState{Ceremony: ceremony, UserID: info.UserID, Ref: info.Ref}
+	_, sd, err := m.takeCeremony(ctx, sessionChallengeID(ceremony, info.UserID, info.Ref), want)
+	if err != nil {
+		return session.Info{}, nil, webauthn.SessionData{}, err
+	}
+	a, err := parseAssertion(response)
+	if err != nil {
+		return session.Info{}, nil, webauthn.SessionData{}, err
+	}
+	return info, a, sd, nil
 }
 
 // waCredential is c as go-webauthn checks an assertion against it.

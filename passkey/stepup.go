@@ -88,24 +88,12 @@ func (m *Manager) FinishStepUp(r *http.Request, response []byte, src ratelimit.S
 	if m == nil {
 		return Credential{}, errNilManager
 	}
-	if r == nil {
-		return Credential{}, fmt.Errorf("%w: nil request", ErrInvalidInput)
-	}
-	ctx := r.Context()
-	info, ok := m.cfg.Sessions.Current(ctx)
-	if !ok || info.Bearer {
-		return Credential{}, session.ErrNotLoggedIn
-	}
-	want := ceremonyState{Ceremony: ceremonyStepUp, UserID: info.UserID, Ref: info.Ref}
-	_, sd, err := m.takeCeremony(ctx, sessionChallengeID(ceremonyStepUp, info.UserID, info.Ref), want)
-	if err != nil {
-		return Credential{}, err
-	}
-	a, err := parseAssertion(response)
+	info, a, sd, err := m.sessionAssertion(r, ceremonyStepUp, true, response)
 	if err != nil {
 		return Credential{}, err
 	}
 	defer a.clearPRF()
+	ctx := r.Context()
 	if info.SecondFactorPending {
 		if _, err := m.cfg.Sessions.SecondFactorAttempt(ctx); err != nil {
 			return Credential{}, err

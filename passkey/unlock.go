@@ -134,24 +134,12 @@ func (m *Manager) FinishUnlock(r *http.Request, response []byte, src ratelimit.S
 	if m.cfg.Vault == nil {
 		return UnlockResult{}, ErrNoVault
 	}
-	if r == nil {
-		return UnlockResult{}, fmt.Errorf("%w: nil request", ErrInvalidInput)
-	}
-	ctx := r.Context()
-	info, ok := m.cfg.Sessions.Current(ctx)
-	if !ok || info.SecondFactorPending {
-		return UnlockResult{}, session.ErrNotLoggedIn
-	}
-	want := ceremonyState{Ceremony: ceremonyUnlock, UserID: info.UserID, Ref: info.Ref}
-	_, sd, err := m.takeCeremony(ctx, sessionChallengeID(ceremonyUnlock, info.UserID, info.Ref), want)
-	if err != nil {
-		return UnlockResult{}, err
-	}
-	a, err := parseAssertion(response)
+	info, a, sd, err := m.sessionAssertion(r, ceremonyUnlock, false, response)
 	if err != nil {
 		return UnlockResult{}, err
 	}
 	defer a.clearPRF()
+	ctx := r.Context()
 	prf := a.parsed.ClientExtensionResults.PRF
 	if prf == nil || prf.Results == nil || len(prf.Results.First) < vault.MinSecretLen || len(prf.Results.First) > vault.MaxSecretLen {
 		return UnlockResult{}, ErrPRFUnavailable
