@@ -319,18 +319,9 @@ func (a *app) loginFinish(w http.ResponseWriter, r *http.Request) error {
 		}
 		return a.passkeyFailed(w, r, err, "")
 	}
-	var name, stored string
-	err = a.db.QueryRowContext(ctx, "SELECT username, password_hash FROM users WHERE id = ?", res.UserID).Scan(&name, &stored)
-	if err != nil || stored == deletingMark {
-		// The account is being deleted (its passkeys go with it): the
-		// sign-in ends as a failed one.
-		if lerr := a.m.Logout(ctx); lerr != nil {
-			return lerr
-		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		return a.passkeyFailed(w, r, passkey.ErrLoginFailed, "")
+	name, ok, err := a.passkeyAccount(w, r, res.UserID)
+	if !ok {
+		return err
 	}
 	if res.ClonedCounter {
 		a.log.WarnContext(ctx, "webapp.passkey.clone_flagged", "user", res.UserID)
@@ -341,6 +332,26 @@ func (a *app) loginFinish(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.InfoContext(ctx, "webapp.login.passkey", "user", res.UserID)
 	return writeJSON(w, http.StatusOK, apiAnswer{Next: "/unlock?after=passkey"})
+}
+
+// passkeyAccount returns the login name of the user a passkey just
+// signed in or stepped up, or, when the account is being deleted (its
+// passkeys go with it) or gone, ends the session and answers as a failed
+// sign-in (ok false; err is what the handler returns).
+func (a *app) passkeyAccount(w http.ResponseWriter, r *http.Request, userID string) (name string, ok bool, err error) {
+	ctx := r.Context()
+	var stored string
+	err = a.db.QueryRowContext(ctx, "SELECT username, password_hash FROM users WHERE id = ?", userID).Scan(&name, &stored)
+	if err == nil && stored != deletingMark {
+		return name, true, nil
+	}
+	if lerr := a.m.Logout(ctx); lerr != nil {
+		return "", false, lerr
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", false, err
+	}
+	return "", false, a.passkeyFailed(w, r, passkey.ErrLoginFailed, "")
 }
 
 // stepUpBegin starts a passkey step-up of the session's user, complete or
@@ -382,17 +393,9 @@ func (a *app) stepUpFinish(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return a.passkeyFailed(w, r, err, "")
 	}
-	var name, stored string
-	err = a.db.QueryRowContext(ctx, "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored)
-	if err != nil || stored == deletingMark {
-		// The account is being deleted: the step-up ends as a failed one.
-		if lerr := a.m.Logout(ctx); lerr != nil {
-			return lerr
-		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		return a.passkeyFailed(w, r, passkey.ErrLoginFailed, "")
+	name, ok, err := a.passkeyAccount(w, r, info.UserID)
+	if !ok {
+		return err
 	}
 	// A user-verified passkey is both factors: this browser is the owner's.
 	if err := a.rememberBothFactors(w, name, info.UserID); err != nil {
