@@ -407,8 +407,7 @@ func TestSessionOtherFactorsNeedMultiFactor(t *testing.T) {
 	if ids := a.ids("alice"); len(ids) != 0 {
 		t.Fatalf("alice's authenticators after the refusal: %v", ids)
 	}
-	var passkey string
-	passkey = a.in("", func(ctx context.Context) {
+	passkey := a.in("", func(ctx context.Context) {
 		err = m.Login(ctx, "alice", session.LoginOptions{Factor: session.FactorPasskey})
 	})
 	if err != nil {
