@@ -182,10 +182,12 @@ type Config struct {
 	// user's vault (BeginUnlock, FinishUnlock): each such passkey gets a
 	// secret slot (FORMAT.md §3.2) opened by its PRF output.
 	Vault *vault.Vault
-	// Lockout counts every passkey attempt (login and unlock) against
-	// the user ID, as every other way in does. Give it the Lockout the
-	// app's other user-ID-keyed checks use (or one of its own). Nil: no
-	// lockout (do not do this in production).
+	// Lockout counts every passkey attempt (login, unlock, and the
+	// step-up of a complete session) against the user ID, as every other
+	// way in does; a step-up that answers for a login pending its second
+	// factor is counted on that login instead (FinishStepUp). Give it
+	// the Lockout the app's other user-ID-keyed checks use (or one of its
+	// own). Nil: no lockout (do not do this in production).
 	Lockout *ratelimit.Lockout
 	// SecondFactors, if set, tells whether the user has another second
 	// factor (TOTP): then adding a passkey needs a multi-factor session.
