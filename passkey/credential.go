@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/keyhold/keyhold"
@@ -252,11 +253,11 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 		// set-up that added a slot since wrote the record after it
 		// (keepSlot), so this write conflicts and the next read finds
 		// the slot.
-		slots, err := m.unlockSlots(ctx, userID)
+		has, err := m.hasSlot(ctx, userID, sid)
 		if err != nil {
 			return err
 		}
-		if hasSlot(ctx, m, userID, sid, slots) {
+		if has {
 			u, err := m.cfg.Sessions.Unlocked(ctx)
 			if errors.Is(err, session.ErrLocked) {
 				return ErrVaultLocked
@@ -279,24 +280,21 @@ func (m *Manager) Remove(r *http.Request, userID, id string) error {
 }
 
 // hasSlot reports whether the vault has the secret slot sid at any key
-// version (a slot of a retired version goes with its passkey too).
-func hasSlot(ctx context.Context, m *Manager, userID, sid string, current map[string]bool) bool {
-	if current[sid] {
-		return true
-	}
+// version (a slot of a retired version goes with its passkey too), in
+// one read of the vault's slots; a read that fails is an error, never a
+// "no" that would leave the slot behind its removed passkey.
+func (m *Manager) hasSlot(ctx context.Context, userID, sid string) (bool, error) {
 	if m.cfg.Vault == nil {
-		return false
+		return false, nil
 	}
 	slots, err := m.cfg.Vault.Slots(ctx, userID)
+	if errors.Is(err, vault.ErrNoVault) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
-	for _, s := range slots {
-		if s.ID == sid {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(slots, func(s vault.SlotInfo) bool { return s.ID == sid }), nil
 }
 
 // Delete removes all of the user's passkeys and their handle, and resets

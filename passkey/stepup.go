@@ -43,25 +43,34 @@ func (m *Manager) BeginStepUp(r *http.Request) ([]byte, error) {
 	if len(rec.creds) == 0 {
 		return nil, ErrNotFound
 	}
-	allow := make([]protocol.CredentialDescriptor, len(rec.creds))
-	creds := make([]webauthn.Credential, len(rec.creds))
-	for i := range rec.creds {
-		creds[i] = rec.creds[i].waCredential()
-		allow[i] = protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: rec.creds[i].id, Transport: creds[i].Transport}
+	return m.beginSessionAssertion(r, ceremonyStepUp, origin, info, rec, rec.credentialIDs())
+}
+
+// beginSessionAssertion starts an assertion ceremony bound to the
+// request's session (unlock, step-up): options that list the credentials
+// ids of rec, with user verification required, bound to origin, plus the
+// ceremony's own options; its state kept under the session's challenge ID.
+func (m *Manager) beginSessionAssertion(r *http.Request, ceremony byte, origin string, info session.Info, rec *record, ids [][]byte, opts ...webauthn.LoginOption) ([]byte, error) {
+	allow := make([]protocol.CredentialDescriptor, len(ids))
+	creds := make([]webauthn.Credential, len(ids))
+	for i, id := range ids {
+		creds[i] = rec.creds[rec.find(id)].waCredential()
+		allow[i] = protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: creds[i].ID, Transport: creds[i].Transport}
 	}
-	opts, sd, err := m.wa.BeginLogin(&waUser{handle: rec.handle, name: info.UserID, creds: creds},
+	opts = append([]webauthn.LoginOption{
 		webauthn.WithAllowedCredentials(allow),
 		webauthn.WithUserVerification(protocol.VerificationRequired),
 		webauthn.WithLoginOrigin(origin),
-	)
+	}, opts...)
+	options, sd, err := m.wa.BeginLogin(&waUser{handle: rec.handle, name: info.UserID, creds: creds}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("passkey: step-up options: %w", err)
+		return nil, fmt.Errorf("passkey: assertion options: %w", err)
 	}
-	st := ceremonyState{Ceremony: ceremonyStepUp, UserID: info.UserID, Ref: info.Ref, Origin: origin}
-	if err := m.putCeremony(ctx, sessionChallengeID(ceremonyStepUp, info.UserID, info.Ref), st, sd); err != nil {
+	st := ceremonyState{Ceremony: ceremony, UserID: info.UserID, Ref: info.Ref, Origin: origin}
+	if err := m.putCeremony(r.Context(), sessionChallengeID(ceremony, info.UserID, info.Ref), st, sd); err != nil {
 		return nil, err
 	}
-	return json.Marshal(opts)
+	return json.Marshal(options)
 }
 
 // FinishStepUp completes BeginStepUp with the browser's answer. The

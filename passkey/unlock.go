@@ -2,7 +2,6 @@ package passkey
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,29 +73,12 @@ func (m *Manager) BeginUnlock(r *http.Request) ([]byte, error) {
 			return nil, ErrNotSetUp
 		}
 	}
-	allow := make([]protocol.CredentialDescriptor, 0, len(ids))
 	salts := map[string]protocol.PRFValues{}
-	var creds []webauthn.Credential
 	for _, id := range ids {
-		c := &rec.creds[rec.find(id)]
-		allow = append(allow, protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: c.id, Transport: c.waCredential().Transport})
-		salts[encodeID(c.id)] = protocol.PRFValues{First: c.prfSalt}
-		creds = append(creds, c.waCredential())
+		salts[encodeID(id)] = protocol.PRFValues{First: rec.creds[rec.find(id)].prfSalt}
 	}
-	opts, sd, err := m.wa.BeginLogin(&waUser{handle: rec.handle, name: info.UserID, creds: creds},
-		webauthn.WithAllowedCredentials(allow),
-		webauthn.WithUserVerification(protocol.VerificationRequired),
-		webauthn.WithLoginOrigin(origin),
-		webauthn.WithAssertionExtensions(webauthn.WithExtensionPRFByCredential(salts, nil)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("passkey: unlock options: %w", err)
-	}
-	st := ceremonyState{Ceremony: ceremonyUnlock, UserID: info.UserID, Ref: info.Ref, Origin: origin}
-	if err := m.putCeremony(ctx, sessionChallengeID(ceremonyUnlock, info.UserID, info.Ref), st, sd); err != nil {
-		return nil, err
-	}
-	return json.Marshal(opts)
+	return m.beginSessionAssertion(r, ceremonyUnlock, origin, info, rec, ids,
+		webauthn.WithAssertionExtensions(webauthn.WithExtensionPRFByCredential(salts, nil)))
 }
 
 // UnlockResult describes a passkey unlock that succeeded.
