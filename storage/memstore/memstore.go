@@ -27,7 +27,12 @@
 // [storage.MaxPasskeysPerUser], data longer than
 // [storage.MaxPasskeyDataLen]), session and
 // refresh-family IDs of another length than [storage.SessionIDLen], and
-// their data longer than [storage.MaxSessionDataLen] bytes.
+// their data longer than [storage.MaxSessionDataLen] bytes, blob names
+// empty or longer than [storage.MaxBlobNameLen] bytes and blob data
+// longer than [storage.MaxBlobDataLen] bytes.
+//
+// Blobs ([storage.BlobStore]) are kept in a map by user, then by name,
+// under the same lock; ListBlobs sorts the user's names on every call.
 //
 // Challenges ([storage.ChallengeStore]) are kept in a map under the same
 // lock: a take reads and removes one in a single critical section, so of
@@ -78,12 +83,13 @@
 //
 // Nothing is written to disk: the state is lost when the process exits.
 // There is no background goroutine, and no bound on the number of vault,
-// factor, passkey, session and refresh records other than the memory of
-// the process.
+// factor, passkey, session and refresh records and blobs other than the
+// memory of the process.
 // Records replaced, deleted or expired are left to the garbage collector,
-// not overwritten, but for deleted vault records and replaced or deleted
-// factor and passkey records, whose bytes are zeroed; they hold only what
-// keyhold has already sealed or hashed.
+// not overwritten, but for deleted vault records, replaced or deleted
+// factor and passkey records, and replaced or deleted blobs, whose bytes
+// are zeroed; they hold only what keyhold (or, for blobs, the user's
+// client) has already sealed or hashed.
 package memstore
 
 import (
@@ -108,6 +114,10 @@ type Store struct {
 	rates    keyTable[struct{}]    // rate-limiter TATs (µs), by key
 	lockouts keyTable[lockout]     // lockout states, expiring in ms, by key
 
+	// blobs are the users' blobs, by user ID, then by name; nil until
+	// the first put.
+	blobs map[string]map[string]userRecord
+
 	// challenges are the pending WebAuthn challenges, by ID; nil until
 	// the first put.
 	challenges map[string]challengeEntry
@@ -117,7 +127,8 @@ type Store struct {
 	maxRateKeys, maxLockoutKeys int
 }
 
-// userRecord is what a Store holds for one user in vaults or factors.
+// userRecord is what a Store holds for one user in vaults or factors, or
+// for one blob of a user in blobs.
 // data is never changed after it is stored (only replaced), and never
 // handed out.
 type userRecord struct {
