@@ -42,9 +42,13 @@
  */
 
 /**
- * @typedef {CeremonyOptions & {name: string}} RegisterOptions
+ * @typedef {CeremonyOptions & {name: string, keepPRF?: boolean}} RegisterOptions
  *   name: what the user calls the new passkey, sent to finish as the
  *   `name` query parameter.
+ *   keepPRF: leave the PRF output out of what is sent to finish (the
+ *   server still learns that the passkey has the extension, and records
+ *   its salt). For a zero-knowledge vault (package zk), whose passkey
+ *   slot the browser adds itself: the server must never see the output.
  */
 
 /**
@@ -108,13 +112,15 @@ export async function prfLikely() {
  * @param {RegisterOptions} opts
  * @returns {Promise<any>} The finish answer's JSON.
  */
-export async function register({ begin, finish, name, fetchOptions }) {
+export async function register({ begin, finish, name, keepPRF, fetchOptions }) {
   if (typeof name !== "string" || name === "") throw new TypeError("passkey: register needs a name");
   const options = await post(begin, undefined, fetchOptions);
   const publicKey = creationOptions(field(options, "publicKey"));
   const cred = await navigator.credentials.create(withSignal({ publicKey }, fetchOptions));
   if (!cred) throw new Error("passkey: the browser returned no credential");
-  return post(withQuery(finish, { name }), registrationJSON(/** @type {PublicKeyCredential} */ (cred)), fetchOptions);
+  const answer = registrationJSON(/** @type {PublicKeyCredential} */ (cred));
+  if (keepPRF && answer.clientExtensionResults?.prf) delete answer.clientExtensionResults.prf.results;
+  return post(withQuery(finish, { name }), answer, fetchOptions);
 }
 
 /**

@@ -1,24 +1,16 @@
 package passkey
 
 import (
-	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"net/http"
-	"time"
+
+	"github.com/keyhold/keyhold/internal/jsmodule"
 )
 
 // clientJS is the browser side of the ceremonies (client.js).
 //
 //go:embed client.js
 var clientJS []byte
-
-// clientETag is the strong validator of clientJS: its SHA-256, shortened.
-var clientETag = func() string {
-	h := sha256.Sum256(clientJS)
-	return `"` + hex.EncodeToString(h[:16]) + `"`
-}()
 
 // ScriptHandler returns a handler that serves this package's browser
 // client, an ES module without dependencies (text/javascript; charset=utf-8)
@@ -44,18 +36,4 @@ var clientETag = func() string {
 // The answers carry a strong ETag and "Cache-Control: no-cache": browsers
 // revalidate, so a new version of the module is picked up at once. Only
 // GET and HEAD are allowed.
-func ScriptHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "text/javascript; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("ETag", clientETag)
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(clientJS))
-	})
-}
+func ScriptHandler() http.Handler { return jsmodule.Handler(clientJS) }

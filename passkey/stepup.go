@@ -51,12 +51,7 @@ func (m *Manager) BeginStepUp(r *http.Request) ([]byte, error) {
 // ids of rec, with user verification required, bound to origin, plus the
 // ceremony's own options; its state kept under the session's challenge ID.
 func (m *Manager) beginSessionAssertion(r *http.Request, ceremony byte, origin string, info session.Info, rec *record, ids [][]byte, opts ...webauthn.LoginOption) ([]byte, error) {
-	allow := make([]protocol.CredentialDescriptor, len(ids))
-	creds := make([]webauthn.Credential, len(ids))
-	for i, id := range ids {
-		creds[i] = rec.creds[rec.find(id)].waCredential()
-		allow[i] = protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: creds[i].ID, Transport: creds[i].Transport}
-	}
+	allow, creds := assertionCredentials(rec, ids)
 	opts = append([]webauthn.LoginOption{
 		webauthn.WithAllowedCredentials(allow),
 		webauthn.WithUserVerification(protocol.VerificationRequired),
@@ -71,6 +66,18 @@ func (m *Manager) beginSessionAssertion(r *http.Request, ceremony byte, origin s
 		return nil, err
 	}
 	return json.Marshal(options)
+}
+
+// assertionCredentials returns the credentials of rec whose IDs are ids,
+// as an allow list and as go-webauthn credentials.
+func assertionCredentials(rec *record, ids [][]byte) ([]protocol.CredentialDescriptor, []webauthn.Credential) {
+	allow := make([]protocol.CredentialDescriptor, len(ids))
+	creds := make([]webauthn.Credential, len(ids))
+	for i, id := range ids {
+		creds[i] = rec.creds[rec.find(id)].waCredential()
+		allow[i] = protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: creds[i].ID, Transport: creds[i].Transport}
+	}
+	return allow, creds
 }
 
 // FinishStepUp completes BeginStepUp with the browser's answer. The

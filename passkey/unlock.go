@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/keyhold/keyhold/ratelimit"
@@ -73,12 +72,8 @@ func (m *Manager) BeginUnlock(r *http.Request) ([]byte, error) {
 			return nil, ErrNotSetUp
 		}
 	}
-	salts := map[string]protocol.PRFValues{}
-	for _, id := range ids {
-		salts[encodeID(id)] = protocol.PRFValues{First: rec.creds[rec.find(id)].prfSalt}
-	}
 	return m.beginSessionAssertion(r, ceremonyUnlock, origin, info, rec, ids,
-		webauthn.WithAssertionExtensions(webauthn.WithExtensionPRFByCredential(salts, nil)))
+		webauthn.WithAssertionExtensions(webauthn.WithExtensionPRFByCredential(prfSalts(rec, ids), nil)))
 }
 
 // UnlockResult describes a passkey unlock that succeeded.

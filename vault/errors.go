@@ -23,6 +23,13 @@ var (
 	// older ciphertext of the same record was put back.
 	ErrRollback = errors.New("vault: record version older than expected (rollback)")
 
+	// ErrInvalidRecord means bytes offered to RecordKeyVersion as an
+	// encoded vault record do not parse as one (FORMAT.md §3.1: every
+	// length within its bound and within the input, known slot kinds,
+	// key versions of 1 or more, retired keys in order, nothing after the
+	// end).
+	ErrInvalidRecord = errors.New("vault: invalid vault record")
+
 	// ErrNoVault means the user has no vault yet. The unlock paths
 	// (Unlock, ChangePassphrase, RotateMasterKey, UnlockWithRecoveryKey,
 	// UnlockWithWrapper, UnlockWithSecret) answer a missing vault with an

@@ -14,7 +14,8 @@
 // does first and foremost is shred the vault, because it needs session,
 // vault and ratelimit, and none of them may import the others for it
 // (session imports vault, and neither imports ratelimit); the second
-// factors (totp) and passkeys (passkey) are in [Parts] too.
+// factors (totp), passkeys (passkey) and zero-knowledge records (zk) are
+// in [Parts] too.
 //
 // # Security considerations
 //
@@ -38,6 +39,7 @@ import (
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
+	"github.com/keyhold/keyhold/zk"
 )
 
 // ErrInvalidInput means an argument is out of bounds (an empty or
@@ -66,6 +68,9 @@ type Parts struct {
 	// Passkeys holds the user's passkeys (credential records, PRF salts
 	// and the WebAuthn user handle). Optional: nil if the app has none.
 	Passkeys *passkey.Manager
+	// ZeroKnowledge holds the user's zero-knowledge vault record and
+	// sealed records (package zk). Optional: nil if the app has none.
+	ZeroKnowledge *zk.Server
 }
 
 // Delete removes the account's state from every part, in an order that
@@ -77,6 +82,8 @@ type Parts struct {
 //     rest runs;
 //  2. Vault.Delete(userID): the vault record, with every key slot and
 //     master-key version, is removed: crypto-shredding;
+//     ZeroKnowledge.Delete(userID): the zero-knowledge vault record and
+//     sealed records are removed (the same shredding in that mode);
 //  3. Factors.Delete(userID): the TOTP authenticators, their sealed
 //     secrets and the recovery-code hashes are removed, and the code
 //     lockout's counters of the user are reset;
@@ -125,6 +132,11 @@ func Delete(ctx context.Context, userID, accountName string, p Parts) error {
 	}
 	if err := p.Vault.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("account: deleting the vault: %w", err)
+	}
+	if p.ZeroKnowledge != nil {
+		if err := p.ZeroKnowledge.Delete(ctx, userID); err != nil {
+			return fmt.Errorf("account: deleting the zero-knowledge records: %w", err)
+		}
 	}
 	if p.Factors != nil {
 		if err := p.Factors.Delete(ctx, userID); err != nil {
