@@ -11,7 +11,7 @@
 // An adapter that provides only some of the interfaces calls the matching
 // functions instead: [RunVaultStore], [RunSessionStore], [RunRefreshStore],
 // [RunRateStore], [RunLockoutStore], [RunFactorStore], [RunPasskeyStore],
-// [RunChallengeStore].
+// [RunChallengeStore], [RunBlobStore].
 //
 // Each clause of a contract is one subtest, named after the clause (for
 // example VaultStore/PutStaleExpectConflicts), so a failure names the
@@ -71,12 +71,12 @@
 // storage.MaxSessionDataLen, IDs of another length than
 // storage.SessionIDLen) but are not required to, so refusals are not
 // checked; values exactly at the bounds must work and are checked. Rate
-// and lockout requests, factor records, passkey records and challenges
-// are the exception: RateStore, LockoutStore, FactorStore, PasskeyStore
-// and ChallengeStore must refuse keys, requests, user IDs, handles,
-// credential IDs, challenge IDs, Expires and data out of their bounds
-// with storage.ErrInvalid (and change nothing), and the suite checks one
-// value past every bound.
+// and lockout requests, factor records, passkey records, challenges and
+// blobs are the exception: RateStore, LockoutStore, FactorStore,
+// PasskeyStore, ChallengeStore and BlobStore must refuse keys, requests,
+// user IDs, handles, credential IDs, challenge IDs, blob names, list
+// limits, Expires and data out of their bounds with storage.ErrInvalid
+// (and change nothing), and the suite checks one value past every bound.
 //
 // Expired sessions and families, passed rate-limiter TATs and expired
 // lockout states are checked to be absent, not to be removed: whether the
@@ -116,9 +116,10 @@ const concurrency = 50
 // package storage: one group of subtests per interface that [storage.Store]
 // embeds (VaultStore, SessionStore, RefreshStore, RateStore,
 // LockoutStore, FactorStore, in that order), one subtest per clause, and
-// then the PasskeyStore and ChallengeStore groups, whose clauses skip if
-// the stores from newStore do not implement [storage.PasskeyStore] or
-// [storage.ChallengeStore] (which Store does not embed).
+// then the PasskeyStore, ChallengeStore and BlobStore groups, whose
+// clauses skip if the stores from newStore do not implement
+// [storage.PasskeyStore], [storage.ChallengeStore] or [storage.BlobStore]
+// (which Store does not embed).
 // newStore must return an empty, isolated store on every call; cleanup
 // goes through t.Cleanup. The groups run one after the other, and SessionStore and
 // RefreshStore each wait about 1.6 s for records to expire.
@@ -146,6 +147,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("ChallengeStore", func(t *testing.T) {
 		runChallengesIfImplemented(t, newStore)
+	})
+	t.Run("BlobStore", func(t *testing.T) {
+		runBlobsIfImplemented(t, newStore)
 	})
 }
 

@@ -206,7 +206,8 @@ func lockout(clauses ...string) []string  { return inGroup("LockoutStore", claus
 
 // (factors, for the FactorStore group, is in factor_test.go; passkeys,
 // for the PasskeyStore group, in passkey_test.go; challenges, for the
-// ChallengeStore group, in challenge_test.go.)
+// ChallengeStore group, in challenge_test.go; blobs, for the BlobStore
+// group, in blob_test.go.)
 
 func inGroup(group string, clauses []string) []string {
 	names := make([]string, len(clauses))
@@ -217,13 +218,13 @@ func inGroup(group string, clauses []string) []string {
 }
 
 // groups are the subtests of Run, one per interface.
-var groups = []string{"VaultStore", "SessionStore", "RefreshStore", "RateStore", "LockoutStore", "FactorStore", "PasskeyStore", "ChallengeStore"}
+var groups = []string{"VaultStore", "SessionStore", "RefreshStore", "RateStore", "LockoutStore", "FactorStore", "PasskeyStore", "ChallengeStore", "BlobStore"}
 
 const flawEnv = "STORAGETEST_FLAW"
 
 // resultLine matches the verdict that go test -v prints for a clause, and
 // captures it and the clause's group/name.
-var resultLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestFlawedStoreChild/((?:VaultStore|SessionStore|RefreshStore|RateStore|LockoutStore|FactorStore|PasskeyStore|ChallengeStore)/\S+)`)
+var resultLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestFlawedStoreChild/((?:VaultStore|SessionStore|RefreshStore|RateStore|LockoutStore|FactorStore|PasskeyStore|ChallengeStore|BlobStore)/\S+)`)
 
 // childRun returns the -test.run pattern for a child: every clause for the
 // flawless store; for a flawed one, the clauses it must fail (and any of
@@ -333,6 +334,9 @@ type flawedStore struct {
 	pk         flawedPasskeys          // see passkey_test.go
 
 	challenges map[string]flawedChallenge // by ID; see challenge_test.go
+
+	blobs   map[string]map[string]flawedBlob // by user ID, then name; see blob_test.go
+	blobSeq uint64                           // blobs stored under a new name so far
 
 	sessions map[string]flawedEntry     // by ID
 	index    map[string]map[string]bool // user ID → IDs of the user's sessions
