@@ -34,8 +34,9 @@
 //
 // Deleted rows are overwritten with zeros (secure_delete), so a deleted
 // vault record (account deletion, vault.Vault.Delete), factor record,
-// passkey record or session leaves no copy in the database file once the write-ahead log has
-// been checkpointed; until then, and until SQLite reuses the log's space, the
+// passkey record, session or blob (and a blob's value replaced by
+// another or by a tombstone) leaves no copy in the database file once
+// the write-ahead log has been checkpointed; until then, and until SQLite reuses the log's space, the
 // -wal file still holds the pages as they were before the delete, and
 // copies of the file (backups) hold whatever they held. With [New], set
 // _pragma=secure_delete(1) in the DSN for the same effect. PostgreSQL
@@ -173,6 +174,26 @@
 // sweep had reached it (fail closed). Taken rows are overwritten on disk
 // in SQLite (secure_delete).
 //
+// # Blobs
+//
+// Migration 0008 adds keyhold_blobs for [storage.BlobStore] (package zk's
+// blobs, sealed by the user's client): one row per user and name, with
+// the user ID's bytes and the name's bytes as the primary key, a
+// compare-and-swap version and the value (empty for a tombstone, at most
+// [storage.MaxBlobDataLen] bytes). Names are BLOB in SQLite and bytea in
+// PostgreSQL, not text: they are compared and ordered byte for byte
+// whatever the database's collation (a PostgreSQL text column would sort
+// by its collation, "a" before "B", and could not hold a NUL), so
+// ListBlobs is one query, WHERE user_id = ? AND name > after ORDER BY
+// name LIMIT limit, that the primary key's index serves. PutBlob is one
+// conditional statement, as PutVault is (INSERT … ON CONFLICT DO
+// NOTHING for expect 0, UPDATE … WHERE version = expect otherwise), so of
+// concurrent writers exactly one wins, a tombstone included; a
+// tombstone is an UPDATE that keeps the row and its version. DeleteBlobs
+// is one DELETE … WHERE user_id = ?, which removes the user's versions
+// too. In SQLite, the space of a replaced value and of deleted rows is
+// overwritten (secure_delete).
+//
 // # Migrations
 //
 // The tables are created and upgraded by versioned migrations embedded in
@@ -191,7 +212,8 @@
 // # Security considerations
 //
 // The store holds only what keyhold has already sealed or hashed: vault
-// records are encrypted under keys the store never sees, and session and
+// records are encrypted under keys the store never sees (and blobs under
+// keys that only the user's client holds), and session and
 // refresh-family records hold only what keyhold has sealed or hashed,
 // under IDs that are hashes of tokens the store never sees. A copy of the
 // database therefore does not open anyone's data; it does allow offline
@@ -205,7 +227,7 @@
 // rule can make two users' IDs match ("alice", "Alice" and "alice " are
 // three users); sizes are bounded by [storage.MaxUserIDLen],
 // [storage.MaxVaultDataLen], the bounds of [storage.PasskeyRecord] and
-// [storage.Challenge],
+// [storage.Challenge], [storage.MaxBlobNameLen], [storage.MaxBlobDataLen],
 // [storage.SessionIDLen],
 // [storage.MaxSessionDataLen] and [storage.RateKeyLen] before any query
 // runs (an argument out of bounds, or a rate or lockout request outside

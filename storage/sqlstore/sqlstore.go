@@ -165,6 +165,7 @@ type Store struct {
 	sq              sessionQueries
 	rq              *rateQueries
 	cq              challengeQueries
+	bq              blobQueries // BlobStore's statements
 	// rateWrites and lockoutWrites count the Store's rate and lockout
 	// decisions, to time their sweeps of expired rows.
 	rateWrites, lockoutWrites atomic.Uint64
@@ -204,6 +205,7 @@ func newStore(ctx context.Context, w, r *sql.DB, owned bool, d Dialect, cfg Conf
 		dialect: d, cfg: cfg, w: w, r: r, owned: owned,
 		vaults: buildVaultTable(d, cfg.Schema), factors: buildFactorTable(d, cfg.Schema),
 		pq: buildPasskeyQueries(d, cfg.Schema), cq: buildChallengeQueries(d, cfg.Schema),
+		bq: buildBlobQueries(d, cfg.Schema),
 		sq: buildSessionQueries(d, cfg.Schema), rq: buildRateQueries(d, cfg.Schema),
 		now: time.Now,
 	}
