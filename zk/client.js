@@ -1219,8 +1219,10 @@ export async function createVault(userId, passphrase, opts = {}) {
 
 /**
  * FOR TESTS ONLY: makes a vault around a master key the caller chose
- * (32 bytes, zeroed here), with one passphrase slot at keyVersion. A real
- * vault's key must come from createVault. Not part of the API.
+ * (32 bytes; the copy taken here is zeroed after import), with one
+ * passphrase slot at keyVersion, so that tests can check values derived
+ * from a known key (FORMAT.md §3.7's fingerprint table). A real vault's
+ * key must come from createVault. Not part of the API.
  * @private
  * @param {Uint8Array | string} userId
  * @param {Uint8Array} masterKey
@@ -1344,7 +1346,12 @@ function decodePassphraseParams(params) {
 export async function unlockWithRecoveryKey(record, userId, recoveryKey) {
   const user = userBytes(userId);
   return asUnlock(async () => {
-    const secret = parseRecoveryKey(recoveryKey);
+    let secret;
+    try {
+      secret = parseRecoveryKey(recoveryKey);
+    } catch {
+      throw unlockFailed();
+    }
     try {
       const rec = recordForUnlock(record);
       for (let i = 0; i < rec.slots.length; i++) {
@@ -1430,6 +1437,8 @@ class MemoryStorage {
  * The highest record version seen per (user, record name), and the highest
  * vault key version per user, kept in a Storage: what lets a Client notice
  * a server that puts back an older record or vault. Versions only rise.
+ * Keys (FORMAT.md §8.1): prefix ‖ B64U(user ID) ‖ ":" ‖ name for a record,
+ * prefix ‖ B64U(user ID) ‖ "/vault" for the key version; values are decimal.
  */
 export class VersionLedger {
   #s;
@@ -1467,7 +1476,16 @@ export class VersionLedger {
    */
   #recordKey(user, name) {
     if (typeof name !== "string" || !NAME_RE.test(name)) throw invalid("a record name is 1 to 128 of A-Z a-z 0-9 . _ ~ -");
-    return this.#prefix + "r:" + b64u(userBytes(user)) + ":" + name;
+    return this.#prefix + b64u(userBytes(user)) + ":" + name;
+  }
+
+  /**
+   * The storage key of the user's vault key version: prefix ‖ B64U(user) ‖
+   * "/vault" (a record's key has no "/").
+   * @param {Uint8Array | string} user
+   */
+  #vaultKey(user) {
+    return this.#prefix + b64u(userBytes(user)) + "/vault";
   }
 
   /**
@@ -1498,7 +1516,7 @@ export class VersionLedger {
    * @returns {number}
    */
   keyVersion(user) {
-    return Number(this.#read(this.#prefix + "k:" + b64u(userBytes(user))));
+    return Number(this.#read(this.#vaultKey(user)));
   }
 
   /**
@@ -1507,7 +1525,7 @@ export class VersionLedger {
    * @param {number} v
    */
   seeKeyVersion(user, v) {
-    this.#raise(this.#prefix + "k:" + b64u(userBytes(user)), versionOf(v, 0xffffffffn, "a key version"));
+    this.#raise(this.#vaultKey(user), versionOf(v, 0xffffffffn, "a key version"));
   }
 }
 

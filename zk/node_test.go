@@ -1,0 +1,55 @@
+package zk_test
+
+import (
+	"context"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyhold/keyhold/internal/testenv"
+)
+
+// nodeTestTimeout bounds one run of the client's unit tests (about 7 s
+// on one core of a laptop).
+const nodeTestTimeout = 3 * time.Minute
+
+// TestClientUnderNode runs client.js's unit tests
+// (testdata/client_test.mjs: FORMAT.md §3's vectors, the record decoder,
+// every operation's round trip, the Client against a fake server) with
+// Node's test runner. It skips, or fails when CI=true, without Node 20 or
+// later (WebCrypto on globalThis, String.prototype.isWellFormed).
+func TestClientUnderNode(t *testing.T) {
+	node := testenv.LookPath(t, "node", "apt-get install nodejs")
+	out, err := exec.CommandContext(t.Context(), node, "--version").Output()
+	if err != nil {
+		t.Fatalf("node --version: %v", err)
+	}
+	v := strings.TrimSpace(string(out))
+	major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
+	if n, err := strconv.Atoi(major); err != nil || n < 20 {
+		testenv.Missing(t, "node "+v+" is older than 20 (apt-get install nodejs from a current source)")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), nodeTestTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "testdata/client_test.mjs")
+	cmd.WaitDelay = 5 * time.Second
+	b, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("node --test testdata/client_test.mjs did not finish within %v:\n%s", nodeTestTimeout, b)
+	}
+	if err != nil {
+		t.Fatalf("node --test testdata/client_test.mjs: %v\n%s", err, b)
+	}
+	if !strings.Contains(string(b), "fail 0") {
+		t.Fatalf("node --test testdata/client_test.mjs: no \"fail 0\" in its report:\n%s", b)
+	}
+	t.Logf("%s", lastLines(string(b), 9))
+}
+
+// lastLines returns the last n lines of s (node's summary).
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
