@@ -54,7 +54,7 @@ const (
 
 var (
 	// ErrConfig means Config is missing something it needs.
-	ErrConfig = errors.New("zk: invalid configuration")
+	ErrConfig    = errors.New("zk: invalid configuration")
 	errNilServer = errors.New("zk: nil *Server (the result of a failed New)")
 )
 
@@ -87,8 +87,10 @@ type Config struct {
 	// creations racing each other may pass it by at most their number
 	// (which Limiter bounds).
 	MaxRecords int
-	// Logger receives one event per refused write and per store failure
-	// (never a blob's bytes). nil: slog.Default().
+	// Logger receives input_validation_fail for each request refused as
+	// malformed or over a bound, and sys_blob_store_fail for each store failure
+	// (SECURITY.md, "Audit events"; never a blob's bytes or a record
+	// name). nil: slog.Default().
 	Logger *slog.Logger
 }
 
@@ -179,16 +181,19 @@ func (s *Server) with(h handler) http.HandlerFunc {
 		}
 		var ae *apiError
 		if errors.As(err, &ae) {
-			s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "zk.refused",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", ae.code))
+			if ae.status == http.StatusBadRequest || ae.status == http.StatusRequestEntityTooLarge ||
+				ae.status == http.StatusUnsupportedMediaType || ae.status == http.StatusForbidden {
+				s.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "input_validation_fail",
+					slog.String("user", info.UserID), slog.String("method", r.Method), slog.String("reason", ae.code))
+			}
 			writeError(w, ae)
 			return
 		}
 		if errors.Is(err, context.Canceled) {
 			return
 		}
-		s.cfg.Logger.LogAttrs(ctx, slog.LevelError, "zk.store_failed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		s.cfg.Logger.LogAttrs(ctx, slog.LevelError, "sys_blob_store_fail",
+			slog.String("user", info.UserID), slog.String("method", r.Method), slog.String("error", err.Error()))
 		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "unavailable"})
 	}
 }
@@ -265,9 +270,10 @@ func recordName(blob string) (string, bool) {
 }
 
 // checkName refuses record names outside 1 to MaxNameLen bytes of
-// [A-Za-z0-9._~-].
+// [A-Za-z0-9._~-], and "." and ".." (which a browser's fetch resolves as
+// path segments, so that such a record could never be read).
 func checkName(name string) error {
-	if name == "" || len(name) > MaxNameLen {
+	if name == "" || len(name) > MaxNameLen || name == "." || name == ".." {
 		return &apiError{status: http.StatusBadRequest, code: "invalid_name"}
 	}
 	for i := 0; i < len(name); i++ {

@@ -268,6 +268,8 @@ func TestServerRefusesBadWrites(t *testing.T) {
 		{"name with a space", "PUT", "/records/a%20b", good, 0, "", 400, "invalid_name"},
 		{"name with a slash", "GET", "/records/a%2Fb", nil, -1, "", 400, "invalid_name"},
 		{"name too long", "GET", "/records/" + strings.Repeat("a", zk.MaxNameLen+1), nil, -1, "", 400, "invalid_name"},
+		{"name dot", "PUT", "/records/%2E", good, 0, "", 400, "invalid_name"},
+		{"name dot dot", "PUT", "/records/%2E%2E", good, 0, "", 400, "invalid_name"},
 		{"name not ASCII", "GET", "/records/%C3%A9", nil, -1, "", 400, "invalid_name"},
 		{"delete expecting 0", "DELETE", "/records/n1", nil, 0, "", 400, "expect"},
 	}
