@@ -39,7 +39,7 @@ import (
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
-	"github.com/keyhold/keyhold/zk"
+	"github.com/keyhold/keyhold/vault/zk"
 )
 
 // ErrInvalidInput means an argument is out of bounds (an empty or

@@ -23,7 +23,7 @@ import (
 	"github.com/keyhold/keyhold/storage"
 	"github.com/keyhold/keyhold/storage/memstore"
 	"github.com/keyhold/keyhold/vault"
-	"github.com/keyhold/keyhold/zk"
+	"github.com/keyhold/keyhold/vault/zk"
 )
 
 // serverEnv is a Server mounted at /zk/ behind a session manager, with a

@@ -14,7 +14,7 @@ import (
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage/memstore"
 	"github.com/keyhold/keyhold/vault"
-	"github.com/keyhold/keyhold/zk"
+	"github.com/keyhold/keyhold/vault/zk"
 )
 
 // The server keeps what the client sealed and nothing that opens it:

@@ -1,6 +1,6 @@
-// Unit tests of zk/client.js under Node's test runner:
+// Unit tests of vault/zk/client.js under Node's test runner:
 //
-//	node --test zk/testdata/client_test.mjs
+//	node --test vault/zk/testdata/client_test.mjs
 //
 // (zk/node_test.go runs them from go test.) The vectors are FORMAT.md §3's
 // (vault/testdata/*.json) and §3.7's fingerprint table. Records the tests
@@ -15,8 +15,8 @@ import { fileURLToPath } from "node:url";
 import * as zk from "../client.js";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-const V = JSON.parse(readFileSync(here("../../vault/testdata/vault_vectors.json"), "utf8"));
-const SV = JSON.parse(readFileSync(here("../../vault/testdata/secret_slot_vectors.json"), "utf8"));
+const V = JSON.parse(readFileSync(here("../../testdata/vault_vectors.json"), "utf8"));
+const SV = JSON.parse(readFileSync(here("../../testdata/secret_slot_vectors.json"), "utf8"));
 
 const S = globalThis.crypto.subtle;
 const te = new TextEncoder();
@@ -302,8 +302,8 @@ describe("slot parameters and key versions (FORMAT.md §3.1, §3.2)", () => {
     const user = te.encode("u");
     const mk = (params) => ({ kind: 1, id: new Uint8Array(16), kv: 1, params, wrapped: new Uint8Array(60) });
     const salt16 = new Uint8Array(16);
-    await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [mk(passParams({ iterations: 10000001, salt: salt16 }))]), user, "p"), "params", "iterations over 10M");
-    await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [mk(passParams({ alg: 3, iterations: 10000001, salt: salt16 }))]), user, "p"), "params", "sha512 over 10M");
+    await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [mk(passParams({ iterations: 4000001, salt: salt16 }))]), user, "p"), "params", "iterations over 4M");
+    await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [mk(passParams({ alg: 3, iterations: 2000001, salt: salt16 }))]), user, "p"), "params", "sha512 over 2M");
     await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [mk(passParams({ iterations: 0, salt: salt16 }))]), user, "p"), "params", "0 iterations");
     await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [mk(passParams({ iterations: 1000, salt: new Uint8Array(15) }))]), user, "p"), "params", "salt 15");
     await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [mk(passParams({ alg: 1, t: 3, m: 65536, p: 4, iterations: 0, salt: salt16 }))]), user, "p"), "unsupported", "argon2id");
@@ -314,7 +314,7 @@ describe("slot parameters and key versions (FORMAT.md §3.1, §3.2)", () => {
     // A wrapped field of another length never unlocks (the same error as a wrong passphrase).
     const s = await passSlotIndep(user, 1, MK, "p", { iterations: 1000 });
     await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [{ ...s, wrapped: cat(s.wrapped, [0]) }]), user, "p"), "unlock_failed", "W 61");
-    // The bound itself: 10,000,000 is read (a wrong passphrase is then tried: not run here).
+    // The bounds themselves (4,000,000 and 2,000,000) are read (a wrong passphrase is then tried: not run here).
     // Passphrase length: over 1024 bytes is refused before any work.
     await rejectsCode(zk.unlockWithPassphrase(recordBytes(1, [s]), user, "é".repeat(513)), "invalid_input");
   });

@@ -121,8 +121,14 @@ const MIN_SALT = 16;
 const MAX_SALT = 64;
 /** The fewest PBKDF2-SHA256 iterations a new passphrase slot gets. */
 const MIN_ITERATIONS = 600000;
-/** The most PBKDF2 iterations this reader runs for a stored slot ("params" beyond). */
-const MAX_ITERATIONS = 10000000;
+/**
+ * The most PBKDF2-SHA256 iterations a slot may have ("params" beyond): the
+ * default limit of the Go reader (package kdf's DefaultLimits), so that a
+ * vault made here opens there too.
+ */
+const MAX_ITERATIONS = 4000000;
+/** The most PBKDF2-SHA512 iterations a stored slot may have (Go's limit too). */
+const MAX_ITERATIONS_SHA512 = 2000000;
 const MAX_PASSPHRASE = 1024; // bytes of UTF-8, before NFKC
 const MAX_USER_ID = 255;
 const MAX_CONTEXT = 1024;
@@ -714,7 +720,7 @@ async function makeSlot(user, kind, id, keyVersion, params, kek, mk) {
 /** @param {number} iterations */
 function checkNewIterations(iterations) {
   if (!Number.isInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
-    throw invalid("a new passphrase slot has 600000 to 10000000 PBKDF2-SHA256 iterations");
+    throw invalid("a new passphrase slot has 600000 to 4000000 PBKDF2-SHA256 iterations");
   }
 }
 
@@ -1034,7 +1040,7 @@ export class UnlockedVault {
    * salt), in place of the first passphrase slot at the key version (or as
    * a new slot when there is none). The master key and key version stay.
    * @param {string} newPassphrase At most 1024 bytes of UTF-8; NFKC-normalised.
-   * @param {{iterations?: number}} [opts] iterations: 600000 (the default) to 10000000.
+   * @param {{iterations?: number}} [opts] iterations: 600000 (the default) to 4000000.
    * @returns {Promise<Uint8Array>} The new record.
    */
   async changePassphrase(newPassphrase, { iterations = MIN_ITERATIONS } = {}) {
@@ -1154,7 +1160,7 @@ async function unlockedVault(user, rec, mk, hold) {
  * Options of createVault.
  * @typedef {object} CreateOptions
  * @property {number} [iterations] PBKDF2-SHA256 iterations of the
- *   passphrase slot: 600000 (the default, also the minimum) to 10000000.
+ *   passphrase slot: 600000 (the default, also the minimum) to 4000000.
  * @property {number} [recoveryKeys] How many recovery keys (kind 2 slots): 0 to 16, default 1.
  */
 
@@ -1272,7 +1278,7 @@ async function asUnlock(fn) {
  * slot at the record's key version (PBKDF2-SHA256 or -SHA512).
  * ZKError "unlock_failed" for a wrong passphrase or any fault of the
  * record; "params" for a slot beyond this reader's limits (salt under 16
- * bytes, 0 or more than 10000000 iterations); "unsupported" for an
+ * bytes, 0 iterations, or more than 4000000 (PBKDF2-SHA256) or 2000000 (PBKDF2-SHA512)); "unsupported" for an
  * Argon2id slot (WebCrypto has no Argon2id: use a recovery key or a
  * passkey); "invalid_input" for a passphrase over 1024 bytes.
  * @param {Uint8Array} record The vault record (FORMAT.md §3.1).
@@ -1293,8 +1299,9 @@ export async function unlockWithPassphrase(record, userId, passphrase) {
         throw new ZKError("unsupported", "keyhold/zk: this vault's passphrase slot uses Argon2id, which WebCrypto lacks: unlock with a recovery key or a passkey");
       }
       if (p.salt.length < MIN_SALT) throw new ZKError("params", "keyhold/zk: the passphrase slot's salt is under 16 bytes");
-      if (p.iterations < 1 || p.iterations > MAX_ITERATIONS) {
-        throw new ZKError("params", `keyhold/zk: the passphrase slot's ${p.iterations} iterations are beyond this reader's limit (1 to ${MAX_ITERATIONS})`);
+      const maxIterations = p.alg === ALG_PBKDF2_SHA512 ? MAX_ITERATIONS_SHA512 : MAX_ITERATIONS;
+      if (p.iterations < 1 || p.iterations > maxIterations) {
+        throw new ZKError("params", `keyhold/zk: the passphrase slot's ${p.iterations} iterations are beyond this reader's limit (1 to ${maxIterations})`);
       }
       if (s.wrapped.length !== WRAPPED_LEN) throw unlockFailed();
       const kek = await passphraseKEK(pass, p.salt, p.alg === ALG_PBKDF2_SHA512 ? "SHA-512" : "SHA-256", p.iterations);
