@@ -1769,7 +1769,7 @@ export class Client {
     const creds = this.#credentials ?? globalThis.navigator?.credentials;
     if (!creds || typeof creds.get !== "function") throw new ZKError("unsupported", "keyhold/zk: this browser has no WebAuthn");
     /** @type {CredentialRequestOptions} */
-    const args = { publicKey: requestOptions(pk) };
+    const args = { publicKey: await zeroKnowledgePRFInputs(requestOptions(pk)) };
     if (this.#fetchOptions.signal) args.signal = this.#fetchOptions.signal;
     const cred = /** @type {any} */ (await creds.get(args));
     if (!cred) throw unlockFailed();
@@ -2091,6 +2091,34 @@ function requestOptions(o) {
     }
   }
   return out;
+}
+
+const PRF_INPUT_LABEL = new TextEncoder().encode("keyhold/v1/zk/prf-input\0");
+
+/**
+ * Replaces each credential's PRF salt in options by this mode's own input,
+ * SHA-256("keyhold/v1/zk/prf-input" ‖ 0x00 ‖ salt) (FORMAT.md §8.3), and
+ * drops any other PRF input. The server-side unlock of package passkey
+ * asks the authenticator with the salt itself, and sees that output; the
+ * output for this input is another value, which the server never asks
+ * for, so a passkey that unlocks a server-side vault gives the server
+ * nothing that opens its zero-knowledge slot.
+ * @param {PublicKeyCredentialRequestOptions} pk
+ * @returns {Promise<PublicKeyCredentialRequestOptions>}
+ */
+async function zeroKnowledgePRFInputs(pk) {
+  const prf = /** @type {any} */ (pk.extensions)?.prf;
+  if (!prf?.evalByCredential) throw new ZKError("unsupported", "keyhold/zk: the passkey options ask for no PRF output");
+  /** @type {Record<string, {first: Uint8Array}>} */
+  const by = {};
+  for (const [id, v] of Object.entries(prf.evalByCredential)) {
+    const salt = /** @type {any} */ (v).first;
+    const input = new Uint8Array(PRF_INPUT_LABEL.length + salt.length);
+    input.set(PRF_INPUT_LABEL);
+    input.set(salt, PRF_INPUT_LABEL.length);
+    by[id] = { first: new Uint8Array(await crypto.subtle.digest("SHA-256", input)) };
+  }
+  return { ...pk, extensions: { ...pk.extensions, prf: { evalByCredential: by } } };
 }
 
 /** @param {any} v */

@@ -819,6 +819,14 @@ describe("Client", () => {
         calls.push(args);
         const by = args.publicKey.extensions.prf.evalByCredential[zk.b64u(rawId)];
         assert.ok(by.first instanceof Uint8Array && by.first.length === 32);
+        // FORMAT.md §8.3: not the server's salt (whose output the
+        // server-side unlock sees) but SHA-256 of the label and the salt;
+        // and no other input.
+        const want = new Uint8Array(await crypto.subtle.digest("SHA-256",
+          new Uint8Array([...new TextEncoder().encode("keyhold/v1/zk/prf-input"), 0, ...new Uint8Array(32).fill(2)])));
+        assert.equal(toHex(by.first), toHex(want));
+        assert.equal(toHex(want), "7dfa498327f3bbb72e067cbcf3b8e8510e0675e29684006a6db939a1308c768d");
+        assert.deepEqual(Object.keys(args.publicKey.extensions.prf), ["evalByCredential"]);
         assert.ok(args.publicKey.challenge instanceof Uint8Array);
         assert.ok(args.publicKey.allowCredentials[0].id instanceof Uint8Array);
         const out = prf.slice().buffer;
@@ -830,7 +838,7 @@ describe("Client", () => {
         challenge: zk.b64u(new Uint8Array(32).fill(1)),
         allowCredentials: [{ type: "public-key", id: zk.b64u(rawId) }],
         userVerification: "required",
-        extensions: { prf: { evalByCredential: { [zk.b64u(rawId)]: { first: zk.b64u(new Uint8Array(32).fill(2)) } } } },
+        extensions: { prf: { eval: { first: zk.b64u(new Uint8Array(32).fill(3)) }, evalByCredential: { [zk.b64u(rawId)]: { first: zk.b64u(new Uint8Array(32).fill(2)) } } } },
       },
     };
     const c = newClient(server, undefined, { credentials });
