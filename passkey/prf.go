@@ -7,8 +7,6 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
-
-	"github.com/keyhold/keyhold/session"
 )
 
 // PRFOptions returns the options (the JSON of a CredentialRequestOptions,
@@ -31,18 +29,9 @@ func (m *Manager) PRFOptions(r *http.Request) ([]byte, error) {
 	if m == nil {
 		return nil, errNilManager
 	}
-	ctx := r.Context()
-	info, ok := m.cfg.Sessions.Current(ctx)
-	if !ok || info.SecondFactorPending {
-		return nil, session.ErrNotLoggedIn
-	}
-	rec, err := m.load(ctx, info.UserID)
+	info, rec, ids, err := m.prfCredentials(r.Context())
 	if err != nil {
 		return nil, err
-	}
-	ids := unlockCredentialIDs(rec)
-	if len(ids) == 0 {
-		return nil, ErrPRFUnavailable
 	}
 	allow, creds := assertionCredentials(rec, ids)
 	options, _, err := m.wa.BeginLogin(&waUser{handle: rec.handle, name: info.UserID, creds: creds},

@@ -27,6 +27,26 @@ func unlockCredentialIDs(rec *record) [][]byte {
 	return ids
 }
 
+// prfCredentials returns the complete session of ctx, its user's passkey
+// record and the IDs of the credentials that can be asked for a PRF
+// output: session.ErrNotLoggedIn, or ErrPRFUnavailable when there are
+// none.
+func (m *Manager) prfCredentials(ctx context.Context) (session.Info, *record, [][]byte, error) {
+	info, ok := m.cfg.Sessions.Current(ctx)
+	if !ok || info.SecondFactorPending {
+		return session.Info{}, nil, nil, session.ErrNotLoggedIn
+	}
+	rec, err := m.load(ctx, info.UserID)
+	if err != nil {
+		return session.Info{}, nil, nil, err
+	}
+	ids := unlockCredentialIDs(rec)
+	if len(ids) == 0 {
+		return session.Info{}, nil, nil, ErrPRFUnavailable
+	}
+	return info, rec, ids, nil
+}
+
 // BeginUnlock starts a passkey ceremony that unlocks the vault of the
 // request's session, or, when the session's vault is already unlocked,
 // sets a passkey up to unlock it (adds its vault slot). It returns the
@@ -49,17 +69,9 @@ func (m *Manager) BeginUnlock(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	info, ok := m.cfg.Sessions.Current(ctx)
-	if !ok || info.SecondFactorPending {
-		return nil, session.ErrNotLoggedIn
-	}
-	rec, err := m.load(ctx, info.UserID)
+	info, rec, ids, err := m.prfCredentials(ctx)
 	if err != nil {
 		return nil, err
-	}
-	ids := unlockCredentialIDs(rec)
-	if len(ids) == 0 {
-		return nil, ErrPRFUnavailable
 	}
 	if _, err := m.cfg.Sessions.Unlocked(ctx); errors.Is(err, session.ErrLocked) {
 		// To unlock, only the passkeys that have a slot now are asked.
