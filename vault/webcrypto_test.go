@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,20 +48,7 @@ type nodeResult struct {
 // webcryptoNode returns node's path, or skips (fails in CI) when node is
 // missing or older than 20, the first with WebCrypto on globalThis and
 // String.prototype.isWellFormed.
-func webcryptoNode(t *testing.T) string {
-	t.Helper()
-	node := testenv.LookPath(t, "node", "apt-get install nodejs")
-	out, err := exec.CommandContext(t.Context(), node, "--version").Output()
-	if err != nil {
-		t.Fatalf("node --version: %v", err)
-	}
-	v := strings.TrimSpace(string(out))
-	major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
-	if n, err := strconv.Atoi(major); err != nil || n < 20 {
-		testenv.Missing(t, "node "+v+" is older than 20 (apt-get install nodejs from a current source)")
-	}
-	return node
-}
+func webcryptoNode(t *testing.T) string { return testenv.Node(t) }
 
 // runVaultMJS runs vault.mjs's command with in as its JSON stdin and
 // returns its output and exit status.

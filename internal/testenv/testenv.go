@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -191,4 +193,22 @@ func Browser(t testing.TB) (node, playwrightDir, chromium string) {
 			", or set "+PlaywrightCoreEnv+" to a directory holding node_modules/playwright-core; bash .ci/run installs it)")
 	}
 	return node, playwrightDir, chromium
+}
+
+// Node returns the path of node, 20 or later (the first with WebCrypto on
+// globalThis and String.prototype.isWellFormed), or skips the test (fails
+// it in CI) when there is none.
+func Node(t testing.TB) string {
+	t.Helper()
+	node := LookPath(t, "node", "apt-get install nodejs")
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		t.Fatalf("node --version: %v", err)
+	}
+	v := strings.TrimSpace(string(out))
+	major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
+	if n, err := strconv.Atoi(major); err != nil || n < 20 {
+		Missing(t, "node "+v+" is older than 20 (apt-get install nodejs from a current source)")
+	}
+	return node
 }

@@ -3,7 +3,6 @@ package zk_test
 import (
 	"context"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,16 +20,7 @@ const nodeTestTimeout = 3 * time.Minute
 // Node's test runner. It skips, or fails when CI=true, without Node 20 or
 // later (WebCrypto on globalThis, String.prototype.isWellFormed).
 func TestClientUnderNode(t *testing.T) {
-	node := testenv.LookPath(t, "node", "apt-get install nodejs")
-	out, err := exec.CommandContext(t.Context(), node, "--version").Output()
-	if err != nil {
-		t.Fatalf("node --version: %v", err)
-	}
-	v := strings.TrimSpace(string(out))
-	major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
-	if n, err := strconv.Atoi(major); err != nil || n < 20 {
-		testenv.Missing(t, "node "+v+" is older than 20 (apt-get install nodejs from a current source)")
-	}
+	node := testenv.Node(t)
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTestTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "testdata/client_test.mjs")
