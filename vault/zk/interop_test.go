@@ -1279,3 +1279,68 @@ func TestInteropClientAgainstServer(t *testing.T) {
 		t.Errorf("device 3: notes at %s", r.Version)
 	}
 }
+
+// TestInteropRotationThroughServer: Go rotates the master key of a vault
+// the Client made (twice: key version 3, retired 1 and 2) and stores it;
+// the Client unlocks it with a recovery key from the rotation, reads a
+// record sealed at key version 1 through the retired keys, writes at key
+// version 3 (Go opens it); when the server puts the key version 1 record
+// back, the Client refuses it ("rollback").
+func TestInteropRotationThroughServer(t *testing.T) {
+	ctx := context.Background()
+	s := newIxServer(t)
+	n := startIxNode(t)
+	const user = "rotating-user"
+	login := "/login?user=" + url.QueryEscape(user)
+	n.must("device 1", "client", ixArgs{"client": "dev1", "origin": s.url, "login": login, "base": "/zk", "ledger": "dev1"})
+	created := n.must("createVault", "clientCreateVault", ixArgs{"client": "dev1", "vault": "dev1", "passphrase": ixPassJS, "recovery_keys": 1})
+	put := ixArgs{"client": "dev1", "vault": "dev1", "name": "r", "plaintext_hex": hex.EncodeToString([]byte("at key version 1"))}
+	if r := n.must("put at key version 1", "clientPut", put); r.Version != "1" {
+		t.Fatalf("put: version %s", r.Version)
+	}
+
+	rec1 := s.blob(t, user, "/vault")
+	v, store := ixVaultFrom(t, user, rec1.Data)
+	var u *vault.Unlocked
+	var keys []vault.RecoveryKey
+	for range 2 {
+		var err error
+		if u, keys, err = v.RotateMasterKey(ctx, user, []byte(ixPassNFKC)); err != nil {
+			t.Fatalf("Go: rotating the Client's vault: %v", err)
+		}
+		t.Cleanup(u.Lock)
+	}
+	if u.KeyVersion() != 3 || !slices.Equal(u.RetiredVersions(), []uint32{1, 2}) || len(keys) != 1 {
+		t.Fatalf("Go: key version %d, retired %v, %d recovery keys", u.KeyVersion(), u.RetiredVersions(), len(keys))
+	}
+	if err := s.store.PutBlob(ctx, user, "/vault", ixRecord(t, store, user), rec1.Version); err != nil {
+		t.Fatal(err)
+	}
+
+	r := n.must("unlock with the rotation's recovery key", "clientUnlock", ixArgs{"client": "dev1", "vault": "dev1", "recovery_key": keys[0].Reveal()})
+	if fp := ixFingerprint(t, u); r.Fingerprint != fp || fp == created.Fingerprint || r.KeyVersion != 3 || !slices.Equal(r.Retired, []uint32{1, 2}) {
+		t.Errorf("node: fingerprint %s, key version %d, retired %v; Go: %s, 3, [1 2]", r.Fingerprint, r.KeyVersion, r.Retired, fp)
+	}
+	g := n.must("get a record of key version 1", "clientGet", ixArgs{"client": "dev1", "vault": "dev1", "name": "r"})
+	if string(g.plaintext(t)) != "at key version 1" || g.Version != "1" {
+		t.Errorf("node read %q at %s", g.plaintext(t), g.Version)
+	}
+	put["plaintext_hex"] = hex.EncodeToString([]byte("at key version 3"))
+	if r := n.must("put at key version 3", "clientPut", put); r.Version != "2" {
+		t.Fatalf("put: version %s", r.Version)
+	}
+	b := s.blob(t, user, "r/r")
+	if kv := binary.BigEndian.Uint32(b.Data[2:6]); kv != 3 {
+		t.Errorf("the Client sealed at key version %d after the rotation", kv)
+	}
+	if pt, version, err := u.OpenVersion(b.Data, []byte("keyhold/zk/record/r"), 2); err != nil || string(pt) != "at key version 3" || version != 2 {
+		t.Errorf("Go: the record the Client wrote after the rotation: %q %d %v", pt, version, err)
+	}
+
+	// The server puts the vault record of key version 1 back.
+	cur := s.blob(t, user, "/vault")
+	if err := s.store.PutBlob(ctx, user, "/vault", rec1.Data, cur.Version); err != nil {
+		t.Fatal(err)
+	}
+	n.fails("a vault record of key version 1 after 3", "clientUnlock", ixArgs{"client": "dev1", "vault": "old", "passphrase": ixPassJS}, "rollback")
+}
