@@ -95,26 +95,9 @@ func (b *ixBuffer) String() string {
 	return b.b.String()
 }
 
-// ixNodePath returns node's path, or skips (fails when CI=true) when node
-// is missing or older than 20, as TestClientUnderNode does.
-func ixNodePath(t *testing.T) string {
-	t.Helper()
-	node := testenv.LookPath(t, "node", "apt-get install nodejs")
-	out, err := exec.CommandContext(t.Context(), node, "--version").Output()
-	if err != nil {
-		t.Fatalf("node --version: %v", err)
-	}
-	v := strings.TrimSpace(string(out))
-	major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
-	if n, err := strconv.Atoi(major); err != nil || n < 20 {
-		testenv.Missing(t, "node "+v+" is older than 20 (apt-get install nodejs from a current source)")
-	}
-	return node
-}
-
 func startIxNode(t *testing.T) *ixNode {
 	t.Helper()
-	node := ixNodePath(t)
+	node := testenv.Node(t)
 	ctx, cancel := context.WithTimeout(context.Background(), ixNodeTimeout)
 	cmd := exec.CommandContext(ctx, node, "testdata/interop.mjs")
 	cmd.WaitDelay = 5 * time.Second
