@@ -518,15 +518,20 @@ func (a *app) removeAccount(ctx context.Context, userID, name string) error {
 	// Sessions, the vault, the TOTP authenticators' sealed secrets and the
 	// recovery codes' hashes (with the code lockout's counters of the
 	// user), the passkeys and their user handle (with the passkey
-	// lockout's counters of the user), the login lockout's counters of
-	// the name.
+	// lockout's counters of the user), the private notes' vault record
+	// and sealed records (zero-knowledge blobs), the login lockout's
+	// counters of the name.
 	err := account.Delete(ctx, userID, name, account.Parts{Sessions: a.m, Vault: a.vault,
-		Lockouts: []*ratelimit.Lockout{a.lockout}, Factors: a.auth, Passkeys: a.passkeys})
+		Lockouts: []*ratelimit.Lockout{a.lockout}, Factors: a.auth, Passkeys: a.passkeys, ZeroKnowledge: a.zk})
 	if err != nil {
 		return err
 	}
-	// The step-up and unlock limits count per user ID, not per name.
+	// The step-up and unlock limits, and the private notes' one, count
+	// per user ID, not per name.
 	if err := a.kdfPerAccount.Reset(ctx, userID); err != nil {
+		return err
+	}
+	if err := a.zkPerUser.Reset(ctx, userID); err != nil {
 		return err
 	}
 	if _, err := a.db.ExecContext(ctx, "DELETE FROM users WHERE id = ?", userID); err != nil { // notes and keys_to_show cascade

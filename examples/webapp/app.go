@@ -27,6 +27,7 @@ import (
 	"github.com/keyhold/keyhold/storage/sqlstore"
 	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
+	"github.com/keyhold/keyhold/vault/zk"
 )
 
 //go:embed templates static
@@ -37,7 +38,7 @@ var files embed.FS
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth", "error",
-		"twofactor", "recovered", "security", "enroll", "codes", "account", "passkeys", "addpasskey"} {
+		"twofactor", "recovered", "security", "enroll", "codes", "account", "passkeys", "addpasskey", "privatenotes"} {
 		m[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -113,6 +114,11 @@ type app struct {
 	passkeys       *passkey.Manager
 	passkeyLockout *ratelimit.Lockout
 	passkeyBegin   *ratelimit.Limiter
+
+	// Private notes (privatenotes.go): the zero-knowledge server, whose
+	// blobs only the user's browser opens, and its limit per user ID.
+	zk        *zk.Server
+	zkPerUser *ratelimit.Limiter
 }
 
 // The app's own tables. Notes carry only sealed titles and bodies.
@@ -191,8 +197,12 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 		AllowInsecureCookies: cfg.InsecureCookies,
 		DenyHandler:          a.deny,
 		// Logout keeps other cookies: the device cookie (see setUpLimits)
-		// must survive it.
-		ClearSiteData: `"cache", "storage"`,
+		// must survive it. It keeps the browser's storage too: the private
+		// notes' client keeps there the highest version it has seen of each
+		// record (privatenotes.go), which is how it notices a server that
+		// serves an older one; clearing it at each logout would forget
+		// them. It holds versions only, no key and no text.
+		ClearSiteData: `"cache"`,
 		Logger:        cfg.Logger,
 		Now:           cfg.Now,
 		// A pending login ends after 3 wrong codes (the default), and the
@@ -206,6 +216,9 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 		return nil, nil, err
 	}
 	if err := a.setUpPasskeys(store, cfg); err != nil {
+		return nil, nil, err
+	}
+	if err := a.setUpZK(store, cfg); err != nil {
 		return nil, nil, err
 	}
 	if err := a.resealTOTP(ctx); err != nil {
@@ -323,6 +336,12 @@ func (a *app) routes() http.Handler {
 	// Account deletion.
 	handle("GET /account", a.page("account"), m.RequireLogin)
 	handle("POST /account/delete", a.deleteAccount, fresh)
+	// Private notes (privatenotes.go): the page needs a login, not the
+	// server-side vault unlocked; the zero-knowledge server answers its
+	// own 401 (JSON) to a request without a complete session.
+	handle("GET /private-notes", a.privateNotes, m.RequireLogin)
+	mux.Handle("GET /static/keyhold-zk.js", zk.ScriptHandler())
+	mux.Handle("/zk/", http.StripPrefix("/zk", a.zk))
 	// Passkeys: the settings pages and the ceremonies' JSON endpoints.
 	a.passkeyRoutes(mux, handle, fresh)
 	return mux
@@ -563,6 +582,7 @@ type pageData struct {
 	PasskeyUnlock bool // the unlock page: a passkey of the user's unlocks the vault
 	HasPasskeys   bool // the step-up and second-factor pages: the user has a passkey to confirm with
 	NeedPasskey   bool // the step-up page: the password alone does not allow passkey changes
+	PasskeyPRF    bool // the private-notes page: the user has a passkey with the PRF extension
 }
 
 // render writes the page, or nothing if it returns an error.

@@ -3,10 +3,27 @@
 // whose notes are sealed so that the database alone opens nothing, lock and
 // unlock, a second factor that users may turn on (TOTP authenticator apps,
 // with login recovery codes), passkeys (sign in without a username, unlock
-// the vault with one), a list of logged-in devices with revocation
-// behind a recent re-authentication, account deletion, and logout. It
-// keeps everything in one SQLite file, except the key that seals the TOTP
-// secrets.
+// the vault with one), private notes (keyhold's zero-knowledge mode,
+// package vault/zk: sealed in the browser under a passphrase of their own,
+// which the server never receives), a list of logged-in devices with
+// revocation behind a recent re-authentication, account deletion, and
+// logout. It keeps everything in one SQLite file, except the key that
+// seals the TOTP secrets.
+//
+// The Private notes page (/private-notes) needs a login but not the
+// server-side vault unlocked. Its script creates the user's private vault
+// under a passphrase of at least 15 characters that must differ from the
+// login password (the server sees that one at each login), shows its
+// recovery key once, and unlocks it with the passphrase, the recovery key
+// or a passkey with the PRF extension ("Let a passkey unlock it" sets one
+// up); each note's title and body are sealed together in the browser. The
+// server keeps only sealed blobs (under /zk/) and cannot reset the
+// passphrase: a user who loses it and the recovery key loses the private
+// notes. The page shows the vault's key fingerprint, to compare between
+// two devices, and warns when the server serves an older version of a
+// note than the browser has seen. The server serves the page's
+// JavaScript, so this protects against a leaked database or backup, not
+// against a server that is hostile while the user types the passphrase.
 //
 // Run it from the repository's root with:
 //

@@ -120,6 +120,11 @@ func (a *app) passkeyRoutes(mux *http.ServeMux, handle func(string, handler, fun
 	handle("POST /passkey/login/finish", a.loginFinish, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooManyAPI))
 	handle("POST /passkey/unlock/begin", a.unlockBegin, m.RequireLogin)
 	handle("POST /passkey/unlock/finish", a.unlockFinish, m.RequireLogin)
+	// The private-notes page's passkey options (privatenotes.go): limited
+	// per address as the ceremonies begun.
+	handle("POST /passkey/prf-options", a.prfOptions, func(h http.Handler) http.Handler {
+		return m.RequireLogin(a.passkeyBegin.Middleware(ratelimit.ByIP(a.clients), a.tooManyAPI)(h))
+	})
 	// The step-up: the only passkey endpoints a login pending its second
 	// factor reaches (RequireFirstFactor, as /login/2fa). Begun ones are
 	// limited per address as the sign-ins begun; finishing one checks a

@@ -458,13 +458,35 @@ func TestTOTPPendingLoginBadInput(t *testing.T) {
 }
 
 // TestDeleteAccountRemovesFactors: account deletion removes the user's
-// TOTP authenticators and recovery codes with the rest; a deletion cut
-// short is finished when the app starts again.
+// TOTP authenticators and recovery codes with the rest, and her private
+// notes (the zero-knowledge vault record and sealed records, tombstones
+// included), not another user's; a deletion cut short is finished when
+// the app starts again.
 func TestDeleteAccountRemovesFactors(t *testing.T) {
 	e := newEnv(t, true)
 	c := e.client()
 	e.signup(c, "ada")
 	e.enroll(c, "Phone")
+	// Private notes: a vault record, a live record and a tombstone.
+	zkWrites := func(c *http.Client, who string) {
+		t.Helper()
+		for _, w := range []struct {
+			method, path string
+			body         []byte
+			expect       int
+		}{{"PUT", "/vault", zkVaultRecord(), 0}, {"PUT", "/records/n-1", zkEnvelope(1), 0}, {"PUT", "/records/n-2", zkEnvelope(1), 0}, {"DELETE", "/records/n-2", nil, 1}} {
+			if r := e.zk(c, w.method, w.path, w.body, w.expect); r.code != 200 {
+				t.Fatalf("%s: %s %s: %d %s", who, w.method, w.path, r.code, r.body)
+			}
+		}
+		if n := zkBlobs(t, e.dbPath, who); n != 3 {
+			t.Fatalf("%s has %d blobs, want 3", who, n)
+		}
+	}
+	zkWrites(c, "ada")
+	other := e.client()
+	e.signup(other, "cy")
+	zkWrites(other, "cy")
 	expect(t, "account page", e.get(c, "/account"), 200, "")
 	expect(t, "delete, not confirmed", e.post(c, "/account/delete", url.Values{"confirm": {"bob"}}), 400, "")
 	expect(t, "delete", e.post(c, "/account/delete", url.Values{"confirm": {"Ada "}}), 303, "/?deleted=1")
@@ -485,11 +507,19 @@ func TestDeleteAccountRemovesFactors(t *testing.T) {
 		}
 		return n
 	}
-	for _, table := range []string{"keyhold_factors", "keyhold_vaults", "users"} {
-		if n := count(table); n != 0 {
-			t.Errorf("%d rows left in %s", n, table)
+	// What is left is cy's: no factor, a vault, a user, three blobs.
+	left := func(when string) {
+		t.Helper()
+		for table, want := range map[string]int{"keyhold_factors": 0, "keyhold_vaults": 1, "users": 1, "keyhold_blobs": 3} {
+			if n := count(table); n != want {
+				t.Errorf("%s, %d rows left in %s, want %d", when, n, table, want)
+			}
+		}
+		if n := zkBlobs(t, e.dbPath, "cy"); n != 3 {
+			t.Errorf("%s, cy has %d private-notes blobs", when, n)
 		}
 	}
+	left("after the deletion")
 	e.clock.Advance(3 * time.Minute)
 	expect(t, "login after deletion", e.post(e.client(), "/login", creds), 401, "")
 
@@ -497,6 +527,7 @@ func TestDeleteAccountRemovesFactors(t *testing.T) {
 	b := e.client()
 	e.signup(b, "bob")
 	e.enroll(b, "Phone")
+	zkWrites(b, "bob")
 	if _, err := db.Exec("UPDATE users SET password_hash = ? WHERE username = 'bob'", deletingMark); err != nil {
 		t.Fatal(err)
 	}
@@ -509,11 +540,7 @@ func TestDeleteAccountRemovesFactors(t *testing.T) {
 	if err := cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"keyhold_factors", "keyhold_vaults", "users"} {
-		if n := count(table); n != 0 {
-			t.Errorf("after the restart, %d rows left in %s", n, table)
-		}
-	}
+	left("after the restart")
 	if strings.Contains(e.logs.String(), "webapp.stored_credential_unusable") {
 		t.Error("an account being deleted was logged as an unusable hash")
 	}
