@@ -115,7 +115,7 @@ export async function prfLikely() {
 export async function register({ begin, finish, name, keepPRF, fetchOptions }) {
   if (typeof name !== "string" || name === "") throw new TypeError("passkey: register needs a name");
   const options = await post(begin, undefined, fetchOptions);
-  const publicKey = creationOptions(field(options, "publicKey"));
+  const publicKey = await withOwnPRFInputs(creationOptions(field(options, "publicKey")));
   const cred = await navigator.credentials.create(withSignal({ publicKey }, fetchOptions));
   if (!cred) throw new Error("passkey: the browser returned no credential");
   const answer = registrationJSON(/** @type {PublicKeyCredential} */ (cred));
@@ -133,7 +133,9 @@ export async function register({ begin, finish, name, keepPRF, fetchOptions }) {
  */
 export async function login({ begin, finish, remember, mediation, fetchOptions }) {
   const options = await post(begin, undefined, fetchOptions);
-  const args = withSignal({ publicKey: requestOptions(field(options, "publicKey")) }, fetchOptions);
+  const publicKey = requestOptions(field(options, "publicKey"));
+  if (publicKey.extensions) delete /** @type {any} */ (publicKey.extensions).prf; // a sign-in needs no PRF output
+  const args = withSignal({ publicKey }, fetchOptions);
   const m = mediation ?? options.mediation;
   if (m) args.mediation = m;
   const cred = await navigator.credentials.get(args);
@@ -151,7 +153,8 @@ export async function login({ begin, finish, remember, mediation, fetchOptions }
  */
 export async function unlock({ begin, finish, fetchOptions }) {
   const options = await post(begin, undefined, fetchOptions);
-  const cred = await navigator.credentials.get(withSignal({ publicKey: requestOptions(field(options, "publicKey")) }, fetchOptions));
+  const publicKey = await withOwnPRFInputs(requestOptions(field(options, "publicKey")));
+  const cred = await navigator.credentials.get(withSignal({ publicKey }, fetchOptions));
   if (!cred) throw new Error("passkey: the browser returned no credential");
   return post(finish, assertionJSON(/** @type {PublicKeyCredential} */ (cred)), fetchOptions);
 }
@@ -230,6 +233,41 @@ function extensionInputs(x) {
   if (x.largeBlob?.write) out.largeBlob = { ...x.largeBlob, write: unb64u(x.largeBlob.write) };
   if (typeof x.credBlob === "string") out.credBlob = unb64u(x.credBlob);
   return out;
+}
+
+const PRF_INPUT_LABEL = new TextEncoder().encode("keyhold/v1/passkey/prf-input\0");
+
+/**
+ * Replaces every PRF input of options (prf.eval and each of
+ * prf.evalByCredential, first only) by SHA-256("keyhold/v1/passkey/prf-input"
+ * ‖ 0x00 ‖ the server's salt) (FORMAT.md §7.3). The server chooses the
+ * salts but never the inputs: it cannot ask, through this module, for the
+ * output of an input of another domain, such as the zero-knowledge
+ * client's (FORMAT.md §8.3), whose outputs it must never see.
+ * @template {PublicKeyCredentialCreationOptions | PublicKeyCredentialRequestOptions} T
+ * @param {T} o
+ * @returns {Promise<T>}
+ */
+async function withOwnPRFInputs(o) {
+  const prf = /** @type {any} */ (o.extensions)?.prf;
+  if (!prf) return o;
+  /** @type {any} */
+  const own = {};
+  if (prf.eval) own.eval = { first: await prfInput(prf.eval.first) };
+  if (prf.evalByCredential) {
+    own.evalByCredential = {};
+    for (const [id, v] of Object.entries(prf.evalByCredential)) own.evalByCredential[id] = { first: await prfInput(/** @type {any} */ (v).first) };
+  }
+  return { ...o, extensions: { ...o.extensions, prf: own } };
+}
+
+/** @param {BufferSource} bytes */
+async function prfInput(bytes) {
+  const salt = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+  const b = new Uint8Array(PRF_INPUT_LABEL.length + salt.length);
+  b.set(PRF_INPUT_LABEL);
+  b.set(salt, PRF_INPUT_LABEL.length);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", b));
 }
 
 /** @param {any} v */

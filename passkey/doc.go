@@ -42,7 +42,10 @@
 //
 //   - Unlock ([Manager.BeginUnlock], [Manager.FinishUnlock]) is bound to
 //     the session: it asks the user's passkeys that support PRF for their
-//     output over each one's own salt, and the output opens the passkey's
+//     output over each one's own salt (the browser module gives the
+//     authenticator an input derived from the salt, FORMAT.md §7.3, so
+//     that a server cannot ask for an input of another domain, such as
+//     package vault/zk's, through it), and the output opens the passkey's
 //     vault slot (vault's secret slots, FORMAT.md §3.2), or, when the
 //     vault is unlocked already, becomes that slot. WebAuthn sends
 //     per-credential salts only to listed credentials, so a usernameless
