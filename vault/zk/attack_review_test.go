@@ -4,9 +4,7 @@ package zk_test
 // server), and the runner of testdata/attack_review_test.mjs (a hostile
 // server against the browser client). Tests named TestAttackHeld* are
 // attacks that failed, kept as regression tests. Tests named
-// TestAttackFinding* show an open defect: they skip unless
-// KEYHOLD_ZK_OPEN_FINDINGS=1, which runs them (and they fail until the
-// defect is fixed).
+// TestAttackFinding* showed a defect the review found, since fixed.
 
 import (
 	"bytes"
@@ -14,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -28,18 +25,8 @@ import (
 	"github.com/keyhold/keyhold/vault/zk"
 )
 
-// openFinding skips a test of an open finding unless
-// KEYHOLD_ZK_OPEN_FINDINGS=1.
-func openFinding(t *testing.T, n int) {
-	t.Helper()
-	if os.Getenv("KEYHOLD_ZK_OPEN_FINDINGS") != "1" {
-		t.Skipf("finding %d: not fixed yet (KEYHOLD_ZK_OPEN_FINDINGS=1 runs it)", n)
-	}
-}
-
 // TestAttackReviewUnderNode runs testdata/attack_review_test.mjs (a
-// hostile server against client.js) with Node's test runner; its open
-// findings are skipped unless KEYHOLD_ZK_OPEN_FINDINGS=1 (passed on).
+// hostile server against client.js) with Node's test runner.
 func TestAttackReviewUnderNode(t *testing.T) {
 	node := testenv.Node(t)
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTestTimeout)
@@ -120,13 +107,12 @@ func newLoggedEnv(t *testing.T, cfg zk.Config, wrap func(http.Handler) http.Hand
 }
 
 // TestAttackFinding6LongNames: checkName and client.js allow names of up
-// to MaxNameLen (128) bytes, but the blob name is "r/" ‖ name and a
+// to MaxNameLen (128) bytes, but the blob name was "r/" ‖ name and a
 // BlobStore refuses names over storage.MaxBlobNameLen (128): every name
-// of 127 or 128 bytes is answered 503 "unavailable" and logged as a store
-// failure (sys_blob_store_fail, Error), which any user can trigger at
-// will.
+// of 127 or 128 bytes was answered 503 "unavailable" and logged as a
+// store failure (sys_blob_store_fail, Error), which any user could
+// trigger at will. A record's blob name is now its name.
 func TestAttackFinding6LongNames(t *testing.T) {
-	openFinding(t, 6)
 	e, sink := newLoggedEnv(t, zk.Config{}, nil)
 	alice := e.login("alice", false)
 	_, u := testVault(t, "alice")
@@ -146,11 +132,10 @@ func TestAttackFinding6LongNames(t *testing.T) {
 
 // TestAttackFinding7ReviveTombstoneAtNameCap: at 4×MaxRecords names, a
 // write to a name that is already a tombstone adds no name and no live
-// record beyond MaxRecords, yet checkRoom refuses it (it counts names
-// before noticing the name is one of them), so once a user reaches the
-// cap every deleted name is dead for good.
+// record beyond MaxRecords, yet checkRoom refused it (it counted names
+// before noticing the name was one of them), so once a user reached the
+// cap every deleted name was dead for good.
 func TestAttackFinding7ReviveTombstoneAtNameCap(t *testing.T) {
-	openFinding(t, 7)
 	e := newServerEnv(t, zk.Config{MaxRecords: 1}, ratelimit.Rule{})
 	alice := e.login("alice", false)
 	_, u := testVault(t, "alice")

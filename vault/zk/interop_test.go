@@ -1135,7 +1135,7 @@ func TestInteropClientAgainstServer(t *testing.T) {
 	}
 
 	put("dev1", "notes", pt1, "1")
-	old := s.blob(t, user, "r/notes")
+	old := s.blob(t, user, "notes")
 	put("dev1", "notes", pt2, "2")
 	put("dev1", "a.b~c_d-1", ptBin, "1")
 	put("dev1", "gone", []byte("short-lived"), "1")
@@ -1197,7 +1197,7 @@ func TestInteropClientAgainstServer(t *testing.T) {
 		pt      []byte
 		version uint64
 	}{{"notes", pt2, 2}, {"a.b~c_d-1", ptBin, 1}} {
-		b := s.blob(t, user, "r/"+c.name)
+		b := s.blob(t, user, c.name)
 		pt, version, err := u.OpenVersion(b.Data, []byte("keyhold/zk/record/"+c.name), b.Version)
 		if err != nil || !bytes.Equal(pt, c.pt) || version != c.version {
 			t.Errorf("Go: record %s: version %d, %v", c.name, version, err)
@@ -1229,7 +1229,7 @@ func TestInteropClientAgainstServer(t *testing.T) {
 	}
 
 	// The server puts version 1 of notes back, at the next blob version.
-	if err := s.store.PutBlob(ctx, user, "r/notes", old.Data, 2); err != nil {
+	if err := s.store.PutBlob(ctx, user, "notes", old.Data, 2); err != nil {
 		t.Fatal(err)
 	}
 	getFails("version 1 served as blob version 3", "dev1", "dev1", "notes", "rollback")
@@ -1248,7 +1248,7 @@ func TestInteropClientAgainstServer(t *testing.T) {
 	if err := s.store.PutBlob(ctx, user, "/vault", vaultBlob.Data, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.store.PutBlob(ctx, user, "r/notes", old.Data, 0); err != nil {
+	if err := s.store.PutBlob(ctx, user, "notes", old.Data, 0); err != nil {
 		t.Fatal(err)
 	}
 	getFails("version 1 after the ledger saw 2", "dev1", "dev1", "notes", "rollback")
@@ -1312,7 +1312,7 @@ func TestInteropRotationThroughServer(t *testing.T) {
 	if r := n.must("put at key version 3", "clientPut", put); r.Version != "2" {
 		t.Fatalf("put: version %s", r.Version)
 	}
-	b := s.blob(t, user, "r/r")
+	b := s.blob(t, user, "r")
 	if kv := binary.BigEndian.Uint32(b.Data[2:6]); kv != 3 {
 		t.Errorf("the Client sealed at key version %d after the rotation", kv)
 	}

@@ -25,17 +25,19 @@ const (
 	DefaultMaxRecordLen = 256 << 10
 	// DefaultMaxRecords is the default number of live records per user.
 	DefaultMaxRecords = 1000
-	// MaxNameLen is the longest record name, in bytes.
-	MaxNameLen = 128
+	// MaxNameLen is the longest record name, in bytes: a record's blob
+	// name is its name (storage.MaxBlobNameLen).
+	MaxNameLen = storage.MaxBlobNameLen
+	// MaxMaxRecords is the largest Config.MaxRecords: the status answer
+	// lists every live record, and stays within what a client reads.
+	MaxMaxRecords = 10000
 	// maxNamesPerRecord bounds the names of a user's records, deleted
 	// ones (tombstones) included, at this many times MaxRecords.
 	maxNamesPerRecord = 4
 	// vaultBlob is the name of the blob that holds the vault record. It
 	// is outside the record names (which have no '/'), so no record can
-	// take its place.
+	// take its place; every other blob is the record of its name.
 	vaultBlob = "/vault"
-	// recordPrefix is put before a record's name to make its blob name.
-	recordPrefix = "r/"
 	// envelopeHeaderLen and envelopeOverhead are those of FORMAT.md §3.3's
 	// format 2: format, algorithm, u32 key version, u64 record version;
 	// then nonce and tag.
@@ -83,7 +85,8 @@ type Config struct {
 	// record's bound is storage.MaxBlobDataLen.
 	MaxRecordLen int
 	// MaxRecords bounds the live records of one user (0:
-	// DefaultMaxRecords). It is checked before each creation, so
+	// DefaultMaxRecords; at most MaxMaxRecords). It is checked before
+	// each creation, so
 	// creations racing each other may pass it by at most their number
 	// (which Limiter bounds).
 	MaxRecords int
@@ -113,8 +116,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: Limiter is nil", ErrConfig)
 	case cfg.MaxRecordLen < 0 || cfg.MaxRecordLen > storage.MaxBlobDataLen:
 		return nil, fmt.Errorf("%w: MaxRecordLen %d is outside 0 to storage.MaxBlobDataLen", ErrConfig, cfg.MaxRecordLen)
-	case cfg.MaxRecords < 0:
-		return nil, fmt.Errorf("%w: MaxRecords is negative", ErrConfig)
+	case cfg.MaxRecords < 0 || cfg.MaxRecords > MaxMaxRecords:
+		return nil, fmt.Errorf("%w: MaxRecords %d is outside 0 to MaxMaxRecords", ErrConfig, cfg.MaxRecords)
 	}
 	if cfg.MaxRecordLen == 0 {
 		cfg.MaxRecordLen = DefaultMaxRecordLen
@@ -213,12 +216,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// recordInfo is one record of the status answer.
+// recordInfo is one live record of the status answer.
 type recordInfo struct {
 	Name    string `json:"name"`
 	Version uint64 `json:"version"`
 	Size    int    `json:"size"`
-	Deleted bool   `json:"deleted"`
+}
+
+// maxRecordOvershoot bounds how far beyond MaxRecords the status answer
+// lists, should creations racing each other have passed the bound.
+const maxRecordOvershoot = 64
+
+// eachRecord calls fn with each of the user's record blobs (tombstones
+// included), in name order, until fn returns false.
+func (s *Server) eachRecord(ctx context.Context, userID string, fn func(storage.BlobInfo) bool) error {
+	after := ""
+	for {
+		page, err := s.cfg.Store.ListBlobs(ctx, userID, after, 256)
+		if err != nil {
+			return err
+		}
+		for _, b := range page {
+			if b.Name != vaultBlob && !fn(b) {
+				return nil
+			}
+		}
+		if len(page) < 256 {
+			return nil
+		}
+		after = page[len(page)-1].Name
+	}
 }
 
 // status answers the user's ID, the vault's version and every record's.
@@ -232,26 +259,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, userID string) e
 		return err
 	}
 	records := []recordInfo{}
-	after := recordPrefix
-	for {
-		page, err := s.cfg.Store.ListBlobs(ctx, userID, after, 256)
-		if err != nil {
-			return err
+	err := s.eachRecord(ctx, userID, func(b storage.BlobInfo) bool {
+		if b.Size > 0 {
+			records = append(records, recordInfo{Name: b.Name, Version: b.Version, Size: b.Size})
 		}
-		for _, b := range page {
-			name, ok := recordName(b.Name)
-			if !ok {
-				continue
-			}
-			records = append(records, recordInfo{Name: name, Version: b.Version, Size: b.Size, Deleted: b.Size == 0})
-		}
-		if len(page) < 256 {
-			break
-		}
-		after = page[len(page)-1].Name
-		if len(records) >= maxNamesPerRecord*s.cfg.MaxRecords {
-			break // tombstones beyond any use: the list stays bounded
-		}
+		return len(records) < s.cfg.MaxRecords+maxRecordOvershoot
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"user":    base64.RawURLEncoding.EncodeToString([]byte(userID)),
@@ -259,14 +274,6 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, userID string) e
 		"records": records,
 	})
 	return nil
-}
-
-// recordName returns the record name of a blob name, if it is one.
-func recordName(blob string) (string, bool) {
-	if len(blob) <= len(recordPrefix) || blob[:len(recordPrefix)] != recordPrefix {
-		return "", false
-	}
-	return blob[len(recordPrefix):], true
 }
 
 // checkName refuses record names outside 1 to MaxNameLen bytes of
@@ -294,7 +301,7 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request, userID string
 	if err := checkName(name); err != nil {
 		return err
 	}
-	return s.serveBlob(w, r, userID, recordPrefix+name)
+	return s.serveBlob(w, r, userID, name)
 }
 
 // serveBlob answers a blob's bytes and version, or 404 with the version
@@ -417,46 +424,42 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request, userID string
 	if binary.BigEndian.Uint64(body[6:14]) != expect+1 {
 		return &apiError{status: http.StatusBadRequest, code: "version_mismatch"}
 	}
-	blob := recordPrefix + name
-	if err := s.checkRoom(r.Context(), userID, blob); err != nil {
+	if err := s.checkRoom(r.Context(), userID, name); err != nil {
 		return err
 	}
-	return s.put(w, r, userID, blob, body, expect)
+	return s.put(w, r, userID, name, body, expect)
 }
 
-// checkRoom refuses a write that would make a live record of blob when
-// the user has MaxRecords live ones already, or maxNamesPerRecord times
-// as many names, deleted ones included (each keeps its tombstone).
-func (s *Server) checkRoom(ctx context.Context, userID, blob string) error {
-	b, err := s.cfg.Store.GetBlob(ctx, userID, blob)
+// checkRoom refuses a write that would make name a live record when the
+// user has MaxRecords live ones already, or a new name when the user has
+// maxNamesPerRecord times MaxRecords names, deleted ones included (each
+// keeps its tombstone).
+func (s *Server) checkRoom(ctx context.Context, userID, name string) error {
+	b, err := s.cfg.Store.GetBlob(ctx, userID, name)
 	switch {
 	case err == nil && len(b.Data) > 0:
 		return nil // a replacement adds no record
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
-	live, names, after := 0, 0, recordPrefix
-	for {
-		page, err := s.cfg.Store.ListBlobs(ctx, userID, after, 256)
-		if err != nil {
-			return err
+	newName := err != nil // a tombstone's name is counted already
+	live, names := 0, 0
+	full := false
+	err = s.eachRecord(ctx, userID, func(b storage.BlobInfo) bool {
+		names++
+		if b.Size > 0 {
+			live++
 		}
-		for _, b := range page {
-			if _, ok := recordName(b.Name); ok {
-				names++
-				if b.Size > 0 {
-					live++
-				}
-			}
-		}
-		if live >= s.cfg.MaxRecords || names >= maxNamesPerRecord*s.cfg.MaxRecords {
-			return &apiError{status: http.StatusForbidden, code: "too_many_records"}
-		}
-		if len(page) < 256 {
-			return nil
-		}
-		after = page[len(page)-1].Name
+		full = live >= s.cfg.MaxRecords || newName && names >= maxNamesPerRecord*s.cfg.MaxRecords
+		return !full
+	})
+	if err != nil {
+		return err
 	}
+	if full {
+		return &apiError{status: http.StatusForbidden, code: "too_many_records"}
+	}
+	return nil
 }
 
 func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request, userID string) error {
@@ -471,7 +474,7 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request, userID str
 	if expect == 0 {
 		return &apiError{status: http.StatusBadRequest, code: "expect"}
 	}
-	return s.put(w, r, userID, recordPrefix+name, nil, expect)
+	return s.put(w, r, userID, name, nil, expect)
 }
 
 // Delete removes every blob of the user, the vault record and the sealed
