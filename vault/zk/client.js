@@ -19,9 +19,10 @@
 //   return (seal, open, slot changes, fingerprint). Nothing leaves the page.
 // - High level: Client talks to zk.Handler's HTTP API with fetch
 //   (same-origin credentials), writes with compare-and-swap versions, and
-//   keeps a VersionLedger (localStorage) of the highest versions it has
-//   seen, so that a server putting an older record or vault back is
-//   noticed ("rollback").
+//   keeps a VersionLedger (localStorage) of the versions and GCM tags it
+//   opened or wrote, and of its own writes that got no answer or were
+//   refused, so that a server putting an older record or vault back, or
+//   serving a write this client was told failed, is noticed ("rollback").
 //
 // The master key: after creation or an unlock it exists only inside
 // non-extractable CryptoKeys (an HKDF base key from which the record keys,
@@ -48,7 +49,10 @@
 /**
  * The codes of ZKError:
  * "unlock_failed" (any failed unlock), "decrypt" (a sealed record fails to
- * open), "rollback" (an authentic record older than what was seen before),
+ * open), "rollback" (an authentic record or vault the ledger refuses: older
+ * than seen before, another at the version seen, a write of this client
+ * that did not stand; a record or vault answered as absent after it was
+ * seen),
  * "invalid_input", "invalid_record" (a vault record fails to parse),
  * "params" (slot parameters beyond this reader's limits), "unsupported"
  * (Argon2id, which WebCrypto lacks; a passkey without PRF output), "locked",
@@ -144,7 +148,21 @@ const RECOVERY_CHARS = 32;
 const RECOVERY_BYTES = 20;
 const MAX_RECOVERY_INPUT = 256; // bytes of UTF-8
 const RECORD_CONTEXT = "keyhold/zk/record/";
+/**
+ * A record name: 1 to 128 bytes of A-Z a-z 0-9 . _ ~ - (zk.MaxNameLen: a
+ * record's blob name is its name, and a store's names are at most 128
+ * bytes), never "." or "..".
+ */
 const NAME_RE = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/**
+ * Whether name is a valid record name (NAME_RE, not "." or "..").
+ * @param {any} name
+ * @returns {boolean}
+ */
+function validName(name) {
+  return typeof name === "string" && NAME_RE.test(name) && name !== "." && name !== "..";
+}
 
 /** @returns {SubtleCrypto} */
 function subtle() {
@@ -1440,12 +1458,176 @@ class MemoryStorage {
   }
 }
 
+/** The length of an envelope's GCM tag: the last 16 bytes of a sealed record. */
+const TAG_LEN = 16;
 /**
- * The highest record version seen per (user, record name), and the highest
- * vault key version per user, kept in a Storage: what lets a Client notice
- * a server that puts back an older record or vault. Versions only rise.
- * Keys (FORMAT.md §8.1): prefix ‖ B64U(user ID) ‖ ":" ‖ name for a record,
- * prefix ‖ B64U(user ID) ‖ "/vault" for the key version; values are decimal.
+ * At most this many pending writes and this many superseded tags are kept
+ * per (user, record name); see VersionLedger.
+ */
+const MAX_LEDGER_TAGS = 64;
+
+/**
+ * One record this client sealed, as the ledger keeps it: its version and
+ * its GCM tag (the envelope's last 16 bytes).
+ * @typedef {object} SealedMark
+ * @property {bigint} version
+ * @property {Uint8Array} tag 16 bytes.
+ */
+
+/**
+ * What a VersionLedger holds for one (user, record name).
+ * @typedef {object} RecordLedger
+ * @property {bigint} min The highest version opened (authenticated) or
+ *   written with a 2xx answer (a delete's tombstone included); 0n if none.
+ * @property {Uint8Array | null} tag The GCM tag of the record at min; null
+ *   when unknown (a ledger entry of the old plain-number form) or after a
+ *   delete.
+ * @property {boolean} deleted True when min is a tombstone this client
+ *   made (a 2xx delete).
+ * @property {SealedMark[]} pending Records sealed here whose write got no
+ *   definite answer (network error, 5xx or another non-409 refusal, an
+ *   unparseable 2xx).
+ * @property {SealedMark[]} superseded Records sealed here that must never
+ *   be accepted: refused with 409, or pending when a later write of the
+ *   same name got a 2xx.
+ */
+
+/**
+ * @param {Uint8Array} tag
+ * @returns {string}
+ */
+function tagKey(tag) {
+  const t = bytesOf(tag);
+  if (!t || t.length !== TAG_LEN) throw invalid("a tag is 16 bytes");
+  return b64u(t);
+}
+
+/**
+ * A ledger entry as stored: versions as decimal strings (they may pass
+ * 2^53), tags as B64U.
+ * @typedef {object} StoredEntry
+ * @property {bigint} min
+ * @property {string | null} tag
+ * @property {boolean} deleted
+ * @property {{v: bigint, t: string}[]} pending
+ * @property {{v: bigint, t: string}[]} superseded
+ */
+
+/** @returns {StoredEntry} */
+const emptyEntry = () => ({ min: 0n, tag: null, deleted: false, pending: [], superseded: [] });
+
+/**
+ * A stored decimal version, or undefined.
+ * @param {any} s
+ */
+function storedVersion(s) {
+  return typeof s === "string" && /^[0-9]{1,20}$/.test(s) && BigInt(s) <= U64_MAX ? BigInt(s) : undefined;
+}
+
+/** @param {any} s */
+const storedTag = (s) => typeof s === "string" && /^[A-Za-z0-9_-]{22}$/.test(s);
+
+/**
+ * Reads a stored entry: JSON {"min": "n", "tag": B64U | null, "deleted":
+ * bool, "pending": [["n", B64U], ...], "superseded": [...]}, or the old
+ * form, a bare decimal (min only, tag unknown). Anything else reads as
+ * empty, as an unreadable value always did.
+ * @param {string | null | undefined} raw
+ * @returns {StoredEntry}
+ */
+function parseEntry(raw) {
+  if (typeof raw !== "string") return emptyEntry();
+  const old = storedVersion(raw);
+  if (old !== undefined) return { ...emptyEntry(), min: old };
+  let j;
+  try {
+    j = JSON.parse(raw);
+  } catch {
+    return emptyEntry();
+  }
+  const min = storedVersion(j?.min);
+  if (min === undefined || (j.tag !== null && !storedTag(j.tag)) || !Array.isArray(j.pending) || !Array.isArray(j.superseded)) return emptyEntry();
+  /** @param {any[]} list */
+  const marks = (list) => {
+    const out = [];
+    for (const x of list.slice(0, 2 * MAX_LEDGER_TAGS)) {
+      const v = Array.isArray(x) ? storedVersion(x[0]) : undefined;
+      if (v !== undefined && storedTag(x[1])) out.push({ v, t: /** @type {string} */ (x[1]) });
+    }
+    return out;
+  };
+  return { min, tag: j.tag, deleted: j.deleted === true, pending: marks(j.pending), superseded: marks(j.superseded) };
+}
+
+/**
+ * Keeps the marks at or above min, one per tag, the highest versions
+ * first, at most MAX_LEDGER_TAGS (dropping the lowest versions).
+ * @param {{v: bigint, t: string}[]} list
+ * @param {bigint} min
+ */
+function boundMarks(list, min) {
+  const seen = new Set();
+  const out = [];
+  for (const m of [...list].sort((a, b) => (a.v > b.v ? -1 : a.v < b.v ? 1 : 0))) {
+    if (m.v < min || seen.has(m.t)) continue;
+    seen.add(m.t);
+    out.push(m);
+  }
+  return out;
+}
+
+/**
+ * The versions and tags this client can trust, per (user, record name),
+ * and the highest vault key version per user, kept in a Storage: what lets
+ * a Client notice a server that puts back an older record or vault, or a
+ * record this client wrote whose write it was told failed.
+ *
+ * Per (user, record name) it keeps (see RecordLedger):
+ *
+ * - `min`, the highest version this client opened (authenticated) or
+ *   wrote with a 2xx answer, and `tag`, the GCM tag (the last 16 bytes) of
+ *   that record: null after a delete (then `deleted` is set: min is the
+ *   tombstone's version) or when unknown (an entry of the old form).
+ *   Versions the server merely states (the status list, a 409's body, a
+ *   tombstone's version in a GET, the Keyhold-Version of an answer not
+ *   opened) never enter the ledger.
+ * - `pending`: records this client sealed whose write got no definite
+ *   answer (network error, 5xx or another refusal than 409, a 2xx whose
+ *   body does not parse), as {version, tag}.
+ * - `superseded`: tags of records this client sealed that must never be
+ *   accepted: those refused with 409 (an honest server did not store
+ *   them) and every pending one once a later write (or delete) of the same
+ *   name gets a 2xx.
+ *
+ * Reading a record (accept), after it opened at version v with tag t:
+ * "rollback" if t is superseded, if v < min, or if v == min and the
+ * record at min is a tombstone or has another known tag; otherwise it is
+ * accepted: if t is pending (the write did land) it becomes min/tag and
+ * every other pending record becomes superseded; else min = v, tag = t.
+ * An answer that the record is deleted at version d (acceptAbsent) is
+ * accepted only when d > min, or d == min when min is this client's own
+ * tombstone (a record opened live at version N cannot have been deleted
+ * at N); an answer that it never existed only when min is 0.
+ *
+ * Writing: the sealed record is added as pending before it is sent
+ * (addPending); a 2xx makes it min/tag and every other pending record
+ * superseded (confirmWrite); a 409 makes it superseded (refuseWrite); any
+ * other outcome leaves it pending. A 2xx delete sets min to the
+ * tombstone's version, tag null, deleted, and supersedes every pending
+ * record (confirmDelete).
+ *
+ * Bounds: pending and superseded keep only records at or above min (a
+ * record below min is refused whatever it is), one per tag, at most 64
+ * each; beyond that the lowest versions are dropped from superseded, and
+ * moved from pending to superseded (failing closed: a write of which 64
+ * later ones got no answer either is refused if it shows up).
+ *
+ * Storage keys (FORMAT.md §8.1): prefix ‖ B64U(user ID) ‖ ":" ‖ name for a
+ * record, whose value is JSON {"min": decimal, "tag": B64U or null,
+ * "deleted": bool, "pending": [[decimal, B64U], ...], "superseded": [...]}
+ * (a bare decimal, the old form, still reads as min with an unknown tag;
+ * an unreadable value as empty); prefix ‖ B64U(user ID) ‖ "/vault" for
+ * the key version, a decimal that only rises.
  */
 export class VersionLedger {
   #s;
@@ -1464,17 +1646,8 @@ export class VersionLedger {
    * @param {string} key
    * @returns {bigint}
    */
-  #read(key) {
-    const v = this.#s.getItem(key);
-    return typeof v === "string" && /^[0-9]{1,20}$/.test(v) && BigInt(v) <= U64_MAX ? BigInt(v) : 0n;
-  }
-
-  /**
-   * @param {string} key
-   * @param {bigint} v
-   */
-  #raise(key, v) {
-    if (v > this.#read(key)) this.#s.setItem(key, v.toString());
+  #readNumber(key) {
+    return storedVersion(this.#s.getItem(key)) ?? 0n;
   }
 
   /**
@@ -1482,7 +1655,7 @@ export class VersionLedger {
    * @param {string} name
    */
   #recordKey(user, name) {
-    if (typeof name !== "string" || !NAME_RE.test(name)) throw invalid("a record name is 1 to 128 of A-Z a-z 0-9 . _ ~ -");
+    if (!validName(name)) throw invalid("a record name is 1 to 128 of A-Z a-z 0-9 . _ ~ - (not . or ..)");
     return this.#prefix + b64u(userBytes(user)) + ":" + name;
   }
 
@@ -1495,26 +1668,187 @@ export class VersionLedger {
     return this.#prefix + b64u(userBytes(user)) + "/vault";
   }
 
+  /** @param {string} key */
+  #entry(key) {
+    return parseEntry(this.#s.getItem(key));
+  }
+
   /**
-   * The highest version seen of the user's record `name` (0n if none): the
-   * minimum a read accepts.
+   * Bounds and stores an entry.
+   * @param {string} key
+   * @param {StoredEntry} e
+   */
+  #store(key, e) {
+    let pending = boundMarks(e.pending, e.min);
+    let superseded = boundMarks(e.superseded, e.min);
+    if (pending.length > MAX_LEDGER_TAGS) {
+      superseded = boundMarks(superseded.concat(pending.slice(MAX_LEDGER_TAGS)), e.min);
+      pending = pending.slice(0, MAX_LEDGER_TAGS);
+    }
+    superseded = superseded.slice(0, MAX_LEDGER_TAGS);
+    /** @param {{v: bigint, t: string}[]} l */
+    const out = (l) => l.map((m) => [m.v.toString(), m.t]);
+    this.#s.setItem(key, JSON.stringify({ min: e.min.toString(), tag: e.tag, deleted: e.deleted, pending: out(pending), superseded: out(superseded) }));
+  }
+
+  /**
+   * The highest version this client opened or wrote of the user's record
+   * `name` (0n if none): the minimum a read accepts.
    * @param {Uint8Array | string} user
    * @param {string} name
    * @returns {bigint}
    */
   min(user, name) {
-    return this.#read(this.#recordKey(user, name));
+    return this.#entry(this.#recordKey(user, name)).min;
+  }
+
+  /**
+   * A copy of what the ledger holds for the user's record `name`.
+   * @param {Uint8Array | string} user
+   * @param {string} name
+   * @returns {RecordLedger}
+   */
+  record(user, name) {
+    const e = this.#entry(this.#recordKey(user, name));
+    /** @param {{v: bigint, t: string}[]} l */
+    const marks = (l) => l.map((m) => ({ version: m.v, tag: unb64u(m.t) }));
+    return { min: e.min, tag: e.tag === null ? null : unb64u(e.tag), deleted: e.deleted, pending: marks(e.pending), superseded: marks(e.superseded) };
   }
 
   /**
    * Records that version `version` of the user's record `name` was seen
-   * (authentic); a lower one changes nothing.
+   * (authentic), with its tag when known; a lower one changes nothing.
+   * Unlike accept it checks nothing: for a caller that verified the
+   * record itself.
+   * @param {Uint8Array | string} user
+   * @param {string} name
+   * @param {number | bigint} version
+   * @param {Uint8Array} [tag] The record's last 16 bytes.
+   */
+  see(user, name, version, tag) {
+    const key = this.#recordKey(user, name);
+    const v = versionOf(version, U64_MAX, "a version");
+    const t = tag === undefined ? null : tagKey(tag);
+    const e = this.#entry(key);
+    if (v > e.min) this.#store(key, { ...e, min: v, tag: t, deleted: false });
+    else if (v === e.min && e.tag === null && !e.deleted && t !== null) this.#store(key, { ...e, tag: t });
+  }
+
+  /**
+   * The rule for a record read and opened at `version` with `tag`: throws
+   * ZKError "rollback" when the tag is superseded, the version is below
+   * min, or it is min with a tombstone or another known tag there;
+   * otherwise records it (a pending record promoted, the other pending
+   * ones superseded; else min and tag set).
+   * @param {Uint8Array | string} user
+   * @param {string} name
+   * @param {number | bigint} version
+   * @param {Uint8Array} tag The record's last 16 bytes.
+   */
+  accept(user, name, version, tag) {
+    const key = this.#recordKey(user, name);
+    const v = versionOf(version, U64_MAX, "a version");
+    const t = tagKey(tag);
+    const e = this.#entry(key);
+    const refuse = (/** @type {string} */ why) => new ZKError("rollback", `keyhold/zk: ${name} at version ${v} ${why}`);
+    if (e.superseded.some((m) => m.t === t)) throw refuse("is a write of this client that did not stand (refused, or replaced by a later write)");
+    if (v < e.min) throw refuse(`is below the ${e.min} seen before`);
+    if (v === e.min) {
+      if (e.deleted) throw refuse("was deleted by this client at that version");
+      if (e.tag !== null) {
+        if (e.tag !== t) throw refuse("is another record than the one seen at that version");
+        return;
+      }
+    }
+    const landed = e.pending.find((m) => m.t === t);
+    if (landed) {
+      this.#store(key, { min: v, tag: t, deleted: false, pending: [], superseded: e.superseded.concat(e.pending.filter((m) => m !== landed)) });
+      return;
+    }
+    this.#store(key, { ...e, min: v, tag: t, deleted: false });
+  }
+
+  /**
+   * The rule for an answer that the user's record `name` is absent:
+   * deleted at `deletedAt`, or never existed (undefined). Throws ZKError
+   * "rollback" unless deletedAt > min, or deletedAt == min when min is a
+   * tombstone this client made; or, for a record that never existed,
+   * unless min is 0. Records nothing (the server's word only).
+   * @param {Uint8Array | string} user
+   * @param {string} name
+   * @param {bigint | undefined} deletedAt
+   */
+  acceptAbsent(user, name, deletedAt) {
+    const e = this.#entry(this.#recordKey(user, name));
+    if (deletedAt === undefined) {
+      if (e.min > 0n) throw new ZKError("rollback", `keyhold/zk: ${name} was seen at version ${e.min} and the server says it never existed`);
+      return;
+    }
+    if (deletedAt > e.min || (deletedAt === e.min && e.deleted)) return;
+    throw new ZKError("rollback", `keyhold/zk: ${name} was seen at version ${e.min} and the server says it was deleted at ${deletedAt}`);
+  }
+
+  /**
+   * Adds a record this client sealed, at `version` with `tag`, as pending:
+   * before its write is sent.
+   * @param {Uint8Array | string} user
+   * @param {string} name
+   * @param {number | bigint} version
+   * @param {Uint8Array} tag
+   */
+  addPending(user, name, version, tag) {
+    const key = this.#recordKey(user, name);
+    const e = this.#entry(key);
+    this.#store(key, { ...e, pending: e.pending.concat({ v: versionOf(version, U64_MAX, "a version"), t: tagKey(tag) }) });
+  }
+
+  /**
+   * A write answered 2xx: the record at `version` with `tag` becomes
+   * min/tag, every other pending record superseded.
+   * @param {Uint8Array | string} user
+   * @param {string} name
+   * @param {number | bigint} version
+   * @param {Uint8Array} tag
+   */
+  confirmWrite(user, name, version, tag) {
+    const key = this.#recordKey(user, name);
+    const v = versionOf(version, U64_MAX, "a version");
+    const t = tagKey(tag);
+    const e = this.#entry(key);
+    const others = e.pending.filter((m) => m.t !== t);
+    const min = v > e.min ? v : e.min;
+    this.#store(key, { min, tag: min === v ? t : e.tag, deleted: min === v ? false : e.deleted, pending: [], superseded: e.superseded.concat(others) });
+  }
+
+  /**
+   * A write answered 409: the record with `tag` (at `version`) is
+   * superseded.
+   * @param {Uint8Array | string} user
+   * @param {string} name
+   * @param {number | bigint} version
+   * @param {Uint8Array} tag
+   */
+  refuseWrite(user, name, version, tag) {
+    const key = this.#recordKey(user, name);
+    const t = tagKey(tag);
+    const e = this.#entry(key);
+    this.#store(key, { ...e, pending: e.pending.filter((m) => m.t !== t), superseded: e.superseded.concat({ v: versionOf(version, U64_MAX, "a version"), t }) });
+  }
+
+  /**
+   * A delete answered 2xx with the tombstone at `version`: min = version,
+   * tag null, deleted; every pending record superseded.
    * @param {Uint8Array | string} user
    * @param {string} name
    * @param {number | bigint} version
    */
-  see(user, name, version) {
-    this.#raise(this.#recordKey(user, name), versionOf(version, U64_MAX, "a version"));
+  confirmDelete(user, name, version) {
+    const key = this.#recordKey(user, name);
+    const v = versionOf(version, U64_MAX, "a version");
+    const e = this.#entry(key);
+    const superseded = e.superseded.concat(e.pending);
+    if (v > e.min) this.#store(key, { min: v, tag: null, deleted: true, pending: [], superseded });
+    else this.#store(key, { ...e, pending: [], superseded });
   }
 
   /**
@@ -1523,16 +1857,31 @@ export class VersionLedger {
    * @returns {number}
    */
   keyVersion(user) {
-    return Number(this.#read(this.#vaultKey(user)));
+    return Number(this.#readNumber(this.#vaultKey(user)));
   }
 
   /**
-   * Records that the user's vault was seen at key version v.
+   * Records that the user's vault was seen at key version v (a lower one
+   * changes nothing).
    * @param {Uint8Array | string} user
    * @param {number} v
    */
   seeKeyVersion(user, v) {
-    this.#raise(this.#vaultKey(user), versionOf(v, 0xffffffffn, "a key version"));
+    const key = this.#vaultKey(user);
+    const x = versionOf(v, 0xffffffffn, "a key version");
+    if (x > this.#readNumber(key)) this.#s.setItem(key, x.toString());
+  }
+
+  /**
+   * Internal: sets the user's key version even when lower (a Client's
+   * createVault with replaceSeenVault). Not for applications.
+   * @param {symbol} token
+   * @param {Uint8Array} user
+   * @param {number} v
+   */
+  [INTERNAL](token, user, v) {
+    if (token !== INTERNAL) throw new TypeError("keyhold/zk: internal");
+    this.#s.setItem(this.#vaultKey(user), versionOf(v, 0xffffffffn, "a key version").toString());
   }
 }
 
@@ -1571,7 +1920,31 @@ export class VersionLedger {
  * The client of zk.Handler's HTTP API. Reads and writes carry versions
  * (compare-and-swap); records are sealed in envelope format 2 at the
  * version they will have, with context "keyhold/zk/record/" + name, and
- * every read is checked against the VersionLedger.
+ * every read is checked against the VersionLedger, whose rules (see
+ * VersionLedger) are, per (user, record name):
+ *
+ * - get: the record opened at version v with GCM tag t is "rollback" if t
+ *   is superseded, v < min, or v == min with another known tag or this
+ *   client's tombstone there; v must also equal the Keyhold-Version and
+ *   be at least 1 (no format 1 envelope, no version 0: never stored).
+ *   If t is pending the write did land: it becomes min/tag and the other
+ *   pending writes superseded; otherwise min = v, tag = t. "deleted at d"
+ *   is "not_found" only if d > min (or d == min for this client's own
+ *   delete), "never existed" only if min is 0; else "rollback".
+ * - put: sealed at expect + 1, expect being the version last observed
+ *   from the server ("rollback" if below min); added as pending before it
+ *   is sent; a 2xx makes it min/tag and supersedes the other pending
+ *   writes; a 409 supersedes it; any other outcome leaves it pending.
+ * - delete: a 2xx sets min to the tombstone's version, tag null, and
+ *   supersedes the pending writes.
+ * - createVault: "rollback" when the ledger saw a vault of the user,
+ *   unless opts.replaceSeenVault === true.
+ *
+ * The versions the server states (status, 409 bodies, tombstones, headers
+ * of answers not opened) choose only what the next write expects; they
+ * never enter the ledger. Every answer body is read with a bound (a
+ * record 1 MiB, the vault 1 MiB, JSON under 4 MiB), its stream cancelled
+ * once the bound is passed.
  */
 export class Client {
   #base;
@@ -1615,7 +1988,7 @@ export class Client {
    * @param {string} what
    */
   async #error(r, what) {
-    const body = await jsonBody(r);
+    const body = await jsonBody(r).catch(() => undefined);
     const version = versionField(body?.version);
     if (r.status === 409) return new ZKError("conflict", `keyhold/zk: ${what}: another write came first`, { status: 409, version });
     if (r.status === 404) return new ZKError("not_found", `keyhold/zk: ${what}: not found`, { status: 404, version });
@@ -1653,7 +2026,7 @@ export class Client {
     const vault = body.vault === null || body.vault === undefined ? null : { version: needVersion(body.vault?.version) };
     if (!Array.isArray(body.records)) throw serverError("the status has no records");
     const records = body.records.map((/** @type {any} */ x) => {
-      if (typeof x?.name !== "string" || !NAME_RE.test(x.name)) throw serverError("a record name is invalid");
+      if (!validName(x?.name)) throw serverError("a record name is invalid");
       return { name: x.name, version: needVersion(x.version), size: Number(x.size) || 0, deleted: x.deleted === true };
     });
     if (this.#user && !equalBytes(this.#user, user)) this.#versions.clear();
@@ -1663,15 +2036,16 @@ export class Client {
   }
 
   /**
-   * Checks that the vault belongs to the session's user and that its key
-   * version is not below the ledger's.
+   * Checks that the vault belongs to the session's user and (unless
+   * replacing) that its key version is not below the ledger's.
    * @param {UnlockedVault} vault
+   * @param {boolean} [replacing] createVault with replaceSeenVault: the key version is not checked.
    */
-  async #checkVault(vault) {
+  async #checkVault(vault, replacing = false) {
     if (!(vault instanceof UnlockedVault)) throw invalid("not an UnlockedVault");
     const user = await this.#userId();
     if (!equalBytes(user, vault.userId)) throw invalid("the vault is not the session user's");
-    if (vault.keyVersion < this.#ledger.keyVersion(user)) {
+    if (!replacing && vault.keyVersion < this.#ledger.keyVersion(user)) {
       throw new ZKError("rollback", `keyhold/zk: the vault's key version ${vault.keyVersion} is below the ${this.#ledger.keyVersion(user)} seen before`);
     }
     return user;
@@ -1679,20 +2053,37 @@ export class Client {
 
   /**
    * Creates the user's vault (createVault, then PUT {base}/vault with
-   * Keyhold-Expect 0). ZKError "conflict" when the user has one already.
+   * Keyhold-Expect 0). ZKError "conflict" when the user has one already;
+   * "rollback", before any work, when the ledger has seen a vault of this
+   * user (a key version above 0): a server answering that there is none
+   * (status().vault null, a 404) after this device saw one is dropping or
+   * hiding it, and a new vault would put a new master key and recovery
+   * keys in its place. opts.replaceSeenVault === true allows it: only
+   * after the user deleted their vault (their account) on purpose. The
+   * ledger's key version is then set to the new vault's; its record
+   * entries are kept (a Storage cannot list them), so names the old vault
+   * used stay at the versions seen (rollback if the server starts them
+   * again from 1).
    * @param {string} passphrase
-   * @param {CreateOptions} [opts]
+   * @param {CreateOptions & {replaceSeenVault?: boolean}} [opts]
    * @returns {Promise<CreatedVault>}
    */
   async createVault(passphrase, opts = {}) {
     const user = await this.#userId();
-    const created = await createVault(user, passphrase, opts);
+    const { replaceSeenVault, ...createOpts } = opts ?? {};
+    const replacing = replaceSeenVault === true;
+    const seen = this.#ledger.keyVersion(user);
+    if (seen > 0 && !replacing) {
+      throw new ZKError("rollback", `keyhold/zk: this device has seen the user's vault (key version ${seen}); the server says there is none`);
+    }
+    const created = await createVault(user, passphrase, createOpts);
     try {
-      await this.#checkVault(created.vault);
+      await this.#checkVault(created.vault, replacing);
       const r = await this.#request("PUT", "/vault", { expect: 0n, body: created.vault.record });
       if (!r.ok) throw await this.#error(r, "creating the vault");
       this.#vaultVersions.set(created.vault, await writtenVersion(r, 1n));
-      this.#ledger.seeKeyVersion(user, created.vault.keyVersion);
+      if (replacing) this.#ledger[INTERNAL](INTERNAL, user, created.vault.keyVersion);
+      else this.#ledger.seeKeyVersion(user, created.vault.keyVersion);
       return created;
     } catch (e) {
       created.vault.lock();
@@ -1884,9 +2275,17 @@ export class Client {
 
   /**
    * Seals plaintext as record `name` at the next version and writes it
-   * (PUT {base}/records/{name}, compare-and-swap). ZKError "conflict" when
-   * another write came first (its version is in .version; get and retry),
-   * "rollback" when the server's version is below one seen before.
+   * (PUT {base}/records/{name}, compare-and-swap). The new version is
+   * expect + 1, expect being the version this client last observed for the
+   * name from the server (status, a 409, a get, a write, else a GET):
+   * ZKError "rollback" when expect is below the ledger's min. The sealed
+   * record is added to the ledger as pending before it is sent; a 2xx
+   * makes it the ledger's min and tag (every other pending write of the
+   * name superseded), a 409 supersedes it, any other outcome (network
+   * error, 5xx, another refusal, an unparseable 2xx) leaves it pending.
+   * ZKError "conflict" when another write came first (its version is in
+   * .version; get and retry); "invalid_input" when the sealed record passes
+   * 1 MiB (more than a server stores).
    * @param {UnlockedVault} vault
    * @param {string} name 1 to 128 of A-Z a-z 0-9 . _ ~ - (not "." or "..").
    * @param {Uint8Array | string} plaintext
@@ -1899,28 +2298,47 @@ export class Client {
     const min = this.#ledger.min(user, name);
     if (expect < min) throw new ZKError("rollback", `keyhold/zk: the server has ${name} at version ${expect}, below the ${min} seen before`);
     if (expect >= U64_MAX) throw invalid("the record's version is at its maximum");
-    const sealed = await vault.sealVersion(plaintext, RECORD_CONTEXT + name, expect + 1n);
-    const r = await this.#request("PUT", "/records/" + name, { expect, body: sealed });
-    if (!r.ok) {
-      const e = await this.#error(r, "writing " + name);
-      if (e.code === "conflict" && e.version !== undefined) this.#versions.set(name, e.version);
+    const version = expect + 1n;
+    const sealed = await vault.sealVersion(plaintext, RECORD_CONTEXT + name, version);
+    if (sealed.length > MAX_RECORD_ANSWER) throw invalid("a sealed record is at most 1 MiB (the server's bound)");
+    const tag = sealed.slice(sealed.length - TAG_LEN);
+    this.#ledger.addPending(user, name, version, tag);
+    let v;
+    try {
+      const r = await this.#request("PUT", "/records/" + name, { expect, body: sealed });
+      if (!r.ok) {
+        const e = await this.#error(r, "writing " + name);
+        if (e.code === "conflict") this.#ledger.refuseWrite(user, name, version, tag);
+        throw e;
+      }
+      v = await writtenVersion(r, version);
+    } catch (e) {
+      if (e instanceof ZKError && e.code === "conflict" && e.version !== undefined) this.#versions.set(name, e.version);
       else this.#versions.delete(name);
       throw e;
     }
-    const v = await writtenVersion(r, expect + 1n);
+    this.#ledger.confirmWrite(user, name, v, tag);
     this.#versions.set(name, v);
-    this.#ledger.see(user, name, v);
     return v;
   }
 
   /**
-   * Reads and opens record `name` (GET {base}/records/{name}). Checks that
-   * the server's Keyhold-Version equals the version authenticated in the
-   * envelope and that it is not below the ledger's; records it in the
-   * ledger. ZKError "not_found" (none, or deleted at or after the version
-   * seen), "rollback" (older than seen before, a record the ledger saw now
-   * missing or deleted before it, or a Keyhold-Version that differs from
-   * the envelope's), "decrypt".
+   * Reads and opens record `name` (GET {base}/records/{name}) and applies
+   * the ledger's rules (VersionLedger.accept) to the version v and GCM tag
+   * (the last 16 bytes) it authenticates: "rollback" when the tag is of a
+   * write of this client that was refused (409) or replaced by a later
+   * write, when v is below the ledger's min, or when v equals min and the
+   * record there was another (another tag) or a tombstone; accepted
+   * otherwise (a pending write of this client that did land is promoted).
+   * It also refuses with "rollback" a server's Keyhold-Version other than
+   * v, and a record at version 0 (a format 1 envelope has version 0): the
+   * server stores records from version 1 only, as format 2 envelopes, so
+   * such a record is authentic but never stored, a replay. An answer that
+   * the record is deleted at version d is ZKError "not_found" only when
+   * d > min, or d == min when min is this client's own delete (a record
+   * opened live at version N cannot have been deleted at N), else
+   * "rollback"; an answer that it never existed is "not_found" only when
+   * min is 0, else "rollback". Also "decrypt" (does not open).
    * @param {UnlockedVault} vault
    * @param {string} name
    * @returns {Promise<{plaintext: Uint8Array, version: bigint}>}
@@ -1933,32 +2351,36 @@ export class Client {
     if (!r.ok) {
       const e = await this.#error(r, "reading " + name);
       if (e.code !== "not_found") throw e;
-      const deletedAt = e.version ?? 0n;
-      if (min > 0n && deletedAt < min) {
-        throw new ZKError("rollback", `keyhold/zk: ${name} was seen at version ${min} and the server says it is missing or deleted before it`);
-      }
-      this.#versions.set(name, deletedAt);
+      this.#ledger.acceptAbsent(user, name, e.version);
+      this.#versions.set(name, e.version ?? 0n);
       throw e;
     }
     const claimed = headerVersion(r);
-    const sealed = await bytesBody(r, MAX_PLAINTEXT + 42);
-    const res = await vault.openVersion(sealed, RECORD_CONTEXT + name, 0n);
-    if (res.version !== claimed) {
+    const sealed = await bytesBody(r, MAX_RECORD_ANSWER);
+    const res = await vault.openVersion(sealed, RECORD_CONTEXT + name, min);
+    try {
+      if (res.version !== claimed) {
+        throw new ZKError("rollback", `keyhold/zk: the server calls ${name} version ${claimed} but the record is version ${res.version}`);
+      }
+      if (res.version === 0n || sealed[0] !== 2) {
+        throw new ZKError("rollback", `keyhold/zk: ${name} is an authentic record at version 0, which the server never stores`);
+      }
+      this.#ledger.accept(user, name, res.version, sealed.subarray(sealed.length - TAG_LEN));
+    } catch (e) {
       res.plaintext.fill(0);
-      throw new ZKError("rollback", `keyhold/zk: the server calls ${name} version ${claimed} but the record is version ${res.version}`);
+      throw e;
     }
-    if (res.version < min) {
-      res.plaintext.fill(0);
-      throw new ZKError("rollback", `keyhold/zk: ${name} is at version ${res.version}, below the ${min} seen before`);
-    }
-    this.#ledger.see(user, name, res.version);
     this.#versions.set(name, res.version);
     return res;
   }
 
   /**
    * Deletes record `name` (DELETE {base}/records/{name},
-   * compare-and-swap; the server keeps a tombstone).
+   * compare-and-swap on the version last observed; the server keeps a
+   * tombstone). ZKError "rollback" when that version is below the
+   * ledger's min. On a 2xx the ledger's min becomes the tombstone's
+   * version, its tag null (a deletion), and every pending write of the
+   * name superseded.
    * @param {UnlockedVault} vault
    * @param {string} name
    * @returns {Promise<bigint>} The tombstone's version.
@@ -1977,6 +2399,7 @@ export class Client {
       throw e;
     }
     const v = await writtenVersion(r, expect + 1n);
+    this.#ledger.confirmDelete(user, name, v);
     this.#versions.set(name, v);
     return v;
   }
@@ -1996,9 +2419,7 @@ const serverError = (m) => new ZKError("server", "keyhold/zk: " + m, { status: 2
 
 /** @param {any} name */
 function checkName(name) {
-  if (typeof name !== "string" || !NAME_RE.test(name) || name === "." || name === "..") {
-    throw invalid("a record name is 1 to 128 of A-Z a-z 0-9 . _ ~ - (not . or ..)");
-  }
+  if (!validName(name)) throw invalid("a record name is 1 to 128 of A-Z a-z 0-9 . _ ~ - (not . or ..)");
 }
 
 /**
@@ -2039,30 +2460,78 @@ async function writtenVersion(r, want) {
 }
 
 /**
- * The answer's JSON (undefined when it is not JSON), at most 4 MiB.
+ * The most bytes of a JSON answer read: under 4 MiB (4 MiB - 1, so that a
+ * reader whose chunks are 1 MiB stops at the fourth: a stream fetches one
+ * chunk ahead of its reader). The status answer, the largest, lists at
+ * most zk.MaxMaxRecords (10,000) records of short names: far below.
+ */
+const MAX_JSON_ANSWER = (4 << 20) - 1;
+/**
+ * The most bytes of a record answer read, and of a record put: 1 MiB, the
+ * largest a server stores (FORMAT.md §8.2: Config.MaxRecordLen, at most
+ * storage.MaxBlobDataLen, 1 MiB).
+ */
+const MAX_RECORD_ANSWER = 1 << 20;
+
+/**
+ * The answer's JSON, at most 4 MiB; undefined when it is not JSON.
+ * ZKError "server" when it is larger (read no further than the bound).
  * @param {Response} r
  */
 async function jsonBody(r) {
+  const b = await bytesBody(r, MAX_JSON_ANSWER);
   try {
-    const t = await r.text();
-    if (t.length > 4 << 20) return undefined;
-    return JSON.parse(t);
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(b));
   } catch {
     return undefined;
   }
 }
 
 /**
- * The answer's bytes, at most max.
+ * The answer's bytes, at most max: ZKError "server" when a Content-Length
+ * says more, or as soon as the bytes read pass max, the body's stream then
+ * cancelled (read through response.body.getReader(), so that a server
+ * cannot make the client buffer more than max + one chunk). Only when
+ * there is no body stream does it fall back to arrayBuffer, with the same
+ * check.
  * @param {Response} r
  * @param {number} max
+ * @returns {Promise<Uint8Array>}
  */
 async function bytesBody(r, max) {
-  const len = Number(r.headers.get("Content-Length"));
-  if (Number.isFinite(len) && len > max) throw serverError("the answer is too large");
-  const b = new Uint8Array(await r.arrayBuffer());
-  if (b.length > max) throw serverError("the answer is too large");
-  return b;
+  const tooLarge = () => serverError("the answer is too large");
+  const body = r.body;
+  const h = r.headers.get("Content-Length");
+  if (h !== null && /^[0-9]+$/.test(h.trim()) && Number(h.trim()) > max) {
+    await body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!body || typeof body.getReader !== "function") {
+    const b = new Uint8Array(await r.arrayBuffer());
+    if (b.length > max) throw tooLarge();
+    return b;
+  }
+  const reader = body.getReader();
+  /** @type {Uint8Array[]} */
+  const chunks = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const chunk = value instanceof Uint8Array ? value : bytesOf(value);
+    if (!chunk) {
+      await reader.cancel().catch(() => {});
+      throw serverError("the answer's body is not bytes");
+    }
+    n += chunk.length;
+    if (n > max) {
+      chunks.length = 0;
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return concat(...chunks);
 }
 
 // ---- WebAuthn options: JSON to navigator.credentials.get's arguments ----

@@ -6,9 +6,10 @@
 //
 // (zk.TestAttackReviewUnderNode runs it from go test.) Each test is named
 // after what it attacks. "held:" tests are attacks that failed, kept as
-// regression tests. "finding N:" tests show a defect; while it is open they
-// are skipped unless KEYHOLD_ZK_OPEN_FINDINGS=1, which runs them (and they
-// fail until the defect is fixed).
+// regression tests. "finding N:" tests show a defect the review found:
+// findings 1 to 4 are fixed in client.js and run as normal tests; a
+// finding still open is skipped unless KEYHOLD_ZK_OPEN_FINDINGS=1, which
+// runs it (and it fails until the defect is fixed).
 
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -129,7 +130,7 @@ const text = async (p) => td.decode((await p).plaintext);
 // ---- finding 1: the client seals at versions the server merely claims ----
 
 describe("rollback through versions the server chooses", () => {
-  finding(1, "a write reported as failed, sealed at a version the status list claimed, is accepted later above newer writes", async () => {
+  test("finding 1: a write reported as failed, sealed at a version the status list claimed, is accepted later above newer writes", async () => {
     const { server, c, vault } = await setup("ann");
     assert.equal(await c.put(vault, "doc", "v1"), 1n);
     // The server claims in its status list that doc is at version 100 (an
@@ -156,7 +157,7 @@ describe("rollback through versions the server chooses", () => {
     await rejectsCode(c.get(vault, "doc"), "rollback", "an envelope sealed at a server-chosen version, served after newer writes");
   });
 
-  finding(1, "two authentic envelopes at one version: the one this client wrote is replaced by another (no hash in the ledger)", async () => {
+  test("finding 1: two authentic envelopes at one version: the one this client wrote is replaced by another (no hash in the ledger)", async () => {
     const { server, c, vault } = await setup("bea");
     assert.equal(await c.put(vault, "doc", "A"), 1n);
     // The server stores nothing of the next write but keeps its body, and
@@ -176,7 +177,7 @@ describe("rollback through versions the server chooses", () => {
 // ---- finding 2: a record this client deleted comes back ----
 
 describe("deletions", () => {
-  finding(2, "a record this client deleted is served again at its last version and accepted", async () => {
+  test("finding 2: a record this client deleted is served again at its last version and accepted", async () => {
     const { server, c, vault } = await setup("cat");
     await c.put(vault, "doc", "v1");
     await c.put(vault, "doc", "v2, to be deleted");
@@ -188,7 +189,7 @@ describe("deletions", () => {
     await rejectsCode(c.get(vault, "doc"), "rollback", "a deletion this client made, undone");
   });
 
-  finding(2, "a tombstone at the very version this client opened a live record at is taken as a deletion", async () => {
+  test("finding 2: a tombstone at the very version this client opened a live record at is taken as a deletion", async () => {
     const { server, c, vault } = await setup("dot");
     await c.put(vault, "doc", "v1");
     await c.put(vault, "doc", "v2");
@@ -202,7 +203,7 @@ describe("deletions", () => {
 // ---- finding 3: a vault answered as absent after this device saw one ----
 
 describe("the vault answered as absent", () => {
-  finding(3, "createVault on a device whose ledger saw the user's vault", async () => {
+  test("finding 3: createVault on a device whose ledger saw the user's vault", async () => {
     const { server, ledger } = await setup("eve");
     assert.equal(ledger.keyVersion("eve"), 1);
     server.vault = null; // the server drops the vault (or says so)
@@ -232,7 +233,7 @@ function streamed(n, fill, headers) {
 }
 
 describe("answers the client reads", () => {
-  finding(4, "a JSON answer is read to its end before its 4 MiB bound is checked", async () => {
+  test("finding 4: a JSON answer is read to its end before its 4 MiB bound is checked", async () => {
     let counter;
     const c = new zk.Client({
       base: "/zk",
@@ -247,7 +248,7 @@ describe("answers the client reads", () => {
     assert.ok(counter.pulled <= (5 << 20), `the client pulled ${counter.pulled >> 20} MiB of a status answer bounded at 4 MiB`);
   });
 
-  finding(4, "a record without Content-Length is read to its end before its bound is checked", async () => {
+  test("finding 4: a record without Content-Length is read to its end before its bound is checked", async () => {
     const { server, c, vault } = await setup("fin");
     await c.put(vault, "doc", "x");
     let counter;

@@ -674,7 +674,13 @@ describe("Client", () => {
     assert.equal(server.vault.version, 1);
     assert.deepEqual(server.vault.data, vault.record);
     assert.equal(ledger.keyVersion("alice"), 1);
-    await rejectsCode(c.createVault("again"), "conflict");
+    // The ledger saw this vault: a second createVault is refused before any request (finding 3) ...
+    const sent = server.requests.length;
+    await rejectsCode(c.createVault("again"), "rollback");
+    assert.equal(server.requests.length, sent);
+    // ... unless the caller says the user deleted it on purpose; here the server still has it.
+    await rejectsCode(c.createVault("again", { replaceSeenVault: true }), "conflict");
+    assert.equal(ledger.keyVersion("alice"), 1);
     assert.equal(await c.put(vault, "notes", "first"), 1n);
     assert.equal(await c.put(vault, "notes", te.encode("second")), 2n);
     assert.equal(ledger.min("alice", "notes"), 2n);
@@ -700,6 +706,7 @@ describe("Client", () => {
     assert.equal(await c.put(vault, "todo", "back"), 3n);
     assert.equal(td.decode((await c2.get(v2, "todo")).plaintext), "back");
     for (const bad of [".", "..", "a/b", "", "x".repeat(129), "é"]) await rejectsCode(c.put(vault, bad, "x"), "invalid_input", bad);
+    assert.equal(await c.put(vault, "x".repeat(128), "the longest name"), 1n);
   });
 
   test("409 conflicts: records and the vault", async () => {
@@ -930,10 +937,257 @@ describe("VersionLedger", () => {
     throwsCode(() => l.see("u", "a", -1), "invalid_input");
     throwsCode(() => l.see("u", "a/b", 1), "invalid_input");
     assert.deepEqual([...st.m.keys()].sort(), ["p:dQ/vault", "p:dQ:a"]); // FORMAT.md §8.1: prefix ‖ B64U(user) ‖ ":" ‖ name
-    assert.equal(st.getItem("p:dQ:a"), "18446744073709551615");
+    assert.deepEqual(JSON.parse(st.getItem("p:dQ:a")), { min: "18446744073709551615", tag: null, deleted: false, pending: [], superseded: [] });
     // Without a storage (Node has no localStorage), it keeps versions in memory.
     const mem = new zk.VersionLedger(undefined);
     mem.see("u", "a", 1);
     assert.equal(mem.min("u", "a"), 1n);
+  });
+});
+
+// ---- the ledger's rules (VersionLedger, Client.get/put/delete) ----
+
+describe("VersionLedger rules: pending, superseded, tags, deletions", () => {
+  const tagOf = (b) => b.slice(b.length - 16);
+  const isPut = (url, init, name) => init.method === "PUT" && url === "/zk/records/" + name;
+  const isGet = (url, init, name) => (init.method ?? "GET") === "GET" && url === "/zk/records/" + name;
+  const json = (status, obj) => new Response(JSON.stringify(obj), { status, headers: { "Content-Type": "application/json" } });
+  const bytes = (data, version) => new Response(data, { status: 200, headers: { "Keyhold-Version": String(version) } });
+  /** A client on a FakeServer whose answers setHook can replace; PUT bodies are kept in `sent`. */
+  async function env(user, storage = new MapStorage()) {
+    const server = new FakeServer(user);
+    const ledger = new zk.VersionLedger(storage);
+    const sent = [];
+    let hook;
+    const fetch = async (url, init = {}) => {
+      if (init.method === "PUT" && url.startsWith("/zk/records/")) sent.push(new Uint8Array(init.body));
+      return (await hook?.(url, init)) ?? server.fetch(url, init);
+    };
+    const c = newClient(server, ledger, { fetch });
+    const { vault } = await c.createVault(user + "'s passphrase");
+    return { server, ledger, c, vault, sent, setHook: (h) => (hook = h) };
+  }
+  const text = async (p) => td.decode((await p).plaintext);
+
+  test("a pending write that did land is accepted, and the other pending writes become superseded", async () => {
+    const { server, ledger, c, vault, sent, setHook } = await env("pam");
+    assert.equal(await c.put(vault, "doc", "v1"), 1n);
+    // A: the status claims version 4; the write (sealed at 5) is answered 503 and not stored.
+    server.blobs.get("doc").version = 4;
+    await c.status();
+    server.blobs.get("doc").version = 1;
+    setHook((url, init) => (isPut(url, init, "doc") ? json(503, { error: "unavailable" }) : undefined));
+    await rejectsCode(c.put(vault, "doc", "A, lost"), "server");
+    const a = sent.at(-1);
+    // B: sealed at 2 (a GET says 1), stored, but the answer is lost (a network error).
+    setHook(async (url, init) => {
+      if (!isPut(url, init, "doc")) return undefined;
+      await server.fetch(url, init);
+      throw new TypeError("fetch failed");
+    });
+    await assert.rejects(c.put(vault, "doc", "B, landed"), TypeError);
+    setHook(undefined);
+    assert.deepEqual(ledger.record("pam", "doc").pending.map((m) => m.version), [5n, 2n]);
+    // B is served: it is this client's write, accepted.
+    assert.equal(await text(c.get(vault, "doc")), "B, landed");
+    const r = ledger.record("pam", "doc");
+    assert.equal(r.min, 2n);
+    assert.equal(toHex(r.tag), toHex(tagOf(server.blobs.get("doc").data)));
+    assert.deepEqual(r.pending, []);
+    assert.deepEqual(r.superseded.map((m) => [m.version, toHex(m.tag)]), [[5n, toHex(tagOf(a))]]);
+    // A, at version 5 above B, is refused: B landed after it was sent.
+    setHook((url, init) => (isGet(url, init, "doc") ? bytes(a, 5) : undefined));
+    await rejectsCode(c.get(vault, "doc"), "rollback", "a pending write superseded by one that landed");
+  });
+
+  test("a pending write superseded by a later 2xx write is refused", async () => {
+    const { server, ledger, c, vault, sent, setHook } = await env("quin");
+    assert.equal(await c.put(vault, "doc", "v1"), 1n);
+    server.blobs.get("doc").version = 9; // the status claims 9
+    await c.status();
+    server.blobs.get("doc").version = 1;
+    setHook((url, init) => (isPut(url, init, "doc") ? json(503, { error: "unavailable" }) : undefined));
+    await rejectsCode(c.put(vault, "doc", "failed, sealed at 10"), "server");
+    const failed = sent.at(-1);
+    setHook(undefined);
+    assert.equal(await c.put(vault, "doc", "v2"), 2n);
+    const r = ledger.record("quin", "doc");
+    assert.equal(r.min, 2n);
+    assert.deepEqual(r.pending, []);
+    assert.deepEqual(r.superseded.map((m) => m.version), [10n]);
+    setHook((url, init) => (isGet(url, init, "doc") ? bytes(failed, 10) : undefined));
+    await rejectsCode(c.get(vault, "doc"), "rollback", "a write the user was told failed, above the confirmed one");
+    setHook(undefined);
+    assert.equal(await text(c.get(vault, "doc")), "v2");
+  });
+
+  test("a write answered 409 is refused if it is served later", async () => {
+    const { server, ledger, c, vault, sent, setHook } = await env("rae");
+    assert.equal(await c.put(vault, "doc", "v1"), 1n);
+    server.blobs.get("doc").version = 6; // the status claims 6: the write is sealed at 7
+    await c.status();
+    server.blobs.get("doc").version = 1;
+    setHook((url, init) => (isPut(url, init, "doc") ? json(409, { error: "conflict", version: 1 }) : undefined));
+    const e = await c.put(vault, "doc", "refused").catch((x) => x);
+    assert.equal(e.code, "conflict");
+    assert.equal(e.version, 1n);
+    const refused = sent.at(-1);
+    const r = ledger.record("rae", "doc");
+    assert.equal(r.min, 1n);
+    assert.deepEqual(r.pending, []);
+    assert.deepEqual(r.superseded.map((m) => [m.version, toHex(m.tag)]), [[7n, toHex(tagOf(refused))]]);
+    setHook((url, init) => (isGet(url, init, "doc") ? bytes(refused, 7) : undefined));
+    await rejectsCode(c.get(vault, "doc"), "rollback", "a write refused with 409, served");
+    // The retry after the conflict writes at the server's version.
+    setHook(undefined);
+    assert.equal(await c.put(vault, "doc", "v2"), 2n);
+  });
+
+  test("another authentic record at the version this client holds is refused", async () => {
+    const { server, ledger, c, vault } = await env("sal");
+    assert.equal(await c.put(vault, "doc", "mine"), 1n);
+    assert.equal(toHex(ledger.record("sal", "doc").tag), toHex(tagOf(server.blobs.get("doc").data)));
+    const other = await vault.sealVersion("another at version 1", "keyhold/zk/record/doc", 1);
+    server.misbehave.doc = { serve: { data: other, version: 1 } };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "same version, another tag");
+    delete server.misbehave.doc;
+    assert.equal(await text(c.get(vault, "doc")), "mine");
+    // The same holds for a record opened (not written) by this client: another device's ledger.
+    const c2 = newClient(server);
+    const v2 = await c2.unlock({ passphrase: "sal's passphrase" });
+    assert.equal(await text(c2.get(v2, "doc")), "mine");
+    server.misbehave.doc = { serve: { data: other, version: 1 } };
+    await rejectsCode(c2.get(v2, "doc"), "rollback", "same version, another tag, after a read");
+  });
+
+  test("a ledger value of the old plain-number form is still read, then kept as JSON", async () => {
+    const user = "tia";
+    const storage = new MapStorage();
+    const key = "keyhold-zk:" + zk.b64u(te.encode(user)) + ":doc";
+    const { server, ledger, c, vault } = await env(user, storage);
+    await c.put(vault, "doc", "v1");
+    await c.put(vault, "doc", "v2");
+    const [h1, h2] = server.history.get("doc");
+    storage.setItem(key, "2"); // as the ledger wrote it before tags
+    assert.deepEqual(ledger.record(user, "doc"), { min: 2n, tag: null, deleted: false, pending: [], superseded: [] });
+    assert.equal(ledger.min(user, "doc"), 2n);
+    server.misbehave.doc = { serve: h1 };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "below the old-form min");
+    delete server.misbehave.doc;
+    assert.equal(await text(c.get(vault, "doc")), "v2"); // the tag was unknown: version 2 is accepted, its tag recorded
+    assert.deepEqual(JSON.parse(storage.getItem(key)), { min: "2", tag: zk.b64u(tagOf(h2.data)), deleted: false, pending: [], superseded: [] });
+    server.misbehave.doc = { serve: { data: await vault.sealVersion("other", "keyhold/zk/record/doc", 2), version: 2 } };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "another record at 2 once the tag is known");
+    // Unreadable values read as empty, as before.
+    for (const bad of ["{", "[]", '{"min": 3}', '{"min":"x","tag":null,"pending":[],"superseded":[]}', "-1"]) {
+      storage.setItem(key, bad);
+      assert.equal(ledger.min(user, "doc"), 0n, bad);
+    }
+  });
+
+  test("deletions: this client's tombstone at min is a deletion; a live record there, or a missing one, is a rollback", async () => {
+    const { server, ledger, c, vault } = await env("uma");
+    await c.put(vault, "doc", "v1");
+    await c.put(vault, "doc", "v2");
+    server.misbehave.doc = { tombstone: 2 };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "deleted at the version written live");
+    delete server.misbehave.doc;
+    assert.equal(await c.delete(vault, "doc"), 3n);
+    assert.deepEqual(ledger.record("uma", "doc"), { min: 3n, tag: null, deleted: true, pending: [], superseded: [] });
+    await rejectsCode(c.get(vault, "doc"), "not_found", "deleted at 3 by this client");
+    server.misbehave.doc = { serve: { data: await vault.sealVersion("alive at 3", "keyhold/zk/record/doc", 3), version: 3 } };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "a live record at the tombstone's version");
+    server.misbehave.doc = { tombstone: 2 };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "deleted below");
+    server.misbehave.doc = { drop: true };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "never existed, after this client deleted it");
+    server.misbehave.doc = { tombstone: 5 };
+    await rejectsCode(c.get(vault, "doc"), "not_found", "deleted again later");
+    delete server.misbehave.doc;
+    await rejectsCode(c.put(vault, "doc", "back"), "conflict", "the write expects the version 5 the server claimed");
+    assert.equal(await c.put(vault, "doc", "back"), 4n);
+    assert.equal(await text(c.get(vault, "doc")), "back");
+  });
+
+  test("get refuses version 0 and format 1 records (never stored)", async () => {
+    const { server, c, vault } = await env("val");
+    server.misbehave.doc = { serve: { data: await vault.sealVersion("v0", "keyhold/zk/record/doc", 0), version: 0 } };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "format 2 at version 0");
+    server.misbehave.doc = { serve: { data: await vault.seal("f1", "keyhold/zk/record/doc"), version: 0 } };
+    await rejectsCode(c.get(vault, "doc"), "rollback", "format 1");
+  });
+
+  test("bounds: at most 64 pending (the lowest moved to superseded) and 64 superseded (the lowest dropped), none below min", () => {
+    const l = new zk.VersionLedger(new MapStorage());
+    const tag = (i) => new Uint8Array(16).fill(i);
+    for (let i = 1; i <= 70; i++) l.addPending("u", "a", 100 + i, tag(i));
+    let r = l.record("u", "a");
+    assert.equal(r.pending.length, 64);
+    assert.deepEqual([r.pending[0].version, r.pending.at(-1).version], [170n, 107n]);
+    assert.deepEqual(r.superseded.map((m) => m.version), [106n, 105n, 104n, 103n, 102n, 101n]);
+    l.confirmWrite("u", "a", 105, tag(5));
+    r = l.record("u", "a");
+    assert.equal(r.min, 105n);
+    assert.deepEqual(r.pending, []);
+    assert.equal(r.superseded.length, 64);
+    assert.deepEqual([r.superseded[0].version, r.superseded.at(-1).version], [170n, 107n]);
+    throwsCode(() => l.accept("u", "a", 150, tag(50)), "rollback", "superseded");
+    throwsCode(() => l.accept("u", "a", 104, tag(99)), "rollback", "below min");
+    throwsCode(() => l.accept("u", "a", 105, tag(99)), "rollback", "another tag at min");
+    l.accept("u", "a", 105, tag(5));
+    l.accept("u", "a", 200, tag(99));
+    r = l.record("u", "a");
+    assert.equal(r.min, 200n);
+    assert.deepEqual(r.superseded, [], "superseded records below min are dropped (they are refused as below min)");
+    throwsCode(() => l.see("u", "a", 1, new Uint8Array(15)), "invalid_input");
+    throwsCode(() => l.addPending("u", ".", 1, tag(1)), "invalid_input");
+    throwsCode(() => l.addPending("u", "x".repeat(129), 1, tag(1)), "invalid_input");
+    l.addPending("u", "x".repeat(128), 1, tag(1));
+  });
+
+  test("createVault over a vault the ledger saw: rollback, unless replaceSeenVault", async () => {
+    const server = new FakeServer("wes");
+    const ledger = new zk.VersionLedger(new MapStorage());
+    const c = newClient(server, ledger);
+    await c.createVault("wes's first passphrase");
+    server.vault = null; // the user deleted it (or the server drops it)
+    const sent = server.requests.length;
+    await rejectsCode(c.createVault("wes's second passphrase"), "rollback");
+    assert.equal(server.requests.length, sent, "refused before any request");
+    ledger.seeKeyVersion("wes", 2); // the vault was rotated once, on another device
+    await rejectsCode(c.createVault("wes's second passphrase"), "rollback");
+    await rejectsCode(c.createVault("wes's second passphrase", { replaceSeenVault: 1 }), "rollback", "only true replaces");
+    const { vault } = await c.createVault("wes's second passphrase", { replaceSeenVault: true, recoveryKeys: 2 });
+    assert.equal(ledger.keyVersion("wes"), 1);
+    assert.equal(zk.decodeVaultRecord(server.vault.data).slots.length, 3, "the other options are kept");
+    assert.equal(await c.put(vault, "doc", "new"), 1n);
+  });
+
+  test("answer bounds: Content-Length, a stream cancelled past the bound, and no stream", async () => {
+    let cancelled = 0;
+    const big = (n) => new ReadableStream({ pull(ctl) { ctl.enqueue(new Uint8Array(n)); }, cancel() { cancelled++; } });
+    const answers = [];
+    const c = new zk.Client({ base: "/zk", ledger: new zk.VersionLedger(new MapStorage()), fetch: async () => answers.shift() });
+    // A Content-Length over the bound: refused before reading.
+    answers.push(new Response(big(1024), { status: 200, headers: { "Content-Length": String(4 << 20) } }));
+    await rejectsCode(c.status(), "server");
+    assert.equal(cancelled, 1);
+    // An endless stream of 100 KiB chunks: cancelled as soon as it passes 4 MiB.
+    let pulled = 0;
+    answers.push(new Response(new ReadableStream({ pull(ctl) { pulled++; ctl.enqueue(new Uint8Array(100 << 10).fill(0x20)); }, cancel() { cancelled++; } }), { status: 200 }));
+    await rejectsCode(c.status(), "server");
+    assert.equal(cancelled, 2);
+    assert.ok(pulled <= 43, `${pulled} chunks pulled`);
+    // No body stream: arrayBuffer, with the same bound.
+    // (A valid status padded with spaces: only the bound refuses it.)
+    const st = te.encode(JSON.stringify({ user: zk.b64u(te.encode("x")), vault: null, records: [] }));
+    const padded = (n) => cat(st, new Uint8Array(n - st.length).fill(0x20));
+    const noStream = (b) => ({ ok: true, status: 200, headers: new Headers(), body: null, arrayBuffer: async () => b.slice().buffer });
+    answers.push(noStream(padded(4 << 20)));
+    await rejectsCode(c.status(), "server", "no stream, over the bound");
+    answers.push(noStream(padded((4 << 20) - 1)));
+    assert.equal((await c.status()).vault, null, "no stream, at the bound");
+    answers.push(new Response(padded((4 << 20) - 1), { status: 200 }));
+    assert.equal((await c.status()).vault, null, "a stream, at the bound");
   });
 });
