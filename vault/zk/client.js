@@ -2097,6 +2097,12 @@ export class Client {
    */
   async #getVault() {
     const r = await this.#request("GET", "/vault");
+    if (r.status === 404 && this.#ledger.keyVersion(await this.#userId()) > 0) {
+      // This device has unlocked the user's vault before: a server that
+      // now has none lost or withheld it.
+      await r.body?.cancel();
+      throw new ZKError("rollback", "keyhold/zk: the server has no vault, but this device has seen one", { status: 404 });
+    }
     if (!r.ok) throw await this.#error(r, "reading the vault");
     const version = headerVersion(r);
     const record = await bytesBody(r, MAX_RECORD_LEN);
@@ -2109,7 +2115,8 @@ export class Client {
    * and the vault record written back (compare-and-swap) before this
    * resolves to {vault, recoveryKey} (show the new key); otherwise it
    * resolves to the vault. ZKError "rollback" when the vault's key version
-   * is below one seen before; "not_found" when the user has no vault.
+   * is below one seen before, or when the server has no vault but this
+   * device has seen one; "not_found" when the user has no vault.
    * @param {{passphrase: string} | {recoveryKey: string} | {credentialId: Uint8Array, secret: Uint8Array}} how
    * @returns {Promise<UnlockedVault | RecoveryUnlock>}
    */

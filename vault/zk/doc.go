@@ -49,9 +49,12 @@
 //
 //   - Rollback of a record. Every record is sealed with its version in
 //     the associated data, and the client (VersionLedger) keeps the
-//     highest version it has seen per record in the browser's storage:
-//     an older version served afterwards, or a record the client saw
-//     answered as absent, is refused ("rollback"). Not caught: a rollback
+//     highest version it has seen per record in the browser's storage,
+//     with the record's tag, and the records it sealed whose writes got no
+//     answer or a refusal: an older version served afterwards, another
+//     record at the version it saw, a record it wrote that was refused or
+//     overtaken by a later write, or a record it saw answered as absent,
+//     is refused ("rollback"; FORMAT.md §8.1). Not caught: a rollback
 //     to a browser that never saw the newer version (a new device, storage
 //     cleared), or a server that keeps serving one old copy of everything
 //     to a client that never saw more.

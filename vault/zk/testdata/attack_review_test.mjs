@@ -6,18 +6,13 @@
 //
 // (zk.TestAttackReviewUnderNode runs it from go test.) Each test is named
 // after what it attacks. "held:" tests are attacks that failed, kept as
-// regression tests. "finding N:" tests show a defect the review found:
-// findings 1 to 4 are fixed in client.js and run as normal tests; a
-// finding still open is skipped unless KEYHOLD_ZK_OPEN_FINDINGS=1, which
-// runs it (and it fails until the defect is fixed).
+// regression tests. "finding N:" tests show a defect the review found,
+// since fixed (findings 1 to 4 in client.js, 5 in passkey/client.js).
 
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import * as zk from "../client.js";
 
-const open = process.env.KEYHOLD_ZK_OPEN_FINDINGS === "1";
-/** A test of an open finding: skipped unless KEYHOLD_ZK_OPEN_FINDINGS=1. */
-const finding = (n, name, fn) => (open ? test : test.skip)(`finding ${n}: ${name}`, fn);
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -275,7 +270,7 @@ async function fakePRF(key, input) {
 const unb64 = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 
 describe("passkeys", () => {
-  finding(5, "a hostile server's login options get the zero-knowledge slot's secret through passkey/client.js", async () => {
+  test("finding 5: a hostile server's login options get the zero-knowledge slot's secret through passkey/client.js", async () => {
     const passkey = await import("../../../passkey/client.js");
     const credKey = crypto.getRandomValues(new Uint8Array(32)); // inside the authenticator
     const rawId = crypto.getRandomValues(new Uint8Array(16));

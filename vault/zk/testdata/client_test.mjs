@@ -1191,3 +1191,17 @@ describe("VersionLedger rules: pending, superseded, tags, deletions", () => {
     assert.equal((await c.status()).vault, null, "a stream, at the bound");
   });
 });
+
+describe("Client: a vault that disappears", () => {
+  test("unlock refuses a server without the vault this device has seen; a new device hears not_found", async () => {
+    const server = new FakeServer("gus");
+    const ledger = new zk.VersionLedger(new MapStorage());
+    const c = newClient(server, ledger);
+    const { vault } = await c.createVault("gus's long passphrase, never sent");
+    vault.lock();
+    (await c.unlock({ passphrase: "gus's long passphrase, never sent" })).lock();
+    server.vault = null; // lost, withheld, or restored from before it existed
+    await rejectsCode(c.unlock({ passphrase: "gus's long passphrase, never sent" }), "rollback", "this device saw it");
+    await rejectsCode(newClient(server).unlock({ passphrase: "gus's long passphrase, never sent" }), "not_found", "a new device");
+  });
+});
