@@ -179,6 +179,7 @@ func TestPasskeyBrowserWalk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a browser walk")
 	}
+	t.Parallel() // its own app, database, browser and port: the two walks overlap
 	dbPath := filepath.Join(t.TempDir(), "webapp.db")
 	logs := &syncBuffer{}
 	var h atomic.Pointer[http.Handler]

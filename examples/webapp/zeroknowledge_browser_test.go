@@ -308,6 +308,7 @@ func TestZeroKnowledgeNotesBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a browser walk")
 	}
+	t.Parallel() // its own app, database, browser and port: the two walks overlap
 	start := time.Now()
 	dbPath := filepath.Join(t.TempDir(), "webapp.db")
 	logs := &syncBuffer{}
