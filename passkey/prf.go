@@ -16,9 +16,11 @@ import (
 // user's passkeys with the PRF extension in allowCredentials, each with
 // its own salt in prf.evalByCredential, and user verification required.
 //
-// Nothing is stored and no answer is expected: the PRF output stays in
-// the browser, which uses it as the secret of the passkey's vault slot
-// (FORMAT.md §3.2, kind 3) and sends the server nothing of the ceremony.
+// Nothing is stored and no answer is expected: the browser module of
+// package zk asks the authenticator with an input of its own derived from
+// each salt (FORMAT.md §8.3), not with the salt, keeps the PRF output as
+// the secret of the passkey's vault slot (FORMAT.md §3.2, kind 3) and
+// sends the server nothing of the ceremony.
 // So the assertion proves nothing to the server, which gets nothing from
 // it; what protects the vault is that only the authenticator can compute
 // the output. The challenge is random and never checked. No Config.Vault

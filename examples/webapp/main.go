@@ -12,11 +12,12 @@
 //
 // The Private notes page (/private-notes) needs a login but not the
 // server-side vault unlocked. Its script creates the user's private vault
-// under a passphrase of at least 15 characters that must differ from the
-// login password (the server sees that one at each login), shows its
-// recovery key once, and unlocks it with the passphrase, the recovery key
-// or a passkey with the PRF extension ("Let a passkey unlock it" sets one
-// up); each note's title and body are sealed together in the browser. The
+// under a passphrase of at least 15 characters, which the page tells the
+// user must differ from the login password (the server sees that one at
+// each login; nothing checks it, which would take sending the passphrase
+// to the server), shows its recovery key once, and unlocks it with the
+// passphrase, the recovery key or a passkey with the PRF extension ("Let
+// a passkey unlock it" sets one up); each note's title and body are sealed together in the browser. The
 // server keeps only sealed blobs (under /zk/) and cannot reset the
 // passphrase: a user who loses it and the recovery key loses the private
 // notes. The page shows the vault's key fingerprint, to compare between

@@ -69,7 +69,9 @@ type Parts struct {
 	// and the WebAuthn user handle). Optional: nil if the app has none.
 	Passkeys *passkey.Manager
 	// ZeroKnowledge holds the user's zero-knowledge vault record and
-	// sealed records (package zk). Optional: nil if the app has none.
+	// sealed records (package zk). Optional: nil if the app has none. Its
+	// per-user Limiter is keyed by the user ID, not the account name: it
+	// is not one of Limiters; reset it with the user ID.
 	ZeroKnowledge *zk.Server
 }
 

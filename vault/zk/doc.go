@@ -21,10 +21,11 @@
 //     the session user's vault record and sealed records as opaque blobs
 //     in a storage.BlobStore, each with a version that every write must
 //     name (compare and swap), and a per-user Limiter. It checks that a
-//     vault record parses (vault.RecordKeyVersion) and that a record is
-//     an envelope of format 2 whose authenticated record version is the
-//     version it is stored at, and nothing else: it holds no key that
-//     opens them.
+//     vault record parses (vault.RecordKeyVersion) and does not lower
+//     the key version of the one it replaces, and that a record is an
+//     envelope of format 2 whose record version (which the envelope
+//     authenticates, but only the client can check) is the version it is
+//     stored at; nothing else: it holds no key that opens them.
 //
 // An application can choose, per user or for all of them, between
 // package vault's server-side unlock (the server derives the key from the
@@ -77,6 +78,7 @@
 // Record names are 1 to MaxNameLen bytes of [A-Za-z0-9._~-]; a record is
 // at most Config.MaxRecordLen bytes sealed, a vault record at most
 // storage.MaxBlobDataLen; a user has at most Config.MaxRecords live
-// records. A deleted record keeps its name and version as a tombstone, so
-// its versions never restart.
+// records and four times as many names. A deleted record keeps its name
+// and version as a tombstone, so its versions never restart (until the
+// account's deletion, Server.Delete).
 package zk

@@ -86,14 +86,15 @@ type Config struct {
 	MaxRecordLen int
 	// MaxRecords bounds the live records of one user (0:
 	// DefaultMaxRecords; at most MaxMaxRecords). It is checked before
-	// each creation, so
-	// creations racing each other may pass it by at most their number
-	// (which Limiter bounds).
+	// each creation, so creations racing each other may pass it by at
+	// most their number (which Limiter bounds). A user also has at most
+	// four times as many names, deleted ones (tombstones) included.
 	MaxRecords int
 	// Logger receives input_validation_fail for each request refused as
-	// malformed or over a bound, and sys_blob_store_fail for each store failure
-	// (SECURITY.md, "Audit events"; never a blob's bytes or a record
-	// name). nil: slog.Default().
+	// malformed or over a bound (a 400, 403, 413 or 415), and
+	// sys_blob_store_fail for each failure of Store (SECURITY.md, "Audit
+	// events"; never a blob's bytes or a record name). The Limiter logs
+	// through its own logger. nil: slog.Default().
 	Logger *slog.Logger
 }
 
@@ -478,9 +479,12 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request, userID str
 }
 
 // Delete removes every blob of the user, the vault record and the sealed
-// records with their tombstones (account deletion: vault/account.Parts
-// calls it). Deleting the vault record destroys the wrapped master key:
-// the records, wherever copies of them remain, no longer open.
+// records with their tombstones (account deletion: vault/account's Delete
+// calls it when Parts.ZeroKnowledge is set). Deleting the vault record
+// destroys the wrapped master key: the records, wherever copies of them
+// remain, no longer open. It does not reset Config.Limiter, whose key is
+// the user ID (not the account name that account.Parts.Limiters are
+// reset with): call its Reset with the user ID too.
 func (s *Server) Delete(ctx context.Context, userID string) error {
 	if s == nil {
 		return errNilServer
