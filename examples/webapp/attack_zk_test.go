@@ -1,0 +1,162 @@
+package main
+
+// A second outside review's attacks on the private-notes page
+// (static/private-notes.js): what stays in the page after "Lock", and
+// after the page is left. The findings here are not fixed yet: the test
+// skips unless KEYHOLD_REVIEW2_FINDINGS=1 (it then fails until fixed).
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyhold/keyhold/internal/browsertest"
+	"github.com/keyhold/keyhold/kdf"
+)
+
+const zkLockWalk = `
+const o = arg.origin;
+const out = {};
+const visible = (p, sel) => p.waitForSelector(sel, { state: 'visible' });
+const notice = (p, text) => p.waitForFunction((t) => document.getElementById('zk-notice').textContent.includes(t), text);
+
+await page.goto(o + '/signup');
+await page.fill('input[name=username]', 'zed');
+await page.fill('input[name=password]', arg.password);
+await Promise.all([page.waitForURL('**/recovery-keys'), page.click('main button')]);
+await Promise.all([page.waitForURL('**/notes'), page.click('text=I have saved them')]);
+await page.goto(o + '/private-notes');
+await visible(page, '#zk-create');
+await page.fill('#zk-create-pass', arg.passphrase);
+await page.fill('#zk-create-pass2', arg.passphrase);
+await page.click('#zk-create-form button');
+await visible(page, '#zk-recovery');
+
+// Finding 5: the page is left while it shows the new recovery key, then
+// the user (or whoever sits there next) goes back.
+await page.evaluate(() => { globalThis.__kept = 1; });
+await page.goto(o + '/notes');
+await page.goBack();
+out.bfcache = await page.evaluate(() => globalThis.__kept === 1);
+out.recoveryKeyAfterLeave = await page.evaluate(() => document.getElementById('zk-recovery-key').textContent);
+out.recoveryShownAfterLeave = await page.evaluate(() => !document.getElementById('zk-recovery').hidden);
+
+await page.goto(o + '/private-notes');
+await visible(page, '#zk-unlock');
+await page.fill('#zk-unlock-pass', arg.passphrase);
+await page.click('#zk-unlock-form button');
+await visible(page, '#zk-open');
+
+// Finding 3: a note saved while "Lock" is pressed is rendered after the lock.
+let release;
+const held = new Promise((r) => (release = r));
+let arrived;
+const sent = new Promise((r) => (arrived = r));
+await page.route('**/zk/records/**', async (route) => {
+  if (route.request().method() === 'PUT') {
+    arrived();
+    await held;
+  }
+  await route.continue();
+});
+await page.fill('#zk-add-title', arg.title);
+await page.fill('#zk-add-body', arg.body);
+await page.click('#zk-add-form button');
+await sent;
+await page.click('#zk-lock');
+await visible(page, '#zk-unlock');
+release();
+await notice(page, 'Added');
+await page.unroute('**/zk/records/**');
+out.notesAfterLock = await page.evaluate(() => document.getElementById('zk-notes').textContent);
+out.openHidden = await page.evaluate(() => document.getElementById('zk-open').hidden);
+
+// Finding 4: a new passphrase whose change failed stays in the page after "Lock".
+await page.fill('#zk-unlock-pass', arg.passphrase);
+await page.click('#zk-unlock-form button');
+await visible(page, '#zk-open');
+await page.route('**/zk/vault', (route) => route.request().method() === 'PUT' ? route.abort() : route.continue());
+await page.click('summary:has-text("Change passphrase")');
+await page.fill('#zk-change-pass', arg.passphrase2);
+await page.fill('#zk-change-pass2', arg.passphrase2);
+await page.click('#zk-change-form button');
+await page.waitForSelector('#zk-error:not([hidden])');
+await page.unroute('**/zk/vault');
+await page.click('#zk-lock');
+await visible(page, '#zk-unlock');
+out.changePassAfterLock = await page.evaluate(() => document.getElementById('zk-change-pass').value + document.getElementById('zk-change-pass2').value);
+return out;
+`
+
+// TestAttackZKLockLeavesSecrets: after "Lock" (or leaving the page),
+// no note text, passphrase or recovery key stays in the page.
+func TestAttackZKLockLeavesSecrets(t *testing.T) {
+	if os.Getenv("KEYHOLD_REVIEW2_FINDINGS") != "1" {
+		t.Skip("findings 3, 4 and 5 (second review): not fixed yet; KEYHOLD_REVIEW2_FINDINGS=1 runs them")
+	}
+	if testing.Short() {
+		t.Skip("a browser walk")
+	}
+	logs := &syncBuffer{}
+	var h atomic.Pointer[http.Handler]
+	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+	app, cleanup, err := newApp(config{DBPath: filepath.Join(t.TempDir(), "webapp.db"), InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cleanup(); err != nil {
+			t.Error(err)
+		}
+	})
+	h.Store(&app)
+	s := browsertest.Start(t, browsertest.Options{Timeout: 110 * time.Second, ActionTimeout: 20 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	const title, body = "Lock-race note title", "lock-race note body text"
+	raw, err := s.Eval(ctx, zkLockWalk, map[string]any{"origin": origin, "password": password,
+		"passphrase": zkPassphrase, "passphrase2": zkPassphrase2, "title": title, "body": body})
+	if err != nil {
+		t.Fatalf("%v\napp log:\n%s", err, logs)
+	}
+	var got struct {
+		Bfcache                 bool
+		RecoveryKeyAfterLeave   string
+		RecoveryShownAfterLeave bool
+		NotesAfterLock          string
+		OpenHidden              bool
+		ChangePassAfterLock     string
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("finding 3: a save answered after Lock renders the note into the locked page", func(t *testing.T) {
+		if !got.OpenHidden {
+			t.Fatal("the page is not locked")
+		}
+		if strings.Contains(got.NotesAfterLock, title) || strings.Contains(got.NotesAfterLock, body) {
+			t.Errorf("after Lock, #zk-notes holds the note: %q", got.NotesAfterLock)
+		}
+	})
+	t.Run("finding 4: a new passphrase of a failed change stays in the locked page", func(t *testing.T) {
+		if got.ChangePassAfterLock != "" {
+			t.Errorf("after Lock, the change-passphrase inputs hold %d characters (the new passphrase)", len(got.ChangePassAfterLock))
+		}
+	})
+	t.Run("finding 5: the recovery key is still shown when the user comes back to a page left", func(t *testing.T) {
+		if !got.Bfcache {
+			t.Skip("the page was not restored from the back-forward cache in this browser: nothing to check")
+		}
+		if strings.TrimSpace(got.RecoveryKeyAfterLeave) != "" {
+			t.Errorf("back to the page left: the recovery key is in the page (shown: %v)", got.RecoveryShownAfterLeave)
+		}
+	})
+}
