@@ -22,6 +22,7 @@ const (
 // version 7 can tell a deleted record, at version 8, from a record put
 // back at version 1).
 type Blob struct {
+	// UserID is the user the blob belongs to (1 to MaxUserIDLen bytes).
 	UserID string
 	// Name is the blob's name among the user's blobs (1 to
 	// MaxBlobNameLen bytes, compared byte for byte).

@@ -67,7 +67,8 @@
 //     channel the server does not control, detects it.
 //   - Rollback of the vault record. The key version is authenticated by
 //     each slot; the client refuses a vault whose key version is below the
-//     highest it has seen. An older record at the same key version (a
+//     highest it has seen, and an answer that there is no vault once it
+//     has seen one. An older record at the same key version (a
 //     passphrase slot from before a change, a passkey slot since removed)
 //     is not caught: it holds the same master key, which the server could
 //     have kept copies of anyway; an old passphrase keeps opening that old
