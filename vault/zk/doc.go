@@ -76,10 +76,10 @@
 //
 // # Names and limits
 //
-// Record names are 1 to MaxNameLen bytes of [A-Za-z0-9._~-]; a record is
-// at most Config.MaxRecordLen bytes sealed, a vault record at most
-// storage.MaxBlobDataLen; a user has at most Config.MaxRecords live
-// records and four times as many names. A deleted record keeps its name
+// Record names are 1 to MaxNameLen bytes of [A-Za-z0-9._~-], other than
+// "." and ".."; a record is at most Config.MaxRecordLen bytes sealed, a
+// vault record at most storage.MaxBlobDataLen; a user has at most
+// Config.MaxRecords live records and four times as many names. A deleted record keeps its name
 // and version as a tombstone, so its versions never restart (until the
 // account's deletion, Server.Delete).
 package zk
