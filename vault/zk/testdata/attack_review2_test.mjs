@@ -268,6 +268,53 @@ describe("the ledger against honest failures and two tabs", () => {
     assert.equal(await text(b.c.get(b.vault, "doc")), "from A");
   });
 
+  finding("finding 8: a full localStorage (QuotaExceededError) makes get and put throw a DOMException, not a ZKError; put throws after its write stood", async () => {
+    const { server, storage, c, vault } = await setup("max");
+    await c.put(vault, "doc", "v1");
+    const realSet = storage.setItem;
+    let allowed = 0; // setItem calls that still succeed
+    storage.setItem = function (k, v) {
+      if (allowed-- > 0) return realSet.call(this, k, v);
+      throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+    };
+    try {
+      const tries = [
+        ["put, full once its pending mark is stored", 1, () => c.put(vault, "doc", "v2")],
+        ["put, storage full", 0, () => c.put(vault, "doc", "v3")],
+        ["get", 0, () => c.get(vault, "doc")],
+      ];
+      for (const [what, n, p] of tries) {
+        allowed = n;
+        try {
+          await p();
+        } catch (e) {
+          assert.ok(e instanceof zk.ZKError, `${what}: ${e?.name}: ${e?.message} (server at ${server.blobs.get("doc").version})`);
+        }
+      }
+    } finally {
+      storage.setItem = realSet;
+    }
+  });
+
+  finding("finding 8b: a localStorage that throws on access (site data blocked) makes new Client() throw a DOMException: the page's module dies", () => {
+    const d = Object.getOwnPropertyDescriptor(globalThis, "localStorage");
+    Object.defineProperty(globalThis, "localStorage", { configurable: true, get() {
+      throw new DOMException("Access is denied for this document.", "SecurityError");
+    } });
+    try {
+      let err;
+      try {
+        new zk.Client({ base: "/zk" });
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err === undefined || err instanceof zk.ZKError, `new Client(): ${err?.name}: ${err?.message}`);
+    } finally {
+      if (d) Object.defineProperty(globalThis, "localStorage", d);
+      else delete globalThis.localStorage;
+    }
+  });
+
   test("held: a 503 after storing (a DB restart) leaves the write pending; it is accepted when read, and later writes go on", async () => {
     const { server, c, vault } = await setup("dan");
     await c.put(vault, "doc", "v1");
