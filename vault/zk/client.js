@@ -17,7 +17,7 @@
 // - Low level, pure cryptography: createVault, unlockWithPassphrase,
 //   unlockWithRecoveryKey, unlockWithSecret and the UnlockedVault they
 //   return (seal, open, slot changes, fingerprint). Nothing leaves the page.
-// - High level: Client talks to zk.Handler's HTTP API with fetch
+// - High level: Client talks to zk.Server's HTTP API with fetch
 //   (same-origin credentials), writes with compare-and-swap versions, and
 //   keeps a VersionLedger (localStorage) of the versions and GCM tags it
 //   opened or wrote, and of its own writes that got no answer or were
@@ -120,7 +120,7 @@ const MAX_PARAMS = 1024;
 const MAX_WRAPPED = 4096;
 const MAX_RETIRED = 16;
 const WRAPPED_LEN = 60; // nonce (12) ‖ master key (32) ‖ tag (16)
-const MAX_RECORD_LEN = 1 << 20; // what zk.Handler accepts for a vault record
+const MAX_RECORD_LEN = 1 << 20; // what zk.Server accepts for a vault record
 const MIN_SALT = 16;
 const MAX_SALT = 64;
 /** The fewest PBKDF2-SHA256 iterations a new passphrase slot gets. */
@@ -1892,13 +1892,13 @@ export class VersionLedger {
  * @typedef {object} Status
  * @property {Uint8Array} user The session user's ID.
  * @property {{version: bigint} | null} vault The vault record's version, or null when there is none.
- * @property {{name: string, version: bigint, size: number, deleted: boolean}[]} records
+ * @property {{name: string, version: bigint, size: number}[]} records The live records, in name order.
  */
 
 /**
  * Options of Client.
  * @typedef {object} ClientOptions
- * @property {string} [base] Where zk.Handler is mounted (default "/zk").
+ * @property {string} [base] Where zk.Server is mounted (default "/zk").
  * @property {RequestInit} [fetchOptions] Merged into every fetch (extra
  *   headers such as a CSRF token, a signal). Method, body and credentials
  *   are the client's.
@@ -1917,7 +1917,7 @@ export class VersionLedger {
  */
 
 /**
- * The client of zk.Handler's HTTP API. Reads and writes carry versions
+ * The client of zk.Server's HTTP API. Reads and writes carry versions
  * (compare-and-swap); records are sealed in envelope format 2 at the
  * version they will have, with context "keyhold/zk/record/" + name, and
  * every read is checked against the VersionLedger, whose rules (see
@@ -2027,7 +2027,7 @@ export class Client {
     if (!Array.isArray(body.records)) throw serverError("the status has no records");
     const records = body.records.map((/** @type {any} */ x) => {
       if (!validName(x?.name)) throw serverError("a record name is invalid");
-      return { name: x.name, version: needVersion(x.version), size: Number(x.size) || 0, deleted: x.deleted === true };
+      return { name: x.name, version: needVersion(x.version), size: Number(x.size) || 0 };
     });
     if (this.#user && !equalBytes(this.#user, user)) this.#versions.clear();
     this.#user = user;
@@ -2417,7 +2417,7 @@ export class Client {
    */
   async list() {
     const s = await this.status();
-    return s.records.filter((x) => !x.deleted).map((x) => ({ name: x.name, version: x.version }));
+    return s.records.map((x) => ({ name: x.name, version: x.version }));
   }
 }
 
@@ -2470,7 +2470,8 @@ async function writtenVersion(r, want) {
  * The most bytes of a JSON answer read: under 4 MiB (4 MiB - 1, so that a
  * reader whose chunks are 1 MiB stops at the fourth: a stream fetches one
  * chunk ahead of its reader). The status answer, the largest, lists at
- * most zk.MaxMaxRecords (10,000) records of short names: far below.
+ * most Config.MaxRecords + 64 live records (MaxRecords is at most
+ * 10,000), of names up to 128 bytes: below it.
  */
 const MAX_JSON_ANSWER = (4 << 20) - 1;
 /**
@@ -2574,10 +2575,12 @@ const PRF_INPUT_LABEL = new TextEncoder().encode("keyhold/v1/zk/prf-input\0");
 /**
  * Replaces each credential's PRF salt in options by this mode's own input,
  * SHA-256("keyhold/v1/zk/prf-input" ‖ 0x00 ‖ salt) (FORMAT.md §8.3), and
- * drops any other PRF input. The server-side unlock of package passkey
- * asks the authenticator with the salt itself, and sees that output; the
- * output for this input is another value, which the server never asks
- * for, so a passkey that unlocks a server-side vault gives the server
+ * drops any other PRF input. The server-side ceremonies of package
+ * passkey run through its browser module, which asks with an input of
+ * its own domain, SHA-256("keyhold/v1/passkey/prf-input" ‖ 0x00 ‖ salt)
+ * (FORMAT.md §7.3), whatever the server sends: the output for this input
+ * is another value, which the server can never ask for through keyhold's
+ * scripts, so a passkey that unlocks a server-side vault gives the server
  * nothing that opens its zero-knowledge slot.
  * @param {PublicKeyCredentialRequestOptions} pk
  * @returns {Promise<PublicKeyCredentialRequestOptions>}

@@ -607,7 +607,9 @@ class FakeServer {
     if ((method === "PUT") && headers.get("Content-Type") !== "application/octet-stream") return this.json(415, { error: "content_type" });
     if (m[1] === "/") {
       if (method !== "GET") return this.json(405, { error: "method" });
-      const records = [...this.blobs].map(([name, b]) => ({ name, version: b.version, size: b.data.length, deleted: b.deleted }));
+      // As zk.Server: the live records only, in name order.
+      const records = [...this.blobs].filter(([, b]) => !b.deleted).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, b]) => ({ name, version: b.version, size: b.data.length }));
       return this.json(200, { user: zk.b64u(this.user), vault: this.vault && { version: this.vault.version }, records });
     }
     if (m[1] === "/vault") {
