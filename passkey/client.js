@@ -215,23 +215,26 @@ function descriptor(d) {
 }
 
 /**
- * The extension inputs whose binary members are base64url in JSON: prf
- * (eval, evalByCredential, whose keys stay base64url credential IDs),
- * largeBlob.write, credBlob. Others pass as they are.
+ * The extension inputs keyhold's ceremonies use, and no others: credProps,
+ * and prf (eval, evalByCredential, whose keys stay base64url credential
+ * IDs; withOwnPRFInputs then replaces the inputs). An extension the server
+ * adds beyond these (hmacGetSecret, largeBlob, ...) is not passed to the
+ * browser, so a server cannot reach the authenticator through this module
+ * with inputs of its own choosing.
  * @param {any} x
  */
 function extensionInputs(x) {
-  const out = { ...x };
+  /** @type {any} */
+  const out = {};
+  if (x.credProps === true) out.credProps = true;
   if (x.prf) {
-    out.prf = { ...x.prf };
+    out.prf = {};
     if (x.prf.eval) out.prf.eval = prfValues(x.prf.eval);
     if (x.prf.evalByCredential) {
       out.prf.evalByCredential = {};
       for (const [id, v] of Object.entries(x.prf.evalByCredential)) out.prf.evalByCredential[id] = prfValues(v);
     }
   }
-  if (x.largeBlob?.write) out.largeBlob = { ...x.largeBlob, write: unb64u(x.largeBlob.write) };
-  if (typeof x.credBlob === "string") out.credBlob = unb64u(x.credBlob);
   return out;
 }
 
@@ -330,7 +333,24 @@ function assertionJSON(cred) {
 function credentialJSON(cred, response) {
   const out = { id: cred.id, rawId: b64u(cred.rawId), type: cred.type, response };
   if (cred.authenticatorAttachment) out.authenticatorAttachment = cred.authenticatorAttachment;
-  out.clientExtensionResults = jsonValue(cred.getClientExtensionResults());
+  out.clientExtensionResults = jsonValue(knownResults(cred.getClientExtensionResults()));
+  return out;
+}
+
+/**
+ * The extension outputs the server may see: credProps, and prf's enabled
+ * and results (the PRF output of the module's own input, §7.3).
+ * @param {any} r
+ */
+function knownResults(r) {
+  /** @type {any} */
+  const out = {};
+  if (r?.credProps) out.credProps = { rk: r.credProps.rk };
+  if (r?.prf) {
+    out.prf = {};
+    if (typeof r.prf.enabled === "boolean") out.prf.enabled = r.prf.enabled;
+    if (r.prf.results) out.prf.results = { first: r.prf.results.first };
+  }
   return out;
 }
 

@@ -116,3 +116,27 @@ test("login asks for no PRF output", async () => {
   assert.equal(asked[0].extensions?.prf, undefined);
   assert.equal(JSON.parse(sent[0]).clientExtensionResults.prf, undefined);
 });
+
+test("only keyhold's extensions go to the browser, and only their outputs to the server", async () => {
+  const { sent, asked } = page({
+    publicKey: {
+      challenge: b64u([9]), allowCredentials: [{ type: "public-key", id: b64u(new Uint8Array(16).fill(7)) }],
+      extensions: {
+        hmacGetSecret: { salt1: b64u(salt) }, largeBlob: { read: true }, credBlob: b64u([1]), appid: "https://evil.example",
+        prf: { evalByCredential: { [b64u(new Uint8Array(16).fill(7))]: { first: b64u(salt) } } },
+      },
+    },
+  });
+  const realGet = navigator.credentials.get;
+  navigator.credentials.get = async (args) => {
+    const cred = await realGet(args);
+    const results = cred.getClientExtensionResults();
+    cred.getClientExtensionResults = () => ({ ...results, hmacGetSecret: { output1: new Uint8Array(32).fill(5).buffer }, largeBlob: { blob: new Uint8Array(8).buffer } });
+    return cred;
+  };
+  await passkey.unlock({ begin: "/begin", finish: "/finish" });
+  assert.deepEqual(Object.keys(asked[0].extensions).sort(), ["prf"]);
+  const body = JSON.parse(sent[0]);
+  assert.deepEqual(Object.keys(body.clientExtensionResults), ["prf"]);
+  assert.ok(!sent[0].includes(b64u(new Uint8Array(32).fill(5))), "an hmac-secret output was sent");
+});
