@@ -939,3 +939,97 @@ func parseRecoveryKeyText(text string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+const zkUncertainWalk = `
+const o = arg.origin;
+const out = {};
+const visible = (p, sel) => p.waitForSelector(sel, { state: 'visible' });
+const error = async (p) => { await p.waitForSelector('#zk-error:not([hidden])'); return p.evaluate(() => ({
+  text: document.getElementById('zk-error').textContent,
+  keys: [...document.querySelectorAll('#zk-error code')].map((c) => c.textContent),
+})); };
+
+await page.goto(o + '/signup');
+await page.fill('input[name=username]', 'uma');
+await page.fill('input[name=password]', arg.password);
+await Promise.all([page.waitForURL('**/recovery-keys'), page.click('main button')]);
+await Promise.all([page.waitForURL('**/notes'), page.click('text=I have saved them')]);
+
+// The vault's PUT gets no answer, nor does the read back: the outcome is unknown.
+await page.goto(o + '/private-notes');
+await visible(page, '#zk-create');
+await page.route('**/zk/vault', (route) => route.abort());
+await page.fill('#zk-create-pass', arg.passphrase);
+await page.fill('#zk-create-pass2', arg.passphrase);
+await page.click('#zk-create-form button');
+out.unknown = await error(page);
+await page.unroute('**/zk/vault');
+
+// localStorage full: the vault is stored, the version ledger is not.
+await page.addInitScript(() => {
+  Storage.prototype.setItem = function () { throw new DOMException('full', 'QuotaExceededError'); };
+});
+await page.goto(o + '/private-notes');
+await visible(page, '#zk-create');
+await page.fill('#zk-create-pass', arg.passphrase);
+await page.fill('#zk-create-pass2', arg.passphrase);
+await page.click('#zk-create-form button');
+out.storage = await error(page);
+return out;
+`
+
+// TestZeroKnowledgePageUncertainWrites: the private-notes page explains a
+// vault write whose outcome is unknown (ZKError "outcome_unknown") and a
+// browser storage that is blocked or full (ZKError "storage"), and shows
+// the new recovery key such an error carries: the server may hold (or
+// holds) the vault only it opens.
+func TestZeroKnowledgePageUncertainWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a browser walk")
+	}
+	logs := &syncBuffer{}
+	var h atomic.Pointer[http.Handler]
+	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+	app, cleanup, err := newApp(config{DBPath: filepath.Join(t.TempDir(), "webapp.db"), InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cleanup(); err != nil {
+			t.Error(err)
+		}
+	})
+	h.Store(&app)
+	s := browsertest.Start(t, browsertest.Options{Timeout: 90 * time.Second, ActionTimeout: 20 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+	raw, err := s.Eval(ctx, zkUncertainWalk, map[string]any{"origin": origin, "password": password, "passphrase": zkPassphrase})
+	if err != nil {
+		t.Fatalf("%v\napp log:\n%s", err, logs)
+	}
+	type shown struct {
+		Text string
+		Keys []string
+	}
+	var got struct{ Unknown, Storage shown }
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	recoveryKey := regexp.MustCompile(`^[0-9A-Z]{4}(-[0-9A-Z]{4}){7}$`)
+	for _, c := range []struct {
+		name string
+		got  shown
+		says string
+	}{
+		{"outcome unknown", got.Unknown, "The server may or may not have saved the change; keep both your old and this new recovery key"},
+		{"storage full", got.Storage, "storage for this site is blocked or full"},
+	} {
+		if !strings.Contains(c.got.Text, c.says) {
+			t.Errorf("%s: the page says %q, not %q", c.name, c.got.Text, c.says)
+		}
+		if len(c.got.Keys) != 1 || !recoveryKey.MatchString(c.got.Keys[0]) {
+			t.Errorf("%s: the page shows %d recovery key(s), not the new one", c.name, len(c.got.Keys))
+		}
+	}
+}

@@ -16,6 +16,23 @@ const sections = ["zk-loading", "zk-create", "zk-recovery", "zk-unlock", "zk-ope
 let vault = null;
 /** The notes read or written, by record name: {title, body, created} or {unreadable: true}. */
 const notes = new Map();
+/** Whether this account has a private vault (the status, or one created here); null until the status came. */
+let hasVault = null;
+/**
+ * The lock generation: lock() (the Lock button, or the page left) adds one.
+ * An action notes it as it starts and checks it after every await (see
+ * current), so an answer that comes after a lock touches neither the page
+ * nor the notes map.
+ */
+let generation = 0;
+
+// An action overtaken by a lock: it ends without a word (run).
+class Stale extends Error {}
+
+// current throws Stale once the page was locked since generation gen.
+function current(gen) {
+  if (gen !== generation) throw new Stale("locked meanwhile");
+}
 
 function show(id) {
   for (const s of sections) $(s).hidden = s !== id;
@@ -31,6 +48,24 @@ function fail(text) {
   $("zk-notice").hidden = true;
   $("zk-error").textContent = text;
   $("zk-error").hidden = !text;
+}
+
+// keysOf returns the new recovery keys that a vault write's error carries
+// ("outcome_unknown", or "storage" after the write stood): the server may
+// hold (or holds) the vault they open, so the page shows them.
+function keysOf(e) {
+  if (!(e instanceof zk.ZKError)) return [];
+  const keys = Array.isArray(e.recoveryKeys) ? e.recoveryKeys : [e.recoveryKey];
+  return keys.filter((k) => typeof k === "string" && k !== "");
+}
+
+// failWith shows an error, with the recovery keys it carries (keysOf). A
+// vault the error carries for a retry, not the page's own, is locked: this
+// page does not retry.
+function failWith(e) {
+  fail(messageOf(e));
+  for (const k of keysOf(e)) $("zk-error").append(" ", el("code", { className: "keys", textContent: k }));
+  if (e instanceof zk.ZKError && e.vault && e.vault !== vault && typeof e.vault.lock === "function") e.vault.lock();
 }
 
 // A page error with a message for the user (the server's JSON answer).
@@ -65,6 +100,15 @@ function messageOf(e) {
         return "That input is not usable (a passphrase is at most 1024 bytes).";
       case "invalid_record":
         return "The server sent a private vault this page cannot read.";
+      case "outcome_unknown":
+        if (keysOf(e).length > 0) {
+          return "The server may or may not have saved the change; keep both your old and this new recovery key until you have unlocked again:";
+        }
+        return "The server may or may not have saved the change. Reload the page and unlock to see which.";
+      case "storage":
+        return "This browser's storage for this site is blocked or full. Private notes need it to detect an older copy of your vault " +
+          "sent back by the server (a rollback): allow site data for this site, or free some space, then try again." +
+          (e.stored ? " The change itself was saved on the server" + (keysOf(e).length > 0 ? ", with this new recovery key: keep it:" : ".") : "");
       default:
         if (e.status === 401) return "Your session ended: please log in again.";
         if (e.status === 503) return "The server is busy or its storage failed. Try again in a moment.";
@@ -77,13 +121,18 @@ function messageOf(e) {
 
 // run runs an action from a form or a button, with its controls disabled
 // and a word while it works; errors are shown in the page.
+// An action overtaken by a lock ends without a word, and without the
+// "locked" error that the lock itself caused.
 async function run(controls, working, action) {
   for (const c of controls) c.disabled = true;
   say(working);
+  const gen = generation;
   try {
-    await action();
+    await action(gen);
   } catch (e) {
-    fail(messageOf(e));
+    if (e instanceof Stale) return;
+    if (gen !== generation && e instanceof zk.ZKError && e.code === "locked") return;
+    failWith(e);
   } finally {
     for (const c of controls) c.disabled = false;
   }
@@ -97,7 +146,7 @@ function onSubmit(id, working, action) {
   const form = $(id);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    run(controlsOf(form), working, () => action(form));
+    run(controlsOf(form), working, (gen) => action(form, gen));
   });
 }
 
@@ -116,6 +165,14 @@ function checkNew(a, b) {
 
 function clearInputs(form) {
   for (const el of form.querySelectorAll("input:not([readonly]), textarea")) el.value = "";
+}
+
+// clearAllInputs clears every input and textarea of the page (new
+// passphrases, note drafts) but those inside except (an element, or null).
+function clearAllInputs(except) {
+  for (const el of document.querySelectorAll("input:not([readonly]), textarea")) {
+    if (!except?.contains(el)) el.value = "";
+  }
 }
 
 // prfOptions asks the server for the options of a passkey prompt whose
@@ -161,9 +218,13 @@ function parseNote(plaintext) {
 
 // loadNotes reads and opens every note, a few at a time. A note that does
 // not open is listed as unreadable; a rollback is warned of.
-async function loadNotes() {
+async function loadNotes(gen) {
+  current(gen);
   notes.clear();
-  const names = (await client.list()).map((x) => x.name).filter(isNoteName);
+  const v = vault;
+  const list = await client.list();
+  current(gen);
+  const names = list.map((x) => x.name).filter(isNoteName);
   let rollback = null;
   let failed = 0;
   const queue = [...names];
@@ -171,8 +232,10 @@ async function loadNotes() {
     for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
       let plaintext;
       try {
-        ({ plaintext } = await client.get(vault, name));
+        current(gen);
+        ({ plaintext } = await client.get(v, name));
       } catch (e) {
+        current(gen);
         if (!(e instanceof zk.ZKError)) throw e;
         if (e.code === "not_found") continue; // deleted meanwhile
         if (e.code === "rollback") rollback = e;
@@ -182,8 +245,10 @@ async function loadNotes() {
         continue;
       }
       try {
+        current(gen);
         notes.set(name, parseNote(plaintext));
-      } catch {
+      } catch (e) {
+        if (e instanceof Stale) throw e;
         failed++; // authentic, but not a note of this page's
         notes.set(name, { unreadable: true, created: 0 });
       } finally {
@@ -192,6 +257,7 @@ async function loadNotes() {
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
+  current(gen);
   render();
   if (rollback) throw rollback;
   if (failed) throw new PageError(failed + " private note(s) could not be opened: changed on the server, or moved from another note.");
@@ -226,11 +292,12 @@ function noteView(name, n) {
     const form = el("form", {}, el("label", {}, "Title ", title), el("label", {}, "Note ", body), el("button", { textContent: "Save" }));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      run(controlsOf(form), "Saving…", async () => {
+      run(controlsOf(form), "Saving…", async (gen) => {
         const t = title.value.trim();
         if (t === "") throw new PageError("A note needs a title.");
         const next = { title: t, body: body.value, created: n.created };
         await client.put(vault, name, JSON.stringify(next));
+        current(gen);
         notes.set(name, next);
         render();
         say("Saved.");
@@ -239,8 +306,9 @@ function noteView(name, n) {
     article.append(el("details", {}, el("summary", { textContent: "Edit" }), form));
   }
   const del = el("button", { className: "danger", type: "button", textContent: "Delete" });
-  del.addEventListener("click", () => run([del], "Deleting…", async () => {
+  del.addEventListener("click", () => run([del], "Deleting…", async (gen) => {
     await client.delete(vault, name);
+    current(gen);
     notes.delete(name);
     render();
     say("Deleted.");
@@ -251,78 +319,131 @@ function noteView(name, n) {
 
 // ---- states ----
 
-async function opened(v) {
+// keep makes v the page's vault if no lock came since generation gen;
+// else it locks v and throws Stale.
+function keep(v, gen) {
+  if (gen !== generation) {
+    v.lock();
+    throw new Stale("locked meanwhile");
+  }
   vault = v;
-  $("zk-fingerprint").textContent = await vault.fingerprint();
+  hasVault = true;
+}
+
+async function opened(v, gen) {
+  keep(v, gen);
+  const fingerprint = await v.fingerprint();
+  current(gen);
+  $("zk-fingerprint").textContent = fingerprint;
   show("zk-open");
   say("Unlocked.");
-  await loadNotes();
+  await loadNotes(gen);
   say("");
 }
 
-function lock() {
+// wipe drops the vault's keys, the notes and every secret shown or typed
+// in the page (but in the unlock forms, unless all), and makes every
+// action under way stale.
+function wipe(all) {
+  generation++;
   if (vault) vault.lock();
   vault = null;
   notes.clear();
   $("zk-notes").replaceChildren();
+  $("zk-empty").hidden = true;
   $("zk-fingerprint").textContent = "";
-  show("zk-unlock");
+  $("zk-recovery-key").textContent = "";
+  $("zk-error").replaceChildren();
+  $("zk-error").hidden = true;
+  clearAllInputs(all ? null : $("zk-unlock"));
 }
 
-onSubmit("zk-create-form", "Creating your private vault…", async (form) => {
+// lock locks the page: see wipe; it then asks for the passphrase (or
+// offers to create a vault, or waits for the status).
+function lock(all = false) {
+  wipe(all);
+  show(hasVault === null ? "zk-loading" : hasVault ? "zk-unlock" : "zk-create");
+}
+
+// A new recovery key (a vault created, or a recovery key used) is shown
+// even if the page was locked meanwhile (left and come back to): the server
+// has the vault it opens, and nothing else shows it again. The vault itself
+// is then locked (keep), and "I have saved it" asks for the passphrase.
+function showNewKey(v, key, why, gen) {
+  hasVault = true;
+  let stale = false;
+  try {
+    keep(v, gen);
+  } catch (e) {
+    if (!(e instanceof Stale)) throw e;
+    stale = true;
+  }
+  say("");
+  showRecoveryKey(key, why);
+  if (stale) say("The page was locked meanwhile: unlock after saving the key.");
+}
+
+onSubmit("zk-create-form", "Creating your private vault…", async (form, gen) => {
   const passphrase = checkNew($("zk-create-pass"), $("zk-create-pass2"));
   const { vault: v, recoveryKeys } = await client.createVault(passphrase);
   clearInputs(form);
-  vault = v;
-  say("");
-  showRecoveryKey(recoveryKeys[0], "Your private vault is ready. This recovery key unlocks it if you forget the passphrase.");
+  showNewKey(v, recoveryKeys[0], "Your private vault is ready. This recovery key unlocks it if you forget the passphrase.", gen);
 });
 
 $("zk-recovery-done").addEventListener("click", () => {
   $("zk-recovery-key").textContent = "";
-  run([$("zk-recovery-done")], "Opening…", () => opened(vault));
+  if (vault === null) {
+    say("");
+    show("zk-unlock");
+    return;
+  }
+  run([$("zk-recovery-done")], "Opening…", (gen) => opened(vault, gen));
 });
 
-onSubmit("zk-unlock-form", "Unlocking…", async (form) => {
+onSubmit("zk-unlock-form", "Unlocking…", async (form, gen) => {
   const v = await client.unlock({ passphrase: $("zk-unlock-pass").value });
   clearInputs(form);
-  await opened(v);
+  await opened(v, gen);
 });
 
-onSubmit("zk-recovery-form", "Unlocking…", async (form) => {
+onSubmit("zk-recovery-form", "Unlocking…", async (form, gen) => {
   const { vault: v, recoveryKey } = await client.unlock({ recoveryKey: $("zk-recovery-input").value });
   clearInputs(form);
-  vault = v;
-  say("");
-  showRecoveryKey(recoveryKey, "Your recovery key unlocked your private notes and has been replaced: the one you used no longer works. This is the new one.");
+  showNewKey(v, recoveryKey, "Your recovery key unlocked your private notes and has been replaced: the one you used no longer works. This is the new one.", gen);
 });
 
-onClick("zk-passkey-unlock", "Waiting for your passkey…", async () => {
+onClick("zk-passkey-unlock", "Waiting for your passkey…", async (gen) => {
   const options = await prfOptions();
-  await opened(await client.unlockWithPasskey({ options }));
+  current(gen);
+  const v = await client.unlockWithPasskey({ options });
+  await opened(v, gen);
 });
 
-onClick("zk-passkey-add", "Waiting for your passkey…", async () => {
+onClick("zk-passkey-add", "Waiting for your passkey…", async (gen) => {
   const options = await prfOptions();
+  current(gen);
   await client.addPasskey(vault, { options });
+  current(gen);
   say("That passkey now unlocks your private notes too.");
 });
 
-onSubmit("zk-add-form", "Sealing…", async (form) => {
+onSubmit("zk-add-form", "Sealing…", async (form, gen) => {
   const title = $("zk-add-title").value.trim();
   if (title === "") throw new PageError("A note needs a title.");
   const name = randomName();
   const n = { title, body: $("zk-add-body").value, created: Date.now() };
   await client.put(vault, name, JSON.stringify(n));
+  current(gen);
   clearInputs(form);
   notes.set(name, n);
   render();
   say("Added.");
 });
 
-onSubmit("zk-change-form", "Changing the passphrase…", async (form) => {
+onSubmit("zk-change-form", "Changing the passphrase…", async (form, gen) => {
   const passphrase = checkNew($("zk-change-pass"), $("zk-change-pass2"));
   await client.changePassphrase(vault, passphrase);
+  current(gen);
   clearInputs(form);
   say("Your passphrase is changed.");
 });
@@ -332,12 +453,14 @@ $("zk-lock").addEventListener("click", () => {
   say("Locked: the keys are gone from this page.");
 });
 
-// A page left (or kept in the back-forward cache) locks.
-addEventListener("pagehide", () => {
-  if (vault) vault.lock();
-});
+// A page left (or kept in the back-forward cache) drops its keys and every
+// secret in it (a recovery key shown, passphrases typed); come back to, it
+// is locked, whatever it showed.
+addEventListener("pagehide", () => wipe(true));
 addEventListener("pageshow", (ev) => {
-  if (ev.persisted && !$("zk-open").hidden) lock();
+  if (!ev.persisted) return;
+  lock(true);
+  say("");
 });
 
 if (typeof globalThis.PublicKeyCredential === "function") {
@@ -345,9 +468,10 @@ if (typeof globalThis.PublicKeyCredential === "function") {
 }
 
 try {
-  const s = await client.status();
-  show(s.vault === null ? "zk-create" : "zk-unlock");
+  const s = await client.status(); // no secret: shown even after a lock
+  hasVault = s.vault !== null;
+  show(hasVault ? "zk-unlock" : "zk-create");
 } catch (e) {
   show("");
-  fail(messageOf(e));
+  failWith(e);
 }
