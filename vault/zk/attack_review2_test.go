@@ -5,8 +5,9 @@ package zk_test
 // against honest failures, two tabs and hostile stored values), and
 // attacks on what changed in zk.Server (blob name = record name, a status
 // of live records only). TestAttackHeld2* are attacks that failed, kept
-// as regression tests. The .mjs file's "finding N" tests are skipped
-// until fixed (KEYHOLD_REVIEW2_FINDINGS=1 runs them).
+// as regression tests. The .mjs file's "finding N" tests showed defects
+// fixed since (regression tests now), its "fix N" tests the other
+// outcomes of those fixes.
 
 import (
 	"context"

@@ -57,9 +57,15 @@
  * "params" (slot parameters beyond this reader's limits), "unsupported"
  * (Argon2id, which WebCrypto lacks; a passkey without PRF output), "locked",
  * "conflict" (another write won), "not_found", "server" (another non-2xx
- * answer, or an answer that breaks the API), "rate_limited".
+ * answer, or an answer that breaks the API), "rate_limited",
+ * "outcome_unknown" (a vault write failed without a definite answer and
+ * the vault could not be read back: it may or may not stand; the error
+ * carries the new recovery key(s) and the vault, to show and to retry
+ * saveVault), "storage" (the ledger's Storage, localStorage, threw: full,
+ * or blocked; .stored is true when a write stood on the server first).
  * @typedef {"unlock_failed" | "decrypt" | "rollback" | "invalid_input" | "invalid_record" | "params" |
- *   "unsupported" | "locked" | "conflict" | "not_found" | "server" | "rate_limited"} ZKErrorCode
+ *   "unsupported" | "locked" | "conflict" | "not_found" | "server" | "rate_limited" | "outcome_unknown" |
+ *   "storage"} ZKErrorCode
  */
 
 /** An error of this module; `code` says which (see ZKErrorCode). */
@@ -69,8 +75,15 @@ export class ZKError extends Error {
    * @param {string} message Never contains a secret.
    * @param {{status?: number, version?: bigint, retryAfter?: number}} [details]
    *   status: the HTTP status ("server", "rate_limited", "conflict", ...);
-   *   version: the server's current version ("conflict");
+   *   version: the server's current version ("conflict"), or the version
+   *   a write stood at ("storage" with stored set);
    *   retryAfter: seconds from Retry-After ("rate_limited").
+   * Set after construction, where they apply: `stored` (true: the write
+   * stood on the server before the error, "storage"); `recoveryKeys` /
+   * `recoveryKey` (the new recovery key(s) of a vault write whose outcome
+   * is unknown or that stood: secrets, for the page to show, never in the
+   * message); `vault` (the UnlockedVault holding the record to retry with
+   * saveVault, "outcome_unknown").
    */
   constructor(code, message, details = {}) {
     super(message);
@@ -83,9 +96,19 @@ export class ZKError extends Error {
     this.version = details.version;
     /** @type {number | undefined} */
     this.retryAfter = details.retryAfter;
+    /** @type {boolean | undefined} */
+    this.stored = undefined;
+    /** @type {string[] | undefined} */
+    this.recoveryKeys = undefined;
+    /** @type {string | undefined} */
+    this.recoveryKey = undefined;
+    /** @type {any} */
+    this.vault = undefined;
   }
 }
 
+/** @param {string} what */
+const storageError = (what) => new ZKError("storage", `keyhold/zk: ${what} the version ledger's storage (localStorage) failed: full, or blocked`);
 const unlockFailedMessage = "keyhold/zk: unlock failed";
 const unlockFailed = () => new ZKError("unlock_failed", unlockFailedMessage);
 const invalid = (/** @type {string} */ m) => new ZKError("invalid_input", "keyhold/zk: " + m);
@@ -1577,6 +1600,42 @@ function boundMarks(list, min) {
 }
 
 /**
+ * Keeps the pending marks at or above min, one per tag (the first), in the
+ * order they were added, at most MAX_LEDGER_TAGS (the highest versions);
+ * returns them and the ones dropped for the bound.
+ * @param {{v: bigint, t: string}[]} list
+ * @param {bigint} min
+ */
+function boundPending(list, min) {
+  const seen = new Set();
+  const kept = [];
+  for (const m of list) {
+    if (m.v < min || seen.has(m.t)) continue;
+    seen.add(m.t);
+    kept.push(m);
+  }
+  if (kept.length <= MAX_LEDGER_TAGS) return { pending: kept, dropped: [] };
+  const top = new Set(boundMarks(kept, min).slice(0, MAX_LEDGER_TAGS));
+  return { pending: kept.filter((m) => top.has(m)), dropped: kept.filter((m) => !top.has(m)) };
+}
+
+/**
+ * What a write (or delete) of version v that stood does to the other
+ * pending records: those at or below v, and those above it added before
+ * it (`before`: an honest server's versions only rise, so a write sealed
+ * above v from a version observed before this one was sent cannot land
+ * after it), are superseded; those above v added after it stay pending
+ * (another tab's write, sealed on top of this one, may land).
+ * @param {{v: bigint, t: string}[]} others
+ * @param {bigint} v
+ * @param {(m: {v: bigint, t: string}) => boolean} before
+ */
+function splitPending(others, v, before) {
+  const superseded = others.filter((m) => m.v <= v || before(m));
+  return { pending: others.filter((m) => !superseded.includes(m)), superseded };
+}
+
+/**
  * The versions and tags this client can trust, per (user, record name),
  * and the highest vault key version per user, kept in a Storage: what lets
  * a Client notice a server that puts back an older record or vault, or a
@@ -1593,39 +1652,53 @@ function boundMarks(list, min) {
  *   opened) never enter the ledger.
  * - `pending`: records this client sealed whose write got no definite
  *   answer (network error, 5xx or another refusal than 409, a 2xx whose
- *   body does not parse), as {version, tag}.
+ *   body does not parse, a 409 at or above the version written), as
+ *   {version, tag}, in the order added.
  * - `superseded`: tags of records this client sealed that must never be
- *   accepted: those refused with 409 (an honest server did not store
- *   them) and every pending one once a later write (or delete) of the same
- *   name gets a 2xx.
+ *   accepted: those refused with a 409 below their version (an honest
+ *   server did not store them) and the pending ones a write (or delete)
+ *   of the same name that got a 2xx replaced (see Writing).
  *
  * Reading a record (accept), after it opened at version v with tag t:
  * "rollback" if t is superseded, if v < min, or if v == min and the
  * record at min is a tombstone or has another known tag; otherwise it is
- * accepted: if t is pending (the write did land) it becomes min/tag and
- * every other pending record becomes superseded; else min = v, tag = t.
+ * accepted: if t is pending (the write did land) it becomes min/tag, and
+ * the other pending records at or below v, or added before it, become
+ * superseded (those above v added after it stay pending: another tab's
+ * write sealed on top of it may land); else min = v, tag = t.
  * An answer that the record is deleted at version d (acceptAbsent) is
  * accepted only when d > min, or d == min when min is this client's own
  * tombstone (a record opened live at version N cannot have been deleted
  * at N); an answer that it never existed only when min is 0.
  *
  * Writing: the sealed record is added as pending before it is sent
- * (addPending); a 2xx makes it min/tag and every other pending record
- * superseded (confirmWrite); a 409 makes it superseded (refuseWrite); any
- * other outcome leaves it pending. A 2xx delete sets min to the
- * tombstone's version, tag null, deleted, and supersedes every pending
- * record (confirmDelete).
+ * (addPending); a 2xx at v makes it min/tag (if above min), takes it out
+ * of superseded (another tab's success may have put it there), and
+ * supersedes the other pending records at or below v or added before it
+ * (confirmWrite: an honest server's versions only rise, so a write sealed
+ * above v from a version observed before this one was sent cannot land
+ * after it); a 409 whose version is below the one written makes it
+ * superseded (refuseWrite; Client does not call it for a 409 at or above
+ * that version: the answer to a resend of a write that landed); any other
+ * outcome leaves it pending. A 2xx delete sets min to the tombstone's
+ * version (if above), tag null, deleted, and supersedes the pending
+ * records at or below it or pending when it was sent (confirmDelete).
  *
  * Bounds: pending and superseded keep only records at or above min (a
  * record below min is refused whatever it is), one per tag, at most 64
  * each; beyond that the lowest versions are dropped from superseded, and
  * moved from pending to superseded (failing closed: a write of which 64
- * later ones got no answer either is refused if it shows up).
+ * later ones got no answer either is refused if it shows up). Pending
+ * records are kept in the order added (stored so).
+ *
+ * Storage: every getItem/setItem exception (a full or blocked
+ * localStorage) is ZKError "storage"; the default localStorage is looked
+ * up at first use, so constructing never throws.
  *
  * Storage keys (FORMAT.md §8.1): prefix ‖ B64U(user ID) ‖ ":" ‖ name for a
  * record, whose value is JSON {"min": decimal, "tag": B64U or null,
- * "deleted": bool, "pending": [[decimal, B64U], ...], "superseded": [...]}
- * (a bare decimal, the old form, still reads as min with an unknown tag;
+ * "deleted": bool, "pending": [[decimal, B64U], ...] (in the order
+ * added), "superseded": [...]} (a bare decimal, the old form, still reads as min with an unknown tag;
  * an unreadable value as empty); prefix ‖ B64U(user ID) ‖ "/vault" for
  * the key version, a decimal that only rises.
  */
@@ -1634,12 +1707,55 @@ export class VersionLedger {
   #prefix;
 
   /**
-   * @param {StorageLike} [storage] Default localStorage, or memory when there is none.
+   * @param {StorageLike} [storage] Default localStorage (looked up at first
+   *   use: a blocked one is ZKError "storage" then, never here), or memory
+   *   when there is none.
    * @param {string} [prefix] Prefix of the keys in storage.
    */
-  constructor(storage = globalThis.localStorage, prefix = "keyhold-zk:") {
-    this.#s = storage ?? new MemoryStorage();
+  constructor(storage, prefix = "keyhold-zk:") {
+    this.#s = storage === null ? new MemoryStorage() : storage;
     this.#prefix = String(prefix);
+  }
+
+  /** @returns {StorageLike} */
+  #storage() {
+    if (this.#s === undefined) {
+      let ls;
+      try {
+        ls = globalThis.localStorage;
+      } catch {
+        throw storageError("reading");
+      }
+      this.#s = ls ?? new MemoryStorage();
+    }
+    return /** @type {StorageLike} */ (this.#s);
+  }
+
+  /**
+   * getItem, any exception a ZKError "storage".
+   * @param {string} key
+   */
+  #get(key) {
+    const s = this.#storage();
+    try {
+      return s.getItem(key);
+    } catch {
+      throw storageError("reading");
+    }
+  }
+
+  /**
+   * setItem, any exception a ZKError "storage" (nothing changed).
+   * @param {string} key
+   * @param {string} value
+   */
+  #set(key, value) {
+    const s = this.#storage();
+    try {
+      s.setItem(key, value);
+    } catch {
+      throw storageError("writing");
+    }
   }
 
   /**
@@ -1647,7 +1763,7 @@ export class VersionLedger {
    * @returns {bigint}
    */
   #readNumber(key) {
-    return storedVersion(this.#s.getItem(key)) ?? 0n;
+    return storedVersion(this.#get(key)) ?? 0n;
   }
 
   /**
@@ -1670,7 +1786,7 @@ export class VersionLedger {
 
   /** @param {string} key */
   #entry(key) {
-    return parseEntry(this.#s.getItem(key));
+    return parseEntry(this.#get(key));
   }
 
   /**
@@ -1679,16 +1795,11 @@ export class VersionLedger {
    * @param {StoredEntry} e
    */
   #store(key, e) {
-    let pending = boundMarks(e.pending, e.min);
-    let superseded = boundMarks(e.superseded, e.min);
-    if (pending.length > MAX_LEDGER_TAGS) {
-      superseded = boundMarks(superseded.concat(pending.slice(MAX_LEDGER_TAGS)), e.min);
-      pending = pending.slice(0, MAX_LEDGER_TAGS);
-    }
-    superseded = superseded.slice(0, MAX_LEDGER_TAGS);
+    const { pending, dropped } = boundPending(e.pending, e.min);
+    const superseded = boundMarks(e.superseded.concat(dropped), e.min).slice(0, MAX_LEDGER_TAGS);
     /** @param {{v: bigint, t: string}[]} l */
     const out = (l) => l.map((m) => [m.v.toString(), m.t]);
-    this.#s.setItem(key, JSON.stringify({ min: e.min.toString(), tag: e.tag, deleted: e.deleted, pending: out(pending), superseded: out(superseded) }));
+    this.#set(key, JSON.stringify({ min: e.min.toString(), tag: e.tag, deleted: e.deleted, pending: out(pending), superseded: out(superseded) }));
   }
 
   /**
@@ -1760,9 +1871,10 @@ export class VersionLedger {
         return;
       }
     }
-    const landed = e.pending.find((m) => m.t === t);
-    if (landed) {
-      this.#store(key, { min: v, tag: t, deleted: false, pending: [], superseded: e.superseded.concat(e.pending.filter((m) => m !== landed)) });
+    const at = e.pending.findIndex((m) => m.t === t);
+    if (at >= 0) {
+      const split = splitPending(e.pending.filter((_, i) => i !== at), v, (m) => e.pending.indexOf(m) < at);
+      this.#store(key, { min: v, tag: t, deleted: false, pending: split.pending, superseded: e.superseded.concat(split.superseded) });
       return;
     }
     this.#store(key, { ...e, min: v, tag: t, deleted: false });
@@ -1804,7 +1916,10 @@ export class VersionLedger {
 
   /**
    * A write answered 2xx: the record at `version` with `tag` becomes
-   * min/tag, every other pending record superseded.
+   * min/tag (when above it) and leaves pending and superseded (another
+   * tab may have superseded it before this answer came); the other
+   * pending records at or below version, or added before it, superseded;
+   * those above it added after it stay pending.
    * @param {Uint8Array | string} user
    * @param {string} name
    * @param {number | bigint} version
@@ -1815,9 +1930,12 @@ export class VersionLedger {
     const v = versionOf(version, U64_MAX, "a version");
     const t = tagKey(tag);
     const e = this.#entry(key);
-    const others = e.pending.filter((m) => m.t !== t);
+    const at = e.pending.findIndex((m) => m.t === t);
+    const split = splitPending(e.pending.filter((m) => m.t !== t), v, (m) => e.pending.indexOf(m) < at);
     const min = v > e.min ? v : e.min;
-    this.#store(key, { min, tag: min === v ? t : e.tag, deleted: min === v ? false : e.deleted, pending: [], superseded: e.superseded.concat(others) });
+    // A tag superseded (by another tab's success, before this answer came) stood after all.
+    const superseded = e.superseded.filter((m) => m.t !== t).concat(split.superseded);
+    this.#store(key, { min, tag: min === v ? t : e.tag, deleted: min === v ? false : e.deleted, pending: split.pending, superseded });
   }
 
   /**
@@ -1836,19 +1954,25 @@ export class VersionLedger {
   }
 
   /**
-   * A delete answered 2xx with the tombstone at `version`: min = version,
-   * tag null, deleted; every pending record superseded.
+   * A delete answered 2xx with the tombstone at `version`: min = version
+   * (when above it), tag null, deleted; the pending records at or below
+   * version, and those in `before`, superseded.
    * @param {Uint8Array | string} user
    * @param {string} name
    * @param {number | bigint} version
+   * @param {Uint8Array[]} [before] The tags of the records pending when
+   *   the delete was sent (default: every pending record, any version).
    */
-  confirmDelete(user, name, version) {
+  confirmDelete(user, name, version, before) {
     const key = this.#recordKey(user, name);
     const v = versionOf(version, U64_MAX, "a version");
     const e = this.#entry(key);
-    const superseded = e.superseded.concat(e.pending);
-    if (v > e.min) this.#store(key, { min: v, tag: null, deleted: true, pending: [], superseded });
-    else this.#store(key, { ...e, pending: [], superseded });
+    const earlier = before === undefined ? undefined : new Set(before.map((x) => tagKey(x)));
+    const split = splitPending(e.pending, v, (m) => earlier === undefined || earlier.has(m.t));
+    const superseded = e.superseded.concat(split.superseded);
+    const pending = split.pending;
+    if (v > e.min) this.#store(key, { min: v, tag: null, deleted: true, pending, superseded });
+    else this.#store(key, { ...e, pending, superseded });
   }
 
   /**
@@ -1869,7 +1993,7 @@ export class VersionLedger {
   seeKeyVersion(user, v) {
     const key = this.#vaultKey(user);
     const x = versionOf(v, 0xffffffffn, "a key version");
-    if (x > this.#readNumber(key)) this.#s.setItem(key, x.toString());
+    if (x > this.#readNumber(key)) this.#set(key, x.toString());
   }
 
   /**
@@ -1881,7 +2005,7 @@ export class VersionLedger {
    */
   [INTERNAL](token, user, v) {
     if (token !== INTERNAL) throw new TypeError("keyhold/zk: internal");
-    this.#s.setItem(this.#vaultKey(user), versionOf(v, 0xffffffffn, "a key version").toString());
+    this.#set(this.#vaultKey(user), versionOf(v, 0xffffffffn, "a key version").toString());
   }
 }
 
@@ -1928,15 +2052,25 @@ export class VersionLedger {
  *   client's tombstone there; v must also equal the Keyhold-Version and
  *   be at least 1 (no format 1 envelope, no version 0: never stored).
  *   If t is pending the write did land: it becomes min/tag and the other
- *   pending writes superseded; otherwise min = v, tag = t. "deleted at d"
+ *   pending writes at or below v or added before it superseded; otherwise
+ *   min = v, tag = t. "deleted at d"
  *   is "not_found" only if d > min (or d == min for this client's own
  *   delete), "never existed" only if min is 0; else "rollback".
  * - put: sealed at expect + 1, expect being the version last observed
- *   from the server ("rollback" if below min); added as pending before it
- *   is sent; a 2xx makes it min/tag and supersedes the other pending
- *   writes; a 409 supersedes it; any other outcome leaves it pending.
+ *   from the server (a cached one below min is read again: "conflict"
+ *   with the fresh version if that is at least min, "rollback" if not);
+ *   added as pending before it is sent; a 2xx at v makes it min/tag and
+ *   supersedes the other pending writes at or below v or added before
+ *   it; a 409 at a version below the one written supersedes it; any
+ *   other outcome (a 409 at or above it too) leaves it pending.
  * - delete: a 2xx sets min to the tombstone's version, tag null, and
- *   supersedes the pending writes.
+ *   supersedes the pending writes at or below it or pending when sent.
+ * - vault writes (createVault, saveVault and what calls it): a failure
+ *   without a definite answer (network error, 5xx, an unparseable 2xx, a
+ *   409 above the version expected) is settled by reading the vault
+ *   back: its own bytes there, a success; another record or none, the
+ *   error; no answer, "outcome_unknown", carrying the new recovery
+ *   key(s) and the vault (retry saveVault; never locked nor put back).
  * - createVault: "rollback" when the ledger saw a vault of the user,
  *   unless opts.replaceSeenVault === true.
  *
@@ -2063,7 +2197,9 @@ export class Client {
    * ledger's key version is then set to the new vault's; its record
    * entries are kept (a Storage cannot list them), so names the old vault
    * used stay at the versions seen (rollback if the server starts them
-   * again from 1).
+   * again from 1). When the write may stand (ZKError "outcome_unknown",
+   * or "storage" with .stored), the error carries .recoveryKeys (show
+   * them) and .vault, unlocked (retry saveVault).
    * @param {string} passphrase
    * @param {CreateOptions & {replaceSeenVault?: boolean}} [opts]
    * @returns {Promise<CreatedVault>}
@@ -2079,16 +2215,77 @@ export class Client {
     const created = await createVault(user, passphrase, createOpts);
     try {
       await this.#checkVault(created.vault, replacing);
-      const r = await this.#request("PUT", "/vault", { expect: 0n, body: created.vault.record });
-      if (!r.ok) throw await this.#error(r, "creating the vault");
-      this.#vaultVersions.set(created.vault, await writtenVersion(r, 1n));
-      if (replacing) this.#ledger[INTERNAL](INTERNAL, user, created.vault.keyVersion);
-      else this.#ledger.seeKeyVersion(user, created.vault.keyVersion);
+      this.#vaultVersions.set(created.vault, 0n);
+      const v = await this.#putVault(0n, created.vault.record, "creating the vault");
+      this.#vaultVersions.set(created.vault, v);
+      stood(() => {
+        if (replacing) this.#ledger[INTERNAL](INTERNAL, user, created.vault.keyVersion);
+        else this.#ledger.seeKeyVersion(user, created.vault.keyVersion);
+      }, v);
       return created;
     } catch (e) {
+      if (e instanceof ZKError && (e.code === "outcome_unknown" || e.stored)) {
+        // The vault may stand (or does): its recovery keys are the only
+        // ones that would open it; the vault stays unlocked for a retry.
+        e.recoveryKeys = created.recoveryKeys.slice();
+        e.vault = created.vault;
+        throw e;
+      }
       created.vault.lock();
       throw e;
     }
+  }
+
+  /**
+   * Writes the vault record (PUT {base}/vault, Keyhold-Expect expect) and
+   * returns its new version. A failure without a definite answer (a
+   * network error, a 5xx, an unparseable 2xx, a 409 at a version above
+   * expect: a resend of this write may have met it) is settled by reading
+   * the vault back: these very bytes there, the write stood (its version
+   * returned); another record or none, it did not (the original error
+   * thrown); no answer either, ZKError "outcome_unknown". Other refusals
+   * (a 409 at or below expect, 4xx) are thrown as they are.
+   * @param {bigint} expect
+   * @param {Uint8Array} record
+   * @param {string} what
+   * @returns {Promise<bigint>}
+   */
+  async #putVault(expect, record, what) {
+    /** @type {any} */
+    let failure;
+    try {
+      const r = await this.#request("PUT", "/vault", { expect, body: record });
+      if (r.ok) return await writtenVersion(r, expect + 1n);
+      failure = await this.#error(r, what);
+    } catch (e) {
+      failure = e;
+    }
+    const definite =
+      failure instanceof ZKError &&
+      failure.status !== undefined &&
+      failure.status !== 200 &&
+      failure.status < 500 &&
+      !(failure.code === "conflict" && failure.version !== undefined && failure.version > expect);
+    if (definite) throw failure;
+    let back;
+    try {
+      const r = await this.#request("GET", "/vault");
+      if (r.status === 404) {
+        await r.body?.cancel();
+        back = null;
+      } else if (r.ok) {
+        back = { version: headerVersion(r), record: await bytesBody(r, MAX_RECORD_LEN) };
+      }
+    } catch {
+      back = undefined;
+    }
+    if (back === undefined) {
+      throw new ZKError("outcome_unknown", `keyhold/zk: ${what}: no definite answer, and the vault could not be read back: the write may or may not stand`, {
+        status: failure?.status,
+      });
+    }
+    if (back !== null && back.version > expect && equalBytes(back.record, record)) return back.version;
+    throw failure;
   }
 
   /**
@@ -2116,7 +2313,10 @@ export class Client {
    * resolves to {vault, recoveryKey} (show the new key); otherwise it
    * resolves to the vault. ZKError "rollback" when the vault's key version
    * is below one seen before, or when the server has no vault but this
-   * device has seen one; "not_found" when the user has no vault.
+   * device has seen one; "not_found" when the user has no vault. When the
+   * recovery unlock's write may stand (ZKError "outcome_unknown", or
+   * "storage" with .stored), the error carries the new key (.recoveryKey:
+   * show it) and the vault, unlocked (.vault: retry saveVault).
    * @param {{passphrase: string} | {recoveryKey: string} | {credentialId: Uint8Array, secret: Uint8Array}} how
    * @returns {Promise<UnlockedVault | RecoveryUnlock>}
    */
@@ -2142,6 +2342,13 @@ export class Client {
       if (newKey !== undefined) await this.saveVault(vault);
       this.#ledger.seeKeyVersion(user, vault.keyVersion);
     } catch (e) {
+      if (newKey !== undefined && e instanceof ZKError && (e.code === "outcome_unknown" || e.stored)) {
+        // The server may hold (or holds) the record with the used slot
+        // replaced: the new key may be the only one that opens it.
+        e.recoveryKey = newKey;
+        e.vault = vault;
+        throw e;
+      }
       vault.lock();
       throw e;
     }
@@ -2198,7 +2405,8 @@ export class Client {
 
   /**
    * Lets a passkey unlock the vault: the ceremony of unlockWithPasskey,
-   * then addSecretSlot and saveVault.
+   * then addSecretSlot and saveVault (on a failed write the record is put
+   * back, as in changePassphrase).
    * @param {UnlockedVault} vault
    * @param {PasskeyOptions} opts
    * @returns {Promise<void>}
@@ -2211,7 +2419,7 @@ export class Client {
       await vault.addSecretSlot(id, secret);
       await this.saveVault(vault);
     } catch (e) {
-      if (!vault.locked) vault[INTERNAL](INTERNAL, old);
+      if (!vault.locked && !mayStand(e)) vault[INTERNAL](INTERNAL, old);
       throw e;
     } finally {
       secret.fill(0);
@@ -2221,7 +2429,11 @@ export class Client {
   /**
    * Stores vault.record (PUT {base}/vault) with compare-and-swap on the
    * version the vault was read at (or last saved at) by this client.
-   * ZKError "conflict" when another write came first (unlock again).
+   * ZKError "conflict" when another write came first (unlock again). A
+   * failure without a definite answer is settled by reading the vault
+   * back (its bytes there: success); when that fails too, ZKError
+   * "outcome_unknown" with .vault: call saveVault again (a write that did
+   * stand is then recognized, by its bytes, behind the 409).
    * @param {UnlockedVault} vault
    * @returns {Promise<bigint>} The vault record's new version.
    */
@@ -2229,17 +2441,23 @@ export class Client {
     const user = await this.#checkVault(vault);
     const expect = this.#vaultVersions.get(vault);
     if (expect === undefined) throw invalid("this vault was not read or created through this client");
-    const r = await this.#request("PUT", "/vault", { expect, body: vault.record });
-    if (!r.ok) throw await this.#error(r, "saving the vault");
-    const v = await writtenVersion(r, expect + 1n);
+    let v;
+    try {
+      v = await this.#putVault(expect, vault.record, "saving the vault");
+    } catch (e) {
+      if (e instanceof ZKError && e.code === "outcome_unknown") e.vault = vault;
+      throw e;
+    }
     this.#vaultVersions.set(vault, v);
-    this.#ledger.seeKeyVersion(user, vault.keyVersion);
+    stood(() => this.#ledger.seeKeyVersion(user, vault.keyVersion), v);
     return v;
   }
 
   /**
    * Changes the passphrase (vault.changePassphrase, then saveVault); on a
-   * failed write the vault's record is put back as it was.
+   * failed write the vault's record is put back as it was, unless the
+   * write may stand (ZKError "outcome_unknown", or "storage" with
+   * .stored): then the vault keeps the new record (retry saveVault).
    * @param {UnlockedVault} vault
    * @param {string} passphrase
    * @param {{iterations?: number}} [opts]
@@ -2252,6 +2470,36 @@ export class Client {
       await vault.changePassphrase(passphrase, opts);
       await this.saveVault(vault);
     } catch (e) {
+      if (!vault.locked && !mayStand(e)) vault[INTERNAL](INTERNAL, old);
+      throw e;
+    }
+  }
+
+  /**
+   * Replaces the vault's recovery keys with n new ones
+   * (vault.regenerateRecoveryKeys, then saveVault) and returns them (show
+   * them once). On a failed write the vault's record is put back as it
+   * was, unless the write may stand (ZKError "outcome_unknown", or
+   * "storage" with .stored): then the error carries the new keys in
+   * .recoveryKeys and the vault keeps the new record (retry saveVault).
+   * @param {UnlockedVault} vault
+   * @param {number} [n] 1 to 16 (default 1).
+   * @returns {Promise<string[]>}
+   */
+  async regenerateRecoveryKeys(vault, n = 1) {
+    await this.#checkVault(vault);
+    const old = vault.record;
+    /** @type {string[] | undefined} */
+    let keys;
+    try {
+      ({ recoveryKeys: keys } = await vault.regenerateRecoveryKeys(n));
+      await this.saveVault(vault);
+      return keys;
+    } catch (e) {
+      if (keys !== undefined && mayStand(e)) {
+        /** @type {ZKError} */ (e).recoveryKeys = keys.slice();
+        throw e;
+      }
       if (!vault.locked) vault[INTERNAL](INTERNAL, old);
       throw e;
     }
@@ -2281,15 +2529,47 @@ export class Client {
   }
 
   /**
+   * The version a write of `name` expects: #currentVersion, checked
+   * against the ledger's min. A version this client cached that is below
+   * min (another tab of this origin wrote since) is dropped and read from
+   * the server again: still below min is ZKError "rollback"; else ZKError
+   * "conflict" with the fresh .version (another write came first, as an
+   * honest server's 409 would say), nothing sent.
+   * @param {Uint8Array} user
+   * @param {string} name
+   * @returns {Promise<bigint>}
+   */
+  async #expectVersion(user, name) {
+    const cached = this.#versions.has(name);
+    let expect = await this.#currentVersion(name);
+    const min = this.#ledger.min(user, name);
+    if (expect >= min) return expect;
+    if (cached) {
+      this.#versions.delete(name);
+      expect = await this.#currentVersion(name);
+      if (expect >= min) {
+        throw new ZKError("conflict", `keyhold/zk: writing ${name}: another write (of another tab) came first`, { version: expect });
+      }
+    }
+    throw new ZKError("rollback", `keyhold/zk: the server has ${name} at version ${expect}, below the ${min} seen before`);
+  }
+
+  /**
    * Seals plaintext as record `name` at the next version and writes it
    * (PUT {base}/records/{name}, compare-and-swap). The new version is
    * expect + 1, expect being the version this client last observed for the
-   * name from the server (status, a 409, a get, a write, else a GET):
-   * ZKError "rollback" when expect is below the ledger's min. The sealed
+   * name from the server (status, a 409, a get, a write, else a GET). The sealed
    * record is added to the ledger as pending before it is sent; a 2xx
-   * makes it the ledger's min and tag (every other pending write of the
-   * name superseded), a 409 supersedes it, any other outcome (network
-   * error, 5xx, another refusal, an unparseable 2xx) leaves it pending.
+   * makes it the ledger's min and tag (the other pending writes of the
+   * name at or below it, or added before it, superseded), a 409 at a
+   * version below the one written supersedes it, any other outcome
+   * (network error, 5xx, another refusal, an unparseable 2xx, a 409 at or
+   * above it: the answer to a resend of a write that landed) leaves it
+   * pending. A cached version below the ledger's min (another tab wrote)
+   * is read again from the server: "rollback" if still below, else
+   * ZKError "conflict" with the fresh version, nothing sent. ZKError
+   * "storage" when the ledger's storage fails: before the send (nothing
+   * sent), or after a 2xx (.stored true, .version the new version).
    * ZKError "conflict" when another write came first (its version is in
    * .version; get and retry); "invalid_input" when the sealed record passes
    * 1 MiB (more than a server stores).
@@ -2301,9 +2581,7 @@ export class Client {
   async put(vault, name, plaintext) {
     checkName(name);
     const user = await this.#checkVault(vault);
-    const expect = await this.#currentVersion(name);
-    const min = this.#ledger.min(user, name);
-    if (expect < min) throw new ZKError("rollback", `keyhold/zk: the server has ${name} at version ${expect}, below the ${min} seen before`);
+    const expect = await this.#expectVersion(user, name);
     if (expect >= U64_MAX) throw invalid("the record's version is at its maximum");
     const version = expect + 1n;
     const sealed = await vault.sealVersion(plaintext, RECORD_CONTEXT + name, version);
@@ -2315,7 +2593,9 @@ export class Client {
       const r = await this.#request("PUT", "/records/" + name, { expect, body: sealed });
       if (!r.ok) {
         const e = await this.#error(r, "writing " + name);
-        if (e.code === "conflict") this.#ledger.refuseWrite(user, name, version, tag);
+        // A 409 at or above the version written may answer a resend of
+        // this very write, which landed: it stays pending.
+        if (e.code === "conflict" && (e.version === undefined || e.version < version)) this.#ledger.refuseWrite(user, name, version, tag);
         throw e;
       }
       v = await writtenVersion(r, version);
@@ -2324,8 +2604,8 @@ export class Client {
       else this.#versions.delete(name);
       throw e;
     }
-    this.#ledger.confirmWrite(user, name, v, tag);
     this.#versions.set(name, v);
+    stood(() => this.#ledger.confirmWrite(user, name, v, tag), v);
     return v;
   }
 
@@ -2385,9 +2665,11 @@ export class Client {
    * Deletes record `name` (DELETE {base}/records/{name},
    * compare-and-swap on the version last observed; the server keeps a
    * tombstone). ZKError "rollback" when that version is below the
-   * ledger's min. On a 2xx the ledger's min becomes the tombstone's
-   * version, its tag null (a deletion), and every pending write of the
-   * name superseded.
+   * ledger's min (a cached one is read again first, as in put). On a 2xx
+   * the ledger's min becomes the tombstone's version, its tag null (a
+   * deletion), and the pending writes of the name at or below it, or
+   * pending when the delete was sent, superseded. ZKError "storage" with
+   * .stored as in put.
    * @param {UnlockedVault} vault
    * @param {string} name
    * @returns {Promise<bigint>} The tombstone's version.
@@ -2395,9 +2677,8 @@ export class Client {
   async delete(vault, name) {
     checkName(name);
     const user = await this.#checkVault(vault);
-    const expect = await this.#currentVersion(name);
-    const min = this.#ledger.min(user, name);
-    if (expect < min) throw new ZKError("rollback", `keyhold/zk: the server has ${name} at version ${expect}, below the ${min} seen before`);
+    const expect = await this.#expectVersion(user, name);
+    const before = this.#ledger.record(user, name).pending.map((m) => m.tag);
     const r = await this.#request("DELETE", "/records/" + name, { expect });
     if (!r.ok) {
       const e = await this.#error(r, "deleting " + name);
@@ -2406,8 +2687,8 @@ export class Client {
       throw e;
     }
     const v = await writtenVersion(r, expect + 1n);
-    this.#ledger.confirmDelete(user, name, v);
     this.#versions.set(name, v);
+    stood(() => this.#ledger.confirmDelete(user, name, v, before), v);
     return v;
   }
 
@@ -2418,6 +2699,32 @@ export class Client {
   async list() {
     const s = await this.status();
     return s.records.map((x) => ({ name: x.name, version: x.version }));
+  }
+}
+
+/**
+ * Whether an error of a vault write leaves the write possibly standing
+ * (ZKError "outcome_unknown", or "storage" after it stood).
+ * @param {unknown} e
+ */
+const mayStand = (e) => e instanceof ZKError && (e.code === "outcome_unknown" || e.stored === true);
+
+/**
+ * Runs a ledger update after a write stood on the server: a ZKError
+ * "storage" from it is marked stored, with the version written.
+ * @param {() => void} fn
+ * @param {bigint} version
+ */
+function stood(fn, version) {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ZKError && e.code === "storage") {
+      e.message += ` (the write stood on the server, at version ${version})`;
+      e.stored = true;
+      e.version = version;
+    }
+    throw e;
   }
 }
 

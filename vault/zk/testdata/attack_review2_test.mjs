@@ -5,8 +5,9 @@
 //	node --test vault/zk/testdata/attack_review2_test.mjs
 //
 // "held:" tests are attacks that failed, kept as regression tests.
-// "finding N:" tests show a defect not fixed yet: they are skipped (set
-// KEYHOLD_REVIEW2_FINDINGS=1 to run them; they fail until fixed).
+// "finding N:" tests showed a defect, fixed since: regression tests now
+// (their names say what the defect was). "fix N:" tests cover the other
+// outcomes of those fixes.
 
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -14,8 +15,7 @@ import * as zk from "../client.js";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
-const runFindings = process.env.KEYHOLD_REVIEW2_FINDINGS === "1";
-const finding = (name, fn) => (runFindings ? test(name, fn) : test.skip(name + " (not fixed yet)", fn));
+const finding = test;
 
 async function rejectsCode(p, code, what = "") {
   await assert.rejects(p, (e) => {
@@ -240,12 +240,15 @@ describe("the ledger against honest failures and two tabs", () => {
   finding("finding 6c: a passphrase change stored but answered 503 is reported failed and undone in the client: the old passphrase no longer unlocks", async () => {
     const { server, c, vault } = await setup("lee");
     server.after = ({ method, name }) => (method === "PUT" && name === undefined ? Server.json(503, { error: "unavailable" }) : undefined);
-    await rejectsCode(c.changePassphrase(vault, "the new and long passphrase"), "server", "503");
+    // Fixed: the client reads the vault back, finds its record: the change stood.
+    await c.changePassphrase(vault, "the new and long passphrase");
     server.after = undefined;
-    // The client put the old record back: it believes the old passphrase stands.
     const fresh = new zk.Client({ base: "/zk", fetch: server.fetch, ledger: new zk.VersionLedger(new MapStorage()) });
-    const v = await fresh.unlock({ passphrase: PASS });
-    assert.ok(v, "the passphrase the client says is still the one does not unlock");
+    await rejectsCode(fresh.unlock({ passphrase: PASS }), "unlock_failed", "the old passphrase");
+    const v = await fresh.unlock({ passphrase: "the new and long passphrase" });
+    assert.ok(v, "the passphrase the client says stands does not unlock");
+    // The client's vault holds the record that stood: the next save goes on.
+    assert.equal(await c.saveVault(vault), 3n);
   });
 
   finding("finding 7: two tabs: a save in the tab that did not write last is refused as a rollback (a false tamper warning), and every retry too", async () => {
@@ -417,3 +420,137 @@ async function setupOther(server) {
   const vault = await c.unlock({ passphrase: PASS });
   return { c, vault };
 }
+
+/** Answers every vault PUT 503 without storing it (the write did not land). */
+function vaultPutLost(server) {
+  server.after = ({ method, name, server: s }) => {
+    if (method !== "PUT" || name !== undefined) return undefined;
+    s.vault = s.lastVault;
+    return Server.json(503, { error: "unavailable" });
+  };
+  server.lastVault = server.vault;
+}
+
+/** Answers a vault PUT 503 after storing it, and the reads back of the vault 503 too. */
+function vaultOutcomeUnknown(server) {
+  let put = false; // the reads of the vault after the PUT fail
+  server.after = ({ method, name }) => {
+    if (name !== undefined || (method === "GET" && !put)) return undefined;
+    put = true;
+    return Server.json(503, { error: "unavailable" });
+  };
+}
+
+describe("fixes: the other outcomes", () => {
+  test("fix 6: a vault write answered 503 that did not land throws the 503; the old secrets still open the vault", async () => {
+    const { server, c, vault, recoveryKeys } = await setup("ned");
+    vaultPutLost(server);
+    await rejectsCode(c.unlock({ recoveryKey: recoveryKeys[0] }), "server", "recovery unlock");
+    await rejectsCode(c.changePassphrase(vault, "the new and long passphrase"), "server", "passphrase change");
+    await rejectsCode(c.regenerateRecoveryKeys(vault, 2), "server", "new recovery keys");
+    server.after = undefined;
+    assert.equal(server.vault.version, 1n);
+    const fresh = new zk.Client({ base: "/zk", fetch: server.fetch, ledger: new zk.VersionLedger(new MapStorage()) });
+    assert.ok(await fresh.unlock({ passphrase: PASS }));
+    // The client's vault was put back: a save writes the old record again.
+    assert.equal(await c.saveVault(vault), 2n);
+    assert.ok((await fresh.unlock({ recoveryKey: recoveryKeys[0] })).recoveryKey);
+  });
+
+  test("fix 6: a vault write stored, answered 503, not readable back: outcome_unknown carries the new keys and the vault; saveVault again settles it", async () => {
+    const server = new Server("ola");
+    const c = new zk.Client({ base: "/zk", fetch: server.fetch, ledger: new zk.VersionLedger(new MapStorage()) });
+    vaultOutcomeUnknown(server);
+    let e = await c.createVault(PASS).then(() => assert.fail("resolved"), (x) => x);
+    assert.ok(e instanceof zk.ZKError && e.code === "outcome_unknown", String(e));
+    assert.ok(Array.isArray(e.recoveryKeys) && e.recoveryKeys.length === 1);
+    assert.ok(!e.message.includes(e.recoveryKeys[0]), "the key is not in the message");
+    assert.ok(e.vault instanceof zk.UnlockedVault && !e.vault.locked);
+    server.after = undefined;
+    // The retry meets the stored vault (409 at 1), reads it back: its own.
+    assert.equal(await c.saveVault(e.vault), 1n);
+    const first = e.recoveryKeys[0];
+
+    // A recovery-key unlock.
+    vaultOutcomeUnknown(server);
+    e = await c.unlock({ recoveryKey: first }).then(() => assert.fail("resolved"), (x) => x);
+    assert.equal(e.code, "outcome_unknown");
+    assert.equal(typeof e.recoveryKey, "string");
+    assert.ok(!e.vault.locked, "the vault is kept for the retry");
+    server.after = undefined;
+    assert.equal(await c.saveVault(e.vault), 2n);
+    await rejectsCode(c.unlock({ recoveryKey: first }), "unlock_failed", "the used key");
+    const second = e.recoveryKey;
+    const { vault } = await c.unlock({ recoveryKey: second });
+
+    // New recovery keys.
+    vaultOutcomeUnknown(server);
+    e = await c.regenerateRecoveryKeys(vault, 2).then(() => assert.fail("resolved"), (x) => x);
+    assert.equal(e.code, "outcome_unknown");
+    assert.equal(e.recoveryKeys.length, 2);
+    server.after = undefined;
+    assert.equal(await c.saveVault(vault), 4n);
+    assert.ok((await c.unlock({ recoveryKey: e.recoveryKeys[1] })).vault);
+  });
+
+  test("fix 1: a 2xx of a write another tab superseded takes it out of superseded", () => {
+    const l = new zk.VersionLedger(new MapStorage());
+    const t = (i) => new Uint8Array(16).fill(i);
+    l.addPending("u", "doc", 5n, t(5)); // added first
+    l.addPending("u", "doc", 2n, t(2));
+    l.confirmWrite("u", "doc", 2n, t(2)); // 5, added before it, superseded
+    assert.deepEqual(l.record("u", "doc").superseded.map((m) => m.version), [5n]);
+    l.confirmWrite("u", "doc", 5n, t(5)); // its 2xx comes after all
+    const r = l.record("u", "doc");
+    assert.deepEqual([r.min, r.superseded.length, r.pending.length], [5n, 0, 0]);
+    l.accept("u", "doc", 5n, t(5));
+    // A write added after a success, above it, stays pending; one added before is superseded.
+    l.addPending("u", "doc", 9n, t(9));
+    l.addPending("u", "doc", 6n, t(6));
+    l.addPending("u", "doc", 7n, t(7));
+    l.confirmWrite("u", "doc", 6n, t(6));
+    const r2 = l.record("u", "doc");
+    assert.deepEqual(r2.pending.map((m) => m.version), [7n]);
+    assert.deepEqual(r2.superseded.map((m) => m.version), [9n]);
+  });
+
+  test("fix 8: storage errors: nothing sent before a write; stored and its version after one; a blocked localStorage at first use", async () => {
+    const { server, storage, c, vault } = await setup("pia");
+    await c.put(vault, "doc", "v1");
+    const realSet = storage.setItem;
+    let allowed = 0;
+    storage.setItem = function (k, v) {
+      if (allowed-- > 0) return realSet.call(this, k, v);
+      throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+    };
+    try {
+      allowed = 0;
+      let e = await c.put(vault, "doc", "v2").then(() => assert.fail("resolved"), (x) => x);
+      assert.equal(e.code, "storage");
+      assert.notEqual(e.stored, true);
+      assert.equal(server.blobs.get("doc").version, 1n, "nothing sent");
+      allowed = 1;
+      e = await c.put(vault, "doc", "v2").then(() => assert.fail("resolved"), (x) => x);
+      assert.equal(e.code, "storage");
+      assert.equal(e.stored, true);
+      assert.equal(e.version, 2n);
+      assert.equal(server.blobs.get("doc").version, 2n);
+    } finally {
+      storage.setItem = realSet;
+    }
+    assert.equal(await text(c.get(vault, "doc")), "v2", "pending: accepted when read");
+    const d = Object.getOwnPropertyDescriptor(globalThis, "localStorage");
+    Object.defineProperty(globalThis, "localStorage", { configurable: true, get() {
+      throw new DOMException("Access is denied for this document.", "SecurityError");
+    } });
+    try {
+      const l = new zk.VersionLedger();
+      assert.throws(() => l.min("u", "doc"), (x) => x instanceof zk.ZKError && x.code === "storage");
+      const c2 = new zk.Client({ base: "/zk", fetch: server.fetch });
+      await rejectsCode(c2.unlock({ passphrase: PASS }), "storage", "first use");
+    } finally {
+      if (d) Object.defineProperty(globalThis, "localStorage", d);
+      else delete globalThis.localStorage;
+    }
+  });
+});

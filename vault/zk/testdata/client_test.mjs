@@ -1125,11 +1125,17 @@ describe("VersionLedger rules: pending, superseded, tags, deletions", () => {
     for (let i = 1; i <= 70; i++) l.addPending("u", "a", 100 + i, tag(i));
     let r = l.record("u", "a");
     assert.equal(r.pending.length, 64);
-    assert.deepEqual([r.pending[0].version, r.pending.at(-1).version], [170n, 107n]);
+    assert.deepEqual([r.pending[0].version, r.pending.at(-1).version], [107n, 170n], "in the order added");
     assert.deepEqual(r.superseded.map((m) => m.version), [106n, 105n, 104n, 103n, 102n, 101n]);
+    // A 2xx of a write no longer pending (dropped for the bound): it leaves
+    // superseded; the pending writes above it stay pending (order unknown).
     l.confirmWrite("u", "a", 105, tag(5));
     r = l.record("u", "a");
     assert.equal(r.min, 105n);
+    assert.equal(r.pending.length, 64);
+    assert.deepEqual(r.superseded.map((m) => m.version), [106n]);
+    for (let i = 1; i <= 70; i++) l.refuseWrite("u", "a", 100 + i, tag(i));
+    r = l.record("u", "a");
     assert.deepEqual(r.pending, []);
     assert.equal(r.superseded.length, 64);
     assert.deepEqual([r.superseded[0].version, r.superseded.at(-1).version], [170n, 107n]);
