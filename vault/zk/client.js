@@ -2882,7 +2882,7 @@ const PRF_INPUT_LABEL = new TextEncoder().encode("keyhold/v1/zk/prf-input\0");
 /**
  * Replaces each credential's PRF salt in options by this mode's own input,
  * SHA-256("keyhold/v1/zk/prf-input" ‖ 0x00 ‖ salt) (FORMAT.md §8.3), and
- * drops any other PRF input. The server-side ceremonies of package
+ * drops any other PRF input and any other extension. The server-side ceremonies of package
  * passkey run through its browser module, which asks with an input of
  * its own domain, SHA-256("keyhold/v1/passkey/prf-input" ‖ 0x00 ‖ salt)
  * (FORMAT.md §7.3), whatever the server sends: the output for this input
@@ -2904,7 +2904,7 @@ async function zeroKnowledgePRFInputs(pk) {
     input.set(salt, PRF_INPUT_LABEL.length);
     by[id] = { first: new Uint8Array(await crypto.subtle.digest("SHA-256", input)) };
   }
-  return { ...pk, extensions: { ...pk.extensions, prf: { evalByCredential: by } } };
+  return { ...pk, extensions: { prf: { evalByCredential: by } } }; // no other extension reaches the authenticator
 }
 
 /** @param {any} v */

@@ -836,6 +836,7 @@ describe("Client", () => {
         assert.equal(toHex(by.first), toHex(want));
         assert.equal(toHex(want), "7dfa498327f3bbb72e067cbcf3b8e8510e0675e29684006a6db939a1308c768d");
         assert.deepEqual(Object.keys(args.publicKey.extensions.prf), ["evalByCredential"]);
+        assert.deepEqual(Object.keys(args.publicKey.extensions), ["prf"]);
         assert.ok(args.publicKey.challenge instanceof Uint8Array);
         assert.ok(args.publicKey.allowCredentials[0].id instanceof Uint8Array);
         const out = prf.slice().buffer;
@@ -847,7 +848,7 @@ describe("Client", () => {
         challenge: zk.b64u(new Uint8Array(32).fill(1)),
         allowCredentials: [{ type: "public-key", id: zk.b64u(rawId) }],
         userVerification: "required",
-        extensions: { prf: { eval: { first: zk.b64u(new Uint8Array(32).fill(3)) }, evalByCredential: { [zk.b64u(rawId)]: { first: zk.b64u(new Uint8Array(32).fill(2)) } } } },
+        extensions: { hmacGetSecret: { salt1: zk.b64u(new Uint8Array(32).fill(4)) }, prf: { eval: { first: zk.b64u(new Uint8Array(32).fill(3)) }, evalByCredential: { [zk.b64u(rawId)]: { first: zk.b64u(new Uint8Array(32).fill(2)) } } } },
       },
     };
     const c = newClient(server, undefined, { credentials });
