@@ -124,6 +124,7 @@ func TestAttackZKLockLeavesSecrets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a browser walk")
 	}
+	t.Parallel()
 	logs := &syncBuffer{}
 	var h atomic.Pointer[http.Handler]
 	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
@@ -223,6 +224,7 @@ func TestAttackZKHeldNoRawHmacSecret(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a browser")
 	}
+	t.Parallel()
 	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = w.Write([]byte("<!doctype html><title>x</title>"))

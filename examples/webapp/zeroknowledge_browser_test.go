@@ -987,6 +987,7 @@ func TestZeroKnowledgePageUncertainWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a browser walk")
 	}
+	t.Parallel()
 	logs := &syncBuffer{}
 	var h atomic.Pointer[http.Handler]
 	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))

@@ -24,6 +24,7 @@ import (
 // TestAttackReview2UnderNode runs testdata/attack_review2_test.mjs with
 // Node's test runner.
 func TestAttackReview2UnderNode(t *testing.T) {
+	t.Parallel()
 	node := testenv.Node(t)
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTestTimeout)
 	defer cancel()

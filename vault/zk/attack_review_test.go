@@ -28,6 +28,7 @@ import (
 // TestAttackReviewUnderNode runs testdata/attack_review_test.mjs (a
 // hostile server against client.js) with Node's test runner.
 func TestAttackReviewUnderNode(t *testing.T) {
+	t.Parallel()
 	node := testenv.Node(t)
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTestTimeout)
 	defer cancel()

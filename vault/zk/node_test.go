@@ -20,6 +20,7 @@ const nodeTestTimeout = 3 * time.Minute
 // Node's test runner. It skips, or fails when CI=true, without Node 20 or
 // later (WebCrypto on globalThis, String.prototype.isWellFormed).
 func TestClientUnderNode(t *testing.T) {
+	t.Parallel()
 	node := testenv.Node(t)
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTestTimeout)
 	defer cancel()
