@@ -9,16 +9,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyhold/keyhold/internal/browsertest"
-	"github.com/keyhold/keyhold/kdf"
 )
 
 const zkLockWalk = `
@@ -125,20 +121,7 @@ func TestAttackZKLockLeavesSecrets(t *testing.T) {
 		t.Skip("a browser walk")
 	}
 	t.Parallel()
-	logs := &syncBuffer{}
-	var h atomic.Pointer[http.Handler]
-	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
-	app, cleanup, err := newApp(config{DBPath: filepath.Join(t.TempDir(), "webapp.db"), InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cleanup(); err != nil {
-			t.Error(err)
-		}
-	})
-	h.Store(&app)
+	origin, _, logs := browserApp(t, nil)
 	s := browsertest.Start(t, browsertest.Options{Timeout: 110 * time.Second, ActionTimeout: 20 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()

@@ -180,23 +180,7 @@ func TestPasskeyBrowserWalk(t *testing.T) {
 		t.Skip("a browser walk")
 	}
 	t.Parallel() // its own app, database, browser and port: the two walks overlap
-	dbPath := filepath.Join(t.TempDir(), "webapp.db")
-	logs := &syncBuffer{}
-	var h atomic.Pointer[http.Handler]
-	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		(*h.Load()).ServeHTTP(w, r)
-	}))
-	app, cleanup, err := newApp(config{DBPath: dbPath, InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cleanup(); err != nil {
-			t.Error(err)
-		}
-	})
-	h.Store(&app)
+	origin, dbPath, logs := browserApp(t, nil)
 
 	s := browsertest.Start(t, browsertest.Options{Timeout: 150 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 140*time.Second)
@@ -282,4 +266,32 @@ func TestPasskeyBrowserWalk(t *testing.T) {
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("an error was logged:\n%s", logs)
 	}
+}
+
+// browserApp starts a new app (its own SQLite file) for a browser test,
+// served at a localhost origin through wrap (nil: as it is; else wrap
+// gets a function that returns the app), its log at debug level in logs.
+func browserApp(t *testing.T, wrap func(app func() http.Handler) http.Handler) (origin, dbPath string, logs *syncBuffer) {
+	t.Helper()
+	dbPath = filepath.Join(t.TempDir(), "webapp.db")
+	logs = &syncBuffer{}
+	var h atomic.Pointer[http.Handler]
+	get := func() http.Handler { return *h.Load() }
+	var served http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { get().ServeHTTP(w, r) })
+	if wrap != nil {
+		served = wrap(get)
+	}
+	origin = browsertest.ServeLocalhost(t, served)
+	app, cleanup, err := newApp(config{DBPath: dbPath, InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cleanup(); err != nil {
+			t.Error(err)
+		}
+	})
+	h.Store(&app)
+	return origin, dbPath, logs
 }

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,12 +23,10 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyhold/keyhold/internal/browsertest"
-	"github.com/keyhold/keyhold/kdf"
 )
 
 // The private notes of TestZeroKnowledgeNotesBrowser: what the server
@@ -310,22 +307,8 @@ func TestZeroKnowledgeNotesBrowser(t *testing.T) {
 	}
 	t.Parallel() // its own app, database, browser and port: the two walks overlap
 	start := time.Now()
-	dbPath := filepath.Join(t.TempDir(), "webapp.db")
-	logs := &syncBuffer{}
-	var h atomic.Pointer[http.Handler]
 	served := &requestLog{}
-	origin := browsertest.ServeLocalhost(t, served.wrap(func() http.Handler { return *h.Load() }))
-	app, cleanup, err := newApp(config{DBPath: dbPath, InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cleanup(); err != nil {
-			t.Error(err)
-		}
-	})
-	h.Store(&app)
+	origin, dbPath, logs := browserApp(t, served.wrap)
 
 	s := browsertest.Start(t, browsertest.Options{Timeout: 170 * time.Second, ActionTimeout: 20 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 160*time.Second)
@@ -988,20 +971,7 @@ func TestZeroKnowledgePageUncertainWrites(t *testing.T) {
 		t.Skip("a browser walk")
 	}
 	t.Parallel()
-	logs := &syncBuffer{}
-	var h atomic.Pointer[http.Handler]
-	origin := browsertest.ServeLocalhost(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
-	app, cleanup, err := newApp(config{DBPath: filepath.Join(t.TempDir(), "webapp.db"), InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cleanup(); err != nil {
-			t.Error(err)
-		}
-	})
-	h.Store(&app)
+	origin, _, logs := browserApp(t, nil)
 	s := browsertest.Start(t, browsertest.Options{Timeout: 90 * time.Second, ActionTimeout: 20 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 	defer cancel()
