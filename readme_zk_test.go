@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,14 +96,19 @@ func TestReadmeZeroKnowledge(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
-	var seen bytes.Buffer // every request body the server received
+	var (
+		seenMu sync.Mutex
+		seen   bytes.Buffer // every request the server received: URL, headers, body
+	)
 	recorder := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		seenMu.Lock()
 		seen.WriteString(r.URL.String())
 		for k, v := range r.Header {
 			seen.WriteString(k + strings.Join(v, ","))
 		}
 		seen.Write(body)
+		seenMu.Unlock()
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		m.Handler(mux).ServeHTTP(w, r)
 	})
@@ -158,6 +164,8 @@ func TestReadmeZeroKnowledge(t *testing.T) {
 		t.Fatalf("the README's module logged %q, want the note and the same fingerprint twice", logged)
 	}
 
+	seenMu.Lock()
+	defer seenMu.Unlock()
 	blobs, err := store.ListBlobs(context.Background(), user, "", 10)
 	if err != nil || len(blobs) != 2 {
 		t.Fatalf("the store holds %v (%v), want the vault and one record", blobs, err)
