@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/keyhold/keyhold/storage"
 )
@@ -101,41 +100,7 @@ func (s *Store) PutBlob(ctx context.Context, userID, name string, data []byte, e
 	if len(data) > storage.MaxBlobDataLen {
 		return fmt.Errorf("%w: blob data of %d bytes (want at most %d)", errBounds, len(data), storage.MaxBlobDataLen)
 	}
-	if data == nil {
-		data = []byte{} // a nil []byte would be bound as NULL
-	}
-	if expect >= math.MaxInt64 {
-		// Versions are stored as signed 64-bit integers and grow by one
-		// per write from 1: none is above MaxInt64, and one at MaxInt64
-		// could not grow.
-		return storage.ErrConflict
-	}
-	var (
-		res sql.Result
-		err error
-	)
-	if expect == 0 {
-		res, err = s.w.ExecContext(ctx, s.bq.insert, []byte(userID), []byte(name), data)
-	} else {
-		res, err = s.w.ExecContext(ctx, s.bq.update, int64(expect)+1, data, []byte(userID), []byte(name), int64(expect))
-	}
-	if retryable(err) {
-		// Under a SERIALIZABLE default isolation, PostgreSQL refuses a
-		// write that raced another: the statement was rolled back, and
-		// someone else wrote first.
-		return storage.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("sqlstore: put blob: %w", ctxErr(ctx, err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlstore: put blob: %w", err)
-	}
-	if n != 1 {
-		return storage.ErrConflict
-	}
-	return nil
+	return s.casWrite(ctx, "blob", s.bq.insert, s.bq.update, []any{[]byte(userID), []byte(name)}, data, expect)
 }
 
 // ListBlobs returns the user's blobs, tombstones included, in increasing

@@ -92,6 +92,19 @@ func (s *Store) putRecord(ctx context.Context, t *recordTable, userID string, da
 	if len(data) > t.maxLen {
 		return fmt.Errorf("%w: %s data of %d bytes (want at most %d)", errBounds, t.dataName, len(data), t.maxLen)
 	}
+	return s.casWrite(ctx, t.name, t.insert, t.update, []any{[]byte(userID)}, data, expect)
+}
+
+// casWrite stores data with version expect+1 in the row of keys (the
+// columns before the data, in the queries' order) if the stored row has
+// version expect (expect 0: if there is none), and returns
+// [storage.ErrConflict] otherwise. The check and the write are one
+// statement: insert (INSERT … ON CONFLICT DO NOTHING, its arguments the
+// keys then the data) or update (UPDATE … WHERE version = expect, its
+// arguments the new version, the data, the keys and expect), so of
+// concurrent calls with the same expect exactly one succeeds. what names
+// the row in errors. s is not nil.
+func (s *Store) casWrite(ctx context.Context, what, insert, update string, keys []any, data []byte, expect uint64) error {
 	if data == nil {
 		data = []byte{} // a nil []byte would be bound as NULL
 	}
@@ -106,9 +119,10 @@ func (s *Store) putRecord(ctx context.Context, t *recordTable, userID string, da
 		err error
 	)
 	if expect == 0 {
-		res, err = s.w.ExecContext(ctx, t.insert, []byte(userID), data)
+		res, err = s.w.ExecContext(ctx, insert, append(keys, data)...)
 	} else {
-		res, err = s.w.ExecContext(ctx, t.update, int64(expect)+1, data, []byte(userID), int64(expect))
+		args := append([]any{int64(expect) + 1, data}, keys...)
+		res, err = s.w.ExecContext(ctx, update, append(args, int64(expect))...)
 	}
 	if retryable(err) {
 		// Under a SERIALIZABLE default isolation, PostgreSQL refuses a
@@ -117,11 +131,11 @@ func (s *Store) putRecord(ctx context.Context, t *recordTable, userID string, da
 		return storage.ErrConflict
 	}
 	if err != nil {
-		return fmt.Errorf("sqlstore: put %s: %w", t.name, ctxErr(ctx, err))
+		return fmt.Errorf("sqlstore: put %s: %w", what, ctxErr(ctx, err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("sqlstore: put %s: %w", t.name, err)
+		return fmt.Errorf("sqlstore: put %s: %w", what, err)
 	}
 	if n != 1 {
 		return storage.ErrConflict

@@ -157,10 +157,10 @@ type handler func(w http.ResponseWriter, r *http.Request, userID string) error
 
 // apiError is an answer other than 2xx, written as JSON.
 type apiError struct {
-	status  int
-	code    string
-	version uint64 // sent when hasVersion
-	hasVer  bool
+	status     int
+	code       string
+	version    uint64 // sent when hasVersion is set
+	hasVersion bool
 }
 
 func (e *apiError) Error() string { return "zk: " + e.code }
@@ -204,7 +204,7 @@ func (s *Server) with(h handler) http.HandlerFunc {
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	body := map[string]any{"error": e.code}
-	if e.hasVer {
+	if e.hasVersion {
 		body["version"] = e.version
 		w.Header().Set(VersionHeader, strconv.FormatUint(e.version, 10))
 	}
@@ -315,7 +315,7 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, userID, blob 
 	case err != nil:
 		return err
 	case len(b.Data) == 0:
-		return &apiError{status: http.StatusNotFound, code: "deleted", version: b.Version, hasVer: true}
+		return &apiError{status: http.StatusNotFound, code: "deleted", version: b.Version, hasVersion: true}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
@@ -374,7 +374,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, userID, blob string
 		if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
 			return gerr
 		}
-		return &apiError{status: http.StatusConflict, code: "conflict", version: current.Version, hasVer: true}
+		return &apiError{status: http.StatusConflict, code: "conflict", version: current.Version, hasVersion: true}
 	}
 	if err != nil {
 		return err

@@ -12,29 +12,13 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import * as zk from "../client.js";
+import { MapStorage, rejectsCode } from "./testkit.mjs";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
 const finding = test;
 
-async function rejectsCode(p, code, what = "") {
-  await assert.rejects(p, (e) => {
-    assert.ok(e instanceof zk.ZKError, `${what}: not a ZKError: ${e}`);
-    assert.equal(e.code, code, `${what}: ${e.code}: ${e.message}`);
-    return true;
-  });
-}
 
-/** One localStorage, as two tabs of an origin share it. */
-class MapStorage {
-  m = new Map();
-  getItem(k) {
-    return this.m.has(k) ? this.m.get(k) : null;
-  }
-  setItem(k, v) {
-    this.m.set(k, String(v));
-  }
-}
 
 /**
  * An honest in-memory server of FORMAT.md §8.2. A request's effect happens

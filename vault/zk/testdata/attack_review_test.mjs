@@ -12,6 +12,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import * as zk from "../client.js";
+import { MapStorage, rejectsCode } from "./testkit.mjs";
 
 
 const te = new TextEncoder();
@@ -28,23 +29,7 @@ const cat = (...ps) => {
   return out;
 };
 
-async function rejectsCode(p, code, what = "") {
-  await assert.rejects(p, (e) => {
-    assert.ok(e instanceof zk.ZKError, `${what}: not a ZKError: ${e}`);
-    assert.equal(e.code, code, `${what}: ${e.code}: ${e.message}`);
-    return true;
-  });
-}
 
-class MapStorage {
-  m = new Map();
-  getItem(k) {
-    return this.m.has(k) ? this.m.get(k) : null;
-  }
-  setItem(k, v) {
-    this.m.set(k, String(v));
-  }
-}
 
 /**
  * An honest in-memory server of FORMAT.md §8.2, with one hook through which

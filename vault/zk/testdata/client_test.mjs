@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as zk from "../client.js";
+import { MapStorage, rejectsCode } from "./testkit.mjs";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const V = JSON.parse(readFileSync(here("../../testdata/vault_vectors.json"), "utf8"));
@@ -42,13 +43,6 @@ const be64 = (x) => {
 const MK = hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
 
 /** Asserts that p rejects with a ZKError of this code. */
-async function rejectsCode(p, code, what = "") {
-  await assert.rejects(p, (e) => {
-    assert.ok(e instanceof zk.ZKError, `${what}: not a ZKError: ${e}`);
-    assert.equal(e.code, code, `${what}: ${e.message}`);
-    return true;
-  });
-}
 function throwsCode(fn, code, what = "") {
   assert.throws(fn, (e) => {
     assert.ok(e instanceof zk.ZKError, `${what}: not a ZKError: ${e}`);
@@ -567,15 +561,6 @@ describe("non-extractable master key", () => {
 
 // ---- the Client against a fake server ----
 
-class MapStorage {
-  m = new Map();
-  getItem(k) {
-    return this.m.has(k) ? this.m.get(k) : null;
-  }
-  setItem(k, v) {
-    this.m.set(k, String(v));
-  }
-}
 
 /** An in-memory fake of zk.Handler's HTTP API (zk-spec.md), with knobs to misbehave. */
 class FakeServer {
