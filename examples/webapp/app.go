@@ -37,9 +37,10 @@ var files embed.FS
 // "content".
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth", "error",
-		"twofactor", "recovered", "security", "enroll", "codes", "account", "passkeys", "addpasskey", "privatenotes"} {
-		m[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+	names := []string{"home", "signup", "login", "recovery", "unlock", "notes", "devices", "reauth", "error",
+		"twofactor", "recovered", "security", "enroll", "codes", "account", "passkeys", "addpasskey", "privatenotes"}
+	for _, name := range append(names, settingsPages...) {
+		m[name] = template.Must(template.New(name).Funcs(templateFuncs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
 }()
@@ -229,7 +230,7 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	// CrossOriginProtection refuses state-changing requests that browsers
 	// mark as cross-site (Sec-Fetch-Site, or an Origin that is not ours):
 	// the forms need no CSRF token. Every state change is a POST.
-	h := session.SecurityHeaders(session.Headers{}, http.NewCrossOriginProtection().Handler(a.m.Handler(a.routes())))
+	h := session.SecurityHeaders(session.Headers{}, a.styledErrors(http.NewCrossOriginProtection().Handler(a.m.Handler(a.routes()))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		h.ServeHTTP(w, r)
@@ -344,6 +345,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("/zk/", http.StripPrefix("/zk", a.zk))
 	// Passkeys: the settings pages and the ceremonies' JSON endpoints.
 	a.passkeyRoutes(mux, handle, fresh)
+	// Account settings (settings.go): password change, master-key
+	// rotation, the account's lockout status.
+	a.settingsRoutes(mux, handle, fresh)
 	return mux
 }
 
@@ -583,6 +587,8 @@ type pageData struct {
 	HasPasskeys   bool // the step-up and second-factor pages: the user has a passkey to confirm with
 	NeedPasskey   bool // the step-up page: the password alone does not allow passkey changes
 	PasskeyPRF    bool // the private-notes page: the user has a passkey with the PRF extension
+
+	Settings *settingsView // the account settings pages (settings.go)
 }
 
 // render writes the page, or nothing if it returns an error.

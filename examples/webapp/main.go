@@ -78,7 +78,7 @@ func main() {
 	totpKey := flag.String("totp-key", "", "file of the key that seals TOTP secrets, created with mode 0600 if absent; back it up apart from the database (default: the -db path + \".totp-key\")")
 	flag.Parse()
 
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	if err := run(*addr, config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Origin: *origin, Logger: logger}, *certFile, *keyFile); err != nil {
 		logger.Error("webapp.failed", "error", err)
 		os.Exit(1)

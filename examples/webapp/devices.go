@@ -1,0 +1,35 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/keyhold/keyhold/session"
+)
+
+func (a *app) devices(w http.ResponseWriter, r *http.Request) error {
+	info, _ := a.m.Current(r.Context())
+	list, err := a.m.Devices(r.Context(), info.UserID)
+	if err != nil {
+		return err
+	}
+	return a.render(w, r, http.StatusOK, "devices", pageData{Devices: list})
+}
+
+func (a *app) revoke(w http.ResponseWriter, r *http.Request) error {
+	info, _ := a.m.Current(r.Context())
+	err := a.m.Revoke(r.Context(), info.UserID, r.PostFormValue("ref"))
+	if errors.Is(err, session.ErrNoSuchSession) || errors.Is(err, session.ErrInvalidInput) {
+		// Logged out already (or by another tab), or a reference that was
+		// never ours: say so on the list as it is now.
+		list, lerr := a.m.Devices(r.Context(), info.UserID)
+		if lerr != nil {
+			return lerr
+		}
+		return a.render(w, r, http.StatusNotFound, "devices", pageData{Devices: list, Error: "That device is not logged in any more."})
+	}
+	if err != nil {
+		return err
+	}
+	return redirect(w, r, "/devices")
+}
