@@ -314,8 +314,8 @@ func (a *app) routes() http.Handler {
 	handle("POST /notes", a.addNote, m.RequireUnlocked)
 	handle("POST /notes/{id}", a.editNote, m.RequireUnlocked)
 	handle("POST /notes/{id}/delete", a.deleteNote, m.RequireUnlocked)
-	handle("GET /devices", a.devices, m.RequireLogin)
-	handle("POST /devices/revoke", a.revoke, fresh)
+	// Devices (devices.go): the list, and logging one or all others out.
+	a.deviceRoutes(handle, fresh)
 	handle("GET /reauth", a.reauthPage, m.RequireLogin)
 	handle("POST /reauth", a.reauth, a.kdfLimited("reauth"))
 

@@ -7,6 +7,12 @@ import (
 	"github.com/keyhold/keyhold/session"
 )
 
+// deviceRoutes adds the devices page and its forms.
+func (a *app) deviceRoutes(handle func(string, handler, func(http.Handler) http.Handler), fresh func(http.Handler) http.Handler) {
+	handle("GET /devices", a.devices, a.m.RequireLogin)
+	handle("POST /devices/revoke", a.revoke, fresh)
+}
+
 func (a *app) devices(w http.ResponseWriter, r *http.Request) error {
 	info, _ := a.m.Current(r.Context())
 	list, err := a.m.Devices(r.Context(), info.UserID)
