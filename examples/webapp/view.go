@@ -18,7 +18,7 @@ var templateFuncs = template.FuncMap{
 	// zero time).
 	"when": when,
 	// clock formats a time of today as "14:05 UTC".
-	"clock": clock,
+	"clock": timeOfDay,
 	// isoTime is the time for a datetime attribute (RFC 3339, UTC).
 	"isoTime": isoTime,
 	// timeTag is a <time> element showing when(t).
@@ -40,8 +40,8 @@ func when(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006, 15:04") + " UTC"
 }
 
-// clock formats t in UTC as "14:05 UTC": for times within minutes of now.
-func clock(t time.Time) string {
+// timeOfDay formats t in UTC as "14:05 UTC": for times within minutes of now.
+func timeOfDay(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
