@@ -6,15 +6,14 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +23,6 @@ import (
 	"github.com/keyhold/keyhold/passkey"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
-	"github.com/keyhold/keyhold/storage/sqlstore"
 	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
 	"github.com/keyhold/keyhold/vault/zk"
@@ -74,10 +72,24 @@ type config struct {
 	// selects kdf's defaults (as many runs at once as CPUs, a queue of four
 	// times that); the tests make it small, to fill it.
 	KDFGate kdf.GateConfig
+	// PostgresDSN, when set, puts keyhold's SQL store and the app's tables
+	// in this PostgreSQL database instead of the SQLite file at DBPath
+	// (see storage.go).
+	PostgresDSN string
+	// RedisURL, when set, puts sessions, rate limits, lockouts and passkey
+	// challenges in this Redis server, under RedisPrefix (zero:
+	// DefaultRedisPrefix).
+	RedisURL    string
+	RedisPrefix string
+	// TrustedProxies are the reverse proxies in front of the app: their
+	// X-Forwarded-For says which client a request comes from (rate limits,
+	// lockouts), and their X-Forwarded-Proto whether it came over HTTPS.
+	// Zero: none; the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 type app struct {
-	db     *sql.DB // users and notes
+	db     *appDB // users and notes (storage.go)
 	m      *session.Manager
 	vault  *vault.Vault
 	hasher *kdf.Hasher
@@ -155,18 +167,12 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// keyhold's vaults and sessions: OpenSQLite creates the file with mode
-	// 0600 (and refuses one that others can read) and owns its connections.
-	store, err := sqlstore.OpenSQLite(ctx, cfg.DBPath, sqlstore.Config{})
+	// keyhold's stores and the app's tables: one SQLite file, or
+	// PostgreSQL and Redis (storage.go).
+	store, db, cleanup, err := openStores(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openAppDB(ctx, cfg.DBPath)
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	cleanup := func() error { return errors.Join(db.Close(), store.Close()) }
 	defer func() {
 		if err != nil {
 			cleanup()
@@ -196,6 +202,7 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	}
 	a.m, err = session.New(store, session.Config{
 		AllowInsecureCookies: cfg.InsecureCookies,
+		TrustedProxies:       cfg.TrustedProxies,
 		DenyHandler:          a.deny,
 		// Logout keeps other cookies: the device cookie (see setUpLimits)
 		// must survive it. It keeps the browser's storage too: the private
@@ -230,49 +237,11 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	// CrossOriginProtection refuses state-changing requests that browsers
 	// mark as cross-site (Sec-Fetch-Site, or an Origin that is not ours):
 	// the forms need no CSRF token. Every state change is a POST.
-	h := session.SecurityHeaders(session.Headers{}, a.styledErrors(http.NewCrossOriginProtection().Handler(a.m.Handler(a.routes()))))
+	h := session.SecurityHeaders(session.Headers{TrustedProxies: cfg.TrustedProxies}, a.styledErrors(http.NewCrossOriginProtection().Handler(a.m.Handler(a.routes()))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		h.ServeHTTP(w, r)
 	}), cleanup, nil
-}
-
-// openAppDB opens the same SQLite file through a connection pool of the
-// app's own, and creates the app's tables. We chose one file over a second
-// users database: one file to back up and keep private, and notes can
-// reference users. sqlstore owns its connections, so we do not share them;
-// SQLite serialises the two pools' writes with its file lock, and the busy
-// timeout makes each wait for the other rather than fail. The settings are
-// sqlstore's: WAL, synchronous=FULL, foreign keys on; mode=rw because
-// OpenSQLite has already created the file with the right mode.
-func openAppDB(ctx context.Context, path string) (*sql.DB, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	p := filepath.ToSlash(abs)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // file:///C:/… on Windows
-	}
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: p}).EscapedPath()+
-		"?mode=rw&_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate")
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1) // one connection: plenty for an example, and no lock contention within the pool
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, err
-	}
-	// Databases made before notes had versions: their notes are version 0
-	// (sealed without one), and still open.
-	if _, err := db.ExecContext(ctx, "SELECT version FROM notes LIMIT 0"); err != nil {
-		if _, err := db.ExecContext(ctx, "ALTER TABLE notes ADD COLUMN version INTEGER NOT NULL DEFAULT 0"); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
-	return db, nil
 }
 
 // handler adapts a handler that returns its unexpected errors.
@@ -353,12 +322,15 @@ func (a *app) routes() http.Handler {
 
 // setUpLimits builds the rate limits and the lockout on keyhold's store,
 // and the device-cookie key, made on first run and kept in the app's
-// database (which only the app can read: mode 0600).
-func (a *app) setUpLimits(ctx context.Context, store *sqlstore.Store, cfg config) error {
+// database (which only the app can read: mode 0600), where every instance
+// of the app finds it: the first to start stores its key, and any other
+// starting at the same moment keeps the one stored (INSERT … ON CONFLICT
+// DO NOTHING, then read back).
+func (a *app) setUpLimits(ctx context.Context, store limitStores, cfg config) error {
 	var err error
-	// No trusted proxies: the app serves clients directly. Behind a
-	// reverse proxy, list its addresses in TrustedProxies.
-	if a.clients, err = ratelimit.NewClientResolver(ratelimit.ClientOptions{}); err != nil {
+	// Behind a reverse proxy (-trusted-proxy), the client is the one its
+	// X-Forwarded-For names; otherwise the connection's peer.
+	if a.clients, err = ratelimit.NewClientResolver(ratelimit.ClientOptions{TrustedProxies: cfg.TrustedProxies}); err != nil {
 		return err
 	}
 	opts := ratelimit.Options{Logger: cfg.Logger, Now: cfg.Now}

@@ -8,7 +8,7 @@
 // which the server never receives), a list of logged-in devices with
 // revocation behind a recent re-authentication, account deletion, and
 // logout. It keeps everything in one SQLite file, except the key that
-// seals the TOTP secrets.
+// seals the TOTP secrets, or in PostgreSQL and Redis (see Storage below).
 //
 // The Private notes page (/private-notes) needs a login but not the
 // server-side vault unlocked. Its script creates the user's private vault
@@ -41,6 +41,43 @@
 // working (users then log in with a recovery code and enroll again).
 // -addr changes the listen address.
 //
+// # Storage
+//
+// With no storage flag, everything is in the SQLite file above, and
+// nothing else needs setting up. For several instances of the app behind
+// a load balancer (examples/multi runs two), give them one PostgreSQL and
+// one Redis:
+//
+//	-postgres DSN   (or KEYHOLD_WEBAPP_POSTGRES=DSN)
+//	-redis URL      (or KEYHOLD_WEBAPP_REDIS=URL)
+//
+// -postgres (a URL such as postgres://user:password@host:5432/db, or
+// key=value pairs, as pgx reads them) puts keyhold's SQL store (vaults,
+// second factors, passkeys, the private notes' blobs) and the app's tables
+// (users, notes, …) in that database, in the schema its search_path
+// resolves to (add ?search_path=NAME to the URL to choose one; it must
+// exist). -redis (redis://[user:password@]host:port/db, or rediss:// for
+// TLS) puts the short-lived state every request reads in Redis: sessions,
+// rate limits, lockouts and the passkey ceremonies' challenges, under the
+// key prefix -redis-prefix (or KEYHOLD_WEBAPP_REDIS_PREFIX; default
+// "keyhold-webapp:"; apps sharing a Redis need different ones). Without
+// -redis, those stay in SQL. The client talks to one Redis server (or a
+// primary with replicas), not to a Redis Cluster. A flag wins over its
+// environment variable; prefer the variables for DSNs and URLs that hold
+// a password, which other users of the machine can read in a command
+// line. The TOTP key file is not in any database: give every instance a
+// copy of the same one (-totp-key, whose default stays the -db path +
+// ".totp-key"). The device-cookie key is in the app_secrets table, made
+// by the first instance to start.
+//
+// Behind a reverse proxy, list its networks with -trusted-proxy CIDR
+// (repeat it, or give a comma list; or KEYHOLD_WEBAPP_TRUSTED_PROXIES):
+// the proxy's X-Forwarded-For then says which client each request comes
+// from, for the rate limits and lockouts (which would otherwise count
+// every user as the proxy), and its X-Forwarded-Proto whether the client
+// used HTTPS. Trust no proxy that does not set these headers itself,
+// dropping what clients send: anyone could then choose their address.
+//
 // Passkeys work only at the origin given with -origin (the scheme, host
 // and port browsers use to reach the app; its host is the WebAuthn RP ID
 // the passkeys are bound to for good: changing it loses them). Over plain
@@ -63,8 +100,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -75,14 +114,90 @@ func main() {
 	certFile := flag.String("tls-cert", "", "TLS certificate file (PEM); required off loopback")
 	keyFile := flag.String("tls-key", "", "TLS private key file (PEM); required off loopback")
 	origin := flag.String("origin", "", "origin browsers reach the app at, for passkeys (e.g. https://notes.example.com); default over plain HTTP: http://localhost:PORT; with TLS and none, passkeys are off")
-	totpKey := flag.String("totp-key", "", "file of the key that seals TOTP secrets, created with mode 0600 if absent; back it up apart from the database (default: the -db path + \".totp-key\")")
+	totpKey := flag.String("totp-key", "", "file of the key that seals TOTP secrets, created with mode 0600 if absent; back it up apart from the database; instances sharing a database need the same one (default: the -db path + \".totp-key\")")
+	postgres := flag.String("postgres", "", "PostgreSQL DSN (postgres://user:password@host:5432/db?search_path=schema): keyhold's store and the app's tables go there instead of the SQLite file (env "+envPostgres+")")
+	redisURL := flag.String("redis", "", "Redis URL (redis://[user:password@]host:port/db, rediss:// for TLS): sessions, rate limits, lockouts and passkey challenges go there (env "+envRedis+")")
+	redisPrefix := flag.String("redis-prefix", "", "prefix of the app's Redis keys (default \""+DefaultRedisPrefix+"\"; env "+envRedisPrefix+")")
+	var proxies proxyList
+	flag.Var(&proxies, "trusted-proxy", "network (CIDR) of a reverse proxy in front of the app whose X-Forwarded-For and X-Forwarded-Proto are believed; repeat it or give a comma list (env "+envProxies+")")
 	flag.Parse()
 
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(*addr, config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Origin: *origin, Logger: logger}, *certFile, *keyFile); err != nil {
+	cfg := config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Origin: *origin, Logger: logger}
+	if err := fromEnv(&cfg, *postgres, *redisURL, *redisPrefix, proxies); err != nil {
+		logger.Error("webapp.failed", "error", err)
+		os.Exit(2)
+	}
+	if err := run(*addr, cfg, *certFile, *keyFile); err != nil {
 		logger.Error("webapp.failed", "error", err)
 		os.Exit(1)
 	}
+}
+
+// The environment variables of the storage and proxy flags.
+const (
+	envPostgres    = "KEYHOLD_WEBAPP_POSTGRES"
+	envRedis       = "KEYHOLD_WEBAPP_REDIS"
+	envRedisPrefix = "KEYHOLD_WEBAPP_REDIS_PREFIX"
+	envProxies     = "KEYHOLD_WEBAPP_TRUSTED_PROXIES"
+)
+
+// fromEnv completes cfg with the storage and proxy flags, each taken from
+// its environment variable when the flag was not given.
+func fromEnv(cfg *config, postgres, redisURL, redisPrefix string, proxies proxyList) error {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	pick := func(name, value, env string) string {
+		if set[name] {
+			return value
+		}
+		return os.Getenv(env)
+	}
+	cfg.PostgresDSN = pick("postgres", postgres, envPostgres)
+	cfg.RedisURL = pick("redis", redisURL, envRedis)
+	cfg.RedisPrefix = pick("redis-prefix", redisPrefix, envRedisPrefix)
+	if !set["trusted-proxy"] {
+		if err := proxies.Set(os.Getenv(envProxies)); err != nil {
+			return fmt.Errorf("%s: %w", envProxies, err)
+		}
+	}
+	cfg.TrustedProxies = proxies
+	return nil
+}
+
+// proxyList is the -trusted-proxy flag: networks, each given as a CIDR
+// (192.0.2.0/24) or a single address (192.0.2.1), repeated or
+// comma-separated.
+type proxyList []netip.Prefix
+
+func (p *proxyList) String() string {
+	if p == nil {
+		return ""
+	}
+	s := make([]string, len(*p))
+	for i, pr := range *p {
+		s[i] = pr.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *proxyList) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		pr, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return fmt.Errorf("%q is neither a network (CIDR, such as 10.0.0.0/8) nor an address", part)
+			}
+			pr = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		*p = append(*p, pr.Masked())
+	}
+	return nil
 }
 
 func run(addr string, cfg config, certFile, keyFile string) error {
@@ -132,7 +247,14 @@ func run(addr string, cfg config, certFile, keyFile string) error {
 	if cfg.Origin != "" {
 		url = cfg.Origin + "/"
 	}
-	logger.Info("webapp.listening", "url", url, "addr", ln.Addr().String(), "db", cfg.DBPath)
+	storage := []any{"db", cfg.DBPath}
+	if cfg.PostgresDSN != "" { // never the DSN or the URL: they may hold passwords
+		storage = []any{"db", "postgres"}
+	}
+	if cfg.RedisURL != "" {
+		storage = append(storage, "sessions", "redis")
+	}
+	logger.Info("webapp.listening", append([]any{"url", url, "addr", ln.Addr().String(), "trusted_proxies", len(cfg.TrustedProxies)}, storage...)...)
 
 	errc := make(chan error, 1)
 	go func() {

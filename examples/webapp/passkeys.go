@@ -16,7 +16,6 @@ import (
 	"github.com/keyhold/keyhold/passkey"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
-	"github.com/keyhold/keyhold/storage/sqlstore"
 )
 
 // Passkeys (package passkey): users add them on the passkeys page, behind
@@ -62,7 +61,7 @@ var passkeyBeginPerIP = ratelimit.Rule{Name: "passkey-begin", Limit: 30, Period:
 // first passkey) and notifier, with a lockout of its own (named
 // "passkey") that counts failed passkey sign-ins and unlocks per user ID.
 // The origin is where browsers reach the app; the RP ID is its host.
-func (a *app) setUpPasskeys(store *sqlstore.Store, cfg config) error {
+func (a *app) setUpPasskeys(store passkeyStores, cfg config) error {
 	if cfg.Origin == "" {
 		a.log.Warn("webapp.passkeys_off", "reason", "no -origin: give the https:// origin browsers reach the app at")
 		return nil
@@ -79,18 +78,19 @@ func (a *app) setUpPasskeys(store *sqlstore.Store, cfg config) error {
 		return err
 	}
 	a.passkeys, err = passkey.New(passkey.Config{
-		RPID:          u.Hostname(),
-		RPName:        "keyhold notes",
-		Origins:       []string{cfg.Origin},
-		Store:         store,
-		Challenges:    store,
-		Sessions:      a.m,
-		Vault:         a.vault,
-		Lockout:       a.passkeyLockout,
-		SecondFactors: a.auth,
-		Notifier:      a.notifier,
-		Logger:        cfg.Logger,
-		Now:           cfg.Now,
+		RPID:           u.Hostname(),
+		RPName:         "keyhold notes",
+		Origins:        []string{cfg.Origin},
+		TrustedProxies: cfg.TrustedProxies,
+		Store:          store,
+		Challenges:     store,
+		Sessions:       a.m,
+		Vault:          a.vault,
+		Lockout:        a.passkeyLockout,
+		SecondFactors:  a.auth,
+		Notifier:       a.notifier,
+		Logger:         cfg.Logger,
+		Now:            cfg.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("passkeys (-origin %q): %w", cfg.Origin, err)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/keyhold/keyhold/passkey"
 	"github.com/keyhold/keyhold/ratelimit"
-	"github.com/keyhold/keyhold/storage/sqlstore"
 	"github.com/keyhold/keyhold/vault/zk"
 )
 
@@ -43,7 +42,7 @@ import (
 
 // setUpZK builds the zero-knowledge server on keyhold's store (its
 // BlobStore), with the session manager and a limit per user of its own.
-func (a *app) setUpZK(store *sqlstore.Store, cfg config) error {
+func (a *app) setUpZK(store zkStores, cfg config) error {
 	var err error
 	if a.zkPerUser, err = ratelimit.New(store, zk.DefaultRule(), ratelimit.Options{Logger: cfg.Logger, Now: cfg.Now}); err != nil {
 		return err

@@ -23,7 +23,6 @@ import (
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
-	"github.com/keyhold/keyhold/storage/sqlstore"
 	"github.com/keyhold/keyhold/totp"
 )
 
@@ -42,7 +41,7 @@ import (
 // store, their secrets sealed under the key file's key, every code
 // counted by a lockout of its own (named "totp": wrong codes and wrong
 // passwords are counted apart, per user), tied to the app's sessions.
-func (a *app) setUpTOTP(store *sqlstore.Store, cfg config) error {
+func (a *app) setUpTOTP(store totpStores, cfg config) error {
 	keyPath := cfg.TOTPKeyPath
 	if keyPath == "" {
 		keyPath = cfg.DBPath + ".totp-key"
