@@ -98,6 +98,7 @@ func (s *VaultTable) DeleteVault(ctx context.Context, userID string, expect uint
 // TestReadmeAdapter runs the conformance suite, as the README shows it,
 // against the README's adapter.
 func TestReadmeAdapter(t *testing.T) {
+	t.Parallel()
 	// readme:begin adapter-test
 	storagetest.RunVaultStore(t, func(t *testing.T) storage.VaultStore {
 		// An empty database of its own for every clause (the clauses run in parallel).

@@ -59,6 +59,7 @@ func goList(t *testing.T, patterns ...string) []string {
 // package of the module that is API (not internal/, bench/ or examples/),
 // once, each linked to its own directory, and nothing else.
 func TestReadmePackageMap(t *testing.T) {
+	t.Parallel()
 	var api []string
 	for _, p := range goList(t, "./...") {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p, modulePath), "/")
@@ -97,6 +98,7 @@ func TestReadmePackageMap(t *testing.T) {
 
 // Every example the README names exists as a main package.
 func TestReadmeExamplesExist(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

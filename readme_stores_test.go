@@ -29,6 +29,7 @@ import (
 // The README's memstore section, as a test: a vault in memory, a record
 // sealed for one context that does not open in another.
 func TestReadmeMemstore(t *testing.T) {
+	t.Parallel()
 	// readme:begin memstore
 	store := memstore.New()                                                // in memory: nothing to open or close, gone at exit
 	v, err := vault.New(store, vault.Config{KDF: kdf.InteractiveParams()}) // 19 MiB slots: faster tests
@@ -72,6 +73,7 @@ func readmeNotifier(store storage.VaultStore, hasher *kdf.Hasher, out **vault.Va
 
 // The Notifier hears a passphrase change once, with no secret in it.
 func TestReadmeNotifier(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var k readmeKDF
 	if err := readmeSetup(&k); err != nil {
@@ -129,6 +131,7 @@ func readmeDeleteAccount(ctx context.Context, userID, name string, m *session.Ma
 // (a record sealed before no longer opens: no vault unlocks) and forgets
 // the lockout's failures.
 func TestReadmeDeleteAccount(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := memstore.New()
 	m, err := session.New(store, session.Config{AllowInsecureCookies: true})
@@ -240,6 +243,7 @@ func readmeManyInstances(ctx context.Context, postgresDSN, schema, redisURL, pre
 // and one Redis: a user who logs in and unlocks on one is unlocked on the
 // other, and a failure counted by one is seen by the other.
 func TestReadmeManyInstances(t *testing.T) {
+	t.Parallel()
 	dsn := testenv.Env(t, "KEYHOLD_TEST_POSTGRES_DSN", "DSN of a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	redisURL := testenv.Env(t, "KEYHOLD_TEST_REDIS_URL", "URL of a Redis server, e.g. redis://127.0.0.1:6379/0")
 	suffix := strings.ToLower(rand.Text())
