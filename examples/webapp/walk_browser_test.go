@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyhold/keyhold/internal/browsertest"
+)
+
+// walkScript is the walk itself (testdata/walk.js): node require()s it in
+// the browser session, which passes it its page, browser and
+// authenticator.
+const walkScript = "testdata/walk.js"
+
+// walkEval is the script TestBrowserWalk sends to the session: it loads
+// the walk and runs it.
+const walkEval = `
+const { createRequire } = await import('node:module');
+return await createRequire(arg.script)(arg.script).walk({ page, context, browser, cdp, authenticatorId, arg });
+`
+
+// walkWidths are the windows the walk runs in: a laptop's, and a phone's
+// (the width of an iPhone 12 to 15), which must never scroll sideways.
+var walkWidths = []struct {
+	name string
+	vp   browsertest.Viewport
+}{
+	{"desktop", browsertest.Viewport{Width: 1280, Height: 800}},
+	{"phone", browsertest.Viewport{Width: 390, Height: 844}},
+}
+
+// walkResult is what testdata/walk.js returns.
+type walkResult struct {
+	Pages []struct {
+		Name, URL, Context string
+	}
+	Failures []string // what the pages said that they should not have
+	Problems []string // console and page errors not allowed, 5xx answers, sideways scrolls
+	Allowed  []struct {
+		Page, Text, Reason string
+	}
+	Error        string         // why the walk stopped before its end
+	Steps        map[string]int // milliseconds per part of the walk
+	RecoveryKeys int
+	MS           int
+}
+
+// TestBrowserWalk walks the web app as a new user would, in chromium
+// (internal/browsertest: skipped without chromium, node and
+// playwright-core, failed without them when CI=true), once in a desktop
+// window and once in a phone's, each with its own app and browser, in
+// parallel: sign-up (a passphrase the policy refuses, then a good one),
+// the recovery keys, notes added, edited and deleted, lock and unlock,
+// logout and login, the devices page with a second browser logged in and
+// then out, private (zero-knowledge) notes, a passkey (virtual
+// authenticator with PRF: added, renamed, signing in without a username,
+// unlocking, removed), an authenticator app (the secret read from the
+// page, the codes computed by the walk), a login with its code, logins
+// with recovery codes down to the low-count warning, new codes, and the
+// account's deletion, after which its login fails as a wrong password
+// does. On every page it fails on a console error the walk did not
+// expect, on any 5xx answer and on a sideways scroll, and saves a
+// full-page screenshot: in $KEYHOLD_SCREENSHOT_DIR/<width>/NN-name.png
+// when set, else in a temporary directory.
+//
+// With -short only the desktop walk runs: it covers every feature, and
+// the phone's walk is the same one in a narrower window.
+func TestBrowserWalk(t *testing.T) {
+	script, err := filepath.Abs(walkScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range walkWidths {
+		t.Run(w.name, func(t *testing.T) {
+			if testing.Short() && w.name != "desktop" {
+				t.Skip("-short: the desktop walk covers every feature")
+			}
+			t.Parallel() // its own app, database, browser and port
+			walkBrowser(t, script, w.vp)
+		})
+	}
+}
+
+func walkBrowser(t *testing.T, script string, vp browsertest.Viewport) {
+	shots := screenshotDir(t, vp.Width)
+	origin, _, logs := browserApp(t, walkClients)
+	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 100 * time.Second, ActionTimeout: 15 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	arg := map[string]any{
+		"script":        script,
+		"origin":        origin,
+		"shots":         shots,
+		"viewport":      vp,
+		"username":      "ada",
+		"password":      password,
+		"weakPassword":  "iloveyouiloveyou", // 16 characters, on the blocklist
+		"wrongPassword": "velvet otter learns algebra",
+		"zkPassphrase":  "glacier Whistle 42 quietly orbits!",
+		// The second browser of the devices page: a phone.
+		"secondUserAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+	}
+	start := time.Now()
+	raw, err := s.Eval(ctx, walkEval, arg)
+	if err != nil {
+		t.Fatalf("the walk stopped: %v\napp log:\n%s", err, logs)
+	}
+	var got walkResult
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	t.Logf("%d px: %d pages in %v (the walk %d ms; per part, ms: %v); screenshots in %s",
+		vp.Width, len(got.Pages), time.Since(start).Round(time.Millisecond), got.MS, got.Steps, shots)
+	for _, a := range got.Allowed {
+		t.Logf("allowed on %s: %s: %s", a.Page, a.Reason, a.Text)
+	}
+	if got.Error != "" {
+		t.Errorf("%d px: the walk stopped: %s", vp.Width, got.Error)
+	}
+	for _, f := range got.Failures {
+		t.Errorf("%d px: %s", vp.Width, f)
+	}
+	for _, p := range got.Problems {
+		t.Errorf("%d px: %s", vp.Width, p)
+	}
+	if len(got.Pages) < 40 && got.Error == "" {
+		t.Errorf("only %d pages seen", len(got.Pages))
+	}
+	// The session's own record of the main browser context: uncaught
+	// errors and 5xx answers (the walk checks them too, page by page).
+	for _, m := range s.Console() {
+		if m.Level == "pageerror" || m.Level == "http" {
+			t.Errorf("browser: %s", m)
+		}
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("an error was logged:\n%s", logs)
+	}
+	if t.Failed() {
+		t.Logf("pages: %v", got.Pages)
+		t.Logf("app log:\n%s", logs)
+	}
+}
+
+// screenshotDir is where the walk at width saves its screenshots:
+// $KEYHOLD_SCREENSHOT_DIR/<width> (made if missing; screenshots of an
+// earlier walk, NN-name.png and failed.png, removed), or a temporary directory.
+func screenshotDir(t *testing.T, width int) string {
+	t.Helper()
+	root := os.Getenv("KEYHOLD_SCREENSHOT_DIR")
+	if root == "" {
+		return t.TempDir()
+	}
+	dir, err := filepath.Abs(filepath.Join(root, strconv.Itoa(width)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old = append(old, filepath.Join(dir, "failed.png"))
+	for _, f := range old {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// walkClients serves the app with the client address each request names
+// in X-Walk-Client (the walk gives each login an address of its own: it
+// logs in more often than the login limit allows one address), removing
+// the header; requests without it come from where they come.
+func walkClients(app func() http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := r.Header.Get("X-Walk-Client"); c != "" {
+			ip, err := netip.ParseAddr(c)
+			if err != nil {
+				http.Error(w, fmt.Sprintf("X-Walk-Client: %v", err), http.StatusBadRequest)
+				return
+			}
+			r.RemoteAddr = netip.AddrPortFrom(ip, 40000).String()
+			r.Header.Del("X-Walk-Client")
+		}
+		app().ServeHTTP(w, r)
+	})
+}
