@@ -168,8 +168,12 @@ func (a *app) Close() error {
 // a browser marks cross-site), the JSON content-type rule (see jsonOnly),
 // and the session.
 func (a *app) Handler() http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{http.StatusForbidden, "cross_origin", "Cross-origin requests that change state are refused."})
+	}))
 	h := session.SecurityHeaders(session.Headers{ContentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'"},
-		http.NewCrossOriginProtection().Handler(jsonOnly(a.m.Handler(a.routes()))))
+		cop.Handler(jsonOnly(a.m.Handler(a.routes()))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := int64(maxBody)
 		if r.URL.Path == "/api/import" {

@@ -134,7 +134,7 @@ func (a *app) listCredentials(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows, err := a.db.QueryContext(r.Context(), "SELECT id, updated, sealed FROM credentials WHERE user_id = ? ORDER BY created, id", u.UserID())
+	rows, err := a.db.QueryContext(r.Context(), "SELECT id, updated, sealed FROM credentials WHERE user_id = ? ORDER BY created, rowid", u.UserID())
 	if err != nil {
 		return err
 	}
