@@ -304,7 +304,7 @@ func (a *app) routes() http.Handler {
 	handle("POST /2fa/remove", a.removeAuthenticator, fresh)
 	handle("POST /2fa/recovery-codes", a.regenerateCodes, fresh)
 	// Account deletion.
-	handle("GET /account", a.page("account"), m.RequireLogin)
+	handle("GET /account", a.accountPage, m.RequireLogin) // settings.go: sign-in status, password, key
 	handle("POST /account/delete", a.deleteAccount, fresh)
 	// Private notes (privatenotes.go): the page needs a login, not the
 	// server-side vault unlocked; the zero-knowledge server answers its
