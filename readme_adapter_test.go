@@ -46,7 +46,7 @@ func (s *VaultTable) GetVault(ctx context.Context, userID string) (storage.Vault
 
 // PutVault writes version expect+1 if the stored version is expect (0: none), else storage.ErrConflict.
 func (s *VaultTable) PutVault(ctx context.Context, userID string, data []byte, expect uint64) error {
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil { // a call whose context is done changes nothing
 		return err
 	}
 	if expect > math.MaxInt64 { // no row holds such a version
@@ -64,10 +64,11 @@ func (s *VaultTable) PutVault(ctx context.Context, userID string, data []byte, e
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return errors.Join(storage.ErrConflict, err)
+	n, err := res.RowsAffected()
+	if err == nil && n != 1 {
+		err = storage.ErrConflict // another version is stored, or (expect 0) a record exists
 	}
-	return nil
+	return err
 }
 
 // DeleteVault deletes the record if its version is expect; an absent record is not an error.
@@ -103,6 +104,7 @@ func TestReadmeAdapter(t *testing.T) {
 	storagetest.RunVaultStore(t, func(t *testing.T) storage.VaultStore {
 		// An empty database of its own for every clause (the clauses run in parallel).
 		path := filepath.Join(t.TempDir(), "app.db")
+		// busy_timeout: writers wait for each other; _txlock=immediate: a transaction holds the write lock.
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
 		if err != nil {
 			t.Fatal(err)

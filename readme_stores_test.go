@@ -31,8 +31,9 @@ import (
 func TestReadmeMemstore(t *testing.T) {
 	t.Parallel()
 	// readme:begin memstore
-	store := memstore.New()                                                // in memory: nothing to open or close, gone at exit
-	v, err := vault.New(store, vault.Config{KDF: kdf.InteractiveParams()}) // 19 MiB slots: faster tests
+	// In memory: nothing to open or close, and gone at exit. InteractiveParams: 19 MiB slots, faster tests.
+	store := memstore.New()
+	v, err := vault.New(store, vault.Config{KDF: kdf.InteractiveParams()})
 	if err != nil {
 		t.Fatal(err)
 	}
