@@ -230,6 +230,7 @@ func (a *app) routes() http.Handler {
 	handle("POST /api/passphrase", a.setPassphrase, m.RequireLogin)
 	handle("POST /api/unlock", a.unlock, m.RequireLogin)
 	handle("POST /api/lock", a.lock, m.RequireLogin)
+	handle("POST /api/recovery-key", a.recoveryKey, m.RequireLogin)
 	handle("POST /api/import", a.importFile, m.RequireLogin)
 	handle("GET /api/security/status", a.status, m.RequireLogin)
 	handle("GET /api/credentials", a.listCredentials, m.RequireUnlocked)

@@ -261,10 +261,98 @@ func (a *app) setPassphrase(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// unlock opens the vault with its passphrase through the lockout (wrong
-// passphrases count with wrong passwords) after the per-address and
-// per-account limits.
+// unlockRequest unlocks with the passphrase, or with a recovery key.
+type unlockRequest struct {
+	Passphrase  string `json:"passphrase"`
+	RecoveryKey string `json:"recovery_key"`
+}
+
+// unlock opens the vault with its passphrase or a recovery key, through
+// the lockout (wrong passphrases and keys count with wrong passwords),
+// after the per-address and per-account limits. A recovery key is used
+// up: the answer carries its replacement, shown once.
 func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
+	info, _ := a.m.Current(r.Context()) // RequireLogin ran
+	var req unlockRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := a.kdfAllowed(w, r, info.UserID); err != nil {
+		return err
+	}
+	useKey := req.RecoveryKey != ""
+	u, newKey, err := a.checkVault(r, info.UserID, req.Passphrase, req.RecoveryKey)
+	if err != nil {
+		return err
+	}
+	defer u.Lock()
+	if err := a.m.Unlock(r.Context(), u); err != nil {
+		return err
+	}
+	out := map[string]any{"vault": "unlocked"}
+	if useKey {
+		a.log.InfoContext(r.Context(), "credvault.recovery_key_used", "user", info.UserID)
+		out["new_recovery_key"] = newKey.Reveal() // the used one's replacement, shown once (no-store)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// checkVault opens the user's vault with the passphrase, or with the
+// recovery key if one is given, through the account's lockout.
+func (a *app) checkVault(r *http.Request, userID, passphrase, recoveryKey string) (*vault.Unlocked, vault.RecoveryKey, error) {
+	name, err := a.usernameOf(r.Context(), userID)
+	if err != nil {
+		return nil, vault.RecoveryKey{}, err
+	}
+	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
+	pass := []byte(passphrase)
+	var u *vault.Unlocked
+	var newKey vault.RecoveryKey
+	noVault := false
+	err = a.lockout.Check(ctx, name, a.source(r), ratelimit.Credential{
+		Verify: func(ctx context.Context) (err error) {
+			if recoveryKey != "" {
+				if len(recoveryKey) > 64 {
+					return ratelimit.ErrWrongCredential
+				}
+				u, newKey, err = a.vault.UnlockWithRecoveryKey(ctx, userID, recoveryKey)
+			} else {
+				u, err = a.vault.Unlock(ctx, userID, pass)
+			}
+			noVault = errors.Is(err, vault.ErrNoVault)
+			return err
+		},
+		Dummy: func(ctx context.Context) error {
+			if recoveryKey != "" {
+				// A recovery key's check is an HKDF and an AES-GCM open per
+				// slot: microseconds, no slow KDF to imitate.
+				return ratelimit.ErrWrongCredential
+			}
+			return a.vault.UnlockDummy(ctx, pass)
+		},
+		Wrong: badPassword,
+	})
+	switch {
+	case noVault:
+		// The user is logged in: telling them they have no vault yet
+		// reveals nothing to anyone else.
+		return nil, newKey, errNoVault
+	case errors.Is(err, ratelimit.ErrRejected):
+		a.log.InfoContext(ctx, "credvault.unlock_failed", "user", userID, "locked", errors.Is(err, ratelimit.ErrLocked))
+		return nil, newKey, errWrongPass
+	case errors.Is(err, vault.ErrConflict):
+		return nil, newKey, &apiError{http.StatusConflict, "conflict", "The vault changed meanwhile; try again."}
+	case err != nil:
+		return nil, newKey, err
+	}
+	return u, newKey, nil
+}
+
+// recoveryKey makes a new recovery key, replacing any the vault had, and
+// shows it once. Changing the ways into the vault needs the passphrase
+// again (a step-up), not only an unlocked session.
+func (a *app) recoveryKey(w http.ResponseWriter, r *http.Request) error {
 	info, _ := a.m.Current(r.Context()) // RequireLogin ran
 	var req passphraseRequest
 	if err := decode(r, &req); err != nil {
@@ -273,39 +361,20 @@ func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
 	if err := a.kdfAllowed(w, r, info.UserID); err != nil {
 		return err
 	}
-	name, err := a.usernameOf(r.Context(), info.UserID)
+	u, _, err := a.checkVault(r, info.UserID, req.Passphrase, "")
 	if err != nil {
 		return err
 	}
-	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
-	pass := []byte(req.Passphrase)
-	var u *vault.Unlocked
-	noVault := false
-	err = a.lockout.Check(ctx, name, a.source(r), ratelimit.Credential{
-		Verify: func(ctx context.Context) (err error) {
-			u, err = a.vault.Unlock(ctx, info.UserID, pass)
-			noVault = errors.Is(err, vault.ErrNoVault)
-			return err
-		},
-		Dummy: func(ctx context.Context) error { return a.vault.UnlockDummy(ctx, pass) },
-		Wrong: badPassword,
-	})
-	switch {
-	case noVault:
-		// The user is logged in: telling them they have no vault yet
-		// reveals nothing to anyone else.
-		return errNoVault
-	case errors.Is(err, ratelimit.ErrRejected):
-		a.log.InfoContext(ctx, "credvault.unlock_failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
-		return errWrongPass
-	case err != nil:
-		return err
-	}
 	defer u.Lock()
-	if err := a.m.Unlock(ctx, u); err != nil {
+	keys, err := a.vault.RegenerateRecoveryKeys(r.Context(), u, 1)
+	if errors.Is(err, vault.ErrConflict) {
+		return &apiError{http.StatusConflict, "conflict", "The vault changed meanwhile; try again."}
+	}
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"vault": "unlocked"})
+	a.log.InfoContext(r.Context(), "credvault.recovery_key_made", "user", info.UserID)
+	writeJSON(w, http.StatusCreated, map[string]any{"recovery_key": keys[0].Reveal()})
 	return nil
 }
 
@@ -494,7 +563,7 @@ func (a *app) status(w http.ResponseWriter, r *http.Request) error {
 	}
 	out.Vault.Cipher = "AES-256-GCM per credential, bound to the user and the credential's ID"
 	out.KDF.Vault = paramsOf(a.vault.Config().KDF)
-	out.KDF.Login = paramsOf(kdf.DefaultParams())
+	out.KDF.Login = paramsOf(a.hasher.Params())
 	out.KDF.Import = kdfParams{Algorithm: "pbkdf2-sha256", Iterations: 480_000, SaltBytes: 16}
 	pc := a.vaultPP.Config()
 	out.Policy.MinLength, out.Policy.MaxLength, out.Policy.RequiredClasses = pc.MinLength, pc.MaxLength, pc.RequiredClasses.String()

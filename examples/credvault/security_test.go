@@ -169,3 +169,34 @@ func TestRequestRules(t *testing.T) {
 	// Still unlocked: none of the refused requests locked it.
 	c.want(http.StatusOK, "", "GET", "/api/credentials", nil)
 }
+
+// A recovery key, made after the passphrase is given again, unlocks the
+// vault once; the answer carries its replacement, and the used key no
+// longer works. The status counts the keys.
+func TestRecoveryKey(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	c := ta.unlockedUser("ada", adaPassword, adaPassphrase)
+	c.want(http.StatusUnauthorized, "wrong_passphrase", "POST", "/api/recovery-key", map[string]string{"passphrase": bobPassphrase})
+	key := str(c.want(http.StatusCreated, "", "POST", "/api/recovery-key", map[string]string{"passphrase": adaPassphrase}).body, "recovery_key")
+	if len(key) != 39 {
+		t.Fatalf("recovery key %d characters", len(key))
+	}
+	if v := c.want(http.StatusOK, "", "GET", "/api/security/status", nil).body["vault"].(map[string]any); v["recovery_keys"] != float64(1) || len(v["slots"].([]any)) != 2 {
+		t.Errorf("status: %v", v)
+	}
+	c.want(http.StatusOK, "", "POST", "/api/lock", nil)
+	r := c.want(http.StatusOK, "", "POST", "/api/unlock", map[string]string{"recovery_key": strings.ToLower(key)})
+	next := str(r.body, "new_recovery_key")
+	if len(next) != 39 || next == key {
+		t.Fatalf("new recovery key %q", next)
+	}
+	c.want(http.StatusOK, "", "GET", "/api/credentials", nil)
+	c.want(http.StatusOK, "", "POST", "/api/lock", nil)
+	c.want(http.StatusUnauthorized, "wrong_passphrase", "POST", "/api/unlock", map[string]string{"recovery_key": key})
+	c.want(http.StatusOK, "", "POST", "/api/unlock", map[string]string{"recovery_key": next})
+	if v := c.want(http.StatusOK, "", "GET", "/api/security/status", nil).body["vault"].(map[string]any); v["recovery_keys"] != float64(1) {
+		t.Errorf("status after a recovery: %v", v)
+	}
+	ta.noSecretsLogged(key, next, adaPassphrase)
+}
