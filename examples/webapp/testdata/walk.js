@@ -301,22 +301,27 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     await login(q, user, arg.password);
     check(at(q) === '/notes', 'the second browser logged in', at(q));
     await snap(q, 'second-notes');
-    await go(p, '/devices');
-    const revokeForms = p.locator('main form[action="/devices/revoke"]');
+    // The rows as shown (a closed <details> holds the full User-Agent
+    // string: not in innerText).
     const rows = async () => p.locator('main form[action="/devices/revoke"]').evaluateAll((forms) => forms.map((f) => {
       const row = f.closest('tr, li, article, section') || f.parentElement;
       return row.innerText;
     }));
-    let listed = await rows();
-    check(listed.length === 2, 'both browsers listed', listed);
-    check(listed.filter((r) => r.includes('this device')).length === 1, 'one row is this device', listed);
-    await snap(p, 'devices-two');
-    const other = listed.findIndex((r) => !r.includes('this device'));
-    await nav(p, () => revokeForms.nth(other).locator('button').click());
-    if (at(p).startsWith('/reauth')) { // not expected: the login was minutes ago
+    const fresh = async (what) => { // the login was seconds ago: no step-up expected
+      if (!at(p).startsWith('/reauth')) return;
+      check(false, `${what} asked to confirm, seconds after a login`, at(p));
       await p.fill('form[action="/reauth"] input[name=password]', arg.password);
       await submit(p, 'form[action="/reauth"] button');
-    }
+    };
+    await go(p, '/devices');
+    let listed = await rows();
+    check(listed.length === 2, 'both browsers listed', listed);
+    check(listed[0] && listed[0].includes('this device'), 'this device first', listed);
+    check(listed[1] && listed[1].includes('Safari on iPhone'), 'the other browser named by its User-Agent', listed);
+    check(listed.every((r) => !r.includes('Mozilla/5.0') && r.includes('UTC')), 'no raw User-Agent in the rows; times with their zone', listed);
+    await snap(p, 'devices-two');
+    await nav(p, () => p.locator('main form[action="/devices/revoke"]').nth(1).locator('button').click());
+    await fresh('logging a device out');
     check(at(p) === '/devices', 'back on the devices page', at(p));
     listed = await rows();
     check(listed.length === 1 && listed[0].includes('this device'), 'the other browser is gone from the list', listed);
@@ -324,6 +329,20 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     await go(q, '/notes');
     check(at(q) === '/login?ended=1' && (await main(q)).includes('Your session ended'), 'the second browser was logged out, and told so', at(q));
     await snap(q, 'second-ended');
+    // The second browser logs in again; "Log out everywhere else".
+    await login(q, user, arg.password);
+    check(at(q) === '/notes', 'the second browser logged in again', at(q));
+    await go(p, '/devices');
+    check((await rows()).length === 2, 'two browsers listed again', await rows());
+    await submit(p, 'main form[action="/devices/revoke-others"] button');
+    await fresh('"Log out everywhere else"');
+    listed = await rows();
+    check(at(p) === '/devices?others=ended' && (await main(p)).includes('only this one is logged in'), 'the others logged out, and said so', at(p));
+    check(listed.length === 1 && listed[0].includes('this device'), 'only this device is left', listed);
+    check(await p.locator('main form[action="/devices/revoke-others"]').count() === 0, 'no "everywhere else" button with no other device');
+    await snap(p, 'devices-others-ended');
+    await go(q, '/notes');
+    check(at(q) === '/login?ended=1', 'the second browser was logged out again', at(q));
 
     // Private notes: a zero-knowledge vault of their own, under a
     // passphrase the server never sees.
