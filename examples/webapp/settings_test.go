@@ -1,0 +1,426 @@
+package main
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/storage/sqlstore"
+	"github.com/keyhold/keyhold/vault"
+)
+
+const newPassword = "quiet harbour lamps at dusk"
+
+// loginWith posts the login form with password.
+func (e *testEnv) loginWith(c *http.Client, name, pw string) result {
+	e.t.Helper()
+	return e.post(c, "/login", url.Values{"username": {name}, "password": {pw}})
+}
+
+// db opens the app's database file for the test to read and write.
+func (e *testEnv) db() *sql.DB {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?mode=rw&_busy_timeout=5000")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func (e *testEnv) userID(db *sql.DB, name string) string {
+	e.t.Helper()
+	var id string
+	if err := db.QueryRow("SELECT id FROM users WHERE username = ?", name).Scan(&id); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// vaultOf opens the user's vault from the database, as the app would.
+func (e *testEnv) vaultOf(userID, pw string) (*vault.Unlocked, error) {
+	e.t.Helper()
+	store, err := sqlstore.OpenSQLite(e.t.Context(), e.dbPath, sqlstore.Config{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer store.Close()
+	v, err := vault.New(store, vault.Config{KDF: kdf.InteractiveParams()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v.Unlock(e.t.Context(), userID, []byte(pw))
+}
+
+func mustContain(t *testing.T, what string, r result, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(r.body, w) {
+			t.Fatalf("%s: no %q in\n%s", what, w, r.body)
+		}
+	}
+}
+
+// The password change moves the login password and the vault passphrase
+// together, behind a recent password, with the policy's reasons, after the
+// current password; it logs the other devices out, keeps this one, and
+// tells the user.
+func TestPasswordChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"groceries"}, "body": {noteText}}), 303, "/notes")
+	other := e.client()
+	e.login(other, "ada")
+
+	page := e.get(c, "/account")
+	expect(t, "account page", page, 200, "")
+	mustContain(t, "account page", page, `action="/account/password"`, "No failed sign-ins")
+
+	change := func(current, next string) result {
+		return e.post(c, "/account/password", url.Values{"current": {current}, "new": {next}})
+	}
+	r := change("velvet otter learns algebra", newPassword)
+	expect(t, "wrong current password", r, 401, "")
+	mustContain(t, "wrong current password", r, "current password is wrong", "Nothing was changed", `action="/account/password"`)
+	r = change(password, "short")
+	expect(t, "weak new password", r, 400, "")
+	mustContain(t, "weak new password", r, "was not changed", "at least 15 characters")
+	r = change(password, "ada keyhold-webapp ada keyhold")
+	expect(t, "new password with the username", r, 400, "")
+	mustContain(t, "new password with the username", r, "username")
+	expect(t, "the same password", change(password, password), 400, "")
+
+	// Not fresh: the step-up first, then back to the Account page.
+	e.clock.Advance(6 * time.Minute)
+	expect(t, "not fresh", change(password, newPassword), 303, "/reauth?next=%2Faccount")
+	expect(t, "reauth", e.post(c, "/reauth", url.Values{"password": {password}, "next": {"/account"}}), 303, "/account")
+
+	expect(t, "change", change(password, newPassword), 303, "/account?changed=password")
+	mustContain(t, "after the change", e.get(c, "/account?changed=password"), "Your password is changed")
+	expect(t, "this device keeps its session and vault", e.get(c, "/notes"), 200, "")
+	expect(t, "the other device is logged out", e.get(other, "/notes"), 303, "/login?ended=1")
+
+	fresh := e.client()
+	r = e.loginWith(fresh, "ada", password)
+	expect(t, "login with the old password", r, 401, "")
+	expect(t, "login with the new password unlocks the notes", e.loginWith(fresh, "ada", newPassword), 303, "/notes")
+	mustContain(t, "notes after the change", e.get(fresh, "/notes"), "groceries")
+
+	logs := e.logs.String()
+	for _, event := range []string{"kind=password_changed", "kind=passphrase_changed", "msg=webapp.password_changed"} {
+		if !strings.Contains(logs, event) {
+			t.Errorf("no %q in the log", event)
+		}
+	}
+	for _, secret := range []string{password, newPassword} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the log holds a password")
+		}
+	}
+}
+
+// A crash between the password change's two writes (the vault's, then
+// the login hash's) leaves the user able to log in (old password) and
+// unlock (new password), and the same form sent again finishes it.
+func TestPasswordChangeCrashBetweenWrites(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"groceries"}, "body": {noteText}}), 303, "/notes")
+
+	hookPasswordWrites = func(string) { panic("the process stops here") }
+	r := e.post(c, "/account/password", url.Values{"current": {password}, "new": {newPassword}})
+	hookPasswordWrites = nil
+	expect(t, "the change stopped between its writes", r, 500, "")
+
+	// The old password logs in; the notes unlock with the new one.
+	b := e.client()
+	expect(t, "login with the new password", e.loginWith(b, "ada", newPassword), 401, "")
+	expect(t, "login with the old password", e.loginWith(b, "ada", password), 303, "/unlock")
+	expect(t, "unlock with the old password", e.post(b, "/unlock", url.Values{"password": {password}}), 401, "")
+	expect(t, "unlock with the new password", e.post(b, "/unlock", url.Values{"password": {newPassword}}), 303, "/notes")
+	mustContain(t, "notes", e.get(b, "/notes"), "groceries")
+
+	// The same form again finishes the change.
+	e.clock.Advance(time.Minute) // the per-account limit of password checks
+	expect(t, "the same form again", e.post(b, "/account/password", url.Values{"current": {password}, "new": {newPassword}}), 303, "/account?changed=password")
+	d := e.client()
+	expect(t, "old password after", e.loginWith(d, "ada", password), 401, "")
+	expect(t, "new password after", e.loginWith(d, "ada", newPassword), 303, "/notes")
+	mustContain(t, "notes after", e.get(d, "/notes"), "groceries")
+	if !strings.Contains(e.logs.String(), "msg=webapp.password_change.resumed") {
+		t.Error("the resumed change was not logged")
+	}
+}
+
+var noteID = regexp.MustCompile(`action="/notes/([A-Z0-9]+)"`)
+
+// keyVersions counts the user's notes by the key version of their title
+// and body (both the same, or -1 when they differ).
+func keyVersions(t *testing.T, db *sql.DB, userID string) map[int]int {
+	t.Helper()
+	rows, err := db.Query("SELECT title, body FROM notes WHERE user_id = ?", userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	m := map[int]int{}
+	for rows.Next() {
+		var title, body []byte
+		if err := rows.Scan(&title, &body); err != nil {
+			t.Fatal(err)
+		}
+		tv, _ := noteKeyVersion(title)
+		bv, _ := noteKeyVersion(body)
+		if tv != bv {
+			m[-1]++
+		} else {
+			m[int(tv)]++
+		}
+	}
+	return m
+}
+
+// doCut is a request whose connection the server may cut (a crash in the
+// middle of a streamed answer): it returns what arrived.
+func (e *testEnv) doCut(c *http.Client, path string, form url.Values) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The master-key rotation end to end: a wrong password changes nothing;
+// the rotation logs other devices out and shows new recovery keys once;
+// re-sealing stops half-way (the process stops) and is resumed from the
+// page; a note edited while it runs keeps its edit; an edit from a page
+// read before its note was re-sealed is refused, not written over it;
+// the old key is destroyed only once no readable note is under it, and
+// then neither the vault nor the session opens anything of the old key.
+func TestMasterKeyRotation(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	const notes = 30 // two batches of resealBatch
+	for i := range notes {
+		expect(t, "add note", e.post(c, "/notes", url.Values{"title": {fmt.Sprintf("note %02d", i)}, "body": {fmt.Sprintf("body of note %02d", i)}}), 303, "/notes")
+	}
+	db := e.db()
+	uid := e.userID(db, "ada")
+	var oldID string
+	var oldTitle, oldBody []byte
+	var oldVersion int
+	if err := db.QueryRow("SELECT id, title, body, version FROM notes WHERE user_id = ? ORDER BY id LIMIT 1", uid).Scan(&oldID, &oldTitle, &oldBody, &oldVersion); err != nil {
+		t.Fatal(err)
+	}
+	other := e.client()
+	e.login(other, "ada")
+
+	mustContain(t, "account page", e.get(c, "/account"), `action="/account/rotate"`)
+	r := e.post(c, "/account/rotate", url.Values{"password": {"velvet otter learns algebra"}})
+	expect(t, "rotate, wrong password", r, 401, "")
+	mustContain(t, "rotate, wrong password", r, "Wrong password")
+	if got := keyVersions(t, db, uid); got[1] != notes {
+		t.Fatalf("after a refused rotation: key versions %v", got)
+	}
+
+	expect(t, "rotate", e.post(c, "/account/rotate", url.Values{"password": {password}}), 303, "/account/rotate")
+	expect(t, "the other device is logged out", e.get(other, "/notes"), 303, "/login?ended=1")
+	page := e.get(c, "/account/rotate")
+	keys := recoveryKey.FindAllString(page.body, -1)
+	if len(keys) != 2 {
+		t.Fatalf("the rotation page shows %d recovery keys:\n%s", len(keys), page.body)
+	}
+	mustContain(t, "rotation page", page, "version 2", fmt.Sprintf("%d of your %d notes are still sealed under the old key", notes, notes))
+	if again := e.get(c, "/account/rotate"); recoveryKey.MatchString(again.body) {
+		t.Fatal("the new recovery keys were shown twice")
+	}
+	mustContain(t, "notes open under the retired key", e.get(c, "/notes"), "body of note 00", "body of note 29")
+	mustContain(t, "the account page says it is unfinished", e.get(c, "/account"), `href="/account/rotate"`)
+
+	// The process stops in the middle of the second batch.
+	n := 0
+	hookReseal = func(string, string) {
+		if n++; n == 27 {
+			panic("the process stops here")
+		}
+	}
+	code, body := e.doCut(c, "/account/rotate/reseal", url.Values{})
+	hookReseal = nil
+	if code != 200 || !strings.Contains(body, "25 of 30 notes checked, 25 re-sealed") || strings.Contains(body, "Done") {
+		t.Fatalf("the cut run answered %d:\n%s", code, body)
+	}
+	if got := keyVersions(t, db, uid); got[2] != 26 || got[1] != 4 {
+		t.Fatalf("after the cut run: key versions %v, want 26 at 2 and 4 at 1", got)
+	}
+	mustContain(t, "the page offers to finish", e.get(c, "/account/rotate"), "4 of your 30 notes are still sealed", `action="/account/rotate/reseal"`)
+
+	// Finishing is refused while readable notes are under the old key.
+	r = e.post(c, "/account/rotate/finish", nil)
+	expect(t, "finish too early", r, 409, "")
+	mustContain(t, "finish too early", r, "4 notes are still sealed under the old key")
+
+	// An edit from a page read before its note was re-sealed names the
+	// old version: refused, the re-sealed note kept.
+	r = e.post(c, "/notes/"+oldID, url.Values{"title": {"stale"}, "body": {"stale edit"}, "version": {fmt.Sprint(oldVersion)}})
+	expect(t, "stale edit", r, 409, "")
+
+	// Resumed: a note is edited between the run's read of it and its
+	// write; the edit stands.
+	var editID string
+	var editVersion int
+	if err := db.QueryRow("SELECT id, version FROM notes WHERE user_id = ? ORDER BY id LIMIT 1 OFFSET 27", uid).Scan(&editID, &editVersion); err != nil {
+		t.Fatal(err)
+	}
+	paused, resume := make(chan struct{}), make(chan struct{})
+	hookReseal = func(_, id string) {
+		if id == editID {
+			close(paused)
+			<-resume
+		}
+	}
+	done := make(chan string)
+	go func() {
+		_, body := e.doCut(c, "/account/rotate/reseal", url.Values{})
+		done <- body
+	}()
+	<-paused
+	expect(t, "edit during the run", e.post(c, "/notes/"+editID, url.Values{"title": {"edited"}, "body": {"edited while sealing"}, "version": {fmt.Sprint(editVersion)}}), 303, "/notes")
+	close(resume)
+	body = <-done
+	hookReseal = nil
+	if !strings.Contains(body, "Done: 30 notes checked, 3 sealed again") || !strings.Contains(body, `action="/account/rotate/finish"`) {
+		t.Fatalf("the resumed run:\n%s", body)
+	}
+	if got := keyVersions(t, db, uid); got[2] != notes {
+		t.Fatalf("after the resumed run: key versions %v", got)
+	}
+	mustContain(t, "the edit stands", e.get(c, "/notes"), "edited while sealing")
+
+	// An old copy of a note put back: it opens (the retired key is still
+	// held), so finishing is refused until it is re-sealed.
+	var curTitle, curBody []byte
+	var curVersion int
+	if err := db.QueryRow("SELECT title, body, version FROM notes WHERE id = ?", oldID).Scan(&curTitle, &curBody, &curVersion); err != nil {
+		t.Fatal(err)
+	}
+	putBack := func(title, body []byte, version int) {
+		t.Helper()
+		if _, err := db.Exec("UPDATE notes SET title = ?, body = ?, version = ? WHERE id = ?", title, body, version, oldID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putBack(oldTitle, oldBody, oldVersion)
+	expect(t, "finish with an old note back", e.post(c, "/account/rotate/finish", nil), 409, "")
+	putBack(curTitle, curBody, curVersion)
+
+	expect(t, "finish", e.post(c, "/account/rotate/finish", nil), 303, "/account/rotate?done=1")
+	mustContain(t, "done", e.get(c, "/account/rotate?done=1"), "the old key is destroyed", "no older key is kept")
+	if strings.Contains(e.get(c, "/account").body, `href="/account/rotate"`) {
+		t.Fatal("the account page still offers to finish")
+	}
+
+	// Neither the vault nor the session keeps the old key.
+	u, err := e.vaultOf(uid, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Lock()
+	if u.KeyVersion() != 2 || len(u.RetiredVersions()) != 0 {
+		t.Fatalf("vault at key version %d with retired keys %v", u.KeyVersion(), u.RetiredVersions())
+	}
+	if _, err := u.Open(oldTitle, noteContext(oldID, "title")); !errors.Is(err, vault.ErrDecrypt) {
+		t.Fatalf("the old key's ciphertext opened: %v", err)
+	}
+	if !strings.Contains(e.get(c, "/notes").body, "body of note 29") {
+		t.Fatal("notes unreadable after the rotation")
+	}
+	putBack(oldTitle, oldBody, oldVersion)
+	mustContain(t, "an old ciphertext in the session", e.get(c, "/notes"), "(unreadable)")
+	putBack(curTitle, curBody, curVersion)
+	if got := strings.Count(e.get(c, "/notes").body, "(unreadable)"); got != 0 {
+		t.Fatalf("%d notes unreadable", got)
+	}
+	// The new recovery keys open the vault; the old ones do not.
+	logs := e.logs.String()
+	for _, event := range []string{"kind=master_key_rotated", "msg=webapp.retired_keys_destroyed"} {
+		if !strings.Contains(logs, event) {
+			t.Errorf("no %q in the log", event)
+		}
+	}
+}
+
+// Failed logins by someone else lock the account's password sign-in for
+// their address; the owner, logged in, reads on the Account page how many
+// failures, until when (with the zone), and what to do; login still
+// answers the locked account exactly like a wrong password; a password
+// change clears the account's count.
+func TestAccountLockoutStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	e.login(c, "ada") // this browser is now known for the account
+	mustContain(t, "nothing yet", e.get(c, "/account"), "No failed sign-ins")
+
+	attacker := e.client()
+	var lockedAt time.Time
+	for i := range 10 {
+		if i >= 4 {
+			e.clock.Advance(3 * time.Minute) // the login limit per address: 5 (the owner's login took one), then one per 3 minutes
+		}
+		expect(t, "wrong password", e.loginWith(attacker, "ada", fmt.Sprintf("guess number %d of many", i)), 401, "")
+		lockedAt = e.clock.Now()
+	}
+	e.clock.Advance(3 * time.Minute)
+	wrong := e.loginWith(attacker, "ada", "guess number 11 of many")
+	e.clock.Advance(3 * time.Minute)
+	right := e.loginWith(attacker, "ada", password)
+	expect(t, "right password, locked", right, 401, "")
+	if right.body != wrong.body {
+		t.Fatalf("a locked account answers unlike a wrong password:\n%s\n%s", right.body, wrong.body)
+	}
+
+	until := lockedAt.Add(time.Hour).UTC()
+	page := e.get(c, "/account")
+	expect(t, "account page", page, 200, "")
+	mustContain(t, "lockout status", page,
+		"10 wrong passwords on your account from browsers that had not signed in to it before.",
+		"After 10 wrong passwords from your current address (127.0.0.1), attempts from there are refused until "+until.Format("15:04")+" UTC on "+until.Format("2 January 2006")+".",
+		"This browser has signed in to your account before",
+		"change it below")
+
+	// The known browser still signs in.
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	e.clock.Advance(3 * time.Minute)
+	e.login(c, "ada")
+
+	// A password change clears the account's count (the address stays
+	// locked: its guesses were at the old password, but it guessed).
+	expect(t, "change", e.post(c, "/account/password", url.Values{"current": {password}, "new": {newPassword}}), 303, "/account?changed=password")
+	page = e.get(c, "/account")
+	if strings.Contains(page.body, "wrong passwords on your account") {
+		t.Fatalf("the account's count survived the password change:\n%s", page.body)
+	}
+	mustContain(t, "the address stays locked", page, "attempts from there are refused until")
+}
