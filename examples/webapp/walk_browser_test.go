@@ -95,7 +95,8 @@ func TestBrowserWalk(t *testing.T) {
 func walkBrowser(t *testing.T, script string, vp browsertest.Viewport) {
 	shots := screenshotDir(t, vp.Width)
 	origin, _, logs := browserApp(t, walkClients)
-	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 100 * time.Second, ActionTimeout: 15 * time.Second})
+	const actionTimeout = 15 * time.Second
+	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 100 * time.Second, ActionTimeout: actionTimeout})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	arg := map[string]any{
@@ -103,10 +104,12 @@ func walkBrowser(t *testing.T, script string, vp browsertest.Viewport) {
 		"origin":        origin,
 		"shots":         shots,
 		"viewport":      vp,
+		"actionTimeout": actionTimeout.Milliseconds(),
 		"username":      "ada",
 		"password":      password,
 		"weakPassword":  "iloveyouiloveyou", // 16 characters, on the blocklist
 		"wrongPassword": "velvet otter learns algebra",
+		"newPassword":   "quiet harbor lamps at dawn",
 		"zkPassphrase":  "glacier Whistle 42 quietly orbits!",
 		// The second browser of the devices page: a phone.
 		"secondUserAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
