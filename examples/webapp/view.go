@@ -151,15 +151,16 @@ func uaSystem(ua string) string {
 }
 
 // cleanUA returns ua as it may be shown in full: cut to maxUALen bytes,
-// invalid UTF-8 replaced, control characters as spaces. html/template
-// escapes the rest.
+// invalid UTF-8 replaced, control and format characters (such as the
+// bidirectional overrides, which would turn the text shown around) as
+// spaces. html/template escapes the rest.
 func cleanUA(ua string) string {
 	if len(ua) > maxUALen {
 		ua = ua[:maxUALen]
 	}
 	ua = strings.ToValidUTF8(ua, "\uFFFD")
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return ' '
 		}
 		return r
