@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyhold/keyhold"
@@ -100,8 +101,8 @@ type resealResult struct {
 // before each note is written back under the new key. Tests set them
 // to stop the process there, or to change the note meanwhile.
 var (
-	hookPasswordWrites func(userID string)
-	hookReseal         func(userID, noteID string)
+	hookPasswordWrites atomic.Pointer[func(userID string)]
+	hookReseal         atomic.Pointer[func(userID, noteID string)]
 )
 
 // settingsRoutes adds the account settings pages.
@@ -215,12 +216,13 @@ func (a *app) lockoutNotes(r *http.Request, userID, name string) (notes []lockou
 	}
 	where := "your current address (" + ip.String() + ")"
 	if n, ok := describeLockout("Password", "wrong password", "wrong passwords", st, known, where); ok {
-		if known {
-			n.Todo = append(n.Todo, "This browser has signed in to your account before, so it has a count of its own: a lock on your account does not stop you signing in here.")
-		} else {
-			n.Todo = append(n.Todo, "This browser is not yet known for your account: while your account is locked, sign in from a browser you have used before, or wait until the lock ends.")
+		switch {
+		case known:
+			n.Todo = append(n.Todo, "This browser has signed in to your account before, so it has a count of its own: a lock on your account or your address does not stop you signing in here.")
+		case st.Account.Locked() || st.Source.Locked():
+			n.Todo = append(n.Todo, "This browser is not yet known for your account: until the lock ends, sign in from a browser you have signed in with before.")
 		}
-		n.Todo = append(n.Todo, "If these attempts were not yours, someone may be trying to guess your password: change it below. Changing it also clears the count on your account, so your other browsers can sign in again at once.")
+		n.Todo = append(n.Todo, "If you mistyped your password, there is nothing to do. If these attempts were not yours, someone may be trying to guess your password: change it below. Changing it also clears the count on your account, so your other browsers can sign in again at once.")
 		notes = append(notes, n)
 	}
 	enrolled, err := a.auth.Enrolled(ctx, userID)
@@ -299,21 +301,6 @@ func latest(ts ...time.Time) time.Time {
 	return l
 }
 
-// lockoutBanner is a one-line warning for the top of every page when a
-// lock stands on the account's password sign-in, or "" (for render to
-// show; see the report of the settings work).
-func (a *app) lockoutBanner(r *http.Request, userID string) string {
-	name, err := a.usernameOf(r.Context(), userID)
-	if err != nil {
-		return ""
-	}
-	st, err := a.lockout.Status(r.Context(), name, a.source(r, name))
-	if err != nil || !(st.Account.Locked() || st.Source.Locked() || st.Device.Locked()) {
-		return ""
-	}
-	return "Failed sign-ins by someone else have locked your account's password sign-in for now: see your Account page."
-}
-
 // ---- Password change ----
 
 // errVaultMismatch: the current password is the login's but opens
@@ -388,8 +375,8 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	if hookPasswordWrites != nil {
-		hookPasswordWrites(info.UserID)
+	if hook := hookPasswordWrites.Load(); hook != nil {
+		(*hook)(info.UserID)
 	}
 	// 2. The login hash, over the one checked above.
 	res, err := a.db.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", hash, info.UserID, stored)
@@ -778,8 +765,8 @@ func (a *app) resealNotes(ctx context.Context, u *vault.Unlocked, total int, res
 			break
 		}
 		for _, n := range batch {
-			if hookReseal != nil {
-				hookReseal(u.UserID(), n.id)
+			if hook := hookReseal.Load(); hook != nil {
+				(*hook)(u.UserID(), n.id)
 			}
 			changed, unreadable, err := a.resealNote(ctx, u, n)
 			if err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -138,9 +137,10 @@ func TestPasswordChangeCrashBetweenWrites(t *testing.T) {
 	e.signup(c, "ada")
 	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"groceries"}, "body": {noteText}}), 303, "/notes")
 
-	hookPasswordWrites = func(string) { panic("the process stops here") }
+	stop := func(string) { panic("the process stops here") }
+	hookPasswordWrites.Store(&stop)
 	r := e.post(c, "/account/password", url.Values{"current": {password}, "new": {newPassword}})
-	hookPasswordWrites = nil
+	hookPasswordWrites.Store(nil)
 	expect(t, "the change stopped between its writes", r, 500, "")
 
 	// The old password logs in; the notes unlock with the new one.
@@ -162,8 +162,6 @@ func TestPasswordChangeCrashBetweenWrites(t *testing.T) {
 		t.Error("the resumed change was not logged")
 	}
 }
-
-var noteID = regexp.MustCompile(`action="/notes/([A-Z0-9]+)"`)
 
 // keyVersions counts the user's notes by the key version of their title
 // and body (both the same, or -1 when they differ).
@@ -259,13 +257,14 @@ func TestMasterKeyRotation(t *testing.T) {
 
 	// The process stops in the middle of the second batch.
 	n := 0
-	hookReseal = func(string, string) {
+	cut := func(string, string) {
 		if n++; n == 27 {
 			panic("the process stops here")
 		}
 	}
+	hookReseal.Store(&cut)
 	code, body := e.doCut(c, "/account/rotate/reseal", url.Values{})
-	hookReseal = nil
+	hookReseal.Store(nil)
 	if code != 200 || !strings.Contains(body, "25 of 30 notes checked, 25 re-sealed") || strings.Contains(body, "Done") {
 		t.Fatalf("the cut run answered %d:\n%s", code, body)
 	}
@@ -292,12 +291,13 @@ func TestMasterKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	paused, resume := make(chan struct{}), make(chan struct{})
-	hookReseal = func(_, id string) {
+	pause := func(_, id string) {
 		if id == editID {
 			close(paused)
 			<-resume
 		}
 	}
+	hookReseal.Store(&pause)
 	done := make(chan string)
 	go func() {
 		_, body := e.doCut(c, "/account/rotate/reseal", url.Values{})
@@ -307,7 +307,7 @@ func TestMasterKeyRotation(t *testing.T) {
 	expect(t, "edit during the run", e.post(c, "/notes/"+editID, url.Values{"title": {"edited"}, "body": {"edited while sealing"}, "version": {fmt.Sprint(editVersion)}}), 303, "/notes")
 	close(resume)
 	body = <-done
-	hookReseal = nil
+	hookReseal.Store(nil)
 	if !strings.Contains(body, "Done: 30 notes checked, 3 sealed again") || !strings.Contains(body, `action="/account/rotate/finish"`) {
 		t.Fatalf("the resumed run:\n%s", body)
 	}
