@@ -367,6 +367,13 @@ func (a *app) deny(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, session.ErrNotLoggedIn), errors.Is(err, session.ErrSecondFactorRequired):
 		writeError(w, errNotLoggedIn)
 	case errors.Is(err, session.ErrLocked):
+		// A user who has no vault yet is told how to make one.
+		if info, ok := a.m.Current(r.Context()); ok {
+			if state, err := a.vaultState(r.Context(), info.UserID); err == nil && state == "none" {
+				writeError(w, errNoVault)
+				return
+			}
+		}
 		writeError(w, errVaultLocked)
 	default:
 		a.fail(w, r, err)

@@ -83,7 +83,7 @@ func TestDocCurlExamples(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "credentials.json"), file, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	setup := strings.SplitN(session, "\n", 2)[0] // J, C and B
+	setup := strings.Join(strings.SplitN(session, "\n", 3)[:2], "\n") // umask; J, C and B
 	out = runShell(t, dir, setup+"\n"+docBlock(t, "To import a credentials file", ta.url), fixturePassphrase+"\n")
 	if len(out) != 2 || !strings.Contains(out[0], `"username":"grace"`) || !strings.Contains(out[1], `"vault":"unlocked"`) {
 		t.Fatalf("import answers:\n%s", strings.Join(out, "\n"))

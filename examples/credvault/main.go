@@ -59,6 +59,7 @@
 //
 // With curl (the cookie jar keeps the session; ids are from the answers):
 //
+//	umask 077   # jar.txt will hold the session cookie
 //	J='Content-Type: application/json'; C='-sS -b jar.txt -c jar.txt'; B=http://127.0.0.1:8090
 //	curl $C -H "$J" $B/api/signup -d '{"username":"ada","password":"velvet otter learns calculus"}'
 //	curl $C -H "$J" $B/api/passphrase -d '{"passphrase":"Quartz-Lantern-47!"}'

@@ -31,7 +31,7 @@ func TestFlow(t *testing.T) {
 	if v["exists"] != false || v["unlocked"] != false || v["lock_after_seconds"] != float64(1800) {
 		t.Errorf("status before the vault: %v", st)
 	}
-	c.want(http.StatusLocked, "vault_locked", "GET", "/api/credentials", nil)
+	c.want(http.StatusConflict, "no_vault", "GET", "/api/credentials", nil)
 	c.want(http.StatusConflict, "no_vault", "POST", "/api/unlock", map[string]string{"passphrase": adaPassphrase})
 
 	// The passphrase rule of the system users come from: 12+ characters of

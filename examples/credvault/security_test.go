@@ -200,3 +200,28 @@ func TestRecoveryKey(t *testing.T) {
 	}
 	ta.noSecretsLogged(key, next, adaPassphrase)
 }
+
+// A vault holds at most maxCredentials credentials: one more is 409, and
+// nothing is stored.
+func TestCredentialCap(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	c := ta.unlockedUser("ada", adaPassword, adaPassphrase)
+	id := str(c.want(http.StatusCreated, "", "POST", "/api/credentials", map[string]string{"site": "first"}).body, "id")
+	var userID string
+	if err := ta.db.QueryRow("SELECT user_id FROM credentials WHERE id = ?", id).Scan(&userID); err != nil {
+		t.Fatal(err)
+	}
+	// Rows up to the cap but one, straight into the table (they need not
+	// open: the cap counts rows).
+	if _, err := ta.db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO credentials (id, user_id, created, updated, sealed) SELECT printf('%032x', i), ?, 0, 0, x'00' FROM n`, maxCredentials-2, userID); err != nil {
+		t.Fatal(err)
+	}
+	c.want(http.StatusCreated, "", "POST", "/api/credentials", map[string]string{"site": "last"})
+	c.want(http.StatusConflict, "too_many_credentials", "POST", "/api/credentials", map[string]string{"site": "one too many"})
+	var n int
+	if err := ta.db.QueryRow("SELECT count(*) FROM credentials WHERE user_id = ?", userID).Scan(&n); err != nil || n != maxCredentials {
+		t.Errorf("%d credentials (%v), want %d", n, err, maxCredentials)
+	}
+}
