@@ -36,9 +36,11 @@
 // this protects against cross-site requests). Bodies are at most 16 KiB
 // (an import's 68 KiB); larger ones get 413. Errors are
 // {"error": {"code": "...", "message": "..."}} with a 4xx status: 400
-// invalid input, 401 not logged in or a wrong password or passphrase, 404,
-// 409 (a vault exists already, or none yet), 413, 415, 422 a password or
-// passphrase the policy refuses (with "reasons"), 423 the vault is
+// invalid input, 401 not logged in or a wrong password or passphrase, 403
+// a cross-site request, 404, 409 (a vault exists already, none yet, or
+// it is full: 1000 credentials), 413, 415, 422 a password or passphrase
+// the policy refuses (with "reasons") or a stored credential that does not
+// open (altered, or moved from another row or user), 423 the vault is
 // locked, 429 rate-limited (with Retry-After); 503 when the KDF is busy.
 //
 //	POST   /api/signup               {"username", "password"}  account, logged in (password: 15+ characters)
@@ -50,7 +52,8 @@
 //	POST   /api/recovery-key         {"passphrase"}            a new recovery key (replacing any), shown once
 //	POST   /api/lock                                           locks it (the login stays)
 //	POST   /api/logout                                         ends the session
-//	GET    /api/security/status                                what is locked, idle time left, slots, KDFs, policy
+//	GET    /api/security/status                                what is locked, idle time left (to within a minute), slots,
+//	                                                           recovery keys, KDF parameters (new slots, logins, imports), policy
 //	GET    /api/credentials                                    list (site and username only)
 //	POST   /api/credentials          {"site", "username", "password", "notes"}
 //	GET    /api/credentials/{id}                               one, with its password
