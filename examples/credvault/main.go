@@ -32,8 +32,12 @@
 // # API
 //
 // Every request that changes state is a POST, PUT or DELETE with
-// Content-Type: application/json (others get 415: see jsonOnly for why
-// this protects against cross-site requests). Bodies are at most 16 KiB
+// Content-Type: application/json; others get 415. That is the API's
+// protection against cross-site request forgery: a page on another site
+// can make a browser send the user's cookie with a form's or text/plain
+// body, but a JSON body only after a CORS preflight, which this server
+// never grants. The SameSite=Lax cookie and CrossOriginProtection (which
+// refuses what browsers mark cross-site) are further layers. Bodies are at most 16 KiB
 // (an import's 68 KiB); larger ones get 413. Errors are
 // {"error": {"code": "...", "message": "..."}} with a 4xx status: 400
 // invalid input, 401 not logged in or a wrong password or passphrase, 403
