@@ -124,7 +124,7 @@ func main() {
 
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Origin: *origin, Logger: logger}
-	if err := fromEnv(&cfg, *postgres, *redisURL, *redisPrefix, proxies); err != nil {
+	if err := fromEnv(flag.CommandLine, &cfg, *postgres, *redisURL, *redisPrefix, proxies); err != nil {
 		logger.Error("webapp.failed", "error", err)
 		os.Exit(2)
 	}
@@ -142,11 +142,11 @@ const (
 	envProxies     = "KEYHOLD_WEBAPP_TRUSTED_PROXIES"
 )
 
-// fromEnv completes cfg with the storage and proxy flags, each taken from
-// its environment variable when the flag was not given.
-func fromEnv(cfg *config, postgres, redisURL, redisPrefix string, proxies proxyList) error {
+// fromEnv completes cfg with the storage and proxy flags of fs, each taken
+// from its environment variable when the flag was not given.
+func fromEnv(fs *flag.FlagSet, cfg *config, postgres, redisURL, redisPrefix string, proxies proxyList) error {
 	set := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	pick := func(name, value, env string) string {
 		if set[name] {
 			return value
