@@ -88,7 +88,10 @@ func errorMessage(status int) string {
 	if status >= 500 {
 		return "Something went wrong on our side. Please try again."
 	}
-	return "This request could not be served (" + http.StatusText(status) + "). Please go back and try again."
+	if text := http.StatusText(status); text != "" {
+		return "This request could not be served (" + text + "). Please go back and try again."
+	}
+	return "This request could not be served. Please go back and try again."
 }
 
 // writeErrorPage answers with the error page for status, keeping the

@@ -175,6 +175,9 @@ func TestStyledWriter(t *testing.T) {
 			io.WriteString(w, "b")
 		case "/nobody":
 			w.WriteHeader(http.StatusTeapot)
+		case "/odd":
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(499)
 		}
 	}))
 	run := func(path string) *httptest.ResponseRecorder {
@@ -195,6 +198,9 @@ func TestStyledWriter(t *testing.T) {
 		strings.Contains(rec.Body.String(), "10.0.0.7") || rec.Header().Get("Retry-After") != "7" ||
 		rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Errorf("/plain500: %d %v\n%s", rec.Code, rec.Header(), rec.Body)
+	}
+	if rec := run("/odd"); rec.Code != 499 || !strings.Contains(rec.Body.String(), "This request could not be served. Please go back") {
+		t.Errorf("/odd: %d\n%s", rec.Code, rec.Body)
 	}
 	rec = run("/twice")
 	if rec.Code != 429 || !strings.Contains(rec.Body.String(), "Too many requests") || strings.Contains(rec.Body.String(), "more") {
