@@ -62,20 +62,26 @@ type walkResult struct {
 // window and once in a phone's, each with its own app and browser, in
 // parallel: sign-up (a passphrase the policy refuses, then a good one),
 // the recovery keys, notes added, edited and deleted, lock and unlock,
-// logout and login, the devices page with a second browser logged in and
-// then out, private (zero-knowledge) notes, a passkey (virtual
-// authenticator with PRF: added, renamed, signing in without a username,
-// unlocking, removed), an authenticator app (the secret read from the
-// page, the codes computed by the walk), a login with its code, logins
-// with recovery codes down to the low-count warning, new codes, and the
+// logout and login, the styled 404 page, the devices page with a second
+// browser logged out from it (one row, then "Log out everywhere else"),
+// the Account page (password change, guesses from someone else's
+// browser counted and explained, the encryption key replaced with the
+// notes sealed again), private (zero-knowledge) notes unlocked with the
+// passphrase and with the recovery key, a passkey (virtual authenticator
+// with PRF: added, renamed, signing in without a username, unlocking,
+// removed), an authenticator app (the secret read from the page, the
+// codes computed by the walk), a login with its code, logins with
+// recovery codes down to the low-count warning, new codes, and the
 // account's deletion, after which its login fails as a wrong password
 // does. On every page it fails on a console error the walk did not
-// expect, on any 5xx answer and on a sideways scroll, and saves a
-// full-page screenshot: in $KEYHOLD_SCREENSHOT_DIR/<width>/NN-name.png
-// when set, else in a temporary directory.
+// expect (each expected one is named, with its reason), on any 5xx
+// answer and on a sideways scroll, and saves a full-page screenshot: in
+// $KEYHOLD_SCREENSHOT_DIR/<width>/NN-name.png when set, else in a
+// temporary directory.
 //
 // With -short only the desktop walk runs: it covers every feature, and
-// the phone's walk is the same one in a narrower window.
+// the phone's walk is the same one in a narrower window (each takes 20
+// to 40 seconds on two busy cores).
 func TestBrowserWalk(t *testing.T) {
 	script, err := filepath.Abs(walkScript)
 	if err != nil {
@@ -96,8 +102,8 @@ func walkBrowser(t *testing.T, script string, vp browsertest.Viewport) {
 	shots := screenshotDir(t, vp.Width)
 	origin, _, logs := browserApp(t, walkClients)
 	const actionTimeout = 15 * time.Second
-	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 100 * time.Second, ActionTimeout: actionTimeout})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 170 * time.Second, ActionTimeout: actionTimeout})
+	ctx, cancel := context.WithTimeout(context.Background(), 160*time.Second)
 	defer cancel()
 	arg := map[string]any{
 		"script":        script,

@@ -291,6 +291,12 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     await login(p, user, password);
     check(at(p) === '/notes' && (await main(p)).includes('Travel plans 2027'), 'logged in and unlocked: the notes', at(p));
     await snap(p, 'notes-after-login');
+    // A mistyped address: the app's own error page, not plain text.
+    allow(p, status4xx(404), 'a page that does not exist answers 404');
+    st = await go(p, '/notes/of-someone-else/nope');
+    text = await main(p);
+    check(st === 404 && text.includes('Sorry') && (await p.locator('header a.brand').count()) === 1, 'a styled 404 page, in the layout', { st, text });
+    await snap(p, 'not-found');
 
     // Devices: a second browser (another profile, a phone's User-Agent)
     // logs in; the first one sees it listed, and logs it out.
