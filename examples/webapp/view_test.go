@@ -156,3 +156,54 @@ func TestSortDevices(t *testing.T) {
 		}
 	}
 }
+
+// TestDevicesPageRows: the devices template's rows, from made-up
+// devices: the short description with the full string escaped in the
+// details, an API client, a login waiting for its second factor (with
+// its warning), times with the zone, and "Log out everywhere else" only
+// when there is another device.
+func TestDevicesPageRows(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 7, 14, 5, 0, 0, time.UTC)
+	render := func(list []session.Device) string {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := pages["devices"].ExecuteTemplate(&buf, "layout", pageData{User: "ada", Devices: list}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	evil := `<script>alert(1)</script> Chrome/1 "quoted" ` + "\u202e"
+	page := render([]session.Device{
+		{Ref: "r1", Created: at, LastSeen: at, UserAgent: iPhoneUA, Current: true, Unlocked: true},
+		{Ref: "r2", Created: at, LastSeen: at, UserAgent: evil, SecondFactorPending: true},
+		{Ref: "r3", Created: at, LastSeen: at, Bearer: true, UserAgent: "Go-http-client/1.1"},
+	})
+	rows := strings.Split(page, "<tr>")[2:] // after the header row
+	if len(rows) != 3 {
+		t.Fatalf("%d rows:\n%s", len(rows), page)
+	}
+	for i, want := range []string{"Safari on iPhone", "Chrome", "An app using the API"} {
+		if !strings.Contains(rows[i], "<strong>"+want+"</strong>") {
+			t.Errorf("row %d does not say %q:\n%s", i, want, rows[i])
+		}
+		if !strings.Contains(rows[i], `<time datetime="2026-12-07T14:05:00Z">7 Dec 2026, 14:05 UTC</time>`) {
+			t.Errorf("row %d: no time with its zone:\n%s", i, rows[i])
+		}
+	}
+	if !strings.Contains(rows[0], "(this device)") || strings.Contains(rows[1], "(this device)") {
+		t.Errorf("this device not marked on the first row only")
+	}
+	if !strings.Contains(rows[1], "Waiting for its second factor") || strings.Contains(rows[0], "Waiting") {
+		t.Errorf("the pending login's warning:\n%s", rows[1])
+	}
+	if strings.Contains(page, "<script>alert") || strings.Contains(page, "\u202e") || !strings.Contains(rows[1], "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("the User-Agent is not escaped and cleaned:\n%s", rows[1])
+	}
+	if !strings.Contains(page, `action="/devices/revoke-others"`) {
+		t.Errorf("no \"Log out everywhere else\" with three devices")
+	}
+	if one := render([]session.Device{{Ref: "r1", Created: at, LastSeen: at, Current: true}}); strings.Contains(one, `action="/devices/revoke-others"`) {
+		t.Errorf("\"Log out everywhere else\" with one device")
+	}
+}
