@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -298,12 +299,35 @@ func TestMasterKeyRotation(t *testing.T) {
 		}
 	}
 	hookReseal.Store(&pause)
-	done := make(chan string)
+	// The page streams: the first batch's line arrives while the run is
+	// paused in the second.
+	done, firstLine := make(chan string), make(chan struct{})
 	go func() {
-		_, body := e.doCut(c, "/account/rotate/reseal", url.Values{})
-		done <- body
+		var got strings.Builder
+		defer func() { done <- got.String() }()
+		req, _ := http.NewRequest("POST", e.srv.URL+"/account/rotate/reseal", strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			got.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "25 of 30 notes checked, 0 re-sealed") {
+				close(firstLine)
+			}
+		}
 	}()
-	<-paused
+	for _, ch := range []chan struct{}{paused, firstLine} {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			close(resume)
+			t.Fatalf("the run did not pause with its progress shown:\n%s", <-done)
+		}
+	}
 	expect(t, "edit during the run", e.post(c, "/notes/"+editID, url.Values{"title": {"edited"}, "body": {"edited while sealing"}, "version": {fmt.Sprint(editVersion)}}), 303, "/notes")
 	close(resume)
 	body = <-done
