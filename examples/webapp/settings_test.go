@@ -218,7 +218,7 @@ func (e *testEnv) doCut(c *http.Client, path string, form url.Values) (int, stri
 func TestMasterKeyRotation(t *testing.T) {
 	e := newEnv(t, false)
 	c := e.client()
-	e.signup(c, "ada")
+	signupKeys := e.signup(c, "ada")
 	const notes = 30 // two batches of resealBatch
 	for i := range notes {
 		expect(t, "add note", e.post(c, "/notes", url.Values{"title": {fmt.Sprintf("note %02d", i)}, "body": {fmt.Sprintf("body of note %02d", i)}}), 303, "/notes")
@@ -392,6 +392,26 @@ func TestMasterKeyRotation(t *testing.T) {
 		t.Fatalf("%d notes unreadable", got)
 	}
 	// The new recovery keys open the vault; the old ones do not.
+	store, err := sqlstore.OpenSQLite(t.Context(), e.dbPath, sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	v, err := vault.New(store, vault.Config{KDF: kdf.InteractiveParams()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.UnlockWithRecoveryKey(t.Context(), uid, signupKeys[0]); !errors.Is(err, vault.ErrUnlockFailed) {
+		t.Fatalf("a recovery key from before the rotation: %v", err)
+	}
+	ru, _, err := v.UnlockWithRecoveryKey(t.Context(), uid, keys[1])
+	if err != nil {
+		t.Fatalf("a new recovery key: %v", err)
+	}
+	if ru.KeyVersion() != 2 {
+		t.Fatalf("a new recovery key opens key version %d", ru.KeyVersion())
+	}
+	ru.Lock()
 	logs := e.logs.String()
 	for _, event := range []string{"kind=master_key_rotated", "msg=webapp.retired_keys_destroyed"} {
 		if !strings.Contains(logs, event) {
