@@ -142,6 +142,13 @@
 // lockout; once the owner has proved control, the flow calls
 // [Lockout.Reset] and [Devices.Remember].
 //
+// An owner who is logged in can be told what happened: [Lockout.Status]
+// reads the counters an attempt from their browser would count on (the
+// account's, their address's, their device's: failures, locks, the end of
+// a lock) without counting anything. Show it to the authenticated owner
+// only; to everyone else, a locked account answers like a wrong
+// credential.
+//
 // Every endpoint that costs a password-hash run for a logged-in user
 // (vault unlock, step-up, password change) should also pass a [Guard]
 // first: a limit per client address ([KDFPerClient]) and per account
