@@ -99,6 +99,11 @@ func TestPasswordChange(t *testing.T) {
 	expect(t, "new password with the username", r, 400, "")
 	mustContain(t, "new password with the username", r, "username")
 	expect(t, "the same password", change(password, password), 400, "")
+	r = change(password, strings.Repeat("long words ", 30))
+	expect(t, "new password too long", r, 400, "")
+	mustContain(t, "new password too long", r, "was not changed")
+	expect(t, "new password not UTF-8", change(password, "\xff\xfe quiet harbour lamps"), 400, "")
+	expect(t, "current password not UTF-8", change("\xff\xfe", newPassword), 401, "")
 
 	// Not fresh: the step-up first, then back to the Account page.
 	e.clock.Advance(6 * time.Minute)
