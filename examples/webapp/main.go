@@ -53,30 +53,35 @@
 //
 // -postgres (a URL such as postgres://user:password@host:5432/db, or
 // key=value pairs, as pgx reads them) puts keyhold's SQL store (vaults,
-// second factors, passkeys, the private notes' blobs) and the app's tables
-// (users, notes, …) in that database, in the schema its search_path
-// resolves to (add ?search_path=NAME to the URL to choose one; it must
-// exist). -redis (redis://[user:password@]host:port/db, or rediss:// for
-// TLS) puts the short-lived state every request reads in Redis: sessions,
-// rate limits, lockouts and the passkey ceremonies' challenges, under the
-// key prefix -redis-prefix (or KEYHOLD_WEBAPP_REDIS_PREFIX; default
+// second factors, passkeys, the private notes' blobs) and the app's
+// tables (users, notes, …) in that database, in the schema its
+// search_path resolves to (add ?search_path=NAME to the URL to choose
+// one; it must exist). No SQLite file is made.
+//
+// -redis (redis://[user:password@]host:port/db, or rediss:// for TLS)
+// puts the short-lived state every request reads in Redis: sessions, rate
+// limits, lockouts and the passkey ceremonies' challenges, under the key
+// prefix -redis-prefix (or KEYHOLD_WEBAPP_REDIS_PREFIX; default
 // "keyhold-webapp:"; apps sharing a Redis need different ones). Without
-// -redis, those stay in SQL. The client talks to one Redis server (or a
-// primary with replicas), not to a Redis Cluster. A flag wins over its
-// environment variable; prefer the variables for DSNs and URLs that hold
-// a password, which other users of the machine can read in a command
-// line. The TOTP key file is not in any database: give every instance a
-// copy of the same one (-totp-key, whose default stays the -db path +
-// ".totp-key"). The device-cookie key is in the app_secrets table, made
-// by the first instance to start.
+// -redis, those stay in SQL. The app talks to the one Redis server at the
+// URL's address (not through Sentinel, nor to a Redis Cluster).
+//
+// A flag wins over its environment variable. Prefer the variables for a
+// DSN or a URL that holds a password: other users of the machine can read
+// command lines. The TOTP key file is in no database: give every instance
+// a copy of the same one (-totp-key; its default is still the -db path +
+// ".totp-key"). The key of the device cookies is in the app_secrets
+// table, made by the first instance to start.
 //
 // Behind a reverse proxy, list its networks with -trusted-proxy CIDR
 // (repeat it, or give a comma list; or KEYHOLD_WEBAPP_TRUSTED_PROXIES):
 // the proxy's X-Forwarded-For then says which client each request comes
 // from, for the rate limits and lockouts (which would otherwise count
 // every user as the proxy), and its X-Forwarded-Proto whether the client
-// used HTTPS. Trust no proxy that does not set these headers itself,
-// dropping what clients send: anyone could then choose their address.
+// used HTTPS. Trust only a proxy that sets these headers itself and drops
+// what clients send: through any other, clients choose their address.
+// The rule on plain HTTP below still holds: a proxy on another machine
+// reaches the app over TLS.
 //
 // Passkeys work only at the origin given with -origin (the scheme, host
 // and port browsers use to reach the app; its host is the WebAuthn RP ID
