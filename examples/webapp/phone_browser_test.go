@@ -74,6 +74,16 @@ while (queue.length && seen.size < 40) {
 await visit('/devices');
 for (const d of await page.$$('details')) await d.evaluate((e) => { e.open = true; });
 await check('/devices (details open)', 200);
+// The tables at other widths: between a phone and a wide desktop they
+// are cards or a table, never wider than the window.
+for (const path of ['/devices', '/2fa']) {
+  await visit(path);
+  for (const w of [320, 641, 768, 880, 1280]) {
+    await page.setViewportSize({ width: w, height: 844 });
+    await check(path + ' @' + w, 200);
+  }
+  await page.setViewportSize({ width: 390, height: 844 });
+}
 
 // Error pages: 404, 405, 413, 400, 403.
 await visit('/no/such/page');
@@ -107,8 +117,9 @@ return out;
 // links, so new pages are covered as they are linked), with a second
 // device whose User-Agent is long and a note whose title and body have
 // long words; the error pages (404, 405, 413, 400, 403); the unlock page;
-// the logged-out pages. Skipped without chromium and playwright-core,
-// failed without them in CI.
+// the logged-out pages; and the pages with tables at widths from 320 to
+// 1280 px. Skipped without chromium and playwright-core, failed without
+// them in CI.
 func TestPagesFitAPhone(t *testing.T) {
 	t.Parallel() // its own app, database, browser and port
 	s := browsertest.Start(t, browsertest.Options{Viewport: &browsertest.Viewport{Width: 390, Height: 844}, Timeout: 60 * time.Second})
@@ -177,7 +188,7 @@ func TestPagesFitAPhone(t *testing.T) {
 		if p.ScrollWidth > p.InnerWidth {
 			t.Errorf("%s (%s, %d) scrolls sideways at %d px: %d px wide; sticking out: %v", p.Name, p.URL, p.Status, p.InnerWidth, p.ScrollWidth, p.Culprits)
 		}
-		if p.InnerWidth != 390 {
+		if p.InnerWidth != 390 && !strings.Contains(p.Name, " @") {
 			t.Errorf("%s: the page is %d px wide, not 390", p.Name, p.InnerWidth)
 		}
 		if p.Status >= 500 {
