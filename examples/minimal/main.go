@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 )
 
 func main() { log.Fatal(newServer().ListenAndServe()) }
-
 func newServer() *http.Server {
 	store, mux, secrets, mu := memstore.New(), http.NewServeMux(), map[string][]byte{}, new(sync.Mutex)
 	v, err1 := vault.New(store, vault.Config{})                               // passphrase slots: Argon2id, 64 MiB
@@ -28,13 +28,13 @@ func newServer() *http.Server {
 		panic(err) // a bug: the configurations above are fixed
 	}
 	mux.Handle("POST /login", perIP.Middleware(ratelimit.ByIP(clients), nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ctx := r.PostFormValue("user"), []byte(r.PostFormValue("passphrase")), r.Context()
-		u, err := v.Unlock(ctx, user, pass) // a wrong passphrase and an unknown name cost the same
-		if errors.Is(err, vault.ErrNoVault) && policy.Check(ctx, pass, kdf.PolicyContext{Username: user}) == nil {
-			u, err = v.Create(ctx, user, pass) // a new name with a good passphrase: sign up
+		user, pass, ctx := strings.ToLower(strings.TrimSpace(r.PostFormValue("user"))), []byte(r.PostFormValue("passphrase")), r.Context()
+		u, err := v.Unlock(ctx, user, pass) // "Alice " is alice; a wrong passphrase and an unknown name cost the same
+		if errors.Is(err, vault.ErrNoVault) && strings.Trim(user, "abcdefghijklmnopqrstuvwxyz0123456789._-") == "" && policy.Check(ctx, pass, kdf.PolicyContext{Username: user}) == nil {
+			u, err = v.Create(ctx, user, pass) // a new name (a-z 0-9 . _ -: no look-alikes) with a good passphrase: sign up
 		}
 		if err != nil {
-			http.Error(w, "wrong passphrase (a new name needs 15+ characters, not common ones)", http.StatusForbidden)
+			http.Error(w, "wrong passphrase (a new name is a-z 0-9 . _ -, its passphrase 15+ characters, not common)", http.StatusForbidden)
 		} else if err = errors.Join(m.Login(ctx, user, session.LoginOptions{}), m.Unlock(ctx, u)); err != nil {
 			http.Error(w, "server error", http.StatusInternalServerError)
 		}
@@ -54,6 +54,6 @@ func newServer() *http.Server {
 			http.Error(w, "no secret yet, or one over 4 KiB", http.StatusBadRequest)
 		}
 	})))
-	h := http.NewCrossOriginProtection().Handler(m.Handler(mux)) // CSRF: refuses cross-site POSTs
-	return &http.Server{Addr: "127.0.0.1:8080", Handler: http.MaxBytesHandler(h, 4096), ReadHeaderTimeout: 10 * time.Second}
+	h := http.MaxBytesHandler(http.NewCrossOriginProtection().Handler(m.Handler(mux)), 4096) // CSRF: refuses cross-site POSTs
+	return &http.Server{Addr: "127.0.0.1:8080", Handler: h, ReadHeaderTimeout: 10 * time.Second}
 }
