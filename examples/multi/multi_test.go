@@ -323,3 +323,43 @@ func TestLimitsAndLockoutsShared(t *testing.T) {
 	expect(t, fmt.Sprintf("attempt %d: right unlock on %c", failures+1, "ab"[next]), c.on(next, hc, "POST", "/unlock", url.Values{"password": {password}}), 401, "")
 	c.waitLog(`"msg":"webapp.unlock.failed","user":"[^"]+","locked":true`, 1)
 }
+
+// The proxy sends requests to the instances in turn, keeps the client's
+// Host, and replaces the X-Forwarded-For a client sends with the address
+// it sees: no client chooses the address the instances limit by.
+func TestProxy(t *testing.T) {
+	var instances []*instance
+	for _, name := range []string{"a", "b"} {
+		backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %s %s", name, r.Host, r.Header.Get("X-Forwarded-For"))
+		}))
+		t.Cleanup(backend.Close)
+		u, err := url.Parse(backend.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		instances = append(instances, &instance{Name: name, URL: u})
+	}
+	proxy := httptest.NewServer(newProxy(instances, roundRobin(len(instances))))
+	t.Cleanup(proxy.Close)
+	for i, want := range []string{"a", "b", "a", "b"} {
+		req, err := http.NewRequest("GET", proxy.URL+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "localhost:1234"
+		req.Header.Set("X-Forwarded-For", "192.0.2.66")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(b); got != want+" localhost:1234 127.0.0.1" || resp.Header.Get("X-Keyhold-Instance") != want {
+			t.Errorf("request %d: %q from instance %q, want %q from %s", i, got, resp.Header.Get("X-Keyhold-Instance"), want+" localhost:1234 127.0.0.1", want)
+		}
+	}
+}
