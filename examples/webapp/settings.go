@@ -97,11 +97,13 @@ type resealResult struct {
 }
 
 // Test hooks: hookPasswordWrites runs between the two writes of a
-// password change (the vault's, then the login hash's); hookReseal runs
-// before each note is written back under the new key. Tests set them
+// password change (the vault's, then the login hash's); hookRotated right
+// after the rotation's write, before anything else; hookReseal before
+// each note is written back under the new key. Tests set them
 // to stop the process there, or to change the note meanwhile.
 var (
 	hookPasswordWrites atomic.Pointer[func(userID string)]
+	hookRotated        atomic.Pointer[func(userID string)]
 	hookReseal         atomic.Pointer[func(userID, noteID string)]
 )
 
@@ -451,9 +453,11 @@ func (a *app) notify(ctx context.Context, r *http.Request, kind keyhold.EventKin
 //     key is opened and sealed again under the new one at its next
 //     version, over the version it was read at; the page streams the
 //     progress.
-//  3. POST /account/rotate/finish: once no readable note is under an
-//     older key, vault.DestroyRetiredKeys, and the session keeps the new
-//     key alone.
+//  3. POST /account/rotate/finish: other sessions end (again: step 1 may
+//     have been cut short before it ended them, and sessions unlocked
+//     since hold the old key as a retired one); once no readable note is
+//     under an older key, vault.DestroyRetiredKeys, and the session keeps
+//     the new key alone.
 //
 // GET /account/rotate shows where it stands and offers the next step; the
 // Account page links to it while a step is left. Notes sealed under an
@@ -659,6 +663,9 @@ func (a *app) rotate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer u.Lock()
+	if hook := hookRotated.Load(); hook != nil {
+		(*hook)(info.UserID)
+	}
 	ctx = context.WithoutCancel(ctx)
 	a.log.InfoContext(ctx, "webapp.master_key_rotated", "user", info.UserID, "key_version", u.KeyVersion())
 	if a.vault.Config().Notifier == nil { // else the vault sent it
@@ -916,6 +923,13 @@ func (a *app) finishRotation(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := a.m.Unlocked(ctx)
 	if err != nil {
+		return err
+	}
+	// Every other session ends first: those that hold the old key (a
+	// rotation cut short before it ended them) could still seal under it,
+	// and those that unlocked since hold it as a retired key, which must
+	// not outlive its destruction.
+	if err := a.m.RevokeOthers(ctx); err != nil {
 		return err
 	}
 	left, unreadable, err := a.notesUnderOlderKey(ctx, u)

@@ -480,3 +480,60 @@ func TestAccountLockoutStatus(t *testing.T) {
 	}
 	mustContain(t, "the address stays locked", page, "attempts from there are refused until")
 }
+
+// A rotation cut short right after its write (before the new recovery
+// keys are stored, the session has the new key or the other sessions
+// end): the page says the session holds the old key; after lock and
+// unlock it offers new recovery keys and the re-sealing, and finishing
+// ends the other session that still held the old key.
+func TestMasterKeyRotationCutShort(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	for i := range 3 {
+		expect(t, "add note", e.post(c, "/notes", url.Values{"title": {fmt.Sprintf("note %d", i)}, "body": {fmt.Sprintf("body of note %d", i)}}), 303, "/notes")
+	}
+	other := e.client()
+	e.login(other, "ada")
+
+	stop := func(string) { panic("the process stops here") }
+	hookRotated.Store(&stop)
+	r := e.post(c, "/account/rotate", url.Values{"password": {password}})
+	hookRotated.Store(nil)
+	expect(t, "rotation cut short", r, 500, "")
+
+	mustContain(t, "the account page", e.get(c, "/account"), `href="/account/rotate"`)
+	page := e.get(c, "/account/rotate")
+	mustContain(t, "the key page", page, "this session still holds the old one", `action="/lock"`)
+	if recoveryKey.MatchString(page.body) {
+		t.Fatal("recovery keys shown to a session holding the old key")
+	}
+	expect(t, "re-seal refused with the old key", e.post(c, "/account/rotate/reseal", nil), 303, "/account/rotate")
+	expect(t, "lock", e.post(c, "/lock", nil), 303, "/unlock")
+	expect(t, "unlock", e.post(c, "/unlock", url.Values{"password": {password}}), 303, "/notes")
+	page = e.get(c, "/account/rotate")
+	mustContain(t, "after unlocking", page, "3 of your 3 notes are still sealed under the old key", `action="/account/recovery-keys"`)
+	if recoveryKey.MatchString(page.body) {
+		t.Fatal("recovery keys shown that the cut rotation never stored")
+	}
+	expect(t, "new recovery keys", e.post(c, "/account/recovery-keys", nil), 303, "/account/rotate")
+	if keys := recoveryKey.FindAllString(e.get(c, "/account/rotate").body, -1); len(keys) != 2 {
+		t.Fatalf("%d new recovery keys shown", len(keys))
+	}
+	code, body := e.doCut(c, "/account/rotate/reseal", url.Values{})
+	if code != 200 || !strings.Contains(body, "Done: 3 notes checked, 3 sealed again") {
+		t.Fatalf("re-seal: %d\n%s", code, body)
+	}
+	expect(t, "the other session, before finishing", e.get(other, "/notes"), 200, "")
+	expect(t, "finish", e.post(c, "/account/rotate/finish", nil), 303, "/account/rotate?done=1")
+	expect(t, "the other session, after", e.get(other, "/notes"), 303, "/login?ended=1")
+	mustContain(t, "notes", e.get(c, "/notes"), "body of note 0", "body of note 2")
+	u, err := e.vaultOf(e.userID(e.db(), "ada"), password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Lock()
+	if u.KeyVersion() != 2 || len(u.RetiredVersions()) != 0 {
+		t.Fatalf("vault at key version %d with retired keys %v", u.KeyVersion(), u.RetiredVersions())
+	}
+}
