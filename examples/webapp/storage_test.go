@@ -348,3 +348,37 @@ func TestTrustedProxyClientAddress(t *testing.T) {
 	}
 	expect(t, "6th login, untrusted", e.do(e.client(), "POST", "/login", wrong, from("192.0.2.9")), 429, "")
 }
+
+// Behind a TLS-terminating proxy that the app trusts, passkey ceremonies
+// begin for the origin the proxy's X-Forwarded-Proto and the Host say;
+// the same header from a client that is not trusted changes nothing.
+func TestTrustedProxyPasskeyOrigin(t *testing.T) {
+	const origin = "https://notes.example"
+	begin := func(e *testEnv, proto string) int {
+		req, err := http.NewRequest("POST", e.srv.URL+"/passkey/login/begin", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "notes.example"
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	trusted := newEnvWith(t, false, config{Origin: origin, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	if code := begin(trusted, "https"); code != http.StatusOK {
+		t.Errorf("begin through the trusted proxy: %d, want 200", code)
+	}
+	if code := begin(trusted, ""); code != http.StatusForbidden {
+		t.Errorf("begin over plain HTTP: %d, want 403", code)
+	}
+	untrusted := newEnvWith(t, false, config{Origin: origin})
+	if code := begin(untrusted, "https"); code != http.StatusForbidden {
+		t.Errorf("begin with X-Forwarded-Proto from an untrusted peer: %d, want 403", code)
+	}
+}
