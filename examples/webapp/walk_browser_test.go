@@ -99,10 +99,10 @@ func TestBrowserWalk(t *testing.T) {
 }
 
 func walkBrowser(t *testing.T, script string, vp browsertest.Viewport) {
-	shots := screenshotDir(t, vp.Width)
-	origin, _, logs := browserApp(t, walkClients)
 	const actionTimeout = 15 * time.Second
 	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 170 * time.Second, ActionTimeout: actionTimeout})
+	shots := screenshotDir(t, vp.Width)
+	origin, _, logs := browserApp(t, walkClients)
 	ctx, cancel := context.WithTimeout(context.Background(), 160*time.Second)
 	defer cancel()
 	arg := map[string]any{
