@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyhold/keyhold/internal/testenv"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/storage"
@@ -535,4 +538,54 @@ func TestAttackNoSecretEchoed(t *testing.T) {
 		}
 	}
 	ta.noSecretsLogged("credvault credvault", weak, long[:40], adaPassphrase, bobPassphrase, bobPassword, adaPassword, "AAAA-BBBB")
+}
+
+// The documented import reads the old passphrase with read -s, and keeps
+// it out of every command's arguments too, which any local user can read
+// (ps, /proc/<pid>/cmdline): jq and curl, wrapped here to record their
+// arguments, never get it as one.
+func TestAttackDocImportKeepsPassphraseOutOfArgv(t *testing.T) {
+	t.Parallel()
+	testenv.LookPath(t, "bash", "apt-get install bash")
+	testenv.LookPath(t, "curl", "apt-get install curl")
+	testenv.LookPath(t, "jq", "apt-get install jq")
+	ta := newTestApp(t)
+	dir, bin := t.TempDir(), t.TempDir()
+	argv := filepath.Join(dir, "argv.log")
+	for _, tool := range []string{"jq", "curl"} {
+		real, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrapper := fmt.Sprintf("#!/bin/bash\nprintf '%%s\\n' \"$@\" >> %q\nexec %q \"$@\"\n", argv, real)
+		if err := os.WriteFile(filepath.Join(bin, tool), []byte(wrapper), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file, err := os.ReadFile("../../vault/testdata/fernet_credentials.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "credentials.json"), file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	session := docBlock(t, "With curl", ta.url)
+	setup := strings.Join(strings.SplitN(session, "\n", 3)[:2], "\n")
+	cmd := exec.Command("bash", "-eo", "pipefail", "-c", setup+"\n"+docBlock(t, "To import a credentials file", ta.url))
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(fixturePassphrase+"\n")
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"vault":"unlocked"`) {
+		t.Fatalf("the import: %v\n%s", err, out)
+	}
+	logged, err := os.ReadFile(argv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logged), "/api/import") {
+		t.Fatalf("the wrappers recorded no import:\n%s", logged)
+	}
+	if strings.Contains(string(logged), fixturePassphrase) {
+		t.Errorf("the old passphrase is a command's argument (readable by every local user in ps):\n%s", logged)
+	}
 }

@@ -64,7 +64,10 @@
 //	PUT    /api/credentials/{id}     {"site", "username", "password", "notes"}
 //	DELETE /api/credentials/{id}
 //
-// With curl (the cookie jar keeps the session; ids are from the answers):
+// With curl (the cookie jar keeps the session; ids are from the answers;
+// the passwords are examples: a real one typed on a command line stays in
+// the shell's history and shows in ps, so read it with read -rs and pass
+// it through the environment, as the import below does):
 //
 //	umask 077   # jar.txt will hold the session cookie
 //	J='Content-Type: application/json'; C='-sS -b jar.txt -c jar.txt'; B=http://127.0.0.1:8090
@@ -78,12 +81,14 @@
 //	curl $C -H "$J" $B/api/unlock -d '{"passphrase":"Quartz-Lantern-47!"}'
 //	curl $C -H "$J" -X POST $B/api/logout
 //
-// To import a credentials file (a new account, which has no vault yet;
-// jq builds the body around the file):
+// To import a credentials file (a new account, which has no vault yet),
+// jq builds the body around the file and takes the passphrase from its
+// environment, never from its arguments, which every local user can read
+// (ps):
 //
 //	curl $C -H "$J" $B/api/signup -d '{"username":"grace","password":"mauve heron files taxes early"}'
 //	read -rs OLD_PASSPHRASE   # the passphrase the file was encrypted under
-//	jq -n --arg p "$OLD_PASSPHRASE" --slurpfile f credentials.json '{passphrase: $p, file: $f[0], site: "monarchmoney.com"}' |
+//	OLD_PASSPHRASE="$OLD_PASSPHRASE" jq -n --slurpfile f credentials.json '{passphrase: env.OLD_PASSPHRASE, file: $f[0], site: "monarchmoney.com"}' |
 //	  curl $C -H "$J" $B/api/import -d @-
 //
 // The file is the JSON object of FORMAT.md §3.5 ({"encrypted": true,
