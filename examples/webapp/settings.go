@@ -45,6 +45,8 @@ type settingsView struct {
 	// KnownDevice: this browser has signed in to the account before, so
 	// it has a failure count of its own (see setUpLimits).
 	KnownDevice bool
+	// Banner is lockoutBanner's one line, or "".
+	Banner string
 	// Rotation is where the master key's rotation stands.
 	Rotation rotationState
 	// Reseal is the result of a re-encryption run (the streamed page).
@@ -177,6 +179,9 @@ func (a *app) settings(r *http.Request) (*settingsView, error) {
 	if v.Lockout, v.KnownDevice, err = a.lockoutNotes(r, info.UserID, name); err != nil {
 		return nil, err
 	}
+	if v.Banner, err = a.lockoutBanner(r, name); err != nil {
+		return nil, err
+	}
 	if v.Rotation, err = a.rotationState(ctx, info.UserID); err != nil {
 		return nil, err
 	}
@@ -252,6 +257,33 @@ func (a *app) lockoutNotes(r *http.Request, userID, name string) (notes []lockou
 		}
 	}
 	return notes, known, nil
+}
+
+// lockoutBanner is one line for the top of a page when a lock stands on
+// the password sign-in of the account name (the account's lock, this
+// address's or this browser's), or "". The Account page shows it; render
+// may show it on every page of a logged-in user (one Status read, up to
+// three store reads).
+func (a *app) lockoutBanner(r *http.Request, name string) (string, error) {
+	st, err := a.lockout.Status(r.Context(), name, a.source(r, name))
+	if err != nil {
+		return "", err
+	}
+	var where []string
+	var until time.Time
+	for _, c := range []struct {
+		s    ratelimit.CounterStatus
+		what string
+	}{{st.Account, "from browsers that have not signed in to it before"}, {st.Source, "from your current address"}, {st.Device, "from this browser"}} {
+		if c.s.Locked() {
+			where = append(where, c.what)
+			until = latest(until, c.s.LockedUntil)
+		}
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("Failed sign-ins have locked password sign-in to your account %s until %s. See your Account page.", strings.Join(where, " and "), clockTime(until)), nil
 }
 
 // describeLockout puts a lockout's counters in plain words; ok is false

@@ -464,7 +464,8 @@ func TestAccountLockoutStatus(t *testing.T) {
 		"10 wrong passwords on your account from browsers that had not signed in to it before.",
 		"After 10 wrong passwords from your current address (127.0.0.1), attempts from there are refused until "+until.Format("15:04")+" UTC on "+until.Format("2 January 2006")+".",
 		"This browser has signed in to your account before",
-		"change it below")
+		"change it below",
+		"Failed sign-ins have locked password sign-in to your account from your current address until "+until.Format("15:04")+" UTC on "+until.Format("2 January 2006")+".")
 
 	// The known browser still signs in.
 	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
