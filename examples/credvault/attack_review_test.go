@@ -589,3 +589,55 @@ func TestAttackDocImportKeepsPassphraseOutOfArgv(t *testing.T) {
 		t.Errorf("the old passphrase is a command's argument (readable by every local user in ps):\n%s", logged)
 	}
 }
+
+// A logout that lands while a recovery-key unlock is running (held after
+// its vault read) cannot cost the user their recovery key: the vault
+// spends the key and stores its replacement before the session is found
+// gone, so the answer, an error, still carries the replacement, which
+// then unlocks.
+func TestAttackRecoveryKeyReplacementSurvivesLogoutRace(t *testing.T) {
+	t.Parallel()
+	ta, hs := newHookedTestApp(t)
+	c := ta.unlockedUser("ada", adaPassword, adaPassphrase)
+	key := str(c.want(http.StatusCreated, "", "POST", "/api/recovery-key", map[string]string{"passphrase": adaPassphrase}).body, "recovery_key")
+	c.want(http.StatusOK, "", "POST", "/api/lock", nil)
+
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func() {
+		once.Do(func() {
+			close(reached)
+			<-release
+		})
+	}
+	hs.onGetVault.Store(&hook)
+	var unlock response
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		unlock = c.send("POST", "/api/unlock", map[string]string{"recovery_key": key})
+	}()
+	<-reached
+	c.want(http.StatusOK, "", "POST", "/api/logout", nil)
+	close(release)
+	<-done
+	hs.onGetVault.Store(nil)
+
+	c2 := ta.client()
+	c2.want(http.StatusOK, "", "POST", "/api/login", map[string]string{"username": "ada", "password": adaPassword})
+	if unlock.status == http.StatusOK {
+		t.Fatalf("the unlock after the logout: %s", unlock.raw)
+	}
+	next := str(unlock.body, "new_recovery_key")
+	if next == "" {
+		// The old key must then still work, or the user has none.
+		c2.want(http.StatusOK, "", "POST", "/api/unlock", map[string]string{"recovery_key": key})
+		return
+	}
+	if unlock.code() != "not_logged_in" {
+		t.Errorf("the answer: %d %s", unlock.status, unlock.raw)
+	}
+	c2.want(http.StatusUnauthorized, "wrong_passphrase", "POST", "/api/unlock", map[string]string{"recovery_key": key})
+	c2.want(http.StatusOK, "", "POST", "/api/unlock", map[string]string{"recovery_key": next})
+	ta.noSecretsLogged(key, next)
+}

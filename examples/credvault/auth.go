@@ -270,7 +270,8 @@ type unlockRequest struct {
 // unlock opens the vault with its passphrase or a recovery key, through
 // the lockout (wrong passphrases and keys count with wrong passwords),
 // after the per-address and per-account limits. A recovery key is used
-// up: the answer carries its replacement, shown once.
+// up: the answer carries its replacement, shown once, even when the
+// session could not be unlocked after the vault opened.
 func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
 	info, _ := a.m.Current(r.Context()) // RequireLogin ran
 	var req unlockRequest
@@ -287,7 +288,21 @@ func (a *app) unlock(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer u.Lock()
 	if err := a.m.Unlock(r.Context(), u); err != nil {
-		return err
+		if !useKey {
+			return err
+		}
+		// The vault has spent the key and stored its replacement: the
+		// replacement goes to whoever proved the key, in the error's
+		// answer too (a logout that landed meanwhile, say), or the user
+		// is left without a working recovery key.
+		ae := errNotLoggedIn
+		if !errors.Is(err, session.ErrNotLoggedIn) {
+			a.log.ErrorContext(r.Context(), "credvault.error", "path", r.URL.Path, "error", err)
+			ae = &apiError{http.StatusInternalServerError, "internal", "Something went wrong on our side."}
+		}
+		a.log.InfoContext(r.Context(), "credvault.recovery_key_used", "user", info.UserID, "session_unlocked", false)
+		writeJSON(w, ae.Status, map[string]any{"error": ae, "new_recovery_key": newKey.Reveal()})
+		return nil
 	}
 	out := map[string]any{"vault": "unlocked"}
 	if useKey {

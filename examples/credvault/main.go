@@ -52,7 +52,7 @@
 //	POST   /api/passphrase           {"passphrase"}            creates the vault, unlocked
 //	POST   /api/import               {"passphrase", "file", "site"}  creates the vault from a credentials file, unlocked
 //	POST   /api/unlock               {"passphrase"}            unlocks the vault
-//	POST   /api/unlock               {"recovery_key"}          unlocks with a recovery key, used up: answers its replacement
+//	POST   /api/unlock               {"recovery_key"}          unlocks with a recovery key, used up: answers its replacement (an error too)
 //	POST   /api/recovery-key         {"passphrase"}            a new recovery key (replacing any), shown once
 //	POST   /api/lock                                           locks it (the login stays)
 //	POST   /api/logout                                         ends the session
