@@ -641,3 +641,42 @@ func TestAttackRecoveryKeyReplacementSurvivesLogoutRace(t *testing.T) {
 	c2.want(http.StatusOK, "", "POST", "/api/unlock", map[string]string{"recovery_key": next})
 	ta.noSecretsLogged(key, next)
 }
+
+// Odd bodies and paths on every endpoint get a 4xx JSON answer, never a
+// 500 or a panic: nulls, wrong types, arrays, deep nesting, invalid UTF-8,
+// NUL bytes, duplicate and differently-cased keys, odd IDs. The session
+// cookie is HttpOnly and SameSite=Lax.
+func TestAttackOddInputNever500(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	c := ta.client()
+	r := c.want(http.StatusCreated, "", "POST", "/api/signup", map[string]string{"username": "ada", "password": adaPassword})
+	if sc := r.header.Get("Set-Cookie"); !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") {
+		t.Errorf("session cookie: %s", sc)
+	}
+	c.want(http.StatusCreated, "", "POST", "/api/passphrase", map[string]string{"passphrase": adaPassphrase})
+	bodies := []string{
+		``, `null`, `[]`, `"s"`, `1`, `{"site":null}`, `{"site":["a"]}`, `{"site":{"a":1}}`, `{"passphrase":1}`,
+		`{"recovery_key":{}}`, `{"file":"x"}`, `{"file":null,"passphrase":"Quartz-Lantern-47!"}`,
+		"{\"site\":\"\xff\xfe\",\"username\":\"\x00\"}", `{"site":"a","site":"b"}`, `{"SITE":"a","Site":"b"}`,
+		`{"username":"ADA","USERNAME":"ada","password":"x"}`, strings.Repeat("[", 100000), `{"site":"` + strings.Repeat("\\u0000", 2000) + `"}`,
+		`{"passphrase":"` + strings.Repeat("é", 3000) + `"}`, `{"recovery_key":"` + strings.Repeat("A", 5000) + `"}`,
+	}
+	paths := []string{"/api/signup", "/api/login", "/api/passphrase", "/api/unlock", "/api/recovery-key", "/api/import", "/api/credentials"}
+	for _, p := range paths {
+		for _, b := range bodies {
+			ta.clock.Advance(3 * time.Minute) // past most limits: the handlers, not the limits, answer
+			r := c.send("POST", p, b)
+			if r.status >= 500 || r.status < 400 && r.status != http.StatusOK && r.status != http.StatusCreated {
+				t.Errorf("POST %s %.40q: %d %s", p, b, r.status, r.raw)
+			}
+		}
+	}
+	for _, id := range []string{"x", strings.Repeat("A", 32), strings.Repeat("0", 31) + "g", "%00", "..%2f..%2fetc", strings.Repeat("0", 33), "%ff"} {
+		for _, m := range []string{"GET", "PUT", "DELETE"} {
+			if r := c.send(m, "/api/credentials/"+id, `{"site":"s"}`); r.status != http.StatusNotFound {
+				t.Errorf("%s %s: %d %s", m, id, r.status, r.raw)
+			}
+		}
+	}
+}
