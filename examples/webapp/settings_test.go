@@ -538,3 +538,25 @@ func TestMasterKeyRotationCutShort(t *testing.T) {
 		t.Fatalf("vault at key version %d with retired keys %v", u.KeyVersion(), u.RetiredVersions())
 	}
 }
+
+// The password change is limited per account like the other forms that
+// run the KDF for a logged-in user (10 a minute, whatever their outcome):
+// the 11th is refused before any KDF run, on the Account page; a minute
+// later it is allowed.
+func TestPasswordChangeRateLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	wrong := url.Values{"current": {"velvet otter learns algebra"}, "new": {newPassword}}
+	weak := url.Values{"current": {password}, "new": {"short"}}
+	for i := range 5 { // not 10 wrong ones: the lockout would then lock this address
+		expect(t, fmt.Sprintf("wrong current password %d", i+1), e.post(c, "/account/password", wrong), 401, "")
+		expect(t, fmt.Sprintf("weak new password %d", i+1), e.post(c, "/account/password", weak), 400, "")
+	}
+	r := e.post(c, "/account/password", url.Values{"current": {password}, "new": {newPassword}})
+	expect(t, "11th in a minute", r, 429, "")
+	mustContain(t, "11th in a minute", r, "Too many attempts. Nothing was changed.", `action="/account/password"`)
+	e.clock.Advance(time.Minute)
+	expect(t, "a minute later", e.post(c, "/account/password", url.Values{"current": {password}, "new": {newPassword}}), 303, "/account?changed=password")
+}
