@@ -680,3 +680,23 @@ func TestAttackOddInputNever500(t *testing.T) {
 		}
 	}
 }
+
+// Unlocking before the vault exists is answered no_vault and is not a
+// wrong guess: a client that retries it (or the recovery key endpoint)
+// does not lock the user's own login out.
+func TestAttackUnlockWithoutVaultDoesNotLockLogin(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	c := ta.client()
+	c.signup("ada", adaPassword)
+	for i := range 12 {
+		ta.clock.Advance(time.Minute) // the KDF limits
+		if i%2 == 0 {
+			c.want(http.StatusConflict, "no_vault", "POST", "/api/unlock", map[string]string{"passphrase": adaPassphrase})
+		} else {
+			c.want(http.StatusConflict, "no_vault", "POST", "/api/recovery-key", map[string]string{"passphrase": adaPassphrase})
+		}
+	}
+	c.want(http.StatusOK, "", "POST", "/api/logout", nil)
+	c.want(http.StatusOK, "", "POST", "/api/login", map[string]string{"username": "ada", "password": adaPassword})
+}

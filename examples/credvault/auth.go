@@ -130,7 +130,9 @@ func (a *app) loginHandler(w http.ResponseWriter, r *http.Request) error {
 				return a.hasher.VerifyDummy(ctx, password) // kdf.ErrMismatch, after the same work
 			}
 			if err != nil {
-				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+				// (The vault's error also matches ErrUnlockFailed, a
+				// wrong guess: it is not wrapped.)
+				return fmt.Errorf("%w: no vault", ratelimit.ErrNotChecked)
 			}
 			rehash, err := a.hasher.Verify(ctx, stored, password)
 			if err == nil && rehash {
@@ -335,7 +337,14 @@ func (a *app) checkVault(r *http.Request, userID, passphrase, recoveryKey string
 			} else {
 				u, err = a.vault.Unlock(ctx, userID, pass)
 			}
-			noVault = errors.Is(err, vault.ErrNoVault)
+			if noVault = errors.Is(err, vault.ErrNoVault); noVault {
+				// Nothing to guess at, so not a wrong guess (the
+				// lockout gives the attempt back): a user without a
+				// vault who asks does not lock their own login out.
+				// The vault's error is not wrapped: it matches
+				// ErrUnlockFailed, which the lockout counts.
+				return fmt.Errorf("%w: no vault", ratelimit.ErrNotChecked)
+			}
 			return err
 		},
 		Dummy: func(ctx context.Context) error {
