@@ -560,3 +560,26 @@ func TestPasswordChangeRateLimited(t *testing.T) {
 	e.clock.Advance(time.Minute)
 	expect(t, "a minute later", e.post(c, "/account/password", url.Values{"current": {password}, "new": {newPassword}}), 303, "/account?changed=password")
 }
+
+// Wrong second-factor codes count on the code lockout: the owner reads
+// them on the Account page, with what they mean (the password is known).
+func TestAccountLockoutStatusCodes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	secret, _ := e.enroll(c, "Phone")
+	attacker := e.client()
+	for range 2 {
+		e.loginPending(attacker)
+		wrong := wrongCode(e.code(secret))
+		for range 2 {
+			expect(t, "wrong code", e.post(attacker, "/login/2fa", url.Values{"code": {wrong}}), 401, "")
+		}
+		expect(t, "logout", e.post(attacker, "/logout", nil), 303, "/")
+	}
+	mustContain(t, "account page", e.get(c, "/account"),
+		"<strong>Authenticator and recovery codes.</strong> 4 wrong codes on your account from browsers that had not signed in to it before.",
+		"4 of them came from your current address (127.0.0.1).",
+		"someone knows your password")
+}
