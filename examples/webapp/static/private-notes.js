@@ -284,8 +284,12 @@ function noteView(name, n) {
   if (n.unreadable) {
     article.append(el("h2", { textContent: "(unreadable)" }));
   } else {
-    const when = n.created ? new Date(n.created).toLocaleString() : "";
-    article.append(el("h2", { textContent: n.title }), el("p", { className: "meta", textContent: when }),
+    // The note's time in the reader's own zone, named ("7 Dec 2026, 15:05 CET").
+    const created = new Date(n.created);
+    const when = Number.isFinite(created.getTime()) && n.created
+      ? el("time", { dateTime: created.toISOString(), textContent: created.toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" }) })
+      : "";
+    article.append(el("h2", { textContent: n.title }), el("p", { className: "meta" }, when),
       el("p", { className: "body", textContent: n.body }));
     const title = el("input", { required: true, maxLength: 200, value: n.title });
     const body = el("textarea", { rows: 4, maxLength: 65536, value: n.body });
