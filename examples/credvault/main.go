@@ -9,6 +9,9 @@
 // and a symbol: kdf.LegacyCompositionPolicy) and its 30-minute idle lock
 // (session.Config.LockAfter): after 30 minutes without a request the
 // session's copy of the vault's keys is wiped, and the user unlocks again.
+// Every request counts, GET /api/security/status too: a client that polls
+// it for the countdown keeps the vault open for as long as it polls, so
+// ask once and count down to its locks_at.
 //
 // What differs from such a system: the passphrase never leaves the request
 // that carries it (the session keeps the vault's keys sealed under a key
