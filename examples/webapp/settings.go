@@ -64,7 +64,7 @@ type settingsView struct {
 
 // A lockoutNote explains one way in's failure counts.
 type lockoutNote struct {
-	Way   string   // "Password", "Authenticator codes", "Passkeys"
+	Way   string   // "Password", "Authenticator and recovery codes", "Passkeys"
 	Lines []string // what happened, in plain words
 	Todo  []string // what the user can do
 }
