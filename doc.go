@@ -33,11 +33,20 @@
 //     growing locks and device cookies against lockout denial of service,
 //     client addresses from trusted proxies only, and 429 middleware with
 //     RateLimit headers.
+//   - [github.com/keyhold/keyhold/totp]: a second factor with authenticator
+//     apps (RFC 6238), secrets sealed at rest, replay refused, and login
+//     recovery codes stored as hashes.
+//   - [github.com/keyhold/keyhold/passkey]: WebAuthn passkeys for
+//     sign-in without a username, step-up, and unlocking the vault through
+//     the PRF extension, with a browser script of its own.
+//   - [github.com/keyhold/keyhold/vault/zk]: the zero-knowledge mode, where
+//     a browser client does the cryptography and the server stores only
+//     ciphertext it cannot open.
 //   - [github.com/keyhold/keyhold/vault/account]: one call that deletes an
 //     account from all of the above, crypto-shredding its vault.
 //
-// Further packages (totp, passkey) are being built; see the README for
-// the plan.
+// The README has a quick start for each, and runnable programs under
+// examples/.
 //
 // # Security considerations
 //
