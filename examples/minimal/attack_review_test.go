@@ -151,3 +151,44 @@ func TestAttackOddLoginInputRefused(t *testing.T) {
 	d.want(http.StatusOK, "", "POST", "/login", url.Values{"user": {"alice", "mallory"}, "passphrase": {alicePass, bobPass}})
 	d.want(http.StatusUnauthorized, "", "GET", "/secret?x=1", nil, "Cookie", "keyhold=AAAA")
 }
+
+// Bodies of 1 and 10 MiB are cut at 4 KiB: the login is refused (its
+// form unread), a secret is not stored, and the old one stays.
+func TestAttackHugeBodiesRefused(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newTestServer(t))
+	c.want(http.StatusOK, "", "POST", "/login", login("alice", alicePass))
+	c.want(http.StatusOK, secret, "POST", "/secret", url.Values{"secret": {secret}})
+	for _, n := range []int{1 << 20, 10 << 20} {
+		c.want(http.StatusForbidden, "", "POST", "/login", url.Values{"user": {"mallory"}, "passphrase": {strings.Repeat("p", n)}})
+		c.want(http.StatusBadRequest, "", "POST", "/secret", url.Values{"secret": {strings.Repeat("s", n)}})
+	}
+	c.want(http.StatusOK, secret, "GET", "/secret", nil)
+}
+
+// A session token planted before the login (another app on a localhost
+// port can set cookies for 127.0.0.1) is replaced by the login, and the
+// planted one does not reach the victim's secret.
+func TestAttackPlantedSessionTokenReplaced(t *testing.T) {
+	t.Parallel()
+	base := newTestServer(t)
+	mallory, victim := newClient(t, base), newClient(t, base)
+	mallory.want(http.StatusOK, "", "POST", "/login", login("mallory", bobPass))
+	u, _ := url.Parse(base)
+	var planted string
+	for _, ck := range mallory.hc.Jar.Cookies(u) {
+		planted = ck.Value
+	}
+	if planted == "" {
+		t.Fatal("no session cookie")
+	}
+	victim.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "keyhold", Value: planted, Path: "/"}})
+	victim.want(http.StatusOK, "", "POST", "/login", login("alice", alicePass))
+	victim.want(http.StatusOK, secret, "POST", "/secret", url.Values{"secret": {secret}})
+	for _, ck := range victim.hc.Jar.Cookies(u) {
+		if ck.Value == planted {
+			t.Fatal("the login kept the planted token")
+		}
+	}
+	mallory.want(http.StatusUnauthorized, "", "GET", "/secret", nil)
+}
