@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -175,19 +176,62 @@ type appDB struct {
 	postgres bool
 }
 
+// errNotText refuses a query argument that is a string PostgreSQL's text
+// cannot hold: a zero byte, or bytes that are not UTF-8. Such strings
+// come only from a request (a note's ID in its address: /notes/%FF),
+// never from a row, so on PostgreSQL the query would fail with an error
+// (a 500) where SQLite finds no row. The app refuses them on both, before
+// the query, with a 400 page: the same answer whatever the storage.
+var errNotText = &userError{status: 400, msg: "That address or form holds characters this app does not accept (a zero byte, or bytes that are not UTF-8)."}
+
+// checkArgs returns errNotText if a string among args holds a zero byte
+// or is not UTF-8.
+func checkArgs(args []any) error {
+	for _, a := range args {
+		if s, ok := a.(string); ok && (!utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0) {
+			return errNotText
+		}
+	}
+	return nil
+}
+
+// An appRow is sql.Row's Scan, or the error that refused the query's
+// arguments (checkArgs).
+type appRow struct {
+	row *sql.Row
+	err error
+}
+
+// Scan is sql.Row's Scan, or the error that refused the arguments.
+func (r *appRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.row.Scan(dest...)
+}
+
 // ExecContext is sql.DB's, with the query's placeholders rebound.
 func (d *appDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	return d.db.ExecContext(ctx, d.rebind(query), args...)
 }
 
 // QueryContext is sql.DB's, with the query's placeholders rebound.
 func (d *appDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	return d.db.QueryContext(ctx, d.rebind(query), args...)
 }
 
 // QueryRowContext is sql.DB's, with the query's placeholders rebound.
-func (d *appDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return d.db.QueryRowContext(ctx, d.rebind(query), args...)
+func (d *appDB) QueryRowContext(ctx context.Context, query string, args ...any) *appRow {
+	if err := checkArgs(args); err != nil {
+		return &appRow{err: err}
+	}
+	return &appRow{row: d.db.QueryRowContext(ctx, d.rebind(query), args...)}
 }
 
 // BeginTx starts a transaction whose queries are rebound as the appDB's.
@@ -217,17 +261,26 @@ type appTx struct {
 
 // ExecContext is sql.Tx's, with the query's placeholders rebound.
 func (t *appTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	return t.tx.ExecContext(ctx, t.rebind(query), args...)
 }
 
 // QueryContext is sql.Tx's, with the query's placeholders rebound.
 func (t *appTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	return t.tx.QueryContext(ctx, t.rebind(query), args...)
 }
 
 // QueryRowContext is sql.Tx's, with the query's placeholders rebound.
-func (t *appTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.rebind(query), args...)
+func (t *appTx) QueryRowContext(ctx context.Context, query string, args ...any) *appRow {
+	if err := checkArgs(args); err != nil {
+		return &appRow{err: err}
+	}
+	return &appRow{row: t.tx.QueryRowContext(ctx, t.rebind(query), args...)}
 }
 
 // Commit commits the transaction.
