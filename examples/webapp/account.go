@@ -463,7 +463,7 @@ func (a *app) deleteAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if strings.ToLower(strings.TrimSpace(r.PostFormValue("confirm"))) != name {
-		return a.render(w, r, http.StatusBadRequest, "account", pageData{Error: "Type your username to confirm."})
+		return a.renderAccount(w, r, http.StatusBadRequest, pageData{Error: "Type your username to confirm."})
 	}
 	if err := a.removeAccount(ctx, info.UserID, name); err != nil {
 		return err
