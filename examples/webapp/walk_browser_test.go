@@ -44,7 +44,7 @@ var walkWidths = []struct {
 // walkResult is what testdata/walk.js returns.
 type walkResult struct {
 	Pages []struct {
-		Name, URL, Context string
+		Name, URL, Context, Title string
 	}
 	Failures []string // what the pages said that they should not have
 	Problems []string // console and page errors not allowed, 5xx answers, sideways scrolls

@@ -144,7 +144,9 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
       out.problems.push(`${ctxName}: ${label} (${p.url()}): scrolls sideways: ${width.scroll} px wide in a ${width.client} px window; ${width.wide.join(', ')}`);
     }
     if (arg.shots) await p.screenshot({ path: path.join(arg.shots, label + '.png'), fullPage: true });
-    out.pages.push({ name: label, url: p.url().replace(o, ''), context: ctxName });
+    const title = await p.title();
+    if (!title.trim()) out.problems.push(`${ctxName}: ${label} (${p.url()}): no title`);
+    out.pages.push({ name: label, url: p.url().replace(o, ''), context: ctxName, title });
   };
 
   // nav runs action, which loads a new document in p (a link, a form, a
