@@ -23,7 +23,8 @@
 // context and the key version. FORMAT.md specifies every byte.
 //
 // Changing the passphrase re-wraps the master key; no record is
-// re-encrypted. The vault record is written with compare-and-swap on its
+// re-encrypted. [Vault.SetPassphrase] sets a new one without the old,
+// for a user who opened the vault with a recovery key or a passkey. The vault record is written with compare-and-swap on its
 // version, so concurrent changes cannot both win.
 //
 // # Security considerations

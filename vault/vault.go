@@ -376,10 +376,12 @@ func (v *Vault) Unlock(ctx context.Context, userID string, passphrase []byte) (*
 // ChangePassphrase re-wraps the master key under a key derived from the
 // new passphrase, with a fresh salt and the Vault's current KDF
 // parameters, and replaces the passphrase slot in one compare-and-swap
-// write. No record is re-encrypted. It needs the current passphrase; after
-// it returns, the old one no longer unlocks (but see SECURITY.md: someone
-// who copied the old vault record can still open it with the old
-// passphrase; rotate the master key to revoke them).
+// write. No record is re-encrypted. It needs the current passphrase (a
+// user who lost it but opened the vault another way, with a recovery key
+// or a passkey: SetPassphrase); after it returns, the old one no longer
+// unlocks (but see SECURITY.md: someone who copied the old vault record
+// can still open it with the old passphrase; rotate the master key to
+// revoke them).
 //
 // If the process dies, or the connection drops, during the write, the
 // caller cannot know whether it committed (PostgreSQL may commit a write
