@@ -5,9 +5,17 @@ package main
 // defense that held.
 
 import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyhold/keyhold/kdf"
 )
 
 // A note's ID comes from the address (/notes/{id}): a zero byte or bytes
@@ -50,5 +58,97 @@ func TestR15CheckArgs(t *testing.T) {
 		if err := checkArgs([]any{"fine", bad}); err != errNotText {
 			t.Errorf("checkArgs(%q) = %v, want errNotText", bad, err)
 		}
+	}
+}
+
+// Behind a TLS-terminating proxy on the same machine (the app on plain
+// HTTP on loopback, -trusted-proxy, browsers at an https:// origin), the
+// app used the development cookies: no Secure flag, no __Host- prefix,
+// and the session package's plain-HTTP allowance for loopback peers,
+// which every request through a local proxy is (session.Config says
+// never to set AllowInsecureCookies behind one). The cookie then went
+// over any http:// request to the site and could be set by a subdomain.
+// Now the cookies stay strict there, and a session works only through
+// the proxy when it says https.
+func TestR15StrictCookiesBehindLocalTLSProxy(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	const origin = "https://notes.example"
+	cfg := config{Origin: origin, TrustedProxies: proxies}
+	insecure, err := insecureCookies(false, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.InsecureCookies = insecure
+	cfg.DBPath, cfg.VaultKDF, cfg.Logger = filepath.Join(t.TempDir(), "webapp.db"), kdf.InteractiveParams(), slog.New(slog.DiscardHandler)
+	h, cleanup, err := newApp(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cleanup() })
+	srv := httptest.NewServer(h) // plain HTTP on loopback: the proxy's connection
+	t.Cleanup(srv.Close)
+	send := func(method, path, proto string, form url.Values, cookies []*http.Cookie) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "notes.example"
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := send("POST", "/signup", "https", url.Values{"username": {"ada"}, "password": {password}}, nil)
+	if resp.StatusCode != 303 {
+		t.Fatalf("sign-up through the proxy: %d", resp.StatusCode)
+	}
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if strings.Contains(c.Name, "keyhold") && !strings.Contains(c.Name, "device") {
+			session = c
+		}
+		if !c.Secure {
+			t.Errorf("cookie %s without Secure behind a TLS-terminating proxy", c.Name)
+		}
+	}
+	if session == nil || session.Name != "__Host-keyhold" {
+		t.Fatalf("session cookie %v, want __Host-keyhold", session)
+	}
+	if got := send("GET", "/notes", "https", nil, []*http.Cookie{session}); got.StatusCode != 200 {
+		t.Errorf("notes through the proxy over https: %d, want 200", got.StatusCode)
+	}
+	// The same cookie on a request the proxy forwarded from http:// opens
+	// nothing.
+	if got := send("GET", "/notes", "http", nil, []*http.Cookie{session}); got.StatusCode != 303 || !strings.HasPrefix(got.Header.Get("Location"), "/login") {
+		t.Errorf("notes over http through the proxy: %d %q, want a redirect to the login", got.StatusCode, got.Header.Get("Location"))
+	}
+
+	// An https:// origin over plain HTTP with no trusted proxy: refused at
+	// start; development (no origin, or http://localhost) keeps the
+	// plain-HTTP cookies; TLS never has them.
+	if _, err := insecureCookies(false, config{Origin: origin}); err == nil {
+		t.Error("an https origin over plain HTTP without a trusted proxy was accepted")
+	}
+	for _, c := range []config{{}, {Origin: "http://localhost:8080"}, {Origin: "http://localhost:8090", TrustedProxies: proxies}} {
+		if insecure, err := insecureCookies(false, c); !insecure || err != nil {
+			t.Errorf("development %+v: insecure %v, %v", c, insecure, err)
+		}
+	}
+	if insecure, err := insecureCookies(true, config{Origin: origin}); insecure || err != nil {
+		t.Errorf("TLS: insecure %v, %v", insecure, err)
 	}
 }

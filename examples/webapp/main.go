@@ -81,7 +81,12 @@
 // used HTTPS. Trust only a proxy that sets these headers itself and drops
 // what clients send: through any other, clients choose their address.
 // The rule on plain HTTP below still holds: a proxy on another machine
-// reaches the app over TLS.
+// reaches the app over TLS. A TLS-terminating proxy on this machine may
+// reach it over plain HTTP on loopback: give -origin https://… (the
+// origin browsers use) with -trusted-proxy, and the app keeps the strict
+// cookie (Secure, __Host-) and accepts sessions only on the requests the
+// proxy says came over HTTPS (an https:// origin over plain HTTP without
+// a trusted proxy is refused at start).
 //
 // Passkeys work only at the origin given with -origin (the scheme, host
 // and port browsers use to reach the app; its host is the WebAuthn RP ID
@@ -92,7 +97,8 @@
 //
 // Plain HTTP is served only on a loopback address, for development: the
 // session cookie then loses its Secure flag and __Host- prefix
-// (session.Config.AllowInsecureCookies). On any other address the app
+// (session.Config.AllowInsecureCookies), unless the origin is https://
+// behind a trusted proxy (above). On any other address the app
 // refuses to start unless it is given a certificate with -tls-cert and
 // -tls-key, and then serves HTTPS with the strict cookie.
 package main
@@ -106,6 +112,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -220,7 +227,10 @@ func run(addr string, cfg config, certFile, keyFile string) error {
 	}
 	// Plain HTTP means sessions without the Secure cookie flag: listen
 	// has made sure that this happens only on a loopback address.
-	cfg.InsecureCookies = !useTLS
+	if cfg.InsecureCookies, err = insecureCookies(useTLS, cfg); err != nil {
+		ln.Close()
+		return err
+	}
 	if cfg.Origin == "" && !useTLS {
 		cfg.Origin = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	}
@@ -246,6 +256,8 @@ func run(addr string, cfg config, certFile, keyFile string) error {
 	scheme := "https"
 	if !useTLS {
 		scheme = "http"
+	}
+	if cfg.InsecureCookies {
 		logger.Warn("webapp.insecure_dev_mode", "reason", "plain HTTP on a loopback address: session cookies are not Secure; use -tls-cert and -tls-key in production")
 	}
 	url := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
@@ -282,6 +294,29 @@ func run(addr string, cfg config, certFile, keyFile string) error {
 	}
 	logger.Info("webapp.stopped")
 	return nil
+}
+
+// insecureCookies reports whether the app's cookies go without Secure and
+// the __Host- prefix (session.Config.AllowInsecureCookies): only for
+// plain HTTP in development. Plain HTTP behind a TLS-terminating proxy on
+// this machine, whose browsers use the https:// origin, is not
+// development: the session package forbids insecure cookies there (every
+// request then comes from loopback, and plain-HTTP cookies would be
+// accepted from anyone the proxy forwards, over http:// too), so the
+// cookies stay strict and sessions work only through the proxy, when its
+// X-Forwarded-Proto says https. An https:// origin over plain HTTP with no
+// trusted proxy could never see HTTPS: an error.
+func insecureCookies(useTLS bool, cfg config) (bool, error) {
+	if useTLS {
+		return false, nil
+	}
+	if u, err := url.Parse(cfg.Origin); err == nil && strings.EqualFold(u.Scheme, "https") {
+		if len(cfg.TrustedProxies) == 0 {
+			return false, errors.New("the -origin is https:// but the app serves plain HTTP: name the TLS-terminating proxy in front of it with -trusted-proxy, or give -tls-cert and -tls-key")
+		}
+		return false, nil
+	}
+	return true, nil
 }
 
 // listen opens addr. Without TLS it refuses any address that is not a
