@@ -34,6 +34,14 @@ type hookStore struct {
 	*sqlstore.Store
 	onGetVault atomic.Pointer[func()]
 	onTakeRate atomic.Pointer[func()]
+	onBegin    atomic.Pointer[func()]
+}
+
+func (s *hookStore) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
+	if h := s.onBegin.Load(); h != nil {
+		(*h)()
+	}
+	return s.Store.BeginAttempt(ctx, key, req)
 }
 
 func (s *hookStore) GetVault(ctx context.Context, userID string) (storage.VaultRecord, error) {
@@ -51,8 +59,8 @@ func (s *hookStore) TakeRate(ctx context.Context, key []byte, req storage.RateRe
 	return s.Store.TakeRate(ctx, key, req)
 }
 
-// newHookedTestApp is newTestApp whose vault and login limit run on a
-// hookStore.
+// newHookedTestApp is newTestApp whose vault, login limit and lockout run
+// on a hookStore.
 func newHookedTestApp(t *testing.T) (*testApp, *hookStore) {
 	t.Helper()
 	clock := &testClock{now: time.Now().Truncate(time.Second)}
@@ -68,6 +76,9 @@ func newHookedTestApp(t *testing.T) (*testApp, *hookStore) {
 		t.Fatal(err)
 	}
 	if a.loginPerIP, err = ratelimit.New(hs, ratelimit.LoginPerIP(), ratelimit.Options{Logger: logger, Now: clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if a.lockout, err = ratelimit.NewLockout(hs, ratelimit.LockoutOptions{Logger: logger, Now: clock.Now}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(a.Handler())
@@ -699,4 +710,46 @@ func TestAttackUnlockWithoutVaultDoesNotLockLogin(t *testing.T) {
 	}
 	c.want(http.StatusOK, "", "POST", "/api/logout", nil)
 	c.want(http.StatusOK, "", "POST", "/api/login", map[string]string{"username": "ada", "password": adaPassword})
+}
+
+// Nine wrong passwords, then three logins with the right one that reach
+// the lockout at the same moment (held at the store until all have
+// arrived): the lockout admits one attempt, which locks the account until
+// it succeeds, and refuses the other two as locked. Parallel requests do
+// not race past the lockout: had they, an attacker one guess short of the
+// lock would get three.
+func TestAttackLockoutHoldsUnderForcedConcurrency(t *testing.T) {
+	t.Parallel()
+	ta, hs := newHookedTestApp(t)
+	c := ta.client()
+	c.signup("ada", adaPassword)
+	for range 9 {
+		ta.clock.Advance(3 * time.Minute) // one login per 3 minutes passes the address limit
+		c.want(http.StatusUnauthorized, "wrong_credentials", "POST", "/api/login", map[string]string{"username": "ada", "password": bobPassword})
+	}
+	ta.clock.Advance(15 * time.Minute) // five logins' allowance
+	hook, _ := barrier(3)
+	hs.onBegin.Store(&hook)
+	var in, refused atomic.Int32
+	fns := make([]func(), 3)
+	for i := range fns {
+		fns[i] = func() {
+			switch r := ta.client().send("POST", "/api/login", map[string]string{"username": "ada", "password": adaPassword}); r.code() {
+			case "":
+				in.Add(1)
+			case "wrong_credentials":
+				refused.Add(1)
+			default:
+				t.Errorf("login: %d %s", r.status, r.raw)
+			}
+		}
+	}
+	parallel(fns...)
+	hs.onBegin.Store(nil)
+	if in.Load() != 1 || refused.Load() != 2 {
+		t.Errorf("%d logins in, %d refused; want 1 and 2", in.Load(), refused.Load())
+	}
+	if n := strings.Count(ta.logs.String(), `"msg":"credvault.login_failed","locked":true`); n != 2 {
+		t.Errorf("%d logins refused as locked, want 2", n)
+	}
 }
