@@ -5,6 +5,7 @@ package main
 // defense that held.
 
 import (
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -150,5 +151,29 @@ func TestR15StrictCookiesBehindLocalTLSProxy(t *testing.T) {
 	}
 	if insecure, err := insecureCookies(true, config{Origin: origin}); insecure || err != nil {
 		t.Errorf("TLS: insecure %v, %v", insecure, err)
+	}
+}
+
+// -trusted-proxy 0.0.0.0/0 (or ::/0, or ::ffff:0.0.0.0/96, which the
+// resolver reads as 0.0.0.0/0) trusted every peer: each client chose its
+// address for the rate limits and lockouts with X-Forwarded-For, and
+// claimed HTTPS with X-Forwarded-Proto. Now refused, from the flag and
+// from the environment.
+func TestR15TrustedProxyEveryAddressRefused(t *testing.T) {
+	for _, v := range []string{"0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96", "10.0.0.0/8, 0.0.0.0/0", "0.0.0.0/0.5", "1.2.3.4/33"} {
+		var p proxyList
+		if err := p.Set(v); err == nil {
+			t.Errorf("-trusted-proxy %q accepted: %v", v, p)
+		}
+	}
+	for v, want := range map[string]string{"127.0.0.1": "127.0.0.1/32", "10.1.2.3/8": "10.0.0.0/8", "::1": "::1/128", "fd00::/8": "fd00::/8", " 192.0.2.0/24 ,": "192.0.2.0/24"} {
+		var p proxyList
+		if err := p.Set(v); err != nil || p.String() != want {
+			t.Errorf("-trusted-proxy %q: %v %v, want %s", v, p, err, want)
+		}
+	}
+	t.Setenv(envProxies, "0.0.0.0/0")
+	if err := fromEnv(flag.NewFlagSet("webapp", flag.ContinueOnError), &config{}, "", "", "", nil); err == nil {
+		t.Errorf("%s=0.0.0.0/0 accepted", envProxies)
 	}
 }

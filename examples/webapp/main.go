@@ -179,7 +179,7 @@ func fromEnv(fs *flag.FlagSet, cfg *config, postgres, redisURL, redisPrefix stri
 
 // proxyList is the -trusted-proxy flag: networks, each given as a CIDR
 // (192.0.2.0/24) or a single address (192.0.2.1), repeated or
-// comma-separated.
+// comma-separated; never a network of every address.
 type proxyList []netip.Prefix
 
 func (p *proxyList) String() string {
@@ -206,6 +206,12 @@ func (p *proxyList) Set(v string) error {
 				return fmt.Errorf("%q is neither a network (CIDR, such as 10.0.0.0/8) nor an address", part)
 			}
 			pr = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		// Every address (0.0.0.0/0, ::/0, or ::ffff:0.0.0.0/96, which is
+		// read as 0.0.0.0/0): every client would be a trusted proxy and
+		// choose its own address and scheme with the forwarding headers.
+		if bits := pr.Bits(); bits == 0 || pr.Addr().Is4In6() && bits == 96 {
+			return fmt.Errorf("%q is every address: name the proxies' own networks, not the clients'", part)
 		}
 		*p = append(*p, pr.Masked())
 	}
