@@ -6,17 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyhold/keyhold/internal/browsertest"
 	"github.com/keyhold/keyhold/internal/testenv"
+	"github.com/keyhold/keyhold/kdf"
 )
 
 // walkScript is the walk itself (testdata/walk.js): node require()s it in
@@ -80,14 +83,17 @@ type walkResult struct {
 // $KEYHOLD_SCREENSHOT_DIR/<width>/NN-name.png when set, else in a
 // temporary directory.
 //
-// The desktop walk always runs. The phone's, the same walk in a narrower
-// window, runs in long mode (KEYHOLD_LONG_TESTS=1, which .ci/run sets) or
-// when KEYHOLD_SCREENSHOT_DIR asks for the screenshots, and not with
-// -short: each walk takes 25 to 50 seconds on two busy cores (more under
-// -race), and the two together took the package's tests from 51 to 137
-// seconds on a machine running other tests too, against a budget of two
-// minutes for all the module's packages. TestPagesFitAPhone checks every
-// page at phone widths meanwhile.
+// The desktop walk always runs, on SQLite. The phone's, the same walk in
+// a narrower window, runs in long mode (KEYHOLD_LONG_TESTS=1, which
+// .ci/run sets) or when KEYHOLD_SCREENSHOT_DIR asks for the screenshots,
+// never with -short; it runs on PostgreSQL and Redis (a schema and a key
+// prefix of its own) when KEYHOLD_TEST_POSTGRES_DSN and
+// KEYHOLD_TEST_REDIS_URL name them, as in .ci/run, so that the walk
+// covers the app's other storage too. Each walk takes 25 to 50 seconds on
+// two busy cores (more under -race), and the two together took the
+// package's tests from 51 to 137 seconds on a machine running other tests
+// too, against a budget of two minutes for all the module's packages.
+// TestPagesFitAPhone checks every page at phone widths meanwhile.
 func TestBrowserWalk(t *testing.T) {
 	script, err := filepath.Abs(walkScript)
 	if err != nil {
@@ -100,16 +106,28 @@ func TestBrowserWalk(t *testing.T) {
 					"the desktop walk covers every feature, TestPagesFitAPhone checks every page at phone widths")
 			}
 			t.Parallel() // its own app, database, browser and port
-			walkBrowser(t, script, w.vp)
+			// The phone's walk runs on PostgreSQL and Redis when the tests
+			// have them (as .ci/run does): the same pages, on the other
+			// storage the app can switch to.
+			services := w.name == "phone" && os.Getenv(testPostgresEnv) != "" && os.Getenv(testRedisEnv) != ""
+			walkBrowser(t, script, w.vp, services)
 		})
 	}
 }
 
-func walkBrowser(t *testing.T, script string, vp browsertest.Viewport) {
+func walkBrowser(t *testing.T, script string, vp browsertest.Viewport, services bool) {
 	const actionTimeout = 15 * time.Second
 	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 170 * time.Second, ActionTimeout: actionTimeout})
 	shots := screenshotDir(t, vp.Width)
-	origin, _, logs := browserApp(t, walkClients)
+	var origin, storage string
+	var logs *syncBuffer
+	if services {
+		storage = "PostgreSQL and Redis"
+		origin, logs = walkServicesApp(t)
+	} else {
+		storage = "SQLite"
+		origin, _, logs = browserApp(t, walkClients)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 160*time.Second)
 	defer cancel()
 	arg := map[string]any{
@@ -136,8 +154,8 @@ func walkBrowser(t *testing.T, script string, vp browsertest.Viewport) {
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("%v: %s", err, raw)
 	}
-	t.Logf("%d px: %d pages in %v (the walk %d ms; per part, ms: %v); screenshots in %s",
-		vp.Width, len(got.Pages), time.Since(start).Round(time.Millisecond), got.MS, got.Steps, shots)
+	t.Logf("%d px, on %s: %d pages in %v (the walk %d ms; per part, ms: %v); screenshots in %s",
+		vp.Width, storage, len(got.Pages), time.Since(start).Round(time.Millisecond), got.MS, got.Steps, shots)
 	for _, a := range got.Allowed {
 		t.Logf("allowed on %s: %s: %s", a.Page, a.Reason, a.Text)
 	}
@@ -196,6 +214,31 @@ func screenshotDir(t *testing.T, width int) string {
 		}
 	}
 	return dir
+}
+
+// walkServicesApp starts a new app for the walk on PostgreSQL (a schema of
+// its own) and Redis (a key prefix of its own), served as browserApp
+// serves one, through walkClients.
+func walkServicesApp(t *testing.T) (origin string, logs *syncBuffer) {
+	t.Helper()
+	dsn, _, _ := testSchema(t)
+	redisURL, prefix, _ := testRedis(t)
+	logs = &syncBuffer{}
+	var h atomic.Pointer[http.Handler]
+	origin = browsertest.ServeLocalhost(t, walkClients(func() http.Handler { return *h.Load() }))
+	app, cleanup, err := newApp(config{PostgresDSN: dsn, RedisURL: redisURL, RedisPrefix: prefix, TOTPKeyPath: filepath.Join(t.TempDir(), "totp-key"),
+		InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cleanup(); err != nil {
+			t.Error(err)
+		}
+	})
+	h.Store(&app)
+	return origin, logs
 }
 
 // walkClients serves the app with the client address each request names
