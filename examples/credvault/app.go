@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -164,16 +166,17 @@ func (a *app) Close() error {
 }
 
 // Handler is the app with its middleware, outermost first: the body
-// bound, security headers, cross-origin protection (refuses state changes
-// a browser marks cross-site), the JSON content-type rule (see jsonOnly),
-// and the session.
+// bound, security headers, the loopback host rule (see loopbackOnly),
+// cross-origin protection (refuses state changes a browser marks
+// cross-site), the JSON content-type rule (see jsonOnly), and the
+// session.
 func (a *app) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusForbidden, "cross_origin", "Cross-origin requests that change state are refused."})
 	}))
 	h := session.SecurityHeaders(session.Headers{ContentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'"},
-		cop.Handler(jsonOnly(a.m.Handler(a.routes()))))
+		loopbackOnly(cop.Handler(jsonOnly(a.m.Handler(a.routes())))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := int64(maxBody)
 		if r.URL.Path == "/api/import" {
@@ -306,6 +309,7 @@ var (
 	errUnreadable    = &apiError{http.StatusUnprocessableEntity, "credential_unreadable", "This credential does not open under your vault (it was altered or moved in the database); delete it and add it again."}
 	errMediaType     = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Send Content-Type: application/json."}
 	errTooManyCreds  = &apiError{http.StatusConflict, "too_many_credentials", fmt.Sprintf("A vault holds at most %d credentials.", maxCredentials)}
+	errMisdirected   = &apiError{http.StatusMisdirectedRequest, "misdirected_request", "This server answers requests to 127.0.0.1, ::1 or localhost only."}
 	errPasswordReset = &apiError{http.StatusForbidden, "password_change_required", "This account's password must be reset by the operator before it can log in."}
 )
 
@@ -416,6 +420,44 @@ func jsonOnly(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// loopbackOnly answers 421 to a request whose Host is not a loopback
+// one (127.0.0.0/8, ::1 or localhost, any port): the app serves plain
+// HTTP on a loopback address only, and a request that names another host
+// comes from a page that pointed its own name at 127.0.0.1 (DNS
+// rebinding). Such a page is same-origin with itself, so neither
+// CrossOriginProtection nor the JSON rule stops its script, and its
+// requests come from the loopback address like the user's own: without
+// this rule it could guess at the user's password, spending the user's
+// login limit and locking the user's own login out. Serving under a real
+// name (behind TLS) would list that name here instead.
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			writeError(w, errMisdirected)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether host (a Host header: a name or address,
+// with or without a port) names the loopback interface.
+func loopbackHost(host string) bool {
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if port == "" || strings.Trim(port, "0123456789") != "" {
+			return false
+		}
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.IsLoopback()
 }
 
 // decode reads the request's body as exactly one JSON object into v,

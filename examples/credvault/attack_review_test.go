@@ -753,3 +753,67 @@ func TestAttackLockoutHoldsUnderForcedConcurrency(t *testing.T) {
 		t.Errorf("%d logins refused as locked, want 2", n)
 	}
 }
+
+// DNS rebinding: a web page on another name that it points at 127.0.0.1
+// is same-origin with itself, so neither CrossOriginProtection nor the
+// JSON rule stops its script, and its requests come from the loopback
+// address like the user's own. The API answers only requests named to a
+// loopback host (127.0.0.1, ::1, localhost): the page's guesses at the
+// user's password spend neither the user's login limit nor their
+// lockout, and it cannot sign up either.
+func TestAttackDNSRebindingRefused(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	victim := ta.client()
+	victim.signup("ada", adaPassword)
+	victim.want(http.StatusOK, "", "POST", "/api/logout", nil)
+	send := func(host, path string, body any) int {
+		b, _ := json.Marshal(body)
+		req, err := http.NewRequest("POST", ta.url+path, strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	_, port, _ := strings.Cut(strings.TrimPrefix(ta.url, "http://"), ":")
+	for i := range 12 {
+		if s := send("rebind.attacker.example:"+port, "/api/login", map[string]string{"username": "ada", "password": fmt.Sprint("guess-", i)}); s != http.StatusMisdirectedRequest {
+			t.Fatalf("a rebound login: %d", s)
+		}
+	}
+	if s := send("rebind.attacker.example", "/api/signup", map[string]string{"username": "mallory", "password": bobPassword}); s != http.StatusMisdirectedRequest {
+		t.Errorf("a rebound signup: %d", s)
+	}
+	victim.want(http.StatusOK, "", "POST", "/api/login", map[string]string{"username": "ada", "password": adaPassword})
+	for _, host := range []string{"localhost:" + port, "LOCALHOST", "[::1]:" + port, "127.0.0.2:" + port} {
+		if s := send(host, "/api/logout", nil); s != http.StatusOK {
+			t.Errorf("Host %s: %d", host, s)
+		}
+	}
+}
+
+// loopbackHost accepts the loopback addresses and localhost, with or
+// without a port, and no name that merely resolves to them or starts
+// like them.
+func TestAttackLoopbackHostNames(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "127.0.0.1:8090": true, "127.1.2.3:1": true, "[::1]:8090": true, "::1": true, "[::1]": true,
+		"localhost": true, "LocalHost:8090": true, "localhost.:8090": true,
+		"": false, "attacker.example": false, "127.0.0.1.nip.io": false, "localhost.attacker.example:8090": false,
+		"127.0.0.1:8090.attacker.example": false, "[::1%25lo]:8090": false, "0.0.0.0:8090": false, "10.0.0.1": false,
+		"localhost:8090:1": false, "localhost:": false, "localhost:80a": false,
+	} {
+		if got := loopbackHost(host); got != want {
+			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
