@@ -34,6 +34,8 @@
 // which must exist). -addr changes the proxy's address
 // (127.0.0.1:8090). Each response carries X-Keyhold-Instance: a or b,
 // the instance that served it (the browser's developer tools show it).
+// The proxy answers only requests for localhost or a loopback address
+// (421 to any other Host: see newProxy).
 //
 // Why subprocesses: the web app is a command (package main), which no
 // other package can import, and running the real binary twice is the
@@ -58,6 +60,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -294,7 +297,40 @@ func roundRobin(n int) picker {
 // -Host and -Proto set from the connection, replacing whatever the client
 // sent (httputil.ReverseProxy's Rewrite drops the inbound ones). Each
 // response names its instance in X-Keyhold-Instance.
+//
+// It serves only requests for localhost or a loopback address (any
+// port), and answers 421 to any other Host: a page of another site whose
+// name its owner points at 127.0.0.1 (DNS rebinding) would otherwise
+// reach the app from the developer's browser as a page of the app's own
+// origin, and read its answers.
 func newProxy(instances []*instance, pick picker) http.Handler {
+	rp := newReverseProxy(instances, pick)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, "multi serves http://localhost only", http.StatusMisdirectedRequest)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether the Host header names this machine:
+// localhost, or a loopback address, with or without a port.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.IsLoopback()
+}
+
+func newReverseProxy(instances []*instance, pick picker) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			in := instances[pick(pr.In)]
