@@ -4,6 +4,7 @@ package main
 // of its defenses (each named for what it proves).
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -191,4 +192,33 @@ func TestAttackPlantedSessionTokenReplaced(t *testing.T) {
 		}
 	}
 	mallory.want(http.StatusUnauthorized, "", "GET", "/secret", nil)
+}
+
+// DNS rebinding: a page on another name that it points at 127.0.0.1 is
+// same-origin with itself (CrossOriginProtection lets its posts through)
+// and its requests come from the loopback address like the user's own.
+// The program answers only requests named to 127.0.0.1, so the page's
+// guesses spend neither the user's login allowance nor sign anyone up.
+func TestAttackDNSRebindingRefused(t *testing.T) {
+	t.Parallel()
+	base := newTestServer(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(base, "http://"), ":")
+	for i := range 6 {
+		req, err := http.NewRequest("POST", base+"/login", strings.NewReader(login("alice", fmt.Sprint("guess ", i)).Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "rebind.attacker.example:" + port
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("a rebound login: %d", resp.StatusCode)
+		}
+	}
+	newClient(t, base).want(http.StatusOK, "", "POST", "/login", login("alice", alicePass))
 }

@@ -1,4 +1,4 @@
-// Command minimal is keyhold's shortest useful program (go run ./examples/minimal): log in, keep a secret sealed, log out.
+// Command minimal is keyhold's shortest useful program (go run ./examples/minimal, at http://127.0.0.1:8080): log in, keep a secret sealed, log out.
 package main
 
 import (
@@ -27,7 +27,7 @@ func newServer() *http.Server {
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		panic(err) // a bug: the configurations above are fixed
 	}
-	mux.Handle("POST /login", perIP.Middleware(ratelimit.ByIP(clients), nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST 127.0.0.1/login", perIP.Middleware(ratelimit.ByIP(clients), nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ctx := strings.ToLower(strings.TrimSpace(r.PostFormValue("user"))), []byte(r.PostFormValue("passphrase")), r.Context()
 		u, err := v.Unlock(ctx, user, pass) // "Alice " is alice; a wrong passphrase and an unknown name cost the same
 		if errors.Is(err, vault.ErrNoVault) && strings.Trim(user, "abcdefghijklmnopqrstuvwxyz0123456789._-") == "" && policy.Check(ctx, pass, kdf.PolicyContext{Username: user}) == nil {
@@ -40,8 +40,8 @@ func newServer() *http.Server {
 		}
 		u.Lock() // the session keeps its own copy of the vault's keys, sealed under its cookie's token
 	})))
-	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) { m.Logout(r.Context()) })
-	mux.Handle("/secret", m.RequireUnlocked(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST 127.0.0.1/logout", func(w http.ResponseWriter, r *http.Request) { m.Logout(r.Context()) })
+	mux.Handle("127.0.0.1/secret", m.RequireUnlocked(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := m.Unlocked(r.Context()) // RequireUnlocked has checked; it locks when the request ends
 		mu.Lock()
 		defer mu.Unlock()
@@ -54,6 +54,6 @@ func newServer() *http.Server {
 			http.Error(w, "no secret yet, or one over 4 KiB", http.StatusBadRequest)
 		}
 	})))
-	h := http.MaxBytesHandler(http.NewCrossOriginProtection().Handler(m.Handler(mux)), 4096) // CSRF: refuses cross-site POSTs
+	h := http.MaxBytesHandler(http.NewCrossOriginProtection().Handler(m.Handler(mux)), 4096) // CSRF: refuses cross-site POSTs; routes for host 127.0.0.1 only: no DNS rebinding
 	return &http.Server{Addr: "127.0.0.1:8080", Handler: h, ReadHeaderTimeout: 10 * time.Second}
 }
