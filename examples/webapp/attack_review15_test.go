@@ -5,6 +5,7 @@ package main
 // defense that held.
 
 import (
+	"context"
 	"flag"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyhold/keyhold/kdf"
 )
@@ -175,5 +177,78 @@ func TestR15TrustedProxyEveryAddressRefused(t *testing.T) {
 	t.Setenv(envProxies, "0.0.0.0/0")
 	if err := fromEnv(flag.NewFlagSet("webapp", flag.ContinueOnError), &config{}, "", "", "", nil); err == nil {
 		t.Errorf("%s=0.0.0.0/0 accepted", envProxies)
+	}
+}
+
+// Defenses of the styled error pages that held: a HEAD request gets the
+// status, the headers (Allow, the security headers) and no body; a form of
+// 100,000 fields, one over the size limit, or a query that does not parse
+// get their page (400, 413), never a handler with an empty form or a 500;
+// a writer under the wrapper still streams and takes deadlines
+// (http.ResponseController reaches the connection through Unwrap).
+func TestR15StyledErrorsHold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+		allow              string
+	}{
+		{"HEAD", "/nope", "", 404, ""},
+		{"HEAD", "/logout", "", 405, "POST"},
+		{"PUT", "/login", "username=ada", 405, "GET, HEAD, POST"},
+		{"POST", "/login", strings.Repeat("a=1&", 100000), 400, ""},
+		{"POST", "/login", "username=" + strings.Repeat("a", 10<<20), 413, ""},
+		{"POST", "/login?%zz", "username=ada&password=x", 400, ""},
+	} {
+		req, err := http.NewRequest(tc.method, e.srv.URL+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || resp.Header.Get("Allow") != tc.allow || resp.Header.Get("Content-Security-Policy") == "" ||
+			resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || (tc.method == "HEAD") != (len(b) == 0) {
+			t.Errorf("%s %s: %d Allow %q %v, %d bytes", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header, len(b))
+		}
+	}
+	if strings.Contains(e.logs.String(), "webapp.error") {
+		t.Errorf("bad input logged as a server error:\n%s", e.logs.String())
+	}
+
+	srv := httptest.NewServer((&app{}).styledErrors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		io.WriteString(w, "first")
+		if err := rc.Flush(); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		<-r.Context().Done() // until the client has read the first part
+	})))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, buf); resp.StatusCode != 200 || err != nil || string(buf) != "first" {
+		t.Fatalf("streamed answer: %d %q %v", resp.StatusCode, buf, err)
 	}
 }
