@@ -317,6 +317,10 @@ func (a *app) routes() http.Handler {
 	// Account settings (settings.go): password change, master-key
 	// rotation, the account's lockout status.
 	a.settingsRoutes(mux, handle, fresh)
+	// "Forgot your password?" (forgot.go): a vault recovery key sets a
+	// new password; limited per address like login, and counted by the
+	// account's lockout.
+	a.forgotRoutes(handle)
 	return mux
 }
 

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/keyhold/keyhold"
+	"github.com/keyhold/keyhold/kdf"
+	"github.com/keyhold/keyhold/ratelimit"
+	"github.com/keyhold/keyhold/session"
+	"github.com/keyhold/keyhold/vault"
+)
+
+// "Forgot your password?": a user who forgot the password (which is also
+// the vault's passphrase here, see signup) and kept a vault recovery key
+// (shown at sign-up) sets a new one. The key opens the vault
+// (vault.UnlockWithRecoveryKey, which spends it and makes a replacement,
+// shown once on the answer), the vault gets the new password as its
+// passphrase (vault.SetPassphrase) and the login its new hash, every
+// session of the user ends, and then:
+//
+//   - a user without a second factor is logged in and unlocked, as a
+//     password login would have them;
+//   - a user with a TOTP authenticator is not: the recovery key is one
+//     factor, so they are sent to the normal login, which asks for the new
+//     password and then the code.
+//
+// The form is limited per address with the login's limit, and each
+// attempt goes through the account's lockout like a password: an unknown
+// user, a wrong key and a locked account get one answer, after the same
+// work (forgotDummy).
+
+// forgotPages are this flow's templates, parsed like app.go's pages.
+var forgotPages = []string{"forgot", "forgotdone"}
+
+func init() {
+	for _, name := range forgotPages {
+		pages[name] = template.Must(template.New(name).Funcs(templateFuncs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+	}
+}
+
+// errForgot is the one answer to a failed recovery: an unknown user, a
+// wrong or spent key and a locked account look the same.
+const errForgot = "That username and recovery key do not match. Nothing was changed."
+
+// maxRecoveryKeyInput bounds the key field: a key is 39 characters
+// (eight groups of four, dashes between); anything much longer is wrong.
+const maxRecoveryKeyInput = 128
+
+// forgotDummyUser is the vault that unknown users' and locked accounts'
+// attempts try their key against: a vault with two recovery slots like a
+// new user's, whose keys nobody ever sees, so a failure there costs what a
+// wrong key costs on a real vault (a store read and a key derivation and
+// failing open per recovery slot). No user ID of the app (rand.Text: A-Z
+// and 2-7) can equal it.
+const forgotDummyUser = "webapp:forgot-dummy"
+
+// hookForgotTry, when set (by tests), hears the user ID of each vault a
+// recovery key is tried on: the user's, or forgotDummyUser.
+var hookForgotTry atomic.Pointer[func(vaultUserID string)]
+
+// forgotRoutes registers the flow's pages and makes the dummy vault if
+// the database has none yet.
+func (a *app) forgotRoutes(handle func(string, handler, func(http.Handler) http.Handler)) {
+	if err := a.ensureForgotDummy(context.Background()); err != nil {
+		a.log.Error("webapp.forgot.dummy_failed", "error", err) // tried again at the first attempt that needs it
+	}
+	handle("GET /forgot", a.page("forgot"), nil)
+	handle("POST /forgot", a.forgot, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("forgot")))
+}
+
+// ensureForgotDummy makes forgotDummyUser's vault with two recovery keys,
+// unless it is there already (one KDF run, once per database).
+func (a *app) ensureForgotDummy(ctx context.Context) error {
+	slots, err := a.vault.Slots(ctx, forgotDummyUser)
+	if err != nil && !errors.Is(err, vault.ErrNoVault) {
+		return err
+	}
+	n := 0
+	for _, s := range slots {
+		if s.Kind == vault.SlotRecovery {
+			n++
+		}
+	}
+	if n == 2 {
+		return nil
+	}
+	pass := []byte(rand.Text())
+	defer clear(pass)
+	u, err := a.vault.ResetDestroyingData(ctx, forgotDummyUser, pass)
+	if err != nil {
+		return err
+	}
+	defer u.Lock()
+	_, err = a.vault.RegenerateRecoveryKeys(ctx, u, 2) // the keys are dropped unseen
+	return err
+}
+
+// forgotDummy does the work of a wrong recovery key on a real vault and
+// answers as one (vault.ErrUnlockFailed).
+func (a *app) forgotDummy(ctx context.Context, key string) error {
+	if hook := hookForgotTry.Load(); hook != nil {
+		(*hook)(forgotDummyUser)
+	}
+	u, _, err := a.vault.UnlockWithRecoveryKey(ctx, forgotDummyUser, key)
+	if err == nil { // cannot happen: nobody has its keys
+		u.Lock()
+		return vault.ErrUnlockFailed
+	}
+	if errors.Is(err, vault.ErrNoVault) { // its set-up failed at start
+		if err := a.ensureForgotDummy(ctx); err != nil {
+			a.log.ErrorContext(ctx, "webapp.forgot.dummy_failed", "error", err)
+		}
+		return vault.ErrUnlockFailed
+	}
+	if errors.Is(err, vault.ErrUnlockFailed) || errors.Is(err, vault.ErrConflict) {
+		return vault.ErrUnlockFailed
+	}
+	return err
+}
+
+// forgot takes the username, a vault recovery key and the new password.
+//
+// The new password is checked against the policy first, so a weak one
+// does not spend the key. Then, once the key has opened the vault (and is
+// spent), the two writes come in this order: the login hash first, the
+// vault's passphrase second. If the process stops between them, the user
+// logs in with the new password (and their second factor), and only the
+// vault still has the forgotten passphrase: it opens with their other
+// recovery key (here, again: this form sets the same password on both),
+// or a passkey. The other order would leave the login on the forgotten
+// password and the vault on the new one, which only a login lets the user
+// type: no way in at all without another key. When the second write
+// fails with an answer, the page shows the key's replacement and asks for
+// the form again with it; the first write repeats harmlessly.
+func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
+	name := formUsername(r)
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	next := []byte(r.PostFormValue("password"))
+	defer clear(next)
+	if len(key) > maxRecoveryKeyInput {
+		key = "" // a wrong key, answered and counted as any other
+	}
+	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
+	refuse := func(status int, msg string) error {
+		return a.render(w, r, status, "forgot", pageData{Username: name, Error: msg})
+	}
+	if err := a.policy.Check(ctx, next, kdf.PolicyContext{Username: name, ServiceName: "keyhold-webapp"}); err != nil {
+		pe, ok := errors.AsType[*kdf.PolicyError](err)
+		if !ok {
+			return err
+		}
+		return refuse(http.StatusBadRequest, "Nothing was changed, and your recovery key was not used. "+policyMessage(pe))
+	}
+	if !validUsername.MatchString(name) { // no such user can exist
+		if err := a.forgotDummy(ctx, key); !errors.Is(err, vault.ErrUnlockFailed) {
+			return err
+		}
+		return refuse(http.StatusUnauthorized, errForgot)
+	}
+	var userID, stored string
+	var u *vault.Unlocked
+	var replacement vault.RecoveryKey
+	err := a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
+		Verify: func(ctx context.Context) error {
+			err := a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && stored == deletingMark) {
+				userID = ""
+				return a.forgotDummy(ctx, key)
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
+			if hook := hookForgotTry.Load(); hook != nil {
+				(*hook)(userID)
+			}
+			u, replacement, err = a.vault.UnlockWithRecoveryKey(ctx, userID, key)
+			if errors.Is(err, vault.ErrConflict) { // another change won: nothing was spent
+				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
+			return err
+		},
+		Dummy: func(ctx context.Context) error { return a.forgotDummy(ctx, key) },
+		Wrong: badPassword,
+	})
+	if a.rejected(ctx, err, userID) {
+		a.log.InfoContext(ctx, "webapp.forgot.failed", "locked", errors.Is(err, ratelimit.ErrLocked))
+		return refuse(http.StatusUnauthorized, errForgot)
+	}
+	if errors.Is(err, vault.ErrConflict) {
+		return refuse(http.StatusConflict, "Your account changed while we checked your key. Nothing was changed, and your recovery key was not used: please try again.")
+	}
+	if err != nil {
+		return err // the store or the KDF gate failed: refused (fail closed)
+	}
+	defer u.Lock()
+	// The key is spent: from here every answer shows its replacement, and
+	// the change runs to its end even if the client goes away.
+	ctx = context.WithoutCancel(ctx)
+	d := pageData{Keys: []string{replacement.Reveal()}}
+	a.log.InfoContext(ctx, "webapp.forgot.key_used", "user", userID)
+	a.notify(ctx, r, keyhold.RecoveryKeyUsed, userID, "")
+	unfinished := func(msg string, err error) error {
+		a.log.ErrorContext(ctx, "webapp.forgot.incomplete", "user", userID, "error", err)
+		d.Error = msg
+		return a.renderForgotDone(w, r, http.StatusConflict, d)
+	}
+	hash, err := a.hasher.Hash(ctx, next)
+	if err != nil {
+		return unfinished("Your password was not changed. Try again with the new recovery key below.", err)
+	}
+	// 1. The login hash, over the one read with the user: a password
+	// change or a deletion that started meanwhile wins.
+	res, err := a.db.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", hash, userID, stored)
+	if err == nil {
+		if n, rerr := res.RowsAffected(); rerr != nil {
+			err = rerr
+		} else if n == 0 {
+			err = errors.New("webapp: the password hash changed during the recovery")
+		}
+	}
+	if err != nil {
+		return unfinished("Your account changed while we reset your password, and your password was not changed. Try again with the new recovery key below.", err)
+	}
+	// 2. The vault.
+	if err := a.vault.SetPassphrase(ctx, u, next); err != nil {
+		return unfinished("Your new password logs you in, but your notes still need your recovery key: send the form again with the new recovery key below to finish.", err)
+	}
+	a.log.InfoContext(ctx, "webapp.password_reset", "user", userID)
+	a.notify(ctx, r, keyhold.PasswordChanged, userID, "recovery key")
+	if a.vault.Config().Notifier == nil { // else the vault sent it
+		a.notify(ctx, r, keyhold.PassphraseChanged, userID, "")
+	}
+	// Every session of the user ends (whoever knew the old password may
+	// have one, and sessions hold the vault's key); the account's failure
+	// count starts again, as after a password change.
+	if err := a.m.RevokeAll(ctx, userID); err != nil {
+		return unfinished("Your password is changed, but we could not log your other devices out. Log in, then log them out on the Devices page.", err)
+	}
+	if err := a.lockout.Reset(ctx, name); err != nil {
+		a.log.WarnContext(ctx, "webapp.forgot.lockout_reset_failed", "user", userID, "error", err)
+	}
+	if d.Enrolled, err = a.auth.Enrolled(ctx, userID); err != nil {
+		return err
+	}
+	if d.Enrolled { // the second factor is asked by the normal login
+		return a.renderForgotDone(w, r, http.StatusOK, d)
+	}
+	if err := a.m.Login(ctx, userID, session.LoginOptions{}); err != nil {
+		return err
+	}
+	// An authenticator enrolled since the check above (its Confirm stores
+	// it before revoking the other sessions): this session ends, as in
+	// login, and the normal login asks for the code.
+	if d.Enrolled, err = a.auth.Enrolled(ctx, userID); err != nil || d.Enrolled {
+		if lerr := a.m.Logout(ctx); lerr != nil {
+			return lerr
+		}
+		if err != nil {
+			return err
+		}
+		return a.renderForgotDone(w, r, http.StatusOK, d)
+	}
+	if err := a.knownDevices.Remember(w, name); err != nil {
+		return err
+	}
+	if err := a.m.Unlock(ctx, u); err != nil {
+		return err
+	}
+	return a.renderForgotDone(w, r, http.StatusOK, d)
+}
+
+// renderForgotDone shows the result, with the spent key's replacement:
+// once, never cached.
+func (a *app) renderForgotDone(w http.ResponseWriter, r *http.Request, status int, d pageData) error {
+	w.Header().Set("Cache-Control", "no-store")
+	return a.render(w, r, status, "forgotdone", d)
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// forgotForm is the "Forgot your password?" form.
+func forgotForm(name, key, pw string) url.Values {
+	return url.Values{"username": {name}, "key": {key}, "password": {pw}}
+}
+
+// replacementKey returns the one recovery key the result page shows, and
+// checks that it is none of the keys the user had.
+func replacementKey(t *testing.T, r result, had ...string) string {
+	t.Helper()
+	keys := recoveryKey.FindAllString(r.body, -1)
+	if len(keys) != 1 || slices.Contains(had, keys[0]) {
+		t.Fatalf("the result page shows keys %q, want one new one (had %q):\n%s", keys, had, r.body)
+	}
+	return keys[0]
+}
+
+// The whole flow, for a user without a second factor: the login page
+// links to it; a new password the policy refuses is explained and spends
+// nothing; the username and a recovery key then set the new password,
+// show the key's replacement once, log this browser in with the vault
+// unlocked (the notes written before read), log every other device out,
+// and tell the user. Afterwards the old password is refused, the new one
+// logs in and unlocks, the spent key is refused, and the replacement and
+// the other key work. No secret reaches the log.
+func TestForgotPassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	keys := e.signup(c, "ada")
+	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"groceries"}, "body": {noteText}}), 303, "/notes")
+	other := e.client()
+	e.login(other, "ada")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+
+	if p := e.get(c, "/login"); !strings.Contains(p.body, `href="/forgot"`) {
+		t.Fatalf("the login page has no link to the forgotten-password page:\n%s", p.body)
+	}
+	expect(t, "forgot page", e.get(c, "/forgot"), 200, "")
+
+	weak := e.post(c, "/forgot", forgotForm("ada", keys[0], "short"))
+	expect(t, "weak new password", weak, 400, "")
+	mustContain(t, "weak new password", weak, "at least 15 characters", "recovery key was not used")
+
+	e.clock.Advance(3 * time.Minute) // the per-address limit: 5 per 15 minutes, one back every 3
+	done := e.post(c, "/forgot", forgotForm("ada", keys[0], newPassword))
+	expect(t, "forgot", done, 200, "")
+	mustContain(t, "forgot", done, "Your password is changed", "You are logged in")
+	replacement := replacementKey(t, done, keys...)
+
+	notes := e.get(c, "/notes")
+	expect(t, "notes after the reset", notes, 200, "")
+	mustContain(t, "notes after the reset", notes, "groceries", "the cat&#39;s name is Ada")
+	expect(t, "the other device", e.get(other, "/notes"), 303, "/login?ended=1")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+
+	e.clock.Advance(3 * time.Minute)
+	expect(t, "old password", e.loginWith(e.client(), "ada", password), 401, "")
+	fresh := e.client()
+	expect(t, "new password", e.loginWith(fresh, "ada", newPassword), 303, "/notes") // unlocked by it: the vault has it
+	mustContain(t, "notes with the new password", e.get(fresh, "/notes"), "groceries")
+
+	e.clock.Advance(3 * time.Minute)
+	spent := e.post(e.client(), "/forgot", forgotForm("ada", keys[0], "a third password nobody guesses"))
+	expect(t, "the spent key", spent, 401, "")
+	mustContain(t, "the spent key", spent, errForgot)
+	expect(t, "new password after the spent key", e.loginWith(e.client(), "ada", newPassword), 303, "/notes")
+
+	for i, k := range []string{replacement, keys[1]} {
+		e.clock.Advance(6 * time.Minute)
+		pw := "another fresh password " + strconv.Itoa(i) + " for ada"
+		r := e.post(e.client(), "/forgot", forgotForm("ada", strings.ToLower(k), pw))
+		expect(t, "key "+strconv.Itoa(i), r, 200, "")
+		replacementKey(t, r, append(keys, replacement)...)
+		e.clock.Advance(6 * time.Minute)
+		expect(t, "login after key "+strconv.Itoa(i), e.loginWith(e.client(), "ada", pw), 303, "/notes")
+	}
+
+	logs := e.logs.String()
+	for _, event := range []string{"kind=recovery_key_used", "kind=password_changed", "kind=passphrase_changed", "msg=webapp.password_reset "} {
+		if !strings.Contains(logs, event) {
+			t.Errorf("no %q in the log", event)
+		}
+	}
+	for _, secret := range append([]string{password, newPassword, replacement}, keys...) {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains %q", secret)
+		}
+	}
+}
+
+// A wrong key, an unknown user, a name no user can have and a malformed
+// key get one answer; each wrong key is tried on a vault (the user's, or
+// the dummy vault for a name without one), so they cost the same work;
+// nothing changes.
+func TestForgotPasswordWrongKeyUnknownUserAlike(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	keys := e.signup(c, "ada")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	var mu sync.Mutex
+	var tried []string
+	hook := func(id string) { mu.Lock(); tried = append(tried, id); mu.Unlock() }
+	hookForgotTry.Store(&hook)
+	t.Cleanup(func() { hookForgotTry.Store(nil) })
+	userID := e.userID(e.db(), "ada")
+
+	// A well-formed key that is not ada's: one of another user's.
+	otherKeys := e.signup(e.client(), "bob")
+	wrongKey := e.post(e.client(), "/forgot", forgotForm("ada", otherKeys[0], newPassword))
+	unknown := e.post(e.client(), "/forgot", forgotForm("nobody", keys[0], newPassword))
+	e.clock.Advance(15 * time.Minute)
+	invalid := e.post(e.client(), "/forgot", forgotForm("no body!", keys[0], newPassword))
+	malformed := e.post(e.client(), "/forgot", forgotForm("ada", strings.Repeat("K", 500), newPassword))
+	for name, r := range map[string]result{"wrong key": wrongKey, "unknown user": unknown, "invalid name": invalid, "malformed key": malformed} {
+		expect(t, name, r, 401, "")
+		body := r.body
+		for _, typed := range []string{`value="nobody"`, `value="no body!"`} {
+			body = strings.Replace(body, typed, `value="ada"`, 1)
+		}
+		if body != wrongKey.body {
+			t.Errorf("%s answers otherwise than a wrong key:\n%s\n---\n%s", name, r.body, wrongKey.body)
+		}
+	}
+	mu.Lock()
+	got := slices.Clone(tried)
+	mu.Unlock()
+	if want := []string{userID, forgotDummyUser, forgotDummyUser, userID}; !slices.Equal(got, want) {
+		t.Errorf("vaults tried %q, want %q", got, want)
+	}
+	e.clock.Advance(15 * time.Minute)
+	e.login(e.client(), "ada") // the old password still works
+	e.clock.Advance(3 * time.Minute)
+	expect(t, "ada's key still works", e.post(e.client(), "/forgot", forgotForm("ada", keys[0], newPassword)), 200, "")
+}
+
+// A user with an authenticator: the recovery key resets the password but
+// logs no one in; the normal login then asks for the code.
+func TestForgotPasswordTOTPUserNotLoggedIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	keys := e.signup(c, "ada")
+	secret, _ := e.enroll(c, "Phone")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+
+	r := e.post(c, "/forgot", forgotForm("ada", keys[0], newPassword))
+	expect(t, "forgot", r, 200, "")
+	mustContain(t, "forgot", r, "second factor", `href="/login"`)
+	replacementKey(t, r, keys...)
+	if strings.Contains(r.body, "You are logged in") {
+		t.Fatalf("the page says logged in:\n%s", r.body)
+	}
+	for _, path := range []string{"/notes", "/account", "/2fa", "/devices"} {
+		expect(t, path+" after the reset", e.get(c, path), 303, "/login")
+	}
+	e.clock.Advance(3 * time.Minute)
+	expect(t, "login, new password", e.loginWith(c, "ada", newPassword), 303, "/login/2fa")
+	expect(t, "notes, code pending", e.get(c, "/notes"), 303, "/login/2fa")
+	e.clock.Advance(30 * time.Second)
+	expect(t, "code", e.post(c, "/login/2fa", url.Values{"code": {e.code(secret)}}), 303, "/unlock?after=2fa")
+	expect(t, "unlock with the new password", e.post(c, "/unlock", url.Values{"password": {newPassword}}), 303, "/notes")
+}
+
+// The form shares the login's limit per address: the sixth attempt in 15
+// minutes is refused before the handler runs.
+func TestForgotPasswordRateLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	for i := range 5 {
+		r := e.do(c, "POST", "/forgot", forgotForm("user"+strconv.Itoa(i), "0000-0000-0000-0000-0000-0000-0000-0000", newPassword),
+			http.Header{"X-Forwarded-For": {"198.51.100." + strconv.Itoa(i)}})
+		expect(t, "wrong key", r, 401, "")
+	}
+	r := e.post(c, "/forgot", forgotForm("user9", "0000-0000-0000-0000-0000-0000-0000-0000", newPassword))
+	expect(t, "sixth attempt", r, 429, "")
+	mustContain(t, "sixth attempt", r, "Too many attempts")
+	if n := strings.Count(e.logs.String(), "webapp.forgot.failed"); n != 5 {
+		t.Errorf("the handler ran %d times, want 5", n)
+	}
+	expect(t, "login from the same address", e.loginWith(c, "user9", password), 429, "")
+	e.clock.Advance(3 * time.Minute)
+	expect(t, "after 3 minutes", e.post(c, "/forgot", forgotForm("user9", "0000-0000-0000-0000-0000-0000-0000-0000", newPassword)), 401, "")
+}
+
+// Wrong keys count in the account's lockout with wrong passwords: ten of
+// them lock the account for new browsers; then the right key is answered
+// as a wrong one and not spent, and the right password is refused too;
+// once the lock ends the same key works.
+func TestForgotPasswordLockout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	keys := e.signup(c, "ada")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	attacker := e.client()
+	wrong := forgotForm("ada", "0000-0000-0000-0000-0000-0000-0000-0000", newPassword)
+	var first result
+	for i := range 10 {
+		if i > 0 && i%4 == 0 {
+			e.clock.Advance(15 * time.Minute)
+		}
+		var r result
+		if i%2 == 0 { // keys and passwords on one count
+			r = e.post(attacker, "/forgot", wrong)
+		} else {
+			r = e.loginWith(attacker, "ada", "not the password at all")
+		}
+		expect(t, "wrong attempt "+strconv.Itoa(i), r, 401, "")
+		if i == 0 {
+			first = r
+		}
+	}
+	e.clock.Advance(15 * time.Minute)
+	locked := e.post(e.client(), "/forgot", forgotForm("ada", keys[0], newPassword))
+	expect(t, "right key, locked", locked, 401, "")
+	if locked.body != first.body {
+		t.Errorf("a locked account's answer differs from a wrong key's:\n%s\n---\n%s", locked.body, first.body)
+	}
+	expect(t, "right password, locked", e.loginWith(e.client(), "ada", password), 401, "")
+	e.clock.Advance(time.Hour)
+	expect(t, "the key after the lock", e.post(e.client(), "/forgot", forgotForm("ada", keys[0], newPassword)), 200, "")
+}
