@@ -252,3 +252,35 @@ func TestR15StyledErrorsHold(t *testing.T) {
 		t.Fatalf("streamed answer: %d %q %v", resp.StatusCode, buf, err)
 	}
 }
+
+// Defenses of "Log out everywhere else" that held, on PostgreSQL and
+// Redis (examples/multi's storage): a cross-site post ends nothing (403
+// page), even with a fresh password; the owner's post ends the other
+// sessions, API-free browsers and a second tab's cookie alike, and keeps
+// this one logged in and unlocked.
+func TestR15RevokeOthersCrossSiteAndRedis(t *testing.T) {
+	t.Parallel()
+	dsn, _, _ := testSchema(t)
+	redisURL, prefix, rdb := testRedis(t)
+	e := newEnvWith(t, true, config{PostgresDSN: dsn, RedisURL: redisURL, RedisPrefix: prefix})
+	c := e.client()
+	e.signup(c, "ada")
+	other := e.client()
+	e.login(other, "ada")
+	for _, h := range []http.Header{{"Sec-Fetch-Site": {"cross-site"}}, {"Origin": {"https://evil.example"}}, {"Sec-Fetch-Site": {"same-site"}}} {
+		r := e.do(c, "POST", "/devices/revoke-others", url.Values{}, h)
+		if r.code != 403 || !strings.Contains(r.body, "did not come from this app") {
+			t.Errorf("cross-site %v: %d %q", h, r.code, r.location)
+		}
+	}
+	expect(t, "the other device after the cross-site posts", e.get(other, "/notes"), 200, "")
+	if n := redisKeys(t, rdb, prefix, "s:"); n != 2 {
+		t.Fatalf("%d sessions in Redis, want 2", n)
+	}
+	expect(t, "log out everywhere else", e.post(c, "/devices/revoke-others", nil), 303, "/devices?others=ended")
+	expect(t, "the other device", e.get(other, "/notes"), 303, "/login?ended=1")
+	expect(t, "this device, unlocked", e.get(c, "/notes"), 200, "")
+	if n := redisKeys(t, rdb, prefix, "s:"); n != 1 {
+		t.Errorf("%d sessions in Redis after, want 1", n)
+	}
+}
