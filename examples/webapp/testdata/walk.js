@@ -642,6 +642,13 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     await p.fill('form[action="/unlock"] input[name=password]', password);
     await submit(p, 'form[action="/unlock"] button');
     check(at(p) === '/notes', 'unlocked after the recovery code', at(p));
+    // The authenticator removed: two-factor is off again.
+    await nav(p, () => p.click('header a[href="/2fa"]'));
+    await submit(p, 'main form[action="/2fa/remove"] button');
+    await fresh('removing the authenticator');
+    text = await main(p);
+    check(at(p) === '/2fa' && text.includes('Two-factor authentication is off'), 'the authenticator removed', { url: at(p), text });
+    await snap(p, 'twofactor-removed');
 
     // Account deletion, then the login fails as a wrong password does.
     phase('delete');
