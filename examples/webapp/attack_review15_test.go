@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -282,5 +283,48 @@ func TestR15RevokeOthersCrossSiteAndRedis(t *testing.T) {
 	expect(t, "this device, unlocked", e.get(c, "/notes"), 200, "")
 	if n := redisKeys(t, rdb, prefix, "s:"); n != 1 {
 		t.Errorf("%d sessions in Redis after, want 1", n)
+	}
+}
+
+// A PostgreSQL DSN or a Redis URL holds a password; the app's start-up
+// errors and logs never quote it, whether it cannot be parsed, reached
+// or logged in to.
+func TestR15StorageSecretsNotInErrors(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-PW-r15"
+	pg := "postgres://u:" + secret + "@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"
+	cfgs := []config{
+		{PostgresDSN: pg},
+		{PostgresDSN: "postgres://u:" + secret + "@[bad/db"},
+		{PostgresDSN: "postgres://u:" + secret + "@127.0.0.1:5432/db?sslmode=bogus"},
+		{PostgresDSN: "host=127.0.0.1 port=notaport password=" + secret},
+		{PostgresDSN: "host=127.0.0.1 port=1 connect_timeout=2 password=" + secret},
+	}
+	if dsn := os.Getenv(testPostgresEnv); dsn != "" {
+		cfgs = append(cfgs,
+			config{PostgresDSN: dsn, RedisURL: "redis://u:" + secret + "@127.0.0.1:1/0?dial_timeout=1s&max_retries=0"},
+			config{PostgresDSN: dsn, RedisURL: "redis://:" + secret + "@[bad:6379/0"},
+			config{PostgresDSN: dsn, RedisURL: "redis://:" + secret + "@127.0.0.1:6379/0?dial_timeout=bogus"},
+			config{PostgresDSN: dsn, RedisURL: "http://:" + secret + "@127.0.0.1:6379/0"})
+		if u := os.Getenv(testRedisEnv); u != "" {
+			if ru, err := url.Parse(u); err == nil {
+				ru.User = url.UserPassword("no-such-user-r15", secret)
+				cfgs = append(cfgs, config{PostgresDSN: dsn, RedisURL: ru.String()})
+			}
+		}
+	}
+	for _, cfg := range cfgs {
+		var logs syncBuffer
+		cfg.DBPath = filepath.Join(t.TempDir(), "x.db")
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		_, cleanup, err := newApp(cfg)
+		if err == nil {
+			cleanup()
+			t.Errorf("%q %q: started", cfg.PostgresDSN, cfg.RedisURL)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(logs.String(), secret) {
+			t.Errorf("the password is in the error or the log: %v\n%s", err, logs.String())
+		}
 	}
 }
