@@ -70,16 +70,18 @@ type walkResult struct {
 // browser logged out from it (one row, then "Log out everywhere else"),
 // the Account page (password change, guesses from someone else's
 // browser counted and explained, the encryption key replaced with the
-// notes sealed again), private (zero-knowledge) notes unlocked with the
-// passphrase and with the recovery key, a passkey (virtual authenticator
-// with PRF: added, renamed, signing in without a username, unlocking,
-// removed), an authenticator app (the secret read from the page, the
-// codes computed by the walk), a login with its code, logins with
-// recovery codes down to the low-count warning, new codes, and the
-// account's deletion, after which its login fails as a wrong password
-// does. On every page it fails on a console error the walk did not
-// expect (each expected one is named, with its reason), on any 5xx
-// answer and on a sideways scroll, and saves a full-page screenshot: in
+// notes sealed again), "Forgot your password?" with a recovery key (one
+// from before the key change refused), private (zero-knowledge) notes
+// unlocked with the passphrase and with the recovery key, a passkey
+// (virtual authenticator with PRF: added, renamed, signing in without a
+// username, unlocking, removed), an authenticator app (the secret read
+// from the page, the codes computed by the walk), a login with its code,
+// logins with recovery codes down to the low-count warning, new codes,
+// the authenticator removed, and the account's deletion, after which its
+// login fails as a wrong password does. On every page it fails on a
+// console error the walk did not expect (each expected one is named, with
+// its reason), on any 5xx answer, on a sideways scroll and on a missing
+// title, and saves a full-page screenshot: in
 // $KEYHOLD_SCREENSHOT_DIR/<width>/NN-name.png when set, else in a
 // temporary directory.
 //
@@ -141,6 +143,7 @@ func walkBrowser(t *testing.T, script string, vp browsertest.Viewport, services 
 		"weakPassword":  "iloveyouiloveyou", // 16 characters, on the blocklist
 		"wrongPassword": "velvet otter learns algebra",
 		"newPassword":   "quiet harbor lamps at dawn",
+		"resetPassword": "copper kettles hum in winter",
 		"zkPassphrase":  "glacier Whistle 42 quietly orbits!",
 		// The second browser of the devices page: a phone.
 		"secondUserAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",

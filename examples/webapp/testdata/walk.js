@@ -436,6 +436,36 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     text = await main(p);
     check(text.includes('Travel plans 2027') && text.includes('Books to read'), 'the notes read under the new key', text);
 
+    // "Forgot your password?": a recovery key and a new password. The
+    // keys of the sign-up were replaced with the key: one of them is
+    // refused; one of the new ones sets the password.
+    phase('forgot');
+    await logout(p);
+    await go(p, '/login');
+    await nav(p, () => p.click('main a[href="/forgot"]'));
+    await snap(p, 'forgot');
+    const forgot = async (key) => {
+      await newAddress(p.context());
+      await p.fill('form[action="/forgot"] input[name=username]', user);
+      await p.fill('form[action="/forgot"] input[name=key]', key);
+      await p.fill('form[action="/forgot"] input[name=password]', arg.resetPassword);
+      return submit(p, 'form[action="/forgot"] button');
+    };
+    allow(p, status4xx(401), 'a recovery key replaced by the new encryption key answers 401');
+    st = await forgot(keys[0]);
+    text = await p.locator('main .error').innerText().catch(() => '');
+    check(st === 401 && text !== '' && at(p) === '/forgot', 'a recovery key from before the key change is refused', { st, text });
+    await snap(p, 'forgot-refused');
+    await forgot(newKeys[0]);
+    text = await main(p);
+    const replacement = await p.locator('main ul.keys code').allInnerTexts();
+    check(text.includes('Your password is changed') && replacement.length === 1 && replacement[0] !== newKeys[0], 'the password reset with the recovery key, a replacement key shown', { text, replacement });
+    await snap(p, 'forgot-done');
+    password = arg.resetPassword;
+    await nav(p, () => p.click('main a[href="/notes"]'));
+    text = await main(p);
+    check(at(p) === '/notes' && text.includes('Travel plans 2027'), 'logged in and unlocked after the reset: the notes', at(p));
+
     // Private notes: a zero-knowledge vault of their own, under a
     // passphrase the server never sees.
     phase('private-notes');
