@@ -11,7 +11,8 @@
 //     the step allowed it, with its reason (allow()): the 4xx answers the
 //     walk provokes on purpose (a rejected passphrase, a wrong password)
 //     make chromium log "Failed to load resource",
-//   - fails on any answer of status 500 or above, of any request.
+//   - fails on any answer of status 500 or above, of any request,
+//   - fails on a page without a title.
 // Checks of what the pages say are gathered (check()), and the walk goes
 // on; a step that cannot go on throws. It returns what it found: the
 // pages, the failures, the problems, and the console errors it allowed.
@@ -60,7 +61,7 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
   const o = arg.origin;
   const user = arg.username;
   const started = Date.now();
-  const out = { pages: [], failures: [], problems: [], allowed: [], steps: {}, notWalked: arg.notWalked || [] };
+  const out = { pages: [], failures: [], problems: [], allowed: [], steps: {} };
   let step = 'start';
   let stepStarted = Date.now();
   const phase = (name) => {
@@ -170,14 +171,17 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
   // hour. Each login comes from another address (the test's server reads
   // X-Walk-Client as the client's address), as from a phone that moves
   // between networks; the limits themselves have tests of their own. The
-  // addresses are loopback ones (127.0.113.N): the app serves plain HTTP
-  // to loopback clients only.
+  // addresses are loopback ones (127.1.x.y): the app serves plain HTTP to
+  // loopback clients only.
   let clientNo = 0;
-  const newAddress = (ctx) => ctx.setExtraHTTPHeaders({ 'X-Walk-Client': `127.0.113.${++clientNo}` });
-  const login = async (p, name, password) => {
+  const newAddress = (ctx) => {
+    clientNo++;
+    return ctx.setExtraHTTPHeaders({ 'X-Walk-Client': `127.1.${clientNo >> 8}.${clientNo & 255}` });
+  };
+  const login = async (p, name, secret) => {
     await newAddress(p.context());
     await p.fill('form[action="/login"] input[name=username]', name);
-    await p.fill('form[action="/login"] input[name=password]', password);
+    await p.fill('form[action="/login"] input[name=password]', secret);
     return submit(p, 'form[action="/login"] button');
   };
   const logout = (p) => submit(p, 'form[action="/logout"] button');
