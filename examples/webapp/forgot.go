@@ -66,6 +66,10 @@ const forgotDummyUser = "webapp:forgot-dummy"
 // recovery key is tried on: the user's, or forgotDummyUser.
 var hookForgotTry atomic.Pointer[func(vaultUserID string)]
 
+// hookForgotWrites, when set (by tests), runs between forgot's two writes
+// (the login hash's, then the vault's): a test stops the process there.
+var hookForgotWrites atomic.Pointer[func(userID string)]
+
 // forgotRoutes registers the flow's pages and makes the dummy vault if
 // the database has none yet.
 func (a *app) forgotRoutes(handle func(string, handler, func(http.Handler) http.Handler)) {
@@ -228,6 +232,9 @@ func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return unfinished("Your account changed while we reset your password, and your password was not changed. Try again with the new recovery key below.", err)
+	}
+	if hook := hookForgotWrites.Load(); hook != nil {
+		(*hook)(userID)
 	}
 	// 2. The vault.
 	if err := a.vault.SetPassphrase(ctx, u, next); err != nil {
