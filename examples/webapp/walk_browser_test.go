@@ -80,8 +80,9 @@ type walkResult struct {
 // the authenticator removed, and the account's deletion, after which its
 // login fails as a wrong password does. On every page it fails on a
 // console error the walk did not expect (each expected one is named, with
-// its reason), on any 5xx answer, on a sideways scroll and on a missing
-// title, and saves a full-page screenshot: in
+// its reason), on any 5xx answer, on a sideways scroll, on a missing
+// title and on a missing security header, and saves a full-page
+// screenshot: in
 // $KEYHOLD_SCREENSHOT_DIR/<width>/NN-name.png when set, else in a
 // temporary directory.
 //

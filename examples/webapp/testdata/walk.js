@@ -12,7 +12,8 @@
 //     walk provokes on purpose (a rejected passphrase, a wrong password)
 //     make chromium log "Failed to load resource",
 //   - fails on any answer of status 500 or above, of any request,
-//   - fails on a page without a title.
+//   - fails on a page without a title, or whose answer lacks the security
+//     headers (CSP, X-Frame-Options, nosniff, Referrer-Policy, COOP).
 // Checks of what the pages say are gathered (check()), and the walk goes
 // on; a step that cannot go on throws. It returns what it found: the
 // pages, the failures, the problems, and the console errors it allowed.
@@ -116,6 +117,7 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
   // snapshot, its width, and a full-page screenshot named name.
   const snap = async (p, name) => {
     await p.waitForLoadState('load');
+    await Promise.all(headerChecks.splice(0));
     const n = String(++shotNo).padStart(2, '0');
     const ctxName = who.get(p) || 'main';
     const label = `${n}-${name}`;
@@ -153,9 +155,27 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
   // nav runs action, which loads a new document in p (a link, a form, a
   // script's location.assign), and waits for it; the status of the
   // document's answer is returned.
+  // Every page's answer also carries the security headers (its own
+  // check, gathered at the next snapshot).
   const statuses = new Map();
+  const headerChecks = [];
   const track = (p) => p.on('response', (r) => {
-    if (r.request().isNavigationRequest() && r.frame() === p.mainFrame()) statuses.set(p, r.status());
+    if (!r.request().isNavigationRequest() || r.frame() !== p.mainFrame()) return;
+    statuses.set(p, r.status());
+    if (r.status() >= 300 && r.status() < 400) return;
+    const where = `${who.get(p) || 'main'}: ${step}: ${r.request().method()} ${r.url().replace(o, '')}`;
+    headerChecks.push(r.allHeaders().then((h) => {
+      const want = {
+        'content-security-policy': /default-src 'self'.*frame-ancestors 'none'/,
+        'x-frame-options': /^DENY$/,
+        'x-content-type-options': /^nosniff$/,
+        'referrer-policy': /^no-referrer$/,
+        'cross-origin-opener-policy': /^same-origin$/,
+      };
+      for (const [name, re] of Object.entries(want)) {
+        if (!re.test(h[name] || '')) out.problems.push(`${where}: header ${name}: ${JSON.stringify(h[name] || null)}`);
+      }
+    }, () => {})); // the page went on before its headers were read: nothing to check
   });
   const nav = async (p, action) => {
     await Promise.all([p.waitForEvent('load'), action()]);
@@ -709,6 +729,7 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     if (arg.shots) await p.screenshot({ path: path.join(arg.shots, 'failed.png'), fullPage: true }).catch(() => {});
   }
   phase('end');
+  await Promise.all(headerChecks.splice(0));
   if (second) await second.close();
   if (third) await third.close();
   for (const [pg, events] of pending) {
