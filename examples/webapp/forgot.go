@@ -9,12 +9,14 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
+	"github.com/keyhold/keyhold/storage/memstore"
 	"github.com/keyhold/keyhold/vault"
 )
 
@@ -54,13 +56,33 @@ const errForgot = "That username and recovery key do not match. Nothing was chan
 // (eight groups of four, dashes between); anything much longer is wrong.
 const maxRecoveryKeyInput = 128
 
-// forgotDummyUser is the vault that unknown users' and locked accounts'
-// attempts try their key against: a vault with two recovery slots like a
-// new user's, whose keys nobody ever sees, so a failure there costs what a
-// wrong key costs on a real vault (a store read and a key derivation and
-// failing open per recovery slot). No user ID of the app (rand.Text: A-Z
-// and 2-7) can equal it.
+// forgotDummyUser is the user ID of the dummy vault that unknown users'
+// and locked accounts' attempts try their key against. No user ID of the
+// app (rand.Text: A-Z and 2-7) can equal it.
 const forgotDummyUser = "webapp:forgot-dummy"
+
+// forgotDummyVault holds the dummy vault, in memory (never stored, so no
+// table holds a row for it): a vault with two recovery slots like a new
+// user's, whose keys nobody ever sees. Made once per process (one KDF
+// run), at start.
+var forgotDummyVault = sync.OnceValues(func() (*vault.Vault, error) {
+	ctx := context.Background()
+	v, err := vault.New(memstore.New(), vault.Config{KDF: kdf.InteractiveParams()})
+	if err != nil {
+		return nil, err
+	}
+	pass := []byte(rand.Text())
+	defer clear(pass)
+	u, err := v.Create(ctx, forgotDummyUser, pass)
+	if err != nil {
+		return nil, err
+	}
+	defer u.Lock()
+	if _, err := v.RegenerateRecoveryKeys(ctx, u, 2); err != nil { // the keys are dropped unseen
+		return nil, err
+	}
+	return v, nil
+})
 
 // hookForgotTry, when set (by tests), hears the user ID of each vault a
 // recovery key is tried on: the user's, or forgotDummyUser.
@@ -70,58 +92,33 @@ var hookForgotTry atomic.Pointer[func(vaultUserID string)]
 // (the login hash's, then the vault's): a test stops the process there.
 var hookForgotWrites atomic.Pointer[func(userID string)]
 
-// forgotRoutes registers the flow's pages and makes the dummy vault if
-// the database has none yet.
+// forgotRoutes registers the flow's pages.
 func (a *app) forgotRoutes(handle func(string, handler, func(http.Handler) http.Handler)) {
-	if err := a.ensureForgotDummy(context.Background()); err != nil {
-		a.log.Error("webapp.forgot.dummy_failed", "error", err) // tried again at the first attempt that needs it
+	if _, err := forgotDummyVault(); err != nil {
+		a.log.Error("webapp.forgot.dummy_failed", "error", err) // the form then fails closed (500)
 	}
 	handle("GET /forgot", a.page("forgot"), nil)
 	handle("POST /forgot", a.forgot, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("forgot")))
 }
 
-// ensureForgotDummy makes forgotDummyUser's vault with two recovery keys,
-// unless it is there already (one KDF run, once per database).
-func (a *app) ensureForgotDummy(ctx context.Context) error {
-	slots, err := a.vault.Slots(ctx, forgotDummyUser)
-	if err != nil && !errors.Is(err, vault.ErrNoVault) {
+// forgotDummy does the work of a wrong recovery key on a user's vault and
+// answers as one (vault.ErrUnlockFailed): a read of the vault store (for
+// an ID that has no vault) and, on the dummy vault, a key derivation and
+// a failing open per recovery slot.
+func (a *app) forgotDummy(ctx context.Context, key string) error {
+	if _, err := a.vault.Slots(ctx, forgotDummyUser); err != nil && !errors.Is(err, vault.ErrNoVault) {
 		return err
 	}
-	n := 0
-	for _, s := range slots {
-		if s.Kind == vault.SlotRecovery {
-			n++
-		}
-	}
-	if n == 2 {
-		return nil
-	}
-	pass := []byte(rand.Text())
-	defer clear(pass)
-	u, err := a.vault.ResetDestroyingData(ctx, forgotDummyUser, pass)
+	dv, err := forgotDummyVault()
 	if err != nil {
 		return err
 	}
-	defer u.Lock()
-	_, err = a.vault.RegenerateRecoveryKeys(ctx, u, 2) // the keys are dropped unseen
-	return err
-}
-
-// forgotDummy does the work of a wrong recovery key on a real vault and
-// answers as one (vault.ErrUnlockFailed).
-func (a *app) forgotDummy(ctx context.Context, key string) error {
 	if hook := hookForgotTry.Load(); hook != nil {
 		(*hook)(forgotDummyUser)
 	}
-	u, _, err := a.vault.UnlockWithRecoveryKey(ctx, forgotDummyUser, key)
+	u, _, err := dv.UnlockWithRecoveryKey(ctx, forgotDummyUser, key)
 	if err == nil { // cannot happen: nobody has its keys
 		u.Lock()
-		return vault.ErrUnlockFailed
-	}
-	if errors.Is(err, vault.ErrNoVault) { // its set-up failed at start
-		if err := a.ensureForgotDummy(ctx); err != nil {
-			a.log.ErrorContext(ctx, "webapp.forgot.dummy_failed", "error", err)
-		}
 		return vault.ErrUnlockFailed
 	}
 	if errors.Is(err, vault.ErrUnlockFailed) || errors.Is(err, vault.ErrConflict) {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyhold/keyhold/vault"
 )
 
 // forgotForm is the "Forgot your password?" form.
@@ -140,6 +142,15 @@ func TestForgotPasswordWrongKeyUnknownUserAlike(t *testing.T) {
 	if want := []string{userID, forgotDummyUser, forgotDummyUser, userID}; !slices.Equal(got, want) {
 		t.Errorf("vaults tried %q, want %q", got, want)
 	}
+	// The dummy vault is a new user's: two recovery slots.
+	dv, err := forgotDummyVault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := dv.Slots(t.Context(), forgotDummyUser)
+	if n := len(slices.DeleteFunc(slots, func(s vault.SlotInfo) bool { return s.Kind != vault.SlotRecovery })); err != nil || n != 2 {
+		t.Errorf("the dummy vault has %d recovery slots (%v), want 2", n, err)
+	}
 	e.clock.Advance(15 * time.Minute)
 	e.login(e.client(), "ada") // the old password still works
 	e.clock.Advance(3 * time.Minute)
@@ -264,4 +275,26 @@ func TestForgotPasswordCrashBetweenWrites(t *testing.T) {
 	e.clock.Advance(15 * time.Minute)
 	d := e.client()
 	expect(t, "new password after", e.loginWith(d, "ada", newPassword), 303, "/notes")
+}
+
+// The reset on PostgreSQL and Redis, where the app's SQL is rebound and
+// sessions, limits and lockouts live in Redis.
+func TestForgotPasswordOnPostgresAndRedis(t *testing.T) {
+	dsn, _, _ := testSchema(t)
+	redisURL, prefix, _ := testRedis(t)
+	e := newEnvWith(t, true, config{PostgresDSN: dsn, RedisURL: redisURL, RedisPrefix: prefix})
+	c := e.client()
+	keys := e.signup(c, "ada")
+	other := e.client()
+	e.login(other, "ada")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	expect(t, "wrong key", e.post(c, "/forgot", forgotForm("ada", "0000-0000-0000-0000-0000-0000-0000-0000", newPassword)), 401, "")
+	r := e.post(c, "/forgot", forgotForm("ada", keys[0], newPassword))
+	expect(t, "forgot", r, 200, "")
+	replacementKey(t, r, keys...)
+	expect(t, "notes", e.get(c, "/notes"), 200, "")
+	expect(t, "the other device", e.get(other, "/notes"), 303, "/login?ended=1")
+	e.clock.Advance(15 * time.Minute)
+	expect(t, "old password", e.loginWith(e.client(), "ada", password), 401, "")
+	expect(t, "new password", e.loginWith(e.client(), "ada", newPassword), 303, "/notes")
 }
