@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -326,5 +327,53 @@ func TestR15StorageSecretsNotInErrors(t *testing.T) {
 		if strings.Contains(err.Error(), secret) || strings.Contains(logs.String(), secret) {
 			t.Errorf("the password is in the error or the log: %v\n%s", err, logs.String())
 		}
+	}
+}
+
+// On PostgreSQL the app's tables have common names (users, notes, …) and
+// go in the schema the DSN's search_path resolves to, often "public",
+// shared with other programs. CREATE TABLE IF NOT EXISTS left another
+// program's "users" table in place, and the app started on it: its
+// sign-ups then failed (500) on the other table's columns, or, with
+// columns alike, it read another program's users and password hashes.
+// Now the app refuses to start on a table of its name whose columns are
+// not its own, and says which.
+func TestR15ForeignTableRefused(t *testing.T) {
+	t.Parallel()
+	dsn, schema, admin := testSchema(t)
+	if _, err := admin.ExecContext(t.Context(), `CREATE TABLE "`+schema+`".users (id TEXT PRIMARY KEY, username TEXT UNIQUE, password_hash TEXT, email TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	_, cleanup, err := newApp(config{PostgresDSN: dsn, TOTPKeyPath: filepath.Join(t.TempDir(), "totp-key"), Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		cleanup()
+		t.Fatal("the app started on another program's users table")
+	}
+	if !strings.Contains(err.Error(), `"users"`) || !strings.Contains(err.Error(), "email") {
+		t.Errorf("the error does not say which table and column: %v", err)
+	}
+	// Its own tables, made by an earlier start, are accepted.
+	dsn2, _, _ := testSchema(t)
+	for range 2 {
+		_, cleanup, err := newApp(config{PostgresDSN: dsn2, TOTPKeyPath: filepath.Join(t.TempDir(), "totp-key"), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanup()
+	}
+}
+
+// appColumns reads every column of the app's schema.
+func TestR15AppColumns(t *testing.T) {
+	t.Parallel()
+	got := appColumns(postgresSchema(schema))
+	want := map[string]map[string]string{
+		"users":        {"id": "text", "username": "text", "password_hash": "text"},
+		"notes":        {"id": "text", "user_id": "text", "created": "bigint", "title": "bytea", "body": "bytea", "version": "bigint"},
+		"keys_to_show": {"user_id": "text", "sealed": "bytea"},
+		"app_secrets":  {"name": "text", "value": "bytea"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("appColumns = %v, want %v", got, want)
 	}
 }

@@ -56,7 +56,10 @@
 // second factors, passkeys, the private notes' blobs) and the app's
 // tables (users, notes, …) in that database, in the schema its
 // search_path resolves to (add ?search_path=NAME to the URL to choose
-// one; it must exist). No SQLite file is made.
+// one; it must exist). No SQLite file is made. The app's table names are
+// common ones (users, notes, keys_to_show, app_secrets): it refuses to
+// start on a table of one of those names whose columns are not its own,
+// and a schema of its own avoids meeting another program's.
 //
 // -redis (redis://[user:password@]host:port/db, or rediss:// for TLS)
 // puts the short-lived state every request reads in Redis: sessions, rate

@@ -403,7 +403,8 @@ func (d *appDB) createPostgresSchema(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(appSchemaLockKey)); err != nil {
 		return fmt.Errorf("app tables: %w", err)
 	}
-	for stmt := range strings.SplitSeq(postgresSchema(schema), ";") {
+	pg := postgresSchema(schema)
+	for stmt := range strings.SplitSeq(pg, ";") {
 		if strings.TrimSpace(stmt) == "" {
 			continue
 		}
@@ -411,7 +412,61 @@ func (d *appDB) createPostgresSchema(ctx context.Context) error {
 			return fmt.Errorf("app tables: %w", err)
 		}
 	}
+	// CREATE TABLE IF NOT EXISTS keeps a table of the same name that
+	// another program made in this schema (users, notes: common names,
+	// and "public" is often shared): the app would then read its rows
+	// (another program's users and password hashes) or fail on its
+	// columns. A table of ours has exactly our columns; anything else is
+	// refused, by name.
+	for table, want := range appColumns(pg) {
+		rows, err := tx.QueryContext(ctx, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1", table)
+		if err != nil {
+			return fmt.Errorf("app tables: %w", err)
+		}
+		got := map[string]string{}
+		for rows.Next() {
+			var name, typ string
+			if err := rows.Scan(&name, &typ); err != nil {
+				rows.Close()
+				return fmt.Errorf("app tables: %w", err)
+			}
+			got[name] = typ
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("app tables: %w", err)
+		}
+		for name, typ := range got {
+			if want[name] != typ {
+				return fmt.Errorf("app tables: the schema holds a table %q that is not the app's (its column %q, %s): give the app a schema of its own (search_path in the DSN)", table, name, typ)
+			}
+		}
+		for name := range want {
+			if _, ok := got[name]; !ok {
+				return fmt.Errorf("app tables: the schema holds a table %q that is not the app's (no column %q): give the app a schema of its own (search_path in the DSN)", table, name)
+			}
+		}
+	}
 	return tx.Commit()
+}
+
+var (
+	createTable = regexp.MustCompile(`(?s)CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);`)
+	columnDef   = regexp.MustCompile(`(?m)^\s*(\w+)\s+(TEXT|BIGINT|BYTEA)\b`)
+)
+
+// appColumns reads the tables of the app's PostgreSQL schema and their
+// columns, as information_schema names their types (text, bigint, bytea).
+func appColumns(pg string) map[string]map[string]string {
+	tables := map[string]map[string]string{}
+	for _, m := range createTable.FindAllStringSubmatch(pg, -1) {
+		cols := map[string]string{}
+		for _, c := range columnDef.FindAllStringSubmatch(m[2], -1) {
+			cols[c[1]] = strings.ToLower(c[2])
+		}
+		tables[m[1]] = cols
+	}
+	return tables
 }
 
 var (
