@@ -77,8 +77,10 @@ type walkResult struct {
 // username, unlocking, removed), an authenticator app (the secret read
 // from the page, the codes computed by the walk), a login with its code,
 // logins with recovery codes down to the low-count warning, new codes,
-// the authenticator removed, and the account's deletion, after which its
-// login fails as a wrong password does. On every page it fails on a
+// the authenticator removed, sixteen idle minutes (the app's clock moved
+// on) after which the notes are locked, and the account's deletion behind
+// the step-up (a wrong password first), after which its login fails as a
+// wrong password does. On every page it fails on a
 // console error the walk did not expect (each expected one is named, with
 // its reason), on any 5xx answer, on a sideways scroll, on a missing
 // title and on a missing security header, and saves a full-page
@@ -122,15 +124,11 @@ func walkBrowser(t *testing.T, script string, vp browsertest.Viewport, services 
 	const actionTimeout = 15 * time.Second
 	s := browsertest.Start(t, browsertest.Options{Viewport: &vp, Timeout: 170 * time.Second, ActionTimeout: actionTimeout})
 	shots := screenshotDir(t, vp.Width)
-	var origin, storage string
-	var logs *syncBuffer
+	storage := "SQLite"
 	if services {
 		storage = "PostgreSQL and Redis"
-		origin, logs = walkServicesApp(t)
-	} else {
-		storage = "SQLite"
-		origin, _, logs = browserApp(t, walkClients)
 	}
+	origin, logs := walkApp(t, services)
 	ctx, cancel := context.WithTimeout(context.Background(), 160*time.Second)
 	defer cancel()
 	arg := map[string]any{
@@ -220,19 +218,28 @@ func screenshotDir(t *testing.T, width int) string {
 	return dir
 }
 
-// walkServicesApp starts a new app for the walk on PostgreSQL (a schema of
-// its own) and Redis (a key prefix of its own), served as browserApp
-// serves one, through walkClients.
-func walkServicesApp(t *testing.T) (origin string, logs *syncBuffer) {
+// walkApp starts a new app for the walk, on SQLite (a file of its own)
+// or, with services, on PostgreSQL (a schema of its own) and Redis (a key
+// prefix of its own), served at a localhost origin through walkClients,
+// its log at debug level in logs. Its clock is the real one, moved ahead
+// by the walk (walkClients' /_walk/advance) to pass idle time.
+func walkApp(t *testing.T, services bool) (origin string, logs *syncBuffer) {
 	t.Helper()
-	dsn, _, _ := testSchema(t)
-	redisURL, prefix, _ := testRedis(t)
+	dir := t.TempDir()
+	cfg := config{DBPath: filepath.Join(dir, "webapp.db"), TOTPKeyPath: filepath.Join(dir, "totp-key"),
+		InsecureCookies: true, VaultKDF: kdf.InteractiveParams()}
+	if services {
+		cfg.PostgresDSN, _, _ = testSchema(t)
+		cfg.RedisURL, cfg.RedisPrefix, _ = testRedis(t)
+	}
+	var ahead atomic.Int64 // how far the app's clock is ahead of the real one
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
 	logs = &syncBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var h atomic.Pointer[http.Handler]
-	origin = browsertest.ServeLocalhost(t, walkClients(func() http.Handler { return *h.Load() }))
-	app, cleanup, err := newApp(config{PostgresDSN: dsn, RedisURL: redisURL, RedisPrefix: prefix, TOTPKeyPath: filepath.Join(t.TempDir(), "totp-key"),
-		InsecureCookies: true, VaultKDF: kdf.InteractiveParams(), Origin: origin,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	origin = browsertest.ServeLocalhost(t, walkClients(&ahead, func() http.Handler { return *h.Load() }))
+	cfg.Origin = origin
+	app, cleanup, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,9 +255,21 @@ func walkServicesApp(t *testing.T) (origin string, logs *syncBuffer) {
 // walkClients serves the app with the client address each request names
 // in X-Walk-Client (the walk gives each login an address of its own: it
 // logs in more often than the login limit allows one address), removing
-// the header; requests without it come from where they come.
-func walkClients(app func() http.Handler) http.Handler {
+// the header; requests without it come from where they come. It also
+// answers POST /_walk/advance?by=DURATION itself, moving the app's clock
+// (ahead) forward: the walk's way to let time pass.
+func walkClients(ahead *atomic.Int64, app func() http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_walk/advance" {
+			d, err := time.ParseDuration(r.URL.Query().Get("by"))
+			if r.Method != http.MethodPost || err != nil || d <= 0 {
+				http.Error(w, "POST /_walk/advance?by=DURATION", http.StatusBadRequest)
+				return
+			}
+			ahead.Add(int64(d))
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if c := r.Header.Get("X-Walk-Client"); c != "" {
 			ip, err := netip.ParseAddr(c)
 			if err != nil {

@@ -704,16 +704,36 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     check(at(p) === '/2fa' && text.includes('Two-factor authentication is off'), 'the authenticator removed', { url: at(p), text });
     await snap(p, 'twofactor-removed');
 
+    // Sixteen idle minutes (the app's clock moved on): the notes lock by
+    // themselves; unlocked, they are back. The password was entered long
+    // ago now: deleting the account asks for it again (the step-up).
+    phase('idle');
+    const res = await p.request.post(o + '/_walk/advance?by=16m');
+    check(res.status() === 204, 'the app\'s clock moved on', res.status());
+    await go(p, '/notes');
+    check(at(p) === '/unlock', 'after 16 idle minutes the notes are locked', at(p));
+    await snap(p, 'unlock-idle');
+    await p.fill('form[action="/unlock"] input[name=password]', password);
+    await submit(p, 'form[action="/unlock"] button');
+    check(at(p) === '/notes' && (await main(p)).includes('Travel plans 2027'), 'unlocked again', at(p));
+
     // Account deletion, then the login fails as a wrong password does.
     phase('delete');
     await nav(p, () => p.click('header a[href="/account"]'));
     await snap(p, 'account');
     await p.fill('form[action="/account/delete"] input[name=confirm]', user);
     await submit(p, 'form[action="/account/delete"] button');
+    check(at(p) === '/reauth?next=%2Faccount', 'deleting asks for the password again, after 16 minutes', at(p));
     if (at(p).startsWith('/reauth')) {
-      check(false, 'deleting asked to confirm, minutes after a login', at(p));
+      await snap(p, 'reauth');
+      allow(p, status4xx(401), 'a wrong password at the step-up answers 401');
+      await p.fill('form[action="/reauth"] input[name=password]', arg.wrongPassword);
+      st = await submit(p, 'form[action="/reauth"] button');
+      check(st === 401 && (await main(p)).includes('Wrong password'), 'a wrong password at the step-up is refused', st);
+      await snap(p, 'reauth-wrong');
       await p.fill('form[action="/reauth"] input[name=password]', password);
       await submit(p, 'form[action="/reauth"] button');
+      check(at(p) === '/account', 'the step-up returns to the Account page', at(p));
       await p.fill('form[action="/account/delete"] input[name=confirm]', user);
       await submit(p, 'form[action="/account/delete"] button');
     }
