@@ -433,10 +433,10 @@ func TestR15EveryQueryRebinds(t *testing.T) {
 				t.Fatal(err)
 			}
 			checked++
-			if strings.Contains(q, "$") { // written for PostgreSQL alone (storage.go)
+			if strings.Contains(q, "$") && !strings.Contains(q, "?") { // written for PostgreSQL alone (storage.go)
 				return true
 			}
-			for _, bad := range []string{"/*", "E'", "e'", "??", "?|", "?&", "\\"} {
+			for _, bad := range []string{"/*", "E'", "e'", "$", "??", "?|", "?&", "\\"} {
 				if strings.Contains(q, bad) {
 					t.Errorf("%s: query %q holds %q, which rebindDollar does not read", pos, q, bad)
 				}
