@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -453,5 +454,51 @@ func TestR15EveryQueryRebinds(t *testing.T) {
 	}
 	if checked < 30 {
 		t.Fatalf("only %d queries found: the test no longer sees the app's queries", checked)
+	}
+}
+
+// pgx's default sslmode (prefer) falls back to plain TCP and checks no
+// certificate; redis:// is plain TCP: to a database on another machine,
+// someone on the network reads and changes what the app stores, and the
+// password. The documented DSN and URL had no word of it. Now the app
+// warns at start (webapp.storage_unprotected) for a host not on this
+// machine without a verified TLS connection.
+func TestR15StorageOverTheNetworkWarned(t *testing.T) {
+	t.Parallel()
+	for dsn, want := range map[string]bool{
+		"postgres://u:pw@db.example:5432/d":                          true,
+		"postgres://u:pw@db.example:5432/d?sslmode=prefer":           true,
+		"postgres://u:pw@db.example:5432/d?sslmode=require":          true,
+		"postgres://u:pw@db.example:5432/d?sslmode=disable":          true,
+		"postgres://u:pw@db.example:5432/d?sslmode=verify-full":      false,
+		"host=db.example sslmode=verify-full":                        false,
+		"postgres://u:pw@127.0.0.1:5432/d?sslmode=disable":           false,
+		"postgres://u:pw@localhost:5432/d":                           false,
+		"postgres://u:pw@[::1]:5432/d":                               false,
+		"host=/var/run/postgresql":                                   false,
+		"postgres://u:pw@127.0.0.1,db.example:5432/d?sslmode=prefer": true,
+	} {
+		pcfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, got := postgresUnverified(pcfg); got != want {
+			t.Errorf("%s: unverified %v, want %v", dsn, got, want)
+		}
+	}
+	for rawURL, want := range map[string]bool{
+		"redis://192.0.2.1:6379/0?dial_timeout=10ms&max_retries=-1":                   true,
+		"rediss://192.0.2.1:6379/0?dial_timeout=10ms&max_retries=-1&skip_verify=true": true,
+		"rediss://192.0.2.1:6379/0?dial_timeout=10ms&max_retries=-1":                  false,
+		"redis://127.0.0.1:1/0?dial_timeout=10ms&max_retries=-1":                      false,
+		"unix:///nonexistent/redis.sock?dial_timeout=10ms&max_retries=-1":             false,
+	} {
+		var logs syncBuffer
+		if _, _, err := openRedis(t.Context(), rawURL, "", slog.New(slog.NewTextHandler(&logs, nil))); err == nil {
+			t.Fatalf("%s: connected", rawURL)
+		}
+		if got := strings.Contains(logs.String(), "webapp.storage_unprotected"); got != want {
+			t.Errorf("%s: warned %v, want %v\n%s", rawURL, got, want, logs.String())
+		}
 	}
 }

@@ -69,6 +69,11 @@
 // -redis, those stay in SQL. The app talks to the one Redis server at the
 // URL's address (not through Sentinel, nor to a Redis Cluster).
 //
+// To a PostgreSQL or a Redis on another machine, use TLS that checks the
+// server: sslmode=verify-full in the DSN (pgx's default, prefer, falls
+// back to plain TCP and checks no certificate) and rediss://; the app
+// warns at start (webapp.storage_unprotected) otherwise.
+//
 // A flag wins over its environment variable. Prefer the variables for a
 // DSN or a URL that holds a password: other users of the machine can read
 // command lines. The TOTP key file is in no database: give every instance

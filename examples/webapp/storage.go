@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -107,7 +111,7 @@ func openStores(ctx context.Context, cfg config) (_ keyholdStores, _ *appDB, _ f
 			return keyholdStores{}, nil, nil, err
 		}
 		closers = append(closers, sqlStore.Close)
-		if db, err = openPostgresAppDB(ctx, cfg.PostgresDSN); err != nil {
+		if db, err = openPostgresAppDB(ctx, cfg.PostgresDSN, cfg.Logger); err != nil {
 			return keyholdStores{}, nil, nil, err
 		}
 	} else {
@@ -127,7 +131,7 @@ func openStores(ctx context.Context, cfg config) (_ keyholdStores, _ *appDB, _ f
 		ChallengeStore: sqlStore, SessionStore: sqlStore, RefreshStore: sqlStore, RateStore: sqlStore, LockoutStore: sqlStore,
 	}
 	if cfg.RedisURL != "" {
-		rs, closeRedis, err := openRedis(ctx, cfg.RedisURL, cfg.RedisPrefix)
+		rs, closeRedis, err := openRedis(ctx, cfg.RedisURL, cfg.RedisPrefix, cfg.Logger)
 		if err != nil {
 			return keyholdStores{}, nil, nil, err
 		}
@@ -142,10 +146,14 @@ func openStores(ctx context.Context, cfg config) (_ keyholdStores, _ *appDB, _ f
 // prefix (DefaultRedisPrefix if empty), and a function that closes the
 // client. It pings the server, so that a wrong URL fails at start-up.
 // Errors never quote the URL, which may hold a password.
-func openRedis(ctx context.Context, rawURL, prefix string) (*redisstore.Store, func() error, error) {
+func openRedis(ctx context.Context, rawURL, prefix string, logger *slog.Logger) (*redisstore.Store, func() error, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, nil, errors.New("cannot parse the Redis URL (redis://[user:password@]host:port/db, or rediss:// for TLS; the parser's message is withheld: it may quote the password)")
+	}
+	if host, _, _ := net.SplitHostPort(opts.Addr); opts.Network != "unix" && !localHost(host) && !verifiedTLS(opts.TLSConfig) {
+		logger.Warn("webapp.storage_unprotected", "store", "redis", "addr", opts.Addr,
+			"reason", "the sessions and the Redis password cross the network without a verified TLS connection: use rediss:// (without skip_verify)")
 	}
 	// Requests' deadlines reach the Redis calls (see redisstore's
 	// "Contexts").
@@ -375,10 +383,14 @@ func openAppDB(ctx context.Context, path string) (*appDB, error) {
 // connection's search_path puts them, next to keyhold's. Two instances
 // starting together take turns (an advisory lock held for the
 // transaction), so neither trips over the other's CREATE.
-func openPostgresAppDB(ctx context.Context, dsn string) (*appDB, error) {
+func openPostgresAppDB(ctx context.Context, dsn string, logger *slog.Logger) (*appDB, error) {
 	pcfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, errors.New("cannot parse the PostgreSQL DSN (the parser's message is withheld: it may quote the password)")
+	}
+	if host, ok := postgresUnverified(pcfg); ok {
+		logger.Warn("webapp.storage_unprotected", "store", "postgres", "host", host,
+			"reason", "the connection may go without TLS, or without checking the server's certificate (sslmode prefer, the default, allow, require or disable): someone on the network could read and change what the app stores, and the password; use sslmode=verify-full")
 	}
 	db := stdlib.OpenDB(*pcfg)
 	db.SetMaxOpenConns(8)
@@ -484,4 +496,37 @@ func postgresSchema(sqlite string) string {
 	s := strictTables.ReplaceAllString(sqlite, ");")
 	s = blobType.ReplaceAllString(s, "BYTEA")
 	return integerType.ReplaceAllString(s, "BIGINT")
+}
+
+// postgresUnverified returns a host of pcfg (the primary or a fallback)
+// that is not on this machine and that pgx may reach without TLS or
+// without checking its certificate: every sslmode but verify-ca and
+// verify-full (pgx checks verify-ca's chain itself, in
+// VerifyPeerCertificate).
+func postgresUnverified(pcfg *pgx.ConnConfig) (string, bool) {
+	if !localHost(pcfg.Host) && !verifiedTLS(pcfg.TLSConfig) {
+		return pcfg.Host, true
+	}
+	for _, f := range pcfg.Fallbacks {
+		if !localHost(f.Host) && !verifiedTLS(f.TLSConfig) {
+			return f.Host, true
+		}
+	}
+	return "", false
+}
+
+// localHost reports a host on this machine: localhost, a loopback
+// address, or a Unix socket's directory.
+func localHost(host string) bool {
+	if strings.HasPrefix(host, "/") || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// verifiedTLS reports a TLS configuration that checks the server's
+// certificate.
+func verifiedTLS(c *tls.Config) bool {
+	return c != nil && (!c.InsecureSkipVerify || c.VerifyPeerCertificate != nil)
 }
