@@ -237,7 +237,11 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	// CrossOriginProtection refuses state-changing requests that browsers
 	// mark as cross-site (Sec-Fetch-Site, or an Origin that is not ours):
 	// the forms need no CSRF token. Every state change is a POST.
-	h := session.SecurityHeaders(session.Headers{TrustedProxies: cfg.TrustedProxies}, a.styledErrors(http.NewCrossOriginProtection().Handler(a.m.Handler(a.routes()))))
+	inner := a.styledErrors(http.NewCrossOriginProtection().Handler(a.m.Handler(a.routes())))
+	if cfg.InsecureCookies && !strings.HasPrefix(strings.ToLower(cfg.Origin), "https://") { // plain HTTP on loopback: only for this machine's own names
+		inner = loopbackHostOnly(inner)
+	}
+	h := session.SecurityHeaders(session.Headers{TrustedProxies: cfg.TrustedProxies}, inner)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		h.ServeHTTP(w, r)

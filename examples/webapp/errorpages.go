@@ -82,6 +82,8 @@ func errorMessage(status int) string {
 		return "What you sent is too large for this app (the limit is 1 MB). Please make it shorter and try again."
 	case http.StatusTooManyRequests:
 		return "Too many requests. Please wait a moment and try again."
+	case http.StatusMisdirectedRequest:
+		return "This app answers only at localhost or a loopback address in development mode. Please open it at the address it printed when it started."
 	case http.StatusServiceUnavailable:
 		return "We are busy right now. Please try again in a few seconds."
 	}
