@@ -17,6 +17,7 @@ import (
 	"github.com/keyhold/keyhold/ratelimit"
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage/memstore"
+	"github.com/keyhold/keyhold/totp"
 	"github.com/keyhold/keyhold/vault"
 )
 
@@ -30,14 +31,27 @@ import (
 //
 //   - a user without a second factor is logged in and unlocked, as a
 //     password login would have them;
-//   - a user with a TOTP authenticator is not: the recovery key is one
-//     factor, so they are sent to the normal login, which asks for the new
-//     password and then the code.
+//   - a user with a TOTP authenticator is not logged in either: the form
+//     asked for their code (or a login recovery code), which was checked
+//     before anything else, and they are sent to the normal login, which
+//     asks for the new password and then the code.
+//
+// The recovery key is one factor. A user who turned on a second factor
+// must give it too, and it is checked first (forgotSecondFactor): a code
+// that is missing, wrong, replayed or locked out means that the key is
+// not tried on the user's vault at all (it is tried on the dummy vault,
+// for the same work), so a stolen key alone spends nothing, writes
+// nothing and ends no session. A user whose only second factor is a
+// passkey cannot give it here: the form refuses them, and they sign in
+// with the passkey and set a new password on the Account page
+// (settings.go). The form always has the optional code field, so asking
+// for it tells nobody which accounts have two-factor on.
 //
 // The form is limited per address with the login's limit, and each
-// attempt goes through the account's lockout like a password: an unknown
-// user, a wrong key and a locked account get one answer, after the same
-// work (forgotDummy).
+// attempt goes through the account's lockout like a password, its code
+// through the code lockout like any code: an unknown user, a wrong key, a
+// missing or wrong code and a locked account get one answer, after the
+// same work (forgotDummy, forgotSecondFactor).
 
 // forgotPages are this flow's templates, parsed like app.go's pages.
 var forgotPages = []string{"forgot", "forgotdone"}
@@ -50,7 +64,13 @@ func init() {
 
 // errForgot is the one answer to a failed recovery: an unknown user, a
 // wrong or spent key and a locked account look the same.
-const errForgot = "That username and recovery key do not match. Nothing was changed."
+const errForgot = "That username, recovery key and code do not match. Nothing was changed, and your recovery key was not used. " +
+	"If you turned on two-factor, enter a code from your authenticator app or one of your login recovery codes. " +
+	"If you sign in with a passkey, sign in with it instead and set a new password on your Account page."
+
+// maxCodeInput bounds the code field: a TOTP code is 6 or 8 digits, a
+// login recovery code 39 characters.
+const maxCodeInput = 128
 
 // maxRecoveryKeyInput bounds the key field: a key is 39 characters
 // (eight groups of four, dashes between); anything much longer is wrong.
@@ -127,7 +147,67 @@ func (a *app) forgotDummy(ctx context.Context, key string) error {
 	return err
 }
 
-// forgot takes the username, a vault recovery key and the new password.
+// forgotSecondFactor checks the second factor of the user's account
+// before the recovery key is tried, and reports whether the reset may go
+// on: the user has none (no authenticator, no passkey), or code is a
+// right TOTP code (totp.Authenticator.Verify) or login recovery code
+// (UseRecoveryCode; told apart by length), checked for this user through
+// the code lockout (counted, a replayed code refused, a locked account
+// refused after the same work). A user whose only second factor is a
+// passkey gets false: this form cannot check a passkey.
+//
+// userID "" is an unknown user, or a locked account (the password
+// lockout's Dummy): the same reads are done for forgotDummyUser, which has
+// no factor, and the answer is false. The code is then not checked on
+// any real account (a locked account's code is not spent either).
+func (a *app) forgotSecondFactor(ctx context.Context, r *http.Request, userID, code string) (bool, error) {
+	id := userID
+	if id == "" {
+		id = forgotDummyUser
+	}
+	if len(code) > maxCodeInput {
+		code = "" // a wrong code, checked and counted as any other
+	}
+	totpOn, err := a.auth.Enrolled(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	// The code is checked whether or not the user has an authenticator
+	// (without one it is ErrNotEnrolled after the same read), so that
+	// every attempt makes the same calls.
+	if compact := strings.NewReplacer(" ", "", "-", "").Replace(code); len(compact) > 8 {
+		_, err = a.auth.UseRecoveryCode(ctx, id, code, a.codeSource(r, id))
+	} else {
+		err = a.auth.Verify(ctx, id, code, a.codeSource(r, id))
+	}
+	if err != nil && !errors.Is(err, ratelimit.ErrRejected) && !errors.Is(err, totp.ErrNotEnrolled) {
+		return false, err // the store failed: refused (fail closed)
+	}
+	hasPasskey, _, perr := a.passkeyInfo(ctx, id)
+	if perr != nil {
+		return false, perr
+	}
+	switch {
+	case userID == "":
+		return false, nil
+	case totpOn:
+		// A right code, or not: a wrong, replayed, missing or locked-out
+		// one, or ErrNotEnrolled for a kind the user has not (recovery
+		// codes) or no longer has (removed meanwhile: refused all the
+		// same; the next attempt sees the account as it is).
+		if err != nil {
+			a.log.InfoContext(ctx, "webapp.forgot.code_failed", "user", userID, "locked", errors.Is(err, ratelimit.ErrLocked))
+		}
+		return err == nil, nil
+	case hasPasskey: // a passkey only: this form cannot check it
+		a.log.InfoContext(ctx, "webapp.forgot.passkey_user", "user", userID)
+		return false, nil
+	}
+	return true, nil
+}
+
+// forgot takes the username, a vault recovery key, the code of a second
+// factor if the user has one, and the new password.
 //
 // The new password is checked against the policy first, so a weak one
 // does not spend the key. Then, once the key has opened the vault (and is
@@ -144,6 +224,7 @@ func (a *app) forgotDummy(ctx context.Context, key string) error {
 func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
 	name := formUsername(r)
 	key := strings.TrimSpace(r.PostFormValue("key"))
+	code := strings.TrimSpace(r.PostFormValue("code"))
 	next := []byte(r.PostFormValue("password"))
 	defer clear(next)
 	if len(key) > maxRecoveryKeyInput {
@@ -161,6 +242,9 @@ func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
 		return refuse(http.StatusBadRequest, "Nothing was changed, and your recovery key was not used. "+policyMessage(pe))
 	}
 	if !validUsername.MatchString(name) { // no such user can exist
+		if _, err := a.forgotSecondFactor(ctx, r, "", code); err != nil {
+			return err
+		}
 		if err := a.forgotDummy(ctx, key); !errors.Is(err, vault.ErrUnlockFailed) {
 			return err
 		}
@@ -174,10 +258,18 @@ func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
 			err := a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
 			if errors.Is(err, sql.ErrNoRows) || (err == nil && stored == deletingMark) {
 				userID = ""
-				return a.forgotDummy(ctx, key)
+			} else if err != nil {
+				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
 			}
+			// The second factor first: without it the key is tried on
+			// the dummy vault only (the same work), and nothing of the
+			// user's is spent or written.
+			ok, err := a.forgotSecondFactor(ctx, r, userID, code)
 			if err != nil {
 				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
+			if !ok {
+				return a.forgotDummy(ctx, key)
 			}
 			if hook := hookForgotTry.Load(); hook != nil {
 				(*hook)(userID)
@@ -193,6 +285,9 @@ func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
 			// small, so that read is a fair share of it.
 			var id, hash string
 			if err := a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&id, &hash); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
+			if _, err := a.forgotSecondFactor(ctx, r, "", code); err != nil {
 				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
 			}
 			return a.forgotDummy(ctx, key)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"net/http"
 	"net/url"
 	"slices"
@@ -157,8 +158,15 @@ func TestForgotPasswordWrongKeyUnknownUserAlike(t *testing.T) {
 	expect(t, "ada's key still works", e.post(e.client(), "/forgot", forgotForm("ada", keys[0], newPassword)), 200, "")
 }
 
-// A user with an authenticator: the recovery key resets the password but
-// logs no one in; the normal login then asks for the code.
+// forgotFormCode is the form with the code of a second factor.
+func forgotFormCode(name, key, code, pw string) url.Values {
+	f := forgotForm(name, key, pw)
+	f.Set("code", code)
+	return f
+}
+
+// A user with an authenticator: the recovery key and a code reset the
+// password but log no one in; the normal login then asks for the code.
 func TestForgotPasswordTOTPUserNotLoggedIn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true)
@@ -167,7 +175,8 @@ func TestForgotPasswordTOTPUserNotLoggedIn(t *testing.T) {
 	secret, _ := e.enroll(c, "Phone")
 	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
 
-	r := e.post(c, "/forgot", forgotForm("ada", keys[0], newPassword))
+	e.clock.Advance(30 * time.Second) // the enrollment's code is used
+	r := e.post(c, "/forgot", forgotFormCode("ada", keys[0], e.code(secret), newPassword))
 	expect(t, "forgot", r, 200, "")
 	mustContain(t, "forgot", r, "second factor", `href="/login"`)
 	replacementKey(t, r, keys...)
@@ -297,4 +306,155 @@ func TestForgotPasswordOnPostgresAndRedis(t *testing.T) {
 	e.clock.Advance(15 * time.Minute)
 	expect(t, "old password", e.loginWith(e.client(), "ada", password), 401, "")
 	expect(t, "new password", e.loginWith(e.client(), "ada", newPassword), 303, "/notes")
+}
+
+// passwordHash reads the user's stored login hash.
+func passwordHash(t *testing.T, db *sql.DB, userID string) string {
+	t.Helper()
+	var h string
+	if err := db.QueryRow("SELECT password_hash FROM users WHERE id = ?", userID).Scan(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// forgotTries records the vaults the recovery keys are tried on (the
+// test must not run in parallel: the hook is the process's).
+func forgotTries(t *testing.T) func() []string {
+	var mu sync.Mutex
+	var tried []string
+	hook := func(id string) { mu.Lock(); tried = append(tried, id); mu.Unlock() }
+	hookForgotTry.Store(&hook)
+	t.Cleanup(func() { hookForgotTry.Store(nil) })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Clone(tried)
+		tried = tried[:0]
+		return out
+	}
+}
+
+// sameAnswer fails unless r is the answer an unknown user got (the name
+// typed aside).
+func sameAnswer(t *testing.T, what string, r, unknown result, name string) {
+	t.Helper()
+	expect(t, what, r, 401, "")
+	if strings.Replace(unknown.body, `value="nobody"`, `value="`+name+`"`, 1) != r.body {
+		t.Errorf("%s answers otherwise than an unknown user:\n%s\n---\n%s", what, r.body, unknown.body)
+	}
+}
+
+// A stolen recovery key alone does not reset the password of a user with
+// an authenticator: without the code (missing, wrong, a wrong login
+// recovery code) the answer is an unknown user's, the key is tried on the
+// dummy vault only (so it is not spent: it works afterwards), nothing is
+// written and no session ends, and each code is counted by the code
+// lockout (the owner reads the count on the Account page). With the right
+// code the key resets the password; that code, replayed, is refused; a
+// login recovery code works in its place, once.
+func TestForgotPasswordTOTPNeedsCode(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	keys := e.signup(c, "ada")
+	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"groceries"}, "body": {noteText}}), 303, "/notes")
+	secret, codes := e.enroll(c, "Phone") // c: logged in, unlocked
+	db := e.db()
+	userID := e.userID(db, "ada")
+	hashBefore := passwordHash(t, db, userID)
+	tries := forgotTries(t)
+
+	attacker := e.client()
+	e.clock.Advance(30 * time.Second) // the enrollment's code is used
+	unknown := e.post(attacker, "/forgot", forgotFormCode("nobody", keys[0], e.code(secret), newPassword))
+	expect(t, "unknown user", unknown, 401, "")
+	mustContain(t, "unknown user", unknown, "Nothing was changed", "two-factor", "passkey")
+	sameAnswer(t, "right key, no code", e.post(attacker, "/forgot", forgotForm("ada", keys[0], newPassword)), unknown, "ada")
+	sameAnswer(t, "right key, wrong code", e.post(attacker, "/forgot", forgotFormCode("ada", keys[0], wrongCode(e.code(secret)), newPassword)), unknown, "ada")
+	sameAnswer(t, "right key, wrong recovery code", e.post(attacker, "/forgot", forgotFormCode("ada", keys[0], "0000-0000-0000-0000-0000-0000-0000-0000", newPassword)), unknown, "ada")
+	if got := tries(); !slices.Equal(got, []string{forgotDummyUser, forgotDummyUser, forgotDummyUser, forgotDummyUser}) {
+		t.Errorf("vaults tried %q, want the dummy's only", got)
+	}
+	if h := passwordHash(t, db, userID); h != hashBefore {
+		t.Error("the login hash was written")
+	}
+	if u, err := e.vaultOf(userID, password); err != nil {
+		t.Errorf("the vault no longer opens with the password: %v", err)
+	} else {
+		u.Lock()
+	}
+	expect(t, "ada's session after the refusals", e.get(c, "/notes"), 200, "")
+	mustContain(t, "account page", e.get(c, "/account"),
+		"<strong>Authenticator and recovery codes.</strong> 3 wrong codes on your account")
+	if strings.Contains(e.logs.String(), "webapp.forgot.key_used") {
+		t.Error("a key was used")
+	}
+
+	// The right code: the same key (not spent) resets the password.
+	e.clock.Advance(15 * time.Minute) // the per-address limit
+	code := e.code(secret)
+	done := e.post(attacker, "/forgot", forgotFormCode("ada", keys[0], code, newPassword))
+	expect(t, "right key and code", done, 200, "")
+	mustContain(t, "right key and code", done, "Your password is changed", "second factor")
+	replacement := replacementKey(t, done, keys...)
+	if got := tries(); !slices.Equal(got, []string{userID}) {
+		t.Errorf("vaults tried %q, want ada's", got)
+	}
+	expect(t, "ada's session after the reset", e.get(c, "/notes"), 303, "/login?ended=1")
+
+	// The code again, within its 30 seconds: refused; the replacement key
+	// is not spent.
+	second := "a second new password for ada"
+	sameAnswer(t, "replayed code", e.post(attacker, "/forgot", forgotFormCode("ada", replacement, code, second)), unknown, "ada")
+	if got := tries(); !slices.Equal(got, []string{forgotDummyUser}) {
+		t.Errorf("vaults tried %q, want the dummy's", got)
+	}
+	// A login recovery code in the code's place: once.
+	r := e.post(attacker, "/forgot", forgotFormCode("ada", replacement, strings.ToLower(codes[0]), second))
+	expect(t, "recovery code", r, 200, "")
+	replacement2 := replacementKey(t, r, append(keys, replacement)...)
+	sameAnswer(t, "used recovery code", e.post(attacker, "/forgot", forgotFormCode("ada", replacement2, codes[0], newPassword)), unknown, "ada")
+
+	e.clock.Advance(15 * time.Minute)
+	b := e.client()
+	expect(t, "the first new password", e.loginWith(b, "ada", newPassword), 401, "")
+	expect(t, "the second new password", e.loginWith(b, "ada", second), 303, "/login/2fa")
+	expect(t, "code", e.post(b, "/login/2fa", url.Values{"code": {e.code(secret)}}), 303, "/unlock?after=2fa")
+	expect(t, "unlock", e.post(b, "/unlock", url.Values{"password": {second}}), 303, "/notes")
+	mustContain(t, "notes", e.get(b, "/notes"), "groceries")
+}
+
+// A user whose only second factor is a passkey: this form cannot check
+// it, so it refuses them as it refuses an unknown user, trying the key on
+// the dummy vault only; they sign in with the passkey, unlock, and set a
+// new password on the Account page without the old one.
+func TestForgotPasswordPasskeyUser(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	keys := e.signup(c, "ada")
+	pk := e.addSoftPasskey(c, "Laptop")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	tries := forgotTries(t)
+
+	unknown := e.post(c, "/forgot", forgotForm("nobody", keys[0], newPassword))
+	mustContain(t, "form", e.get(c, "/forgot"), `name="code"`, "Account page")
+	sameAnswer(t, "passkey user", e.post(c, "/forgot", forgotForm("ada", keys[0], newPassword)), unknown, "ada")
+	if got := tries(); !slices.Equal(got, []string{forgotDummyUser, forgotDummyUser}) {
+		t.Errorf("vaults tried %q, want the dummy's only", got)
+	}
+
+	// The way in: the passkey, then the password (the soft passkey has no
+	// PRF) ... which this user has forgotten; a recovery key unlocks too,
+	// but this test knows the password: it unlocks with it.
+	o := parseOptions(t, "login begin", e.api(c, "/passkey/login/begin", "", ""))
+	if r := e.api(c, "/passkey/login/finish", pk.assert(o.PublicKey.Challenge, false), ""); r.code != 200 || r.ans.Next != "/unlock?after=passkey" {
+		t.Fatalf("passkey login: %d %s", r.code, r.raw)
+	}
+	expect(t, "unlock", e.post(c, "/unlock", url.Values{"password": {password}}), 303, "/notes")
+	page := e.get(c, "/account")
+	mustContain(t, "account page", page, `action="/account/password/set"`)
+	expect(t, "set a new password", e.post(c, "/account/password/set", url.Values{"new": {newPassword}}), 303, "/account?changed=password")
+	e.clock.Advance(15 * time.Minute)
+	expect(t, "the old password", e.loginWith(e.client(), "ada", password), 401, "")
+	expect(t, "the new password", e.loginWith(e.client(), "ada", newPassword), 303, "/notes")
 }

@@ -47,6 +47,9 @@ type settingsView struct {
 	KnownDevice bool
 	// Banner is lockoutBanner's one line, or "".
 	Banner string
+	// SetPassword: the session may set a new password without the
+	// current one (setPassword): it is multi-factor and unlocked.
+	SetPassword bool
 	// Rotation is where the master key's rotation stands.
 	Rotation rotationState
 	// Reseal is the result of a re-encryption run (the streamed page).
@@ -116,6 +119,7 @@ func (a *app) settingsRoutes(mux *http.ServeMux, handle func(string, handler, fu
 	// step-up have, before any KDF run.
 	limited := a.settingsLimited(fresh)
 	handle("POST /account/password", a.changePassword, limited)
+	handle("POST /account/password/set", a.setPassword, limited)
 	handle("GET /account/rotate", a.rotatePage, a.m.RequireLogin)
 	handle("POST /account/rotate", a.rotate, limited)
 	handle("POST /account/rotate/reseal", a.reseal, fresh)
@@ -175,7 +179,7 @@ func (a *app) settings(r *http.Request) (*settingsView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &settingsView{}
+	v := &settingsView{SetPassword: info.MultiFactor && info.Unlocked}
 	if v.Lockout, v.KnownDevice, err = a.lockoutNotes(r, info.UserID, name); err != nil {
 		return nil, err
 	}
@@ -439,6 +443,120 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := a.lockout.Reset(ctx, name); err != nil {
 		a.log.WarnContext(ctx, "webapp.password_change.lockout_reset_failed", "user", info.UserID, "error", err)
+	}
+	if err := a.knownDevices.Remember(w, name); err != nil {
+		return err
+	}
+	return redirect(w, r, "/account?changed=password")
+}
+
+// hookSetPasswordWrites, when set (by tests), runs between setPassword's
+// two writes (the login hash's, then the vault's).
+var hookSetPasswordWrites atomic.Pointer[func(userID string)]
+
+// setPassword sets a new password without the current one, for a user
+// who proved more than a password: the session is fresh (RequireFresh,
+// through settingsLimited), multi-factor (a passkey, or the password and a
+// TOTP code) and unlocked, so the vault's master key is at hand
+// (a.m.Unlocked) and vault.SetPassphrase re-wraps it under the new
+// password. It is how a user who signed in with a passkey, and forgot the
+// password, sets a new one.
+//
+// The order of the two writes: the login hash first, written only over
+// the hash read at the start (a compare-and-swap), then the vault's
+// passphrase. The hash's compare-and-swap is the check that no other
+// change (a password change, a reset by recovery key, a deletion) came
+// in meanwhile: done first, a change that lost that race writes nothing
+// at all. If the process stops between the writes, or SetPassphrase
+// refuses (ErrConflict: the vault changed since this session unlocked
+// it), the login takes the new password and the vault still opens with
+// the old one and with the passkey or recovery key the user has: this
+// session (or, after lock and unlock, a new one) sends this form again,
+// which needs no old password, and finishes. The other order would leave
+// the vault on the new password with a login hash that the losing
+// compare-and-swap left on another one.
+func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
+	info, _ := a.m.Current(r.Context()) // RequireFresh ran
+	refuse := func(status int, msg string) error {
+		return a.renderAccount(w, r, status, pageData{Error: msg})
+	}
+	if !info.MultiFactor {
+		a.log.InfoContext(r.Context(), "webapp.password_set.refused", "user", info.UserID, "reason", "single_factor")
+		return refuse(http.StatusForbidden, "Your password was not changed. Setting a new password without your current one needs a sign-in with a passkey, or with your password and an authenticator code: change it with your current password instead.")
+	}
+	u, err := a.m.Unlocked(r.Context())
+	if errors.Is(err, session.ErrLocked) {
+		return refuse(http.StatusForbidden, "Your password was not changed. Unlock your notes first (with your passkey or a recovery key), then set a new password.")
+	}
+	if err != nil {
+		return err
+	}
+	var name, stored string
+	if err := a.db.QueryRowContext(r.Context(), "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored); err != nil {
+		return err
+	}
+	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
+	next := []byte(r.PostFormValue("new"))
+	defer clear(next)
+	if err := a.policy.Check(ctx, next, kdf.PolicyContext{Username: name, ServiceName: "keyhold-webapp"}); err != nil {
+		pe, ok := errors.AsType[*kdf.PolicyError](err)
+		if !ok {
+			return err
+		}
+		return refuse(http.StatusBadRequest, "Your password was not changed. "+policyMessage(pe))
+	}
+	const relock = "Your notes' key changed since you unlocked them. Lock your notes and unlock them again, then set your password again."
+	// A session holding an older key than the vault's (a rotation cut
+	// short) would get ErrConflict from SetPassphrase: refused before any
+	// write.
+	slots, err := a.vault.Slots(ctx, info.UserID)
+	if err != nil {
+		return err
+	}
+	for _, sl := range slots {
+		if sl.KeyVersion > u.KeyVersion() {
+			return refuse(http.StatusConflict, "Your password was not changed. "+relock)
+		}
+	}
+	hash, err := a.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	// From here on the change runs to its end even if the client goes.
+	ctx = context.WithoutCancel(ctx)
+	// 1. The login hash, over the one read above.
+	res, err := a.db.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", hash, info.UserID, stored)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return refuse(http.StatusConflict, "Your password was changed elsewhere while you set it here. Nothing was changed by this form: reload the page and try again.")
+	}
+	if hook := hookSetPasswordWrites.Load(); hook != nil {
+		(*hook)(info.UserID)
+	}
+	// 2. The vault.
+	if err := a.vault.SetPassphrase(ctx, u, next); err != nil {
+		a.log.ErrorContext(ctx, "webapp.password_set.incomplete", "user", info.UserID, "error", err)
+		if errors.Is(err, vault.ErrConflict) {
+			return refuse(http.StatusConflict, "Your new password logs you in, but your notes still open with the old one. "+relock)
+		}
+		return &userError{status: http.StatusInternalServerError, msg: "Your new password logs you in, but your notes still open with the old one. Send the form again to finish."}
+	}
+	a.log.InfoContext(ctx, "webapp.password_set", "user", info.UserID)
+	a.notify(ctx, r, keyhold.PasswordChanged, info.UserID, "set without the old password")
+	if a.vault.Config().Notifier == nil { // else the vault sent it
+		a.notify(ctx, r, keyhold.PassphraseChanged, info.UserID, "")
+	}
+	// As after a password change: every other session ends, this one
+	// stays; the account's failure count starts again.
+	if err := a.m.RevokeOthers(ctx); err != nil {
+		return err
+	}
+	if err := a.lockout.Reset(ctx, name); err != nil {
+		a.log.WarnContext(ctx, "webapp.password_set.lockout_reset_failed", "user", info.UserID, "error", err)
 	}
 	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
