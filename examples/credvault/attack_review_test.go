@@ -806,11 +806,11 @@ func TestAttackDNSRebindingRefused(t *testing.T) {
 func TestAttackLoopbackHostNames(t *testing.T) {
 	t.Parallel()
 	for host, want := range map[string]bool{
-		"127.0.0.1": true, "127.0.0.1:8090": true, "127.1.2.3:1": true, "[::1]:8090": true, "::1": true, "[::1]": true,
-		"localhost": true, "LocalHost:8090": true, "localhost.:8090": true,
-		"": false, "attacker.example": false, "127.0.0.1.nip.io": false, "localhost.attacker.example:8090": false,
-		"127.0.0.1:8090.attacker.example": false, "[::1%25lo]:8090": false, "0.0.0.0:8090": false, "10.0.0.1": false,
-		"localhost:8090:1": false, "localhost:": false, "localhost:80a": false,
+		"127.0.0.1": true, "127.0.0.1:8091": true, "127.1.2.3:1": true, "[::1]:8091": true, "::1": true, "[::1]": true,
+		"localhost": true, "LocalHost:8091": true, "localhost.:8091": true,
+		"": false, "attacker.example": false, "127.0.0.1.nip.io": false, "localhost.attacker.example:8091": false,
+		"127.0.0.1:8091.attacker.example": false, "[::1%25lo]:8091": false, "0.0.0.0:8091": false, "10.0.0.1": false,
+		"localhost:8091:1": false, "localhost:": false, "localhost:80a": false,
 	} {
 		if got := loopbackHost(host); got != want {
 			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)

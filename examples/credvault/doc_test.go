@@ -35,7 +35,7 @@ func docBlock(t *testing.T, from, url string) string {
 	if len(lines) == 0 {
 		t.Fatalf("no shell lines after %q in main.go", from)
 	}
-	return strings.ReplaceAll(strings.Join(lines, "\n"), "http://127.0.0.1:8090", url)
+	return strings.ReplaceAll(strings.Join(lines, "\n"), "http://127.0.0.1:8091", url)
 }
 
 // runShell runs script with bash in dir, stdin given, and returns its
@@ -55,7 +55,7 @@ func runShell(t *testing.T, dir, script, stdin string) []string {
 }
 
 // The curl session of the package documentation works as written (against
-// a test server instead of :8090), and so does its import, with jq.
+// a test server instead of :8091), and so does its import, with jq.
 func TestDocCurlExamples(t *testing.T) {
 	t.Parallel()
 	testenv.LookPath(t, "bash", "apt-get install bash")

@@ -27,7 +27,7 @@
 //
 //	go run ./examples/credvault
 //
-// It listens on 127.0.0.1:8090 (-addr) over plain HTTP, which it serves
+// It listens on 127.0.0.1:8091 (-addr) over plain HTTP, which it serves
 // only on a loopback address (the session cookie then lacks the Secure
 // flag: session.Config.AllowInsecureCookies), and keeps everything in
 // ./credvault.db (-db), created with mode 0600.
@@ -75,7 +75,7 @@
 // it through the environment, as the import below does):
 //
 //	umask 077   # jar.txt will hold the session cookie
-//	J='Content-Type: application/json'; C='-sS -b jar.txt -c jar.txt'; B=http://127.0.0.1:8090
+//	J='Content-Type: application/json'; C='-sS -b jar.txt -c jar.txt'; B=http://127.0.0.1:8091
 //	curl $C -H "$J" $B/api/signup -d '{"username":"ada","password":"velvet otter learns calculus"}'
 //	curl $C -H "$J" $B/api/passphrase -d '{"passphrase":"Quartz-Lantern-47!"}'
 //	curl $C -H "$J" $B/api/credentials -d '{"site":"example.com","username":"ada@example.com","password":"s3cret!","notes":""}'
@@ -119,7 +119,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8090", "loopback address to listen on (plain HTTP)")
+	addr := flag.String("addr", "127.0.0.1:8091", "loopback address to listen on (plain HTTP)")
 	dbPath := flag.String("db", "credvault.db", "SQLite database file (created with mode 0600)")
 	flag.Parse()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
