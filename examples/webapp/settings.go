@@ -451,8 +451,10 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 }
 
 // hookSetPasswordWrites, when set (by tests), runs between setPassword's
-// two writes (the login hash's, then the vault's).
-var hookSetPasswordWrites atomic.Pointer[func(userID string)]
+// two writes (the login hash's, then the vault's); hookSetPasswordRead
+// after it read the login hash, before any write (a test changes the
+// password there, as another request would).
+var hookSetPasswordWrites, hookSetPasswordRead atomic.Pointer[func(userID string)]
 
 // setPassword sets a new password without the current one, for a user
 // who proved more than a password: the session is fresh (RequireFresh,
@@ -521,6 +523,9 @@ func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
 	hash, err := a.hasher.Hash(ctx, next)
 	if err != nil {
 		return err
+	}
+	if hook := hookSetPasswordRead.Load(); hook != nil {
+		(*hook)(info.UserID)
 	}
 	// From here on the change runs to its end even if the client goes.
 	ctx = context.WithoutCancel(ctx)

@@ -583,3 +583,158 @@ func TestAccountLockoutStatusCodes(t *testing.T) {
 		"4 of them came from your current address (127.0.0.1).",
 		"someone knows your password")
 }
+
+// A multi-factor session (the password and a TOTP code), unlocked, sets a
+// new password without the current one: the form appears only once the
+// notes are unlocked, the policy's reasons are shown, the other devices
+// are logged out, this one stays; afterwards the old password neither
+// logs in nor unlocks, and the new one does both.
+func TestSetPasswordWithoutCurrent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"groceries"}, "body": {noteText}}), 303, "/notes")
+	secret, _ := e.enroll(c, "Phone")
+	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
+	other := e.client()
+	e.loginPending(other)
+	expect(t, "other's code", e.post(other, "/login/2fa", url.Values{"code": {e.code(secret)}}), 303, "/unlock?after=2fa")
+
+	e.loginPending(c)
+	expect(t, "code", e.post(c, "/login/2fa", url.Values{"code": {e.code(secret)}}), 303, "/unlock?after=2fa")
+	set := func(pw string) result { return e.post(c, "/account/password/set", url.Values{"new": {pw}}) }
+	if p := e.get(c, "/account"); strings.Contains(p.body, `action="/account/password/set"`) {
+		t.Fatalf("the Account page of a locked session offers to set a password:\n%s", p.body)
+	}
+	r := set(newPassword)
+	expect(t, "set, locked", r, 403, "")
+	mustContain(t, "set, locked", r, "Unlock your notes first")
+	expect(t, "unlock", e.post(c, "/unlock", url.Values{"password": {password}}), 303, "/notes")
+
+	page := e.get(c, "/account")
+	mustContain(t, "account page", page, "Set a new password", `action="/account/password/set"`)
+	r = set("short")
+	expect(t, "weak new password", r, 400, "")
+	mustContain(t, "weak new password", r, "was not changed", "at least 15 characters")
+	expect(t, "set", set(newPassword), 303, "/account?changed=password")
+	mustContain(t, "after", e.get(c, "/account?changed=password"), "Your password is changed")
+	expect(t, "this device keeps its session and vault", e.get(c, "/notes"), 200, "")
+	expect(t, "the other device is logged out", e.get(other, "/notes"), 303, "/login?ended=1")
+
+	userID := e.userID(e.db(), "ada")
+	if _, err := e.vaultOf(userID, password); !errors.Is(err, vault.ErrUnlockFailed) {
+		t.Errorf("the vault with the old password: %v, want ErrUnlockFailed", err)
+	}
+	b := e.client()
+	e.clock.Advance(3 * time.Minute)
+	expect(t, "login with the old password", e.loginWith(b, "ada", password), 401, "")
+	expect(t, "login with the new password", e.loginWith(b, "ada", newPassword), 303, "/login/2fa")
+	expect(t, "code", e.post(b, "/login/2fa", url.Values{"code": {e.code(secret)}}), 303, "/unlock?after=2fa")
+	expect(t, "unlock with the old password", e.post(b, "/unlock", url.Values{"password": {password}}), 401, "")
+	expect(t, "unlock with the new password", e.post(b, "/unlock", url.Values{"password": {newPassword}}), 303, "/notes")
+	mustContain(t, "notes", e.get(b, "/notes"), "groceries")
+
+	logs := e.logs.String()
+	for _, event := range []string{"kind=password_changed", "kind=passphrase_changed", "msg=webapp.password_set "} {
+		if !strings.Contains(logs, event) {
+			t.Errorf("no %q in the log", event)
+		}
+	}
+	for _, secret := range []string{password, newPassword} {
+		if strings.Contains(logs, secret) {
+			t.Fatal("the log holds a password")
+		}
+	}
+}
+
+// A password-only session (fresh and unlocked) is not offered the form,
+// and its POST is refused: nothing is written.
+func TestSetPasswordNeedsMultiFactor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	db := e.db()
+	userID := e.userID(db, "ada")
+	before := passwordHash(t, db, userID)
+	if p := e.get(c, "/account"); p.code != 200 || strings.Contains(p.body, `action="/account/password/set"`) {
+		t.Fatalf("the Account page of a password-only session offers to set a password: %d\n%s", p.code, p.body)
+	}
+	r := e.post(c, "/account/password/set", url.Values{"new": {newPassword}})
+	expect(t, "set, one factor", r, 403, "")
+	mustContain(t, "set, one factor", r, "was not changed", "current one")
+	if passwordHash(t, db, userID) != before {
+		t.Error("the login hash was written")
+	}
+	u, err := e.vaultOf(userID, password)
+	if err != nil {
+		t.Fatalf("the vault with the password: %v", err)
+	}
+	u.Lock()
+	expect(t, "the password still logs in", e.loginWith(e.client(), "ada", password), 303, "/notes")
+	// Not fresh: the step-up first (before any check of the factors).
+	e.clock.Advance(6 * time.Minute)
+	expect(t, "not fresh", e.post(c, "/account/password/set", url.Values{"new": {newPassword}}), 303, "/reauth?next=%2Faccount")
+}
+
+// A crash between the two writes (the login hash's, then the vault's):
+// the new password logs in, the old one still unlocks, and the session,
+// still unlocked, sends the form again to finish.
+func TestSetPasswordCrashBetweenWrites(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	e.enroll(c, "Phone") // c is multi-factor now, and unlocked
+	stop := func(string) { panic("the process stops here") }
+	hookSetPasswordWrites.Store(&stop)
+	r := e.post(c, "/account/password/set", url.Values{"new": {newPassword}})
+	hookSetPasswordWrites.Store(nil)
+	expect(t, "stopped between the writes", r, 500, "")
+	userID := e.userID(e.db(), "ada")
+	e.clock.Advance(3 * time.Minute)
+	expect(t, "login with the old password", e.loginWith(e.client(), "ada", password), 401, "")
+	expect(t, "login with the new password", e.loginWith(e.client(), "ada", newPassword), 303, "/login/2fa")
+	if u, err := e.vaultOf(userID, password); err != nil {
+		t.Fatalf("the vault with the old password after the crash: %v", err)
+	} else {
+		u.Lock()
+	}
+	expect(t, "again", e.post(c, "/account/password/set", url.Values{"new": {newPassword}}), 303, "/account?changed=password")
+	u, err := e.vaultOf(userID, newPassword)
+	if err != nil {
+		t.Fatalf("the vault with the new password: %v", err)
+	}
+	u.Lock()
+}
+
+// A password changed by another request after the form read the login
+// hash: the form's compare-and-swap on the hash loses, and it writes
+// nothing (the vault keeps its passphrase).
+func TestSetPasswordLosesToAnotherChange(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	e.enroll(c, "Phone") // c is multi-factor now, and unlocked
+	db := e.db()
+	userID := e.userID(db, "ada")
+	other := "!another change's hash"
+	change := func(id string) {
+		if _, err := db.Exec("UPDATE users SET password_hash = ? WHERE id = ?", other, id); err != nil {
+			t.Error(err)
+		}
+	}
+	hookSetPasswordRead.Store(&change)
+	r := e.post(c, "/account/password/set", url.Values{"new": {newPassword}})
+	hookSetPasswordRead.Store(nil)
+	expect(t, "set, raced", r, 409, "")
+	mustContain(t, "set, raced", r, "changed elsewhere", "Nothing was changed")
+	if h := passwordHash(t, db, userID); h != other {
+		t.Errorf("the login hash is %q, want the other change's", h)
+	}
+	u, err := e.vaultOf(userID, password)
+	if err != nil {
+		t.Fatalf("the vault with the old password: %v", err)
+	}
+	u.Lock()
+}
