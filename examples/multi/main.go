@@ -32,7 +32,10 @@
 // URL it prints. The app's tables go where the DSN's search_path puts
 // them (add &search_path=NAME to keep them in a schema of their own,
 // which must exist). -addr changes the proxy's address
-// (127.0.0.1:8090). Each response carries X-Keyhold-Instance: a or b,
+// (127.0.0.1:8090), -redis-prefix the instances' Redis key prefix
+// ("keyhold-multi:"), -totp-key their TOTP key file
+// (./keyhold-multi.totp-key, created with mode 0600 if absent; keep it
+// for the next run, or enrolled authenticators stop working). Each response carries X-Keyhold-Instance: a or b,
 // the instance that served it (the browser's developer tools show it).
 // The proxy answers only requests for localhost or a loopback address
 // (421 to any other Host: see newProxy).

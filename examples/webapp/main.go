@@ -6,9 +6,16 @@
 // the vault with one), private notes (keyhold's zero-knowledge mode,
 // package vault/zk: sealed in the browser under a passphrase of their own,
 // which the server never receives), a list of logged-in devices with
-// revocation behind a recent re-authentication, account deletion, and
-// logout. It keeps everything in one SQLite file, except the key that
-// seals the TOTP secrets, or in PostgreSQL and Redis (see Storage below).
+// revocation (one, or "log out everywhere else") behind a recent
+// re-authentication, an Account page (a password change, which re-wraps
+// the vault; a new password set without the old one from a fresh,
+// multi-factor, unlocked session; a master-key rotation with the notes'
+// re-encryption and its progress; new recovery keys; what the lockout
+// knows of failed sign-ins, for the owner only), "Forgot your password?"
+// (a vault recovery key, and the code of the second factor when the user
+// has one, set a new password: forgot.go), account deletion, and logout.
+// It keeps everything in one SQLite file, except the key that seals the
+// TOTP secrets, or in PostgreSQL and Redis (see Storage below).
 //
 // The Private notes page (/private-notes) needs a login but not the
 // server-side vault unlocked. Its script creates the user's private vault
@@ -106,7 +113,12 @@
 // Plain HTTP is served only on a loopback address, for development: the
 // session cookie then loses its Secure flag and __Host- prefix
 // (session.Config.AllowInsecureCookies), unless the origin is https://
-// behind a trusted proxy (above). On any other address the app
+// behind a trusted proxy (above). In that development mode only requests
+// whose Host is localhost or a loopback address are answered (421
+// otherwise), so that a page whose name its owner points at 127.0.0.1
+// (DNS rebinding) cannot use the app from the developer's browser; the
+// -trusted-proxy networks cannot include every address (0.0.0.0/0, ::/0
+// are refused). On any other address the app
 // refuses to start unless it is given a certificate with -tls-cert and
 // -tls-key, and then serves HTTPS with the strict cookie.
 package main
