@@ -76,7 +76,8 @@ type walkResult struct {
 // (virtual authenticator with PRF: added, renamed, signing in without a
 // username, unlocking, removed), an authenticator app (the secret read
 // from the page, the codes computed by the walk), a login with its code,
-// logins with recovery codes down to the low-count warning, new codes,
+// a new password set without the old one (two factors), logins with
+// recovery codes down to the low-count warning, new codes,
 // the authenticator removed, sixteen idle minutes (the app's clock moved
 // on) after which the notes are locked, and the account's deletion behind
 // the step-up (a wrong password first), after which its login fails as a
@@ -143,6 +144,7 @@ func walkBrowser(t *testing.T, script string, vp browsertest.Viewport, services 
 		"wrongPassword": "velvet otter learns algebra",
 		"newPassword":   "quiet harbor lamps at dawn",
 		"resetPassword": "copper kettles hum in winter",
+		"setPassword":   "seven ferries cross at noon",
 		"zkPassphrase":  "glacier Whistle 42 quietly orbits!",
 		// The second browser of the devices page: a phone.
 		"secondUserAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",

@@ -625,6 +625,16 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     await p.fill('form[action="/unlock"] input[name=password]', password);
     await submit(p, 'form[action="/unlock"] button');
     check(at(p) === '/notes', 'unlocked after the code', at(p));
+    // Two factors and unlocked: the Account page lets the user set a new
+    // password without the current one.
+    await nav(p, () => p.click('header a[href="/account"]'));
+    check(await p.locator('main form[action="/account/password/set"]').count() === 1, 'a two-factor session may set a new password without the old');
+    await p.fill('form[action="/account/password/set"] input[name=new]', arg.setPassword);
+    await snap(p, 'account-set-password');
+    await submit(p, 'form[action="/account/password/set"] button');
+    await fresh('setting a new password');
+    check(at(p) === '/account?changed=password', 'the new password set', at(p));
+    password = arg.setPassword;
 
     // Login with recovery codes, until few are left: the warning.
     phase('recovery-codes');
