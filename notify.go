@@ -126,6 +126,7 @@ type Event struct {
 // which logs nothing,
 // drops it). Retries and errors are the Notifier's business.
 type Notifier interface {
+	// Notify hands e on to be told to the account's owner, as above.
 	Notify(ctx context.Context, e Event)
 }
 

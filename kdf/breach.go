@@ -29,6 +29,8 @@ import (
 //
 // [PwnedChecker] implements it for the Pwned Passwords range API.
 type BreachChecker interface {
+	// Breached reports whether password is known to be breached, as the
+	// contract above says.
 	Breached(ctx context.Context, password []byte) (bool, error)
 }
 

@@ -29,13 +29,13 @@ const (
 // [SensitiveParams], [PBKDF2SHA256Params], [PBKDF2SHA512Params]) or
 // [Calibrate] rather than writing numbers by hand.
 type Params struct {
-	Algorithm  Algorithm
-	Time       uint32 // Argon2id passes over memory (t)
-	MemoryKiB  uint32 // Argon2id memory in KiB (m)
-	Threads    uint8  // Argon2id lanes (p)
-	Iterations uint32 // PBKDF2 iteration count
-	SaltLen    int    // salt length in bytes for new hashes (at least 16)
-	KeyLen     int    // output length in bytes (at least 16; 32 for KEKs)
+	Algorithm  Algorithm // Argon2id, PBKDF2SHA256 or PBKDF2SHA512
+	Time       uint32    // Argon2id passes over memory (t)
+	MemoryKiB  uint32    // Argon2id memory in KiB (m)
+	Threads    uint8     // Argon2id lanes (p)
+	Iterations uint32    // PBKDF2 iteration count
+	SaltLen    int       // salt length in bytes for new hashes (at least 16)
+	KeyLen     int       // output length in bytes (at least 16; 32 for KEKs)
 }
 
 // Floors below which New and Validate refuse parameters for new hashes

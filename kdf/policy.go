@@ -223,7 +223,7 @@ func (v Violation) Unwrap() []error {
 // (encoding, length, composition, blocklist, context words, breach).
 // errors.Is(err, ErrX) is true for the sentinel of every violation.
 type PolicyError struct {
-	Violations []Violation
+	Violations []Violation // every rule broken, in that order
 }
 
 // Error joins the violations' messages. It never contains the password.

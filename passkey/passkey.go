@@ -142,6 +142,8 @@ const (
 // SecondFactors tells whether a user has a second factor other than
 // passkeys; *totp.Authenticator implements it.
 type SecondFactors interface {
+	// Enrolled reports whether userID has such a second factor; an error
+	// means it could not tell.
 	Enrolled(ctx context.Context, userID string) (bool, error)
 }
 

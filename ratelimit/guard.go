@@ -29,8 +29,8 @@ func KDFPerAccount() Rule { return Rule{Name: "kdf-account", Limit: 10, Period: 
 // spend its budget and keep its owner out (see the package doc). Both
 // limiters must be set.
 type Guard struct {
-	PerClient  *Limiter
-	PerAccount *Limiter
+	PerClient  *Limiter // keyed by the client's address (KDFPerClient)
+	PerAccount *Limiter // keyed by the logged-in user's account (KDFPerAccount)
 }
 
 // Allow takes one unit for the client's address (its IPv6 /64) and then

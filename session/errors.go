@@ -82,8 +82,8 @@ var (
 // NotFreshError is returned by RequireFresh's check: the session's last
 // authentication happened at AuthTime, longer ago than MaxAge.
 type NotFreshError struct {
-	AuthTime time.Time
-	MaxAge   time.Duration
+	AuthTime time.Time     // the session's last authentication
+	MaxAge   time.Duration // how recent RequireFresh asked it to be
 }
 
 // Error says when the session last authenticated.

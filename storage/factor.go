@@ -13,7 +13,7 @@ const MaxFactorDataLen = 64 << 10
 // consuming a recovery code are writes at the version read, so that of
 // racing uses of one code exactly one succeeds.
 type FactorRecord struct {
-	UserID string
+	UserID string // the user whose second factors these are
 	// Version is 1 for the first record stored and grows by one with
 	// every successful PutFactors.
 	Version uint64

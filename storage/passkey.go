@@ -21,7 +21,7 @@ const (
 // the store indexes), and the encoded credentials (public keys, sign
 // counts, flags, PRF salts), opaque to the store.
 type PasskeyRecord struct {
-	UserID string
+	UserID string // the user whose passkeys these are
 	// Handle is the user's WebAuthn user handle (PasskeyHandleLen bytes).
 	// It never changes for a record, and no two users' records have the
 	// same.

@@ -64,7 +64,7 @@ const (
 // versions, sealed; the format is in FORMAT.md) with the version that
 // compare-and-swap writes are checked against.
 type VaultRecord struct {
-	UserID string
+	UserID string // the user whose vault this is
 	// Version is 1 for the first record stored and grows by one with
 	// every successful PutVault.
 	Version uint64
