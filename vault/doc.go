@@ -22,10 +22,13 @@
 // key by HKDF-SHA256, with associated data binding the user, the caller's
 // context and the key version. FORMAT.md specifies every byte.
 //
-// Changing the passphrase re-wraps the master key; no record is
-// re-encrypted. [Vault.SetPassphrase] sets a new one without the old,
-// for a user who opened the vault with a recovery key or a passkey. The vault record is written with compare-and-swap on its
-// version, so concurrent changes cannot both win.
+// Changing the passphrase ([Vault.ChangePassphrase]) re-wraps the master
+// key; no record is re-encrypted. [Vault.SetPassphrase] sets a new one
+// without the old, for a user who opened the vault with a recovery key or
+// a passkey: it counts and checks nothing of the user's, so the
+// application puts that way in behind its lockout and second factor. The
+// vault record is written with compare-and-swap on its version, so
+// concurrent changes cannot both win.
 //
 // # Security considerations
 //
