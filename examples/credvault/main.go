@@ -46,8 +46,8 @@
 // invalid input, 401 not logged in or a wrong password or passphrase, 403
 // a cross-site request, 404, 409 (a vault exists already, none yet, or
 // it is full: 1000 credentials), 413, 415, 421 a request to a host other
-// than 127.0.0.1, ::1 or localhost (a page on another name pointed at
-// this machine: DNS rebinding), 422 a password or passphrase
+// than a loopback address (127.0.0.0/8, ::1) or localhost (a page on
+// another name pointed at this machine: DNS rebinding), 422 a password or passphrase
 // the policy refuses (with "reasons") or a stored credential that does not
 // open (altered, or moved from another row or user), 423 the vault is
 // locked, 429 rate-limited (with Retry-After); 503 when the KDF is busy.
