@@ -9,7 +9,7 @@
 // revocation (one, or "log out everywhere else") behind a recent
 // re-authentication, an Account page (a password change, which re-wraps
 // the vault; a new password set without the old one from a fresh,
-// multi-factor, unlocked session; a master-key rotation with the notes'
+// multi-factor session whose vault is open; a master-key rotation with the notes'
 // re-encryption and its progress; new recovery keys; what the lockout
 // knows of failed sign-ins, for the owner only), "Forgot your password?"
 // (a vault recovery key, and the code of the second factor when the user
