@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,4 +62,59 @@ func TestR15bPasswordChangeResumeIsNoVaultOracle(t *testing.T) {
 	// attacker's lock does not stop the owner finishing the change.
 	expect(t, "the owner finishes the change", e.post(c, "/account/password", url.Values{"current": {password}, "new": {newPassword}}), 303, "/account?changed=password")
 	expect(t, "the attacker's session ended", e.get(attacker, "/account"), 303, "/login?ended=1")
+}
+
+// A note added by a request that held the old key (a session unlocked
+// before the rotation, its request in flight while the rotation ran) and
+// wrote after finish had destroyed the old key was stored under a key
+// that no longer exists: the request answered "saved" (303), finish had
+// already answered "done" (its second count ran before the write), and
+// the note never opened again. Now a note written under a key older than
+// the vault's is taken back and the request answers 409, so nothing the
+// user was told was saved is lost.
+func TestR15bNoteAddedAcrossRotationIsNotLostSilently(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"kept"}, "body": {noteText}}), 303, "/notes")
+	b := e.client()
+	e.login(b, "ada") // unlocked with the old key
+
+	db := e.db()
+	uid := e.userID(db, "ada")
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hold := func(userID string) {
+		if userID == uid {
+			once.Do(func() { close(paused); <-resume })
+		}
+	}
+	hookNoteWrite.Store(&hold)
+	t.Cleanup(func() { hookNoteWrite.Store(nil) })
+	late := make(chan result, 1)
+	go func() {
+		late <- e.post(b, "/notes", url.Values{"title": {"written late"}, "body": {"under the old key"}})
+	}()
+	<-paused
+	hookNoteWrite.Store(nil)
+
+	expect(t, "rotate", e.post(c, "/account/rotate", url.Values{"password": {password}}), 303, "/account/rotate")
+	if code, body := e.doCut(c, "/account/rotate/reseal", url.Values{}); code != 200 || !strings.Contains(body, "1 re-sealed") {
+		t.Fatalf("reseal: %d\n%s", code, body)
+	}
+	expect(t, "finish", e.post(c, "/account/rotate/finish", nil), 303, "/account/rotate?done=1")
+	close(resume)
+	r := <-late
+
+	versions := keyVersions(t, db, uid)
+	notes := e.get(c, "/notes")
+	switch {
+	case r.code == 303 && !strings.Contains(notes.body, "written late"):
+		t.Fatalf("the late note was answered as saved (303) but does not open (key versions %v)", versions)
+	case r.code != 303 && r.code != 409:
+		t.Fatalf("the late note: %d %q", r.code, r.location)
+	case versions[1] != 0:
+		t.Fatalf("notes left under the destroyed key: %v", versions)
+	}
+	mustContain(t, "the notes", notes, "kept")
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyhold/keyhold/vault"
@@ -75,6 +77,10 @@ func (a *app) noteForm(r *http.Request) (u *vault.Unlocked, title, body string, 
 	return u, title, body, nil
 }
 
+// hookNoteWrite, when set (by tests), runs after a note is sealed and
+// before it is written: a test holds the write there while a rotation runs.
+var hookNoteWrite atomic.Pointer[func(userID string)]
+
 // sealNote seals a note's title and body at version.
 func sealNote(u *vault.Unlocked, id, title, body string, version uint64) (sealedTitle, sealedBody []byte, err error) {
 	sealedTitle, err1 := u.SealVersion([]byte(title), noteContext(id, "title"), version)
@@ -92,11 +98,53 @@ func (a *app) addNote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if hook := hookNoteWrite.Load(); hook != nil {
+		(*hook)(u.UserID())
+	}
 	if _, err := a.db.ExecContext(r.Context(), "INSERT INTO notes (id, user_id, created, version, title, body) VALUES (?, ?, ?, 1, ?, ?)",
 		id, u.UserID(), time.Now().UnixMilli(), sealedTitle, sealedBody); err != nil {
 		return err
 	}
+	// A rotation that ran while this request held the old key (settings.go)
+	// may have checked the notes before this write, and destroyed the old
+	// key since: the note would never open again. An edit is fenced by its
+	// version (the re-sealing moves it on); a new note is not, so it is
+	// checked here, after its write: under a key older than the vault's, it
+	// is taken back, unless the re-sealing got to it first.
+	if taken, err := a.takeBackIfOutdated(context.WithoutCancel(r.Context()), u, id, sealedTitle); err != nil {
+		return err
+	} else if taken {
+		return &userError{status: http.StatusConflict, msg: "Your notes' key was changed while this note was saved, so it was not saved. Lock your notes, unlock them again, and add it again."}
+	}
 	return redirect(w, r, "/notes")
+}
+
+// takeBackIfOutdated deletes the note just added (id, still version 1 with
+// the title sealed as written) if u's key is older than the vault's
+// current one, and reports whether it did. A note the re-sealing moved
+// to the new key meanwhile is kept.
+func (a *app) takeBackIfOutdated(ctx context.Context, u *vault.Unlocked, id string, sealedTitle []byte) (bool, error) {
+	slots, err := a.vault.Slots(ctx, u.UserID())
+	if err != nil {
+		return false, err
+	}
+	current := u.KeyVersion()
+	for _, sl := range slots {
+		current = max(current, sl.KeyVersion)
+	}
+	if current == u.KeyVersion() {
+		return false, nil
+	}
+	res, err := a.db.ExecContext(ctx, "DELETE FROM notes WHERE id = ? AND user_id = ? AND version = 1 AND title = ?", id, u.UserID(), sealedTitle)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	a.log.WarnContext(ctx, "webapp.note_under_old_key", "user", u.UserID(), "taken_back", n == 1)
+	return n == 1, nil
 }
 
 // editNote replaces a note's title and body, sealed at the next version.
@@ -116,6 +164,9 @@ func (a *app) editNote(w http.ResponseWriter, r *http.Request) error {
 	sealedTitle, sealedBody, err := sealNote(u, id, title, body, from+1)
 	if err != nil {
 		return err
+	}
+	if hook := hookNoteWrite.Load(); hook != nil {
+		(*hook)(u.UserID())
 	}
 	res, err := a.db.ExecContext(r.Context(), "UPDATE notes SET title = ?, body = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?",
 		sealedTitle, sealedBody, from+1, id, u.UserID(), from)
