@@ -35,9 +35,16 @@ import (
 // master key (end them); and it sets no login password.
 //
 // u must be unlocked and at the vault's current key version: a u whose
-// version a rotation retired, or any change stored since u's vault was
-// read here and before this write, gives ErrConflict and writes nothing
-// (unlock again and retry). A nil u is ErrInvalidInput, a locked one
+// version a rotation (or ResetDestroyingData) retired, or any change
+// stored between SetPassphrase's own read of the vault and its write,
+// gives ErrConflict and writes nothing (unlock again and retry). A change
+// stored before that read, after u was unlocked (a ChangePassphrase, say),
+// is not detected: the new passphrase replaces it. Nor does SetPassphrase
+// check that u's master key is the stored vault's: a u of a vault since
+// deleted and made again under the same user ID, at the same key version,
+// writes a slot that opens the old key, not the vault's. Call it right
+// after the unlock that proved the user, or where the application knows
+// the vault has not changed since. A nil u is ErrInvalidInput, a locked one
 // ErrLocked; an empty passphrase is ErrInvalidInput and one the KDF
 // refuses (kdf.ErrTooLong, kdf.ErrInvalidUTF8, kdf.ErrBusy, ctx's error)
 // passes through typed, all before any write. As with ChangePassphrase,
