@@ -443,17 +443,27 @@ func TestForgotPasswordPasskeyUser(t *testing.T) {
 		t.Errorf("vaults tried %q, want the dummy's only", got)
 	}
 
-	// The way in: the passkey, then the password (the soft passkey has no
-	// PRF) ... which this user has forgotten; a recovery key unlocks too,
-	// but this test knows the password: it unlocks with it.
+	// The way in: the passkey (this one has no PRF: the notes stay
+	// locked), then a recovery key with the new password on the Account
+	// page. A weak password spends nothing; a wrong key is refused.
 	o := parseOptions(t, "login begin", e.api(c, "/passkey/login/begin", "", ""))
 	if r := e.api(c, "/passkey/login/finish", pk.assert(o.PublicKey.Challenge, false), ""); r.code != 200 || r.ans.Next != "/unlock?after=passkey" {
 		t.Fatalf("passkey login: %d %s", r.code, r.raw)
 	}
-	expect(t, "unlock", e.post(c, "/unlock", url.Values{"password": {password}}), 303, "/notes")
-	page := e.get(c, "/account")
-	mustContain(t, "account page", page, `action="/account/password/set"`)
-	expect(t, "set a new password", e.post(c, "/account/password/set", url.Values{"new": {newPassword}}), 303, "/account?changed=password")
+	mustContain(t, "account page", e.get(c, "/account"), `action="/account/password/set"`, `name="key"`)
+	set := func(key, pw string) result {
+		return e.post(c, "/account/password/set", url.Values{"key": {key}, "new": {pw}})
+	}
+	expect(t, "weak password", set(keys[0], "short"), 400, "")
+	r := set("0000-0000-0000-0000-0000-0000-0000-0000", newPassword)
+	expect(t, "wrong key", r, 401, "")
+	mustContain(t, "wrong key", r, "recovery key did not work", "Nothing was changed")
+	expect(t, "still locked", e.get(c, "/notes"), 303, "/unlock")
+	r = set(keys[0], newPassword)
+	expect(t, "set with the key", r, 200, "")
+	mustContain(t, "set with the key", r, "Your password is changed", "notes are unlocked")
+	replacementKey(t, r, keys...)
+	expect(t, "unlocked", e.get(c, "/notes"), 200, "")
 	e.clock.Advance(15 * time.Minute)
 	expect(t, "the old password", e.loginWith(e.client(), "ada", password), 401, "")
 	expect(t, "the new password", e.loginWith(e.client(), "ada", newPassword), 303, "/notes")

@@ -48,8 +48,9 @@ type settingsView struct {
 	// Banner is lockoutBanner's one line, or "".
 	Banner string
 	// SetPassword: the session may set a new password without the
-	// current one (setPassword): it is multi-factor and unlocked.
-	SetPassword bool
+	// current one (setPassword): it is multi-factor. SetNeedsKey: it is
+	// locked, so the form asks for a vault recovery key too.
+	SetPassword, SetNeedsKey bool
 	// Rotation is where the master key's rotation stands.
 	Rotation rotationState
 	// Reseal is the result of a re-encryption run (the streamed page).
@@ -179,7 +180,7 @@ func (a *app) settings(r *http.Request) (*settingsView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &settingsView{SetPassword: info.MultiFactor && info.Unlocked}
+	v := &settingsView{SetPassword: info.MultiFactor, SetNeedsKey: info.MultiFactor && !info.Unlocked}
 	if v.Lockout, v.KnownDevice, err = a.lockoutNotes(r, info.UserID, name); err != nil {
 		return nil, err
 	}
@@ -462,7 +463,12 @@ var hookSetPasswordWrites, hookSetPasswordRead atomic.Pointer[func(userID string
 // TOTP code) and unlocked, so the vault's master key is at hand
 // (a.m.Unlocked) and vault.SetPassphrase re-wraps it under the new
 // password. It is how a user who signed in with a passkey, and forgot the
-// password, sets a new one.
+// password, sets a new one. A session that is locked (a passkey that
+// cannot unlock the vault) gives a vault recovery key with the form: it
+// opens the vault (vault.UnlockWithRecoveryKey, counted by the account's
+// lockout, after the policy check so that a weak password spends
+// nothing), is spent, and its replacement is shown once on the answer;
+// the session is then unlocked with the vault.
 //
 // The order of the two writes: the login hash first, written only over
 // the hash read at the start (a compare-and-swap), then the vault's
@@ -479,19 +485,31 @@ var hookSetPasswordWrites, hookSetPasswordRead atomic.Pointer[func(userID string
 // compare-and-swap left on another one.
 func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
 	info, _ := a.m.Current(r.Context()) // RequireFresh ran
+	// Once a recovery key is spent, d.Keys holds its replacement: every
+	// answer from then on shows it.
+	var d pageData
 	refuse := func(status int, msg string) error {
-		return a.renderAccount(w, r, status, pageData{Error: msg})
+		d.Error = msg
+		if d.Keys != nil {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		return a.renderAccount(w, r, status, d)
 	}
 	if !info.MultiFactor {
 		a.log.InfoContext(r.Context(), "webapp.password_set.refused", "user", info.UserID, "reason", "single_factor")
 		return refuse(http.StatusForbidden, "Your password was not changed. Setting a new password without your current one needs a sign-in with a passkey, or with your password and an authenticator code: change it with your current password instead.")
 	}
 	u, err := a.m.Unlocked(r.Context())
-	if errors.Is(err, session.ErrLocked) {
-		return refuse(http.StatusForbidden, "Your password was not changed. Unlock your notes first (with your passkey or a recovery key), then set a new password.")
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	locked := errors.Is(err, session.ErrLocked)
+	if locked && key == "" {
+		return refuse(http.StatusForbidden, "Your password was not changed. Unlock your notes first (with your passkey), or enter one of your recovery keys with the new password.")
 	}
-	if err != nil {
+	if err != nil && !locked {
 		return err
+	}
+	if len(key) > maxRecoveryKeyInput {
+		key = "" // a wrong key, answered and counted as any other
 	}
 	var name, stored string
 	if err := a.db.QueryRowContext(r.Context(), "SELECT username, password_hash FROM users WHERE id = ?", info.UserID).Scan(&name, &stored); err != nil {
@@ -506,6 +524,37 @@ func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return refuse(http.StatusBadRequest, "Your password was not changed. "+policyMessage(pe))
+	}
+	if locked {
+		// The recovery key, counted by the account's lockout as a
+		// password is; a locked account's attempt does the same work on
+		// the dummy vault, and spends nothing.
+		var replacement vault.RecoveryKey
+		err := a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
+			Verify: func(ctx context.Context) (err error) {
+				u, replacement, err = a.vault.UnlockWithRecoveryKey(ctx, info.UserID, key)
+				if errors.Is(err, vault.ErrConflict) { // another change won: nothing was spent
+					return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+				}
+				return err
+			},
+			Dummy: func(ctx context.Context) error { return a.forgotDummy(ctx, key) },
+			Wrong: badPassword,
+		})
+		if a.rejected(ctx, err, info.UserID) {
+			a.log.InfoContext(ctx, "webapp.password_set.key_failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
+			return refuse(http.StatusUnauthorized, "That recovery key did not work. Nothing was changed.")
+		}
+		if errors.Is(err, vault.ErrConflict) {
+			return refuse(http.StatusConflict, "Your account changed while we checked your key. Nothing was changed, and your recovery key was not used: please try again.")
+		}
+		if err != nil {
+			return err
+		}
+		defer u.Lock()
+		d.Keys = []string{replacement.Reveal()}
+		a.log.InfoContext(ctx, "webapp.password_set.key_used", "user", info.UserID)
+		a.notify(ctx, r, keyhold.RecoveryKeyUsed, info.UserID, "")
 	}
 	const relock = "Your notes' key changed since you unlocked them. Lock your notes and unlock them again, then set your password again."
 	// A session holding an older key than the vault's (a rotation cut
@@ -537,7 +586,11 @@ func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return refuse(http.StatusConflict, "Your password was changed elsewhere while you set it here. Nothing was changed by this form: reload the page and try again.")
+		msg := "Your password was changed elsewhere while you set it here. Your password was not changed by this form: reload the page and try again."
+		if locked {
+			msg += " Your recovery key was used: the new one below replaces it."
+		}
+		return refuse(http.StatusConflict, msg)
 	}
 	if hook := hookSetPasswordWrites.Load(); hook != nil {
 		(*hook)(info.UserID)
@@ -548,7 +601,7 @@ func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, vault.ErrConflict) {
 			return refuse(http.StatusConflict, "Your new password logs you in, but your notes still open with the old one. "+relock)
 		}
-		return &userError{status: http.StatusInternalServerError, msg: "Your new password logs you in, but your notes still open with the old one. Send the form again to finish."}
+		return refuse(http.StatusInternalServerError, "Your new password logs you in, but your notes still open with the old one. Send the form again to finish.")
 	}
 	a.log.InfoContext(ctx, "webapp.password_set", "user", info.UserID)
 	a.notify(ctx, r, keyhold.PasswordChanged, info.UserID, "set without the old password")
@@ -566,7 +619,17 @@ func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := a.knownDevices.Remember(w, name); err != nil {
 		return err
 	}
-	return redirect(w, r, "/account?changed=password")
+	if !locked {
+		return redirect(w, r, "/account?changed=password")
+	}
+	// The vault opened with the key: the session holds it now, and the
+	// key's replacement is shown once, on this answer.
+	if err := a.m.Unlock(ctx, u); err != nil {
+		return err
+	}
+	d.Notice = "Your password is changed, and your notes are unlocked. Your other devices were logged out."
+	w.Header().Set("Cache-Control", "no-store")
+	return a.renderAccount(w, r, http.StatusOK, d)
 }
 
 // moveVaultPassphrase moves the vault from the current password to the

@@ -604,9 +604,8 @@ func TestSetPasswordWithoutCurrent(t *testing.T) {
 	e.loginPending(c)
 	expect(t, "code", e.post(c, "/login/2fa", url.Values{"code": {e.code(secret)}}), 303, "/unlock?after=2fa")
 	set := func(pw string) result { return e.post(c, "/account/password/set", url.Values{"new": {pw}}) }
-	if p := e.get(c, "/account"); strings.Contains(p.body, `action="/account/password/set"`) {
-		t.Fatalf("the Account page of a locked session offers to set a password:\n%s", p.body)
-	}
+	// Locked: the form asks for a recovery key too; without one, refused.
+	mustContain(t, "account page, locked", e.get(c, "/account"), `action="/account/password/set"`, `name="key"`)
 	r := set(newPassword)
 	expect(t, "set, locked", r, 403, "")
 	mustContain(t, "set, locked", r, "Unlock your notes first")
@@ -614,6 +613,9 @@ func TestSetPasswordWithoutCurrent(t *testing.T) {
 
 	page := e.get(c, "/account")
 	mustContain(t, "account page", page, "Set a new password", `action="/account/password/set"`)
+	if strings.Contains(page.body, `name="key"`) {
+		t.Fatalf("the form of an unlocked session asks for a recovery key:\n%s", page.body)
+	}
 	r = set("short")
 	expect(t, "weak new password", r, 400, "")
 	mustContain(t, "weak new password", r, "was not changed", "at least 15 characters")
@@ -728,7 +730,7 @@ func TestSetPasswordLosesToAnotherChange(t *testing.T) {
 	r := e.post(c, "/account/password/set", url.Values{"new": {newPassword}})
 	hookSetPasswordRead.Store(nil)
 	expect(t, "set, raced", r, 409, "")
-	mustContain(t, "set, raced", r, "changed elsewhere", "Nothing was changed")
+	mustContain(t, "set, raced", r, "changed elsewhere", "was not changed by this form")
 	if h := passwordHash(t, db, userID); h != other {
 		t.Errorf("the login hash is %q, want the other change's", h)
 	}
