@@ -12,8 +12,10 @@
 // multi-factor session whose vault is open; a master-key rotation with the notes'
 // re-encryption and its progress; new recovery keys; what the lockout
 // knows of failed sign-ins, for the owner only), "Forgot your password?"
-// (a vault recovery key, and the code of the second factor when the user
-// has one, set a new password: forgot.go), account deletion, and logout.
+// (a vault recovery key, with an authenticator or login recovery code for
+// a user who has TOTP, sets a new password; a user whose only second
+// factor is a passkey signs in with it instead: forgot.go), account
+// deletion, and logout.
 // It keeps everything in one SQLite file, except the key that seals the
 // TOTP secrets, or in PostgreSQL and Redis (see Storage below).
 //
