@@ -6,7 +6,10 @@ package main
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -117,4 +120,109 @@ func TestR15bNoteAddedAcrossRotationIsNotLostSilently(t *testing.T) {
 		t.Fatalf("notes left under the destroyed key: %v", versions)
 	}
 	mustContain(t, "the notes", notes, "kept")
+}
+
+// forgotDirect sends the forgot form straight to the app's handler from
+// addr (the client address the limits and the lockout see), timing it.
+func (e *testEnv) forgotDirect(addr string, form url.Values) (result, time.Duration) {
+	e.t.Helper()
+	req := httptest.NewRequest("POST", "/forgot", strings.NewReader(form.Encode()))
+	req.Host = strings.TrimPrefix(e.srv.URL, "http://")
+	req.RemoteAddr = addr + ":40000"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	e.srv.Config.Handler.ServeHTTP(rec, req)
+	took := time.Since(start)
+	return result{rec.Code, rec.Header().Get("Location"), rec.Body.String()}, took
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// "Forgot your password?" gives an unknown user, a wrong key (well
+// formed or not) on a user without two-factor, a TOTP user's right key
+// without the code, and a locked account the same status and page, and
+// in long mode no median answer time stands out (the medians are logged:
+// `go test -run TestR15bForgotAlike -v` with KEYHOLD_LONG_TESTS=1).
+func TestR15bForgotAlike(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	keys := e.signup(c, "ada")
+	e.secretTOTPUser("tess")
+	carolKeys := e.signup(e.client(), "carol")
+	samples := 6
+	if long := os.Getenv("KEYHOLD_LONG_TESTS") != ""; long && !testing.Short() {
+		samples = 60
+	}
+	// carol is locked from 10.9.9.9: ten wrong keys (the address's limit
+	// is 5 per 15 minutes); the lock lasts an hour, 15 samples.
+	const lockedFrom = "10.9.9.9"
+	wrongKey := "0000-0000-0000-0000-0000-0000-0000-0000"
+	lockCarol := func() {
+		e.clock.Advance(25 * time.Hour) // every count forgotten
+		for i := range 10 {
+			if i%5 == 0 {
+				e.clock.Advance(15 * time.Minute)
+			}
+			if r, _ := e.forgotDirect(lockedFrom, forgotForm("carol", wrongKey, newPassword)); r.code != 401 {
+				t.Fatalf("locking carol: %d", r.code)
+			}
+		}
+	}
+	kinds := []struct {
+		name string
+		form url.Values
+	}{
+		{"unknown user", forgotForm("nobody", keys[0], newPassword)},
+		{"wrong key", forgotForm("ada", wrongKey, newPassword)},
+		{"malformed key, user", forgotForm("ada", "not a key", newPassword)},
+		{"malformed key, unknown user", forgotForm("nobody", "not a key", newPassword)},
+		{"TOTP user, no code", forgotForm("tess", wrongKey, newPassword)},
+		{"locked account, right key", forgotForm("carol", carolKeys[0], newPassword)},
+	}
+	times := make([][]time.Duration, len(kinds))
+	var first string
+	for i := range samples {
+		if i%15 == 0 {
+			lockCarol()
+		}
+		e.clock.Advance(3 * time.Minute) // one more attempt from carol's locker
+		for k, kind := range kinds {
+			addr := fmt.Sprintf("10.%d.%d.%d", k+1, i/250, i%250)
+			if kind.name == "locked account, right key" {
+				addr = lockedFrom
+			}
+			r, took := e.forgotDirect(addr, kind.form)
+			body := strings.NewReplacer(`value="nobody"`, `value="ada"`, `value="tess"`, `value="ada"`, `value="carol"`, `value="ada"`).Replace(r.body)
+			if r.code != 401 {
+				t.Fatalf("%s (sample %d): %d %q", kind.name, i, r.code, r.location)
+			}
+			if first == "" {
+				first = body
+			} else if body != first {
+				t.Fatalf("%s answers otherwise:\n%s\n---\n%s", kind.name, body, first)
+			}
+			times[k] = append(times[k], took)
+		}
+	}
+	base := median(times[0])
+	for k, kind := range kinds {
+		m := median(times[k])
+		t.Logf("%-28s median %v over %d", kind.name, m, len(times[k]))
+		if samples >= 60 && (m > 3*base || base > 3*m) {
+			t.Errorf("%s: median %v against an unknown user's %v", kind.name, m, base)
+		}
+	}
+}
+
+// secretTOTPUser signs up name and enrolls an authenticator.
+func (e *testEnv) secretTOTPUser(name string) {
+	e.t.Helper()
+	c := e.client()
+	e.signup(c, name)
+	e.enroll(c, "Phone")
 }
