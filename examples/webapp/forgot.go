@@ -183,6 +183,15 @@ func (a *app) forgotSecondFactor(ctx context.Context, r *http.Request, userID, c
 	if err != nil && !errors.Is(err, ratelimit.ErrRejected) && !errors.Is(err, totp.ErrNotEnrolled) {
 		return false, err // the store failed: refused (fail closed)
 	}
+	if errors.Is(err, totp.ErrNotEnrolled) {
+		// No code was checked, so the code lockout was not asked: its
+		// counters are read instead (as many store operations as a
+		// counted code, and nothing counted), so that an account without
+		// an authenticator, or none at all, takes as long as one with.
+		if _, err := a.codeLockout.Status(ctx, id, a.codeSource(r, id)); err != nil {
+			return false, err
+		}
+	}
 	hasPasskey, _, perr := a.passkeyInfo(ctx, id)
 	if perr != nil {
 		return false, perr
