@@ -565,6 +565,7 @@ type pageData struct {
 	PasskeySetUp  bool // a passkey could unlock once set up (PRF, no vault slot yet)
 	PasskeyUnlock bool // the unlock page: a passkey of the user's unlocks the vault
 	HasPasskeys   bool // the step-up and second-factor pages: the user has a passkey to confirm with
+	RecoveryOpen  bool // the second-factor page: a recovery code was refused, its form shown open
 	NeedPasskey   bool // the step-up page: the password alone does not allow passkey changes
 	PasskeyPRF    bool // the private-notes page: the user has a passkey with the PRF extension
 

@@ -178,7 +178,12 @@ func TestTOTPLogin(t *testing.T) {
 	expect(t, "the recovery form sent again", e.post(other, "/login/recovery", url.Values{"recovery_code": {codes[1]}}), 303, "/notes")
 	third := e.client()
 	e.loginPending(third)
-	expect(t, "used recovery code", e.post(third, "/login/recovery", url.Values{"recovery_code": {codes[0]}}), 401, "")
+	r = e.post(third, "/login/recovery", url.Values{"recovery_code": {codes[0]}})
+	expect(t, "used recovery code", r, 401, "")
+	// The refusal speaks of the recovery code, with its form open again.
+	if !strings.Contains(r.body, errRecoveryCode) || !strings.Contains(r.body, "<details open>") {
+		t.Fatalf("refused recovery code page:\n%s", r.body)
+	}
 	// Typed loosely: lower case, no dashes.
 	r = e.post(third, "/login/recovery", url.Values{"recovery_code": {strings.ToLower(strings.ReplaceAll(codes[1], "-", " "))}})
 	expect(t, "recovery code typed loosely", r, 200, "")

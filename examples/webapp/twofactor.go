@@ -216,6 +216,9 @@ func (n logNotifier) Notify(ctx context.Context, e keyhold.Event) {
 // before, malformed, or the account's codes locked.
 const errCode = "That code did not work. Check your authenticator app and try again."
 
+// errRecoveryCode answers a login recovery code that was refused.
+const errRecoveryCode = "That recovery code did not work. Check it and try again: each code works once."
+
 // pending returns the request's session if its login waits for the
 // second factor.
 func (a *app) pending(r *http.Request) (session.Info, bool) {
@@ -227,19 +230,21 @@ func (a *app) secondFactorPage(w http.ResponseWriter, r *http.Request) error {
 	if _, ok := a.pending(r); !ok {
 		return redirect(w, r, "/notes") // done already
 	}
-	return a.twoFactorPage(w, r, http.StatusOK, "")
+	return a.twoFactorPage(w, r, http.StatusOK, "", false)
 }
 
 // twoFactorPage shows the code form of a pending login, with an error,
 // and offers a passkey instead if the user has one (passkeys.go: the
 // step-up endpoints complete a pending login).
-func (a *app) twoFactorPage(w http.ResponseWriter, r *http.Request, status int, msg string) error {
+// With recoveryCode, the recovery-code form is shown open (a refused
+// recovery code is typed again there).
+func (a *app) twoFactorPage(w http.ResponseWriter, r *http.Request, status int, msg string, recoveryCode bool) error {
 	info, _ := a.m.Current(r.Context())
 	has, _, err := a.passkeyInfo(r.Context(), info.UserID)
 	if err != nil {
 		return err
 	}
-	return a.render(w, r, status, "twofactor", pageData{Error: msg, HasPasskeys: has})
+	return a.render(w, r, status, "twofactor", pageData{Error: msg, HasPasskeys: has, RecoveryOpen: recoveryCode})
 }
 
 // secondFactor checks a TOTP code for the pending login: for the
@@ -254,7 +259,7 @@ func (a *app) secondFactor(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.auth.VerifyLogin(r.Context(), r.PostFormValue("code"), a.codeSource(r, info.UserID)); err != nil {
-		return a.secondFactorFailed(w, r, info.UserID, err)
+		return a.secondFactorFailed(w, r, info.UserID, err, false)
 	}
 	// Both factors given: this browser is the owner's (see login).
 	if err := a.rememberBothFactors(w, name, info.UserID); err != nil {
@@ -277,7 +282,7 @@ func (a *app) recoverLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	st, err := a.auth.RecoverLogin(r.Context(), r.PostFormValue("recovery_code"), a.codeSource(r, info.UserID))
 	if err != nil {
-		return a.secondFactorFailed(w, r, info.UserID, err)
+		return a.secondFactorFailed(w, r, info.UserID, err, true)
 	}
 	if err := a.rememberBothFactors(w, name, info.UserID); err != nil {
 		return err
@@ -298,8 +303,9 @@ func (a *app) rememberBothFactors(w http.ResponseWriter, name, userID string) er
 	return a.codeDevices.Remember(w, userID)
 }
 
-// secondFactorFailed answers a code that was refused.
-func (a *app) secondFactorFailed(w http.ResponseWriter, r *http.Request, userID string, err error) error {
+// secondFactorFailed answers a code that was refused: an authenticator's
+// code, or a login recovery code with recoveryCode.
+func (a *app) secondFactorFailed(w http.ResponseWriter, r *http.Request, userID string, err error, recoveryCode bool) error {
 	ctx := r.Context()
 	switch {
 	case errors.Is(err, session.ErrTooManySecondFactorFailures): // the login has ended, its cookie expired
@@ -309,7 +315,10 @@ func (a *app) secondFactorFailed(w http.ResponseWriter, r *http.Request, userID 
 		return err // ended meanwhile (fail redirects)
 	case errors.Is(err, ratelimit.ErrRejected): // wrong, used or locked: one answer
 		a.log.InfoContext(ctx, "webapp.login.second_factor_failed", "user", userID, "locked", errors.Is(err, ratelimit.ErrLocked))
-		return a.twoFactorPage(w, r, http.StatusUnauthorized, errCode)
+		if recoveryCode {
+			return a.twoFactorPage(w, r, http.StatusUnauthorized, errRecoveryCode, true)
+		}
+		return a.twoFactorPage(w, r, http.StatusUnauthorized, errCode, false)
 	case errors.Is(err, totp.ErrNotEnrolled):
 		// The authenticators (or recovery codes) were removed after the
 		// password was checked: the login starts again, and then needs no

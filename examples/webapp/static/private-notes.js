@@ -284,10 +284,11 @@ function noteView(name, n) {
   if (n.unreadable) {
     article.append(el("h2", { textContent: "(unreadable)" }));
   } else {
-    // The note's time in the reader's own zone, named ("7 Dec 2026, 15:05 CET").
+    // The note's time in the reader's own zone, named, as the server's
+    // pages write theirs ("7 Dec 2026, 15:05 CET").
     const created = new Date(n.created);
     const when = Number.isFinite(created.getTime()) && n.created
-      ? el("time", { dateTime: created.toISOString(), textContent: created.toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" }) })
+      ? el("time", { dateTime: created.toISOString(), textContent: created.toLocaleString("en-GB", { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" }) })
       : "";
     article.append(el("h2", { textContent: n.title }), el("p", { className: "meta" }, when),
       el("p", { className: "body", textContent: n.body }));

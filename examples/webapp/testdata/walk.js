@@ -698,7 +698,9 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     st = await recoveryLogin(oldCodes[9]);
     check(st === 401 && (await main(p)).includes('did not work'), 'a code of the old set is refused', st);
     await snap(p, 'login-code-refused');
-    await p.click('main summary:has-text("recovery code")');
+    // The refusal names the recovery code, its form shown open again.
+    check(await p.locator('main details[open] form[action="/login/recovery"]').isVisible(), 'the refused recovery code\'s form is open');
+    check((await p.locator('main [role=alert]').innerText().catch(() => '')).includes('recovery code'), 'the refusal speaks of the recovery code');
     await p.fill('form[action="/login/recovery"] input[name=recovery_code]', codes[0]);
     await submit(p, 'form[action="/login/recovery"] button');
     check((await p.locator('#remaining').innerText().catch(() => '')) === '9', 'a new code logs in: 9 left');
