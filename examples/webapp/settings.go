@@ -385,15 +385,38 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return refuse(http.StatusBadRequest, "Your password was not changed: the new password is the one you have now.")
 	}
 	// The current password, counted by the lockout as every password
-	// check is (login, unlock, step-up).
+	// check is (login, unlock, step-up), and then, inside the same check,
+	// step 1 below: the vault moved to the new password. A vault that
+	// opens with neither password (the login on one, the vault on
+	// another: a change cut short, then the vault moved on) is a failed
+	// attempt too: else whoever knows the login password alone could send
+	// guesses at the vault's passphrase as "new" passwords, each answered
+	// and none counted (the right current password would reset the count
+	// each time), where the unlock form counts them.
+	mismatch := false
 	err := a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
 		Verify: func(ctx context.Context) error {
-			_, err := a.hasher.Verify(ctx, stored, current)
-			return err
+			if _, err := a.hasher.Verify(ctx, stored, current); err != nil {
+				return err
+			}
+			// 1. The vault (runs to its end even if the client goes).
+			err := a.moveVaultPassphrase(context.WithoutCancel(ctx), info.UserID, current, next)
+			if errors.Is(err, errVaultMismatch) {
+				mismatch = true
+				return vault.ErrUnlockFailed // counted as a wrong password
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
+			return nil
 		},
 		Dummy: func(ctx context.Context) error { return a.hasher.VerifyDummy(ctx, current) },
 		Wrong: badPassword,
 	})
+	if a.rejected(ctx, err, info.UserID) && mismatch {
+		a.log.ErrorContext(ctx, "webapp.password_change.vault_mismatch", "user", info.UserID)
+		return refuse(http.StatusConflict, "Your password was not changed: your current password logs you in but does not open your notes. Unlock them with a recovery key first.")
+	}
 	if a.rejected(ctx, err, info.UserID) {
 		a.log.InfoContext(ctx, "webapp.password_change.failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
 		return refuse(http.StatusUnauthorized, "Your current password is wrong. Nothing was changed.")
@@ -401,17 +424,10 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	hash, err := a.hasher.Hash(ctx, next)
-	if err != nil {
-		return err
-	}
 	// From here on the change runs to its end even if the client goes.
 	ctx = context.WithoutCancel(ctx)
-	// 1. The vault.
-	if err := a.moveVaultPassphrase(ctx, info.UserID, current, next); errors.Is(err, errVaultMismatch) {
-		a.log.ErrorContext(ctx, "webapp.password_change.vault_mismatch", "user", info.UserID)
-		return refuse(http.StatusConflict, "Your password was not changed: your current password logs you in but does not open your notes. Unlock them with a recovery key first.")
-	} else if err != nil {
+	hash, err := a.hasher.Hash(ctx, next)
+	if err != nil {
 		return err
 	}
 	if hook := hookPasswordWrites.Load(); hook != nil {
