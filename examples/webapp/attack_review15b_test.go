@@ -144,10 +144,19 @@ func median(d []time.Duration) time.Duration {
 }
 
 // "Forgot your password?" gives an unknown user, a wrong key (well
-// formed or not) on a user without two-factor, a TOTP user's right key
-// without the code, and a locked account the same status and page, and
-// in long mode no median answer time stands out (the medians are logged:
-// `go test -run TestR15bForgotAlike -v` with KEYHOLD_LONG_TESTS=1).
+// formed or not) on a user without two-factor, a TOTP user's key without
+// the code, and a locked account's right key the same status and page,
+// and in long mode (KEYHOLD_LONG_TESTS=1; the medians are logged with -v)
+// no median answer time is more than 1.5 times an unknown user's, or
+// less than two thirds of it. The form runs no KDF before its answer, so
+// a store write is a large share of its time: a TOTP user's wrong code is
+// counted by the code lockout (medians 3.8-5 ms against 2-2.6 ms for an
+// unknown user; 1.9-2.2 ms against 1.3-1.5 ms once the others read the
+// code lockout's counters) and a locked account's attempt counts nothing
+// (0.7-0.8 ms), which tells by timing which accounts have an
+// authenticator, and which are locked. Fails in long mode until refusals
+// take a floor time longer than any attempt's work (review 15b's report:
+// 25 ms; all medians then 26.6-26.8 ms).
 func TestR15bForgotAlike(t *testing.T) {
 	e := newEnv(t, false)
 	c := e.client()
@@ -213,7 +222,7 @@ func TestR15bForgotAlike(t *testing.T) {
 	for k, kind := range kinds {
 		m := median(times[k])
 		t.Logf("%-28s median %v over %d", kind.name, m, len(times[k]))
-		if samples >= 60 && (m > 3*base || base > 3*m) {
+		if samples >= 60 && (m > 3*base/2 || base > 3*m/2) {
 			t.Errorf("%s: median %v against an unknown user's %v", kind.name, m, base)
 		}
 	}
