@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keyhold/keyhold"
 	"github.com/keyhold/keyhold/kdf"
@@ -103,6 +104,25 @@ var forgotDummyVault = sync.OnceValues(func() (*vault.Vault, error) {
 	}
 	return v, nil
 })
+
+// forgotFloor is the least time a refused attempt takes, from the request
+// to its answer. The form runs no slow KDF before it answers (a recovery
+// key is derived quickly), so the store operations of the paths are a
+// large share of its time: a TOTP user's wrong code is counted by the
+// code lockout (writes), a locked account's attempt counts nothing.
+// Waiting until the floor makes those paths answer alike in time. It is
+// a floor, not a ceiling: a path slower than it (a loaded store) shows.
+const forgotFloor = 100 * time.Millisecond
+
+// waitFloor waits until forgotFloor has passed since start, or ctx ends.
+func waitFloor(ctx context.Context, start time.Time) {
+	t := time.NewTimer(forgotFloor - time.Since(start))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
 
 // hookForgotTry, when set (by tests), hears the user ID of each vault a
 // recovery key is tried on: the user's, or forgotDummyUser.
@@ -231,6 +251,7 @@ func (a *app) forgotSecondFactor(ctx context.Context, r *http.Request, userID, c
 // fails with an answer, the page shows the key's replacement and asks for
 // the form again with it; the first write repeats harmlessly.
 func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
+	start := time.Now() // real time, not the app's clock: the floor is for a stopwatch
 	name := formUsername(r)
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	code := strings.TrimSpace(r.PostFormValue("code"))
@@ -257,6 +278,7 @@ func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
 		if err := a.forgotDummy(ctx, key); !errors.Is(err, vault.ErrUnlockFailed) {
 			return err
 		}
+		waitFloor(ctx, start)
 		return refuse(http.StatusUnauthorized, errForgot)
 	}
 	var userID, stored string
@@ -305,6 +327,7 @@ func (a *app) forgot(w http.ResponseWriter, r *http.Request) error {
 	})
 	if a.rejected(ctx, err, userID) {
 		a.log.InfoContext(ctx, "webapp.forgot.failed", "locked", errors.Is(err, ratelimit.ErrLocked))
+		waitFloor(ctx, start)
 		return refuse(http.StatusUnauthorized, errForgot)
 	}
 	if errors.Is(err, vault.ErrConflict) {
