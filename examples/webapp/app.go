@@ -283,6 +283,7 @@ func (a *app) routes() http.Handler {
 	handle("POST /lock", a.lock, m.RequireLogin)
 	handle("GET /unlock", a.unlockPage, m.RequireLogin)
 	handle("POST /unlock", a.unlock, a.kdfLimited("unlock"))
+	handle("POST /unlock/recovery-key", a.unlockWithRecoveryKey, a.kdfLimited("unlock"))
 	handle("GET /notes", a.notes, m.RequireUnlocked)
 	handle("POST /notes", a.addNote, m.RequireUnlocked)
 	handle("POST /notes/{id}", a.editNote, m.RequireUnlocked)
@@ -565,7 +566,7 @@ type pageData struct {
 	PasskeySetUp  bool // a passkey could unlock once set up (PRF, no vault slot yet)
 	PasskeyUnlock bool // the unlock page: a passkey of the user's unlocks the vault
 	HasPasskeys   bool // the step-up and second-factor pages: the user has a passkey to confirm with
-	RecoveryOpen  bool // the second-factor page: a recovery code was refused, its form shown open
+	RecoveryOpen  bool // the second-factor and unlock pages: a recovery code or key was refused, its form shown open
 	NeedPasskey   bool // the step-up page: the password alone does not allow passkey changes
 	PasskeyPRF    bool // the private-notes page: the user has a passkey with the PRF extension
 

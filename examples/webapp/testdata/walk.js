@@ -301,6 +301,17 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     await p.fill('form[action="/unlock"] input[name=password]', password);
     await submit(p, 'form[action="/unlock"] button');
     check(at(p) === '/notes' && (await main(p)).includes('Travel plans 2027'), 'unlocked with the passphrase', at(p));
+    // Locked again, and unlocked with a recovery key (a lost password):
+    // the key spent, its replacement shown once.
+    await submit(p, 'form[action="/lock"] button');
+    await p.click('main summary:has-text("recovery key")');
+    await p.fill('form[action="/unlock/recovery-key"] input[name=recovery_key]', keys[1]);
+    await submit(p, 'form[action="/unlock/recovery-key"] button');
+    const keyShown = await p.locator('main ul.keys code').allInnerTexts();
+    check(keyShown.length === 1 && !keys.includes(keyShown[0]) && (await main(p)).includes('Your notes are unlocked'), 'unlocked with a recovery key: its replacement shown', keyShown);
+    await snap(p, 'unlock-recovery-key');
+    await nav(p, () => p.click('main a[href="/notes"]'));
+    check(at(p) === '/notes' && (await main(p)).includes('Travel plans 2027'), 'the notes, unlocked by the recovery key', at(p));
 
     // Log out, then log in: a wrong password first (its answer is kept, to
     // compare with the one after the account's deletion).
