@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -234,4 +235,86 @@ func (e *testEnv) secretTOTPUser(name string) {
 	c := e.client()
 	e.signup(c, name)
 	e.enroll(c, "Phone")
+}
+
+// Defenses of the re-sealing that held: two runs at once (two tabs; one
+// held before writing a note while the other runs to its end) seal each
+// note once (its version moves by one, never two) and lose nothing; a
+// note tampered with under the old key is left as it is, counted as
+// unreadable, and does not block the old key's destruction.
+func TestR15bResealTwoRunsAndATamperedNote(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	e.signup(c, "ada")
+	for i := range 3 {
+		expect(t, "add note", e.post(c, "/notes", url.Values{"title": {fmt.Sprintf("note %d", i)}, "body": {fmt.Sprintf("body of note %d", i)}}), 303, "/notes")
+	}
+	db := e.db()
+	uid := e.userID(db, "ada")
+	var ids []string
+	rows, err := db.Query("SELECT id FROM notes WHERE user_id = ? ORDER BY rowid", uid) // ids[0] is "note 0"
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	// The first note's body is tampered with (its tag's last bit flipped).
+	var body []byte
+	if err := db.QueryRow("SELECT body FROM notes WHERE id = ?", ids[0]).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	body[len(body)-1] ^= 1
+	if _, err := db.Exec("UPDATE notes SET body = ? WHERE id = ?", body, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "rotate", e.post(c, "/account/rotate", url.Values{"password": {password}}), 303, "/account/rotate")
+
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	hold := func(_, _ string) {
+		if held.CompareAndSwap(false, true) { // the first run, before its first note
+			close(paused)
+			<-resume
+		}
+	}
+	hookReseal.Store(&hold)
+	t.Cleanup(func() { hookReseal.Store(nil) })
+	first := make(chan string, 1)
+	go func() {
+		_, body := e.doCut(c, "/account/rotate/reseal", url.Values{})
+		first <- body
+	}()
+	<-paused
+	_, second := e.doCut(c, "/account/rotate/reseal", url.Values{})
+	close(resume)
+	firstBody := <-first
+	if !strings.Contains(second, "3 of 3 notes checked, 2 re-sealed") {
+		t.Fatalf("the second run:\n%s", second)
+	}
+	if !strings.Contains(firstBody, "3 of 3 notes checked, 0 re-sealed") {
+		t.Fatalf("the first run (held, then let go):\n%s", firstBody)
+	}
+	for i, id := range ids {
+		var version int
+		var title, body []byte
+		if err := db.QueryRow("SELECT version, title, body FROM notes WHERE id = ?", id).Scan(&version, &title, &body); err != nil {
+			t.Fatal(err)
+		}
+		tv, _ := noteKeyVersion(title)
+		want, wantKey := 2, uint32(2)
+		if i == 0 { // the tampered note: left as it is
+			want, wantKey = 1, 1
+		}
+		if version != want || tv != wantKey {
+			t.Errorf("note %d: version %d under key %d, want %d under %d", i, version, tv, want, wantKey)
+		}
+	}
+	expect(t, "finish, a tampered note left", e.post(c, "/account/rotate/finish", nil), 303, "/account/rotate?done=1")
+	mustContain(t, "notes", e.get(c, "/notes"), "body of note 1", "body of note 2")
 }
