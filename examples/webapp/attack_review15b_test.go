@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -317,4 +318,53 @@ func TestR15bResealTwoRunsAndATamperedNote(t *testing.T) {
 	}
 	expect(t, "finish, a tampered note left", e.post(c, "/account/rotate/finish", nil), 303, "/account/rotate?done=1")
 	mustContain(t, "notes", e.get(c, "/notes"), "body of note 1", "body of note 2")
+}
+
+// Defenses that held: the account forms refuse a cross-site post and a
+// foreign Origin (CSRF), changing nothing; the Account page shows the
+// lockout counts of its own account only (another account's failures,
+// from this very address, are not in it).
+func TestR15bAccountFormsCSRFAndOwnCountsOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.client()
+	e.signup(c, "ada")
+	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"kept"}, "body": {noteText}}), 303, "/notes")
+	forms := map[string]url.Values{
+		"/account/password":      {"current": {password}, "new": {newPassword}},
+		"/account/password/set":  {"new": {newPassword}},
+		"/account/rotate":        {"password": {password}},
+		"/account/rotate/reseal": {},
+		"/account/rotate/finish": {},
+		"/account/recovery-keys": {},
+		"/account/delete":        {"password": {password}},
+	}
+	for path, form := range forms {
+		for _, h := range []http.Header{
+			{"Sec-Fetch-Site": {"cross-site"}},
+			{"Origin": {"https://evil.example"}},
+			{"Sec-Fetch-Site": {"same-site"}},
+		} {
+			if r := e.do(c, "POST", path, form, h); r.code != 403 {
+				t.Errorf("POST %s with %v: %d %q, want 403", path, h, r.code, r.location)
+			}
+		}
+	}
+	expect(t, "the old password still logs in", e.loginWith(e.client(), "ada", password), 303, "/notes")
+	if u, err := e.vaultOf(e.userID(e.db(), "ada"), password); err != nil || u.KeyVersion() != 1 {
+		t.Fatalf("the vault changed: %v", err)
+	} else {
+		u.Lock()
+	}
+
+	// bob's failures, from this address, are bob's.
+	e.signup(e.client(), "bob")
+	for range 3 {
+		expect(t, "bob, wrong password", e.loginWith(e.client(), "bob", "not bob's password at all"), 401, "")
+	}
+	page := e.get(c, "/account")
+	expect(t, "ada's account page", page, 200, "")
+	if !strings.Contains(page.body, "No failed sign-ins") || strings.Contains(page.body, "3 wrong passwords") {
+		t.Fatalf("ada's account page shows bob's failures:\n%s", page.body)
+	}
 }
