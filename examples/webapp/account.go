@@ -106,19 +106,37 @@ func (a *app) recoveryKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var sealed []byte
-	err = a.db.QueryRowContext(ctx, "DELETE FROM keys_to_show WHERE user_id = ? RETURNING sealed", u.UserID()).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
+	shownOnce := func() error {
 		return a.render(w, r, http.StatusOK, "recovery", pageData{Error: "Your recovery keys were shown once, right after sign-up, and are not kept in a form we can show again."})
 	}
+	var sealed []byte
+	err = a.db.QueryRowContext(ctx, "SELECT sealed FROM keys_to_show WHERE user_id = ?", u.UserID()).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return shownOnce()
+	}
 	if err != nil {
 		return err
 	}
+	// Opened before it is deleted: keys sealed under a key this session
+	// does not hold (a key rotation that stored them and stopped before
+	// the session moved to the new key) stay until a session can open
+	// them, rather than being lost to a failed open.
 	text, err := u.Open(sealed, recoveryKeysContext)
 	if err != nil {
-		return err
+		return a.render(w, r, http.StatusConflict, "recovery", pageData{Error: "Your recovery keys are waiting under a newer encryption key than this session holds. Lock your notes, unlock them again, and come back to this page; or make new recovery keys on the Account page."})
 	}
 	defer clear(text)
+	// Shown once: deleted if still the row read (another tab may have
+	// shown it meanwhile).
+	res, err := a.db.ExecContext(ctx, "DELETE FROM keys_to_show WHERE user_id = ? AND sealed = ?", u.UserID(), sealed)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return shownOnce()
+	}
 	// Shown once; the response is Cache-Control: no-store (authenticated).
 	return a.render(w, r, http.StatusOK, "recovery", pageData{Keys: strings.Fields(string(text))})
 }
