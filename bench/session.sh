@@ -27,7 +27,9 @@ REDIS=${REDIS_URL:-${KEYHOLD_TEST_REDIS_URL:-}}
 command -v wrk >/dev/null || { echo "session.sh: wrk not found (apt-get install wrk)" >&2; exit 1; }
 tmp=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+# The servers are stopped with SIGTERM and waited for: the one on Redis
+# deletes its run's keys as it exits, leaving the Redis as it found it.
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(go version | cut -d' ' -f3) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds"

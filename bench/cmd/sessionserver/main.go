@@ -25,8 +25,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"strings"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 	scsmem "github.com/alexedwards/scs/v2/memstore"
@@ -48,6 +51,7 @@ func main() {
 
 	var store session.Store = memstore.New()
 	var roundTrips atomic.Int64
+	cleanUp := func() {}
 	if *redisURL != "" {
 		opt, err := redis.ParseURL(*redisURL)
 		if err != nil {
@@ -57,11 +61,15 @@ func main() {
 		client.AddHook(countingHook{&roundTrips})
 		prefix := make([]byte, 8)
 		rand.Read(prefix)
-		rs, err := redisstore.New(client, redisstore.Config{Prefix: "keyhold-bench-" + hex.EncodeToString(prefix) + ":"})
+		keyPrefix := "keyhold-bench-" + hex.EncodeToString(prefix) + ":"
+		rs, err := redisstore.New(client, redisstore.Config{Prefix: keyPrefix})
 		if err != nil {
 			log.Fatal(err)
 		}
 		store = rs
+		// The Redis it is pointed at may be someone's: at exit, the keys
+		// of this run's prefix (hex, no glob characters) are deleted.
+		cleanUp = func() { deleteKeys(client, keyPrefix) }
 	}
 	m, err := session.New(store, session.Config{AllowInsecureCookies: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -148,7 +156,50 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("serving on %s", ln.Addr())
-	log.Fatal(http.Serve(ln, mux))
+	stop, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	srv := &http.Server{Handler: mux}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		cleanUp()
+		log.Fatal(err)
+	case <-stop.Done():
+	}
+	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdown)
+	cleanUp()
+}
+
+// deleteKeys deletes every key under prefix, and says how many.
+func deleteKeys(client *redis.Client, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var deleted int64
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	flush := func() {
+		if len(batch) > 0 {
+			n, err := client.Unlink(ctx, batch...).Result()
+			if err != nil {
+				log.Printf("deleting the run's keys: %v", err)
+			}
+			deleted += n
+			batch = batch[:0]
+		}
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			flush()
+		}
+	}
+	flush()
+	if err := iter.Err(); err != nil {
+		log.Printf("listing the run's keys: %v", err)
+	}
+	log.Printf("deleted %d Redis keys under %s", deleted, prefix)
 }
 
 // cookieFrom runs one request through h and returns the cookie it sets.
