@@ -546,17 +546,8 @@ func (a *app) setPassword(w http.ResponseWriter, r *http.Request) error {
 		// password is; a locked account's attempt does the same work on
 		// the dummy vault, and spends nothing.
 		var replacement vault.RecoveryKey
-		err := a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
-			Verify: func(ctx context.Context) (err error) {
-				u, replacement, err = a.vault.UnlockWithRecoveryKey(ctx, info.UserID, key)
-				if errors.Is(err, vault.ErrConflict) { // another change won: nothing was spent
-					return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
-				}
-				return err
-			},
-			Dummy: func(ctx context.Context) error { return a.forgotDummy(ctx, key) },
-			Wrong: badPassword,
-		})
+		var err error
+		u, replacement, err = a.checkRecoveryKey(ctx, r, name, info.UserID, key)
 		if a.rejected(ctx, err, info.UserID) {
 			a.log.InfoContext(ctx, "webapp.password_set.key_failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
 			return refuse(http.StatusUnauthorized, "That recovery key did not work. Nothing was changed.")

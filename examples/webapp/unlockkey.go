@@ -35,19 +35,7 @@ func (a *app) unlockWithRecoveryKey(w http.ResponseWriter, r *http.Request) erro
 	if len(key) > maxRecoveryKeyLen {
 		key = "" // refused below like any wrong key, after the same work
 	}
-	var u *vault.Unlocked
-	var replacement vault.RecoveryKey
-	err = a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
-		Verify: func(ctx context.Context) (err error) {
-			u, replacement, err = a.vault.UnlockWithRecoveryKey(ctx, info.UserID, key)
-			if errors.Is(err, vault.ErrConflict) { // another change won: nothing was spent
-				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
-			}
-			return err
-		},
-		Dummy: func(ctx context.Context) error { return a.forgotDummy(ctx, key) },
-		Wrong: badPassword,
-	})
+	u, replacement, err := a.checkRecoveryKey(ctx, r, name, info.UserID, key)
 	if a.rejected(ctx, err, info.UserID) {
 		a.log.InfoContext(ctx, "webapp.unlock.recovery_key_failed", "user", info.UserID, "locked", errors.Is(err, ratelimit.ErrLocked))
 		return a.render(w, r, http.StatusUnauthorized, "unlock", pageData{Error: "That recovery key did not work.", RecoveryOpen: true})
@@ -71,4 +59,24 @@ func (a *app) unlockWithRecoveryKey(w http.ResponseWriter, r *http.Request) erro
 		Keys:   []string{replacement.Reveal()},
 		Notice: "Your notes are unlocked. The recovery key you used no longer works: this one replaces it. Set a new password on the Account page if you have forgotten yours.",
 	})
+}
+
+// checkRecoveryKey opens a logged-in user's vault with one of its recovery
+// keys through the account's lockout, counted as a password is: the key is
+// spent and its replacement returned. A locked account's attempt does the
+// same work on the dummy vault and spends nothing; a change of the vault
+// that won the race (vault.ErrConflict) spent nothing and is not counted.
+func (a *app) checkRecoveryKey(ctx context.Context, r *http.Request, name, userID, key string) (u *vault.Unlocked, replacement vault.RecoveryKey, err error) {
+	err = a.lockout.Check(ctx, name, a.source(r, name), ratelimit.Credential{
+		Verify: func(ctx context.Context) (err error) {
+			u, replacement, err = a.vault.UnlockWithRecoveryKey(ctx, userID, key)
+			if errors.Is(err, vault.ErrConflict) {
+				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
+			}
+			return err
+		},
+		Dummy: func(ctx context.Context) error { return a.forgotDummy(ctx, key) },
+		Wrong: badPassword,
+	})
+	return u, replacement, err
 }
