@@ -20,10 +20,16 @@
 # (go install golang.org/x/perf/cmd/benchstat@latest).
 # Environment: ROUNDS (warm rounds, default 3), RUNS_ARGON2 (one-shot runs at
 # 64 MiB, default 15), RUNS_INTERACTIVE (at 19 MiB, default 41), RUNS_PBKDF2
-# (default 9). About 1.5 minutes on 2 idle cores, 3 on a busy machine.
+# (default 9); BENCH_QUICK=1 makes them all tiny (to test the pipeline);
+# BENCH_OUT=FILE appends the results as JSON Lines (table "kdf", see
+# bench/README.md) for bench/run.sh. About 1.5 minutes on 2 idle cores, 3 on
+# a busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+	ROUNDS=${ROUNDS:-1} RUNS_ARGON2=${RUNS_ARGON2:-3} RUNS_INTERACTIVE=${RUNS_INTERACTIVE:-3} RUNS_PBKDF2=${RUNS_PBKDF2:-3}
+fi
 ROUNDS=${ROUNDS:-3}
 RUNS_ARGON2=${RUNS_ARGON2:-15}
 RUNS_INTERACTIVE=${RUNS_INTERACTIVE:-41}
@@ -109,6 +115,16 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
+# Page faults of warm calls: 8 hashes in one process, each side.
+go_faults="" ref_faults=""
+if [ -n "$warmref" ]; then
+	"$tmp/interleave" -n "$([ "${BENCH_QUICK:-}" = 1 ] && echo 1 || echo 3)" -warmup 0 -stdin "$PW" \
+		go "$tmp/kdfone -alg argon2id -m 65536 -t 2 -p 1 -impl raw -salt $SALT -n 8" ref "$tmp/refloop argon2id 2 65536 1 8" >"$tmp/faults8"
+	go_faults=$(awk -F'\t' '$1 == "go" { printf "%.0f", $6 / 8 }' "$tmp/faults8")
+	ref_faults=$(awk -F'\t' '$1 == "ref" { printf "%.0f", $6 / 8 }' "$tmp/faults8")
+	echo "# minor page faults per call over 8 calls at 64 MiB in one process: x/crypto $go_faults, libargon2 (refloop) $ref_faults"
+fi
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 gobench() { # name → median seconds per op over rounds (2 samples a round)
 	awk -v n="$1" '{ name = $1; sub(/-[0-9]+$/, "", name) } name == n { for (i = 2; i < NF; i++) if ($(i + 1) == "ns/op") print $i / 1e9 }' "$tmp/go.txt" | median
@@ -153,10 +169,58 @@ row "  Argon2id m=19456,t=2,p=1  x/crypto argon2.IDKey" "$(gobench BenchmarkArgo
 row "  PBKDF2-SHA256 i=600000    kdf.Hasher.Verify" "$(gobench BenchmarkVerify/pbkdf2-sha256/i=600000)" "$w_p"
 row "  PBKDF2-SHA256 i=600000    crypto/pbkdf2" "$(gobench BenchmarkPBKDF2SHA256/i=600000)" "$w_p"
 echo
+echo "minor page faults of one process (median): Argon2id m=65536 x/crypto $(field "$tmp/os_a64" raw 6), Hasher $(field "$tmp/os_a64" hasher 6), argon2 CLI $(field "$tmp/os_a64" ref 6)"
 echo "peak RSS of one process (KiB): Argon2id m=65536 ours $(field "$tmp/os_a64" hasher 5) (raw $(field "$tmp/os_a64" raw 5)), argon2 CLI $(field "$tmp/os_a64" ref 5); m=19456 ours $(field "$tmp/os_a19" hasher 5), CLI $(field "$tmp/os_a19" ref 5)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine spreads the numbers; rerun when idle)"
 if [ -n "$benchstat" ]; then
 	echo
 	echo "benchstat of the warm Go rounds (2 samples a round):"
 	"$benchstat" "$tmp/go.txt" | awk 'NF == 0 { done = 1 } !done { print "  " $0 }'
+fi
+
+# ---- JSON lines for bench/run.sh --------------------------------------------
+if [ -n "${BENCH_OUT:-}" ]; then
+	isnum() { [[ $1 =~ ^[0-9]+([.][0-9]*)?([eE][-+]?[0-9]+)?$ ]]; }
+	# jratio what ours_label ours ref_label ref unit [note]
+	jratio() {
+		if isnum "$3" && isnum "$5"; then
+			printf '{"kind":"ratio","table":"kdf","what":"%s","ours_label":"%s","ours":%s,"reference_label":"%s","reference":%s,"unit":"%s","lower_is_better":true,"note":"%s"}\n' \
+				"$1" "$2" "$3" "$4" "$5" "$6" "${7:-}" >>"$BENCH_OUT"
+		else
+			echo "kdf.sh: no figure for \"$1\" ($3 vs $5)" >&2
+			jfailed=1
+		fi
+	}
+	jfailed=0
+	A64="Argon2id m=64 MiB, t=2, p=1"
+	A19="Argon2id m=19 MiB, t=2, p=1 (interactive)"
+	P6="PBKDF2-SHA256, 600,000 iterations"
+	one="one process per hash, median wall time of $RUNS_ARGON2"
+	for spec in "a64|$A64|$RUNS_ARGON2" "a19|$A19|$RUNS_INTERACTIVE" "p|$P6|$RUNS_PBKDF2"; do
+		IFS='|' read -r key what runs <<<"$spec"
+		f=$tmp/os_$key
+		[ "$key" = p ] && ref="openssl kdf (OpenSSL CLI)" || ref="argon2 CLI (-r)"
+		jratio "$what, one-shot" "kdfone: kdf.Hasher.Hash" "$(field "$f" hasher 2)" "$ref" "$(field "$f" ref 2)" s "one process per hash, median wall time of $runs interleaved runs"
+		jratio "$what, one-shot, bare primitive" "kdfone -impl raw: $([ "$key" = p ] && echo crypto/pbkdf2 || echo x/crypto argon2.IDKey)" "$(field "$f" raw 2)" "$ref" "$(field "$f" ref 2)" s "one process per hash, median wall time of $runs interleaved runs"
+		jratio "$what, one-shot, CPU time" "kdfone: kdf.Hasher.Hash" "$(field "$f" hasher 4)" "$ref" "$(field "$f" ref 4)" s "user+system time, median of $runs runs"
+	done
+	jratio "process start and exit (Argon2id m=8 KiB, t=1)" "kdfone -impl raw" "$(field "$tmp/os_start" ours_a 2)" "argon2 CLI" "$(field "$tmp/os_start" ref_a 2)" s "not subtracted from the rows above"
+	jratio "$A64, minor page faults of one process" "kdfone -impl raw (x/crypto)" "$(field "$tmp/os_a64" raw 6)" "argon2 CLI" "$(field "$tmp/os_a64" ref 6)" faults "getrusage ru_minflt, median of $RUNS_ARGON2 runs"
+	jratio "$A64, peak RSS of one process" "kdfone: kdf.Hasher.Hash" "$(field "$tmp/os_a64" hasher 5)" "argon2 CLI" "$(field "$tmp/os_a64" ref 5)" KiB "getrusage ru_maxrss, largest of $RUNS_ARGON2 runs"
+	if [ -n "$warmref" ]; then
+		warm="in one process, repeated; median of $ROUNDS alternating rounds"
+		jratio "$A64, warm" "kdf.Hasher.Verify (go test -bench)" "$(gobench BenchmarkVerify/argon2id/m=65536,t=2,p=1)" "libargon2 in a loop (bench/ref/refloop.c)" "$w_a64" s "$warm"
+		jratio "$A64, warm, bare primitive" "x/crypto argon2.IDKey (go test -bench)" "$(gobench BenchmarkArgon2id/m=65536,t=2,p=1)" "libargon2 in a loop (bench/ref/refloop.c)" "$w_a64" s "$warm"
+		jratio "$A19, warm" "kdf.Hasher.Verify (go test -bench)" "$(gobench BenchmarkVerify/argon2id/m=19456,t=2,p=1)" "libargon2 in a loop (bench/ref/refloop.c)" "$w_a19" s "$warm"
+		jratio "$A19, warm, bare primitive" "x/crypto argon2.IDKey (go test -bench)" "$(gobench BenchmarkArgon2id/m=19456,t=2,p=1)" "libargon2 in a loop (bench/ref/refloop.c)" "$w_a19" s "$warm"
+		jratio "$P6, warm" "kdf.Hasher.Verify (go test -bench)" "$(gobench BenchmarkVerify/pbkdf2-sha256/i=600000)" "libcrypto PKCS5_PBKDF2_HMAC in a loop (bench/ref/refloop.c)" "$w_p" s "$warm"
+		jratio "$P6, warm, bare primitive" "crypto/pbkdf2 (go test -bench)" "$(gobench BenchmarkPBKDF2SHA256/i=600000)" "libcrypto PKCS5_PBKDF2_HMAC in a loop (bench/ref/refloop.c)" "$w_p" s "$warm"
+		if [ -n "$ref_faults" ]; then
+			jratio "$A64, warm, minor page faults per call" "x/crypto argon2.IDKey, 8 calls in one process (kdfone -n 8)" "$go_faults" "libargon2, 8 calls in one process (refloop)" "$ref_faults" faults "(ru_minflt of the process) / 8: start-up and the first call's pages included"
+		fi
+	else
+		printf '{"kind":"fact","table":"kdf","what":"warm rows","value":0,"unit":"rows","note":"not measured: bench/ref/refloop.c did not build (gcc, libargon2-1, libssl3)"}\n' >>"$BENCH_OUT"
+		jfailed=1
+	fi
+	[ "$jfailed" = 0 ] || exit 1
 fi

@@ -3,11 +3,12 @@
 // a machine whose speed drifts during the run (a shared VM, other jobs)
 // slows every command alike, and prints one tab-separated line per command:
 //
-//	label  median_wall_s  min_wall_s  median_cpu_s  max_rss_kib  first_output_line
+//	label  median_wall_s  min_wall_s  median_cpu_s  max_rss_kib  median_minor_faults  first_output_line
 //
 // Wall time runs from just before the process is started to just after it
 // has been reaped, the same for every command; CPU is user+system time of
-// the process, max RSS its peak resident set (getrusage). Nothing is
+// the process, max RSS its peak resident set, minor faults the page faults
+// served without I/O (getrusage: ru_maxrss, ru_minflt). Nothing is
 // subtracted. Each command gets -stdin on its standard input.
 //
 //	interleave -n 15 -warmup 1 -stdin password \
@@ -30,6 +31,7 @@ import (
 
 type result struct {
 	wall, cpu []time.Duration
+	minflt    []time.Duration // counts, kept as Durations to share median
 	maxRSS    int64
 	out       string
 }
@@ -60,7 +62,7 @@ func main() {
 			slices.Reverse(order)
 		}
 		for _, i := range order {
-			wall, cpu, rss, out, err := runOnce(cmds[i], *stdin)
+			wall, cpu, rss, flt, out, err := runOnce(cmds[i], *stdin)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "interleave: %s: %v\n%s", labels[i], err, out)
 				os.Exit(1)
@@ -71,6 +73,7 @@ func main() {
 			r := &res[i]
 			r.wall = append(r.wall, wall)
 			r.cpu = append(r.cpu, cpu)
+			r.minflt = append(r.minflt, time.Duration(flt))
 			r.maxRSS = max(r.maxRSS, rss)
 			if r.out == "" {
 				r.out, _, _ = strings.Cut(strings.TrimSpace(out), "\n")
@@ -78,11 +81,11 @@ func main() {
 		}
 	}
 	for i, r := range res {
-		fmt.Printf("%s\t%.6f\t%.6f\t%.6f\t%d\t%s\n", labels[i], median(r.wall), slices.Min(r.wall).Seconds(), median(r.cpu), r.maxRSS, r.out)
+		fmt.Printf("%s\t%.6f\t%.6f\t%.6f\t%d\t%.0f\t%s\n", labels[i], median(r.wall), slices.Min(r.wall).Seconds(), median(r.cpu), r.maxRSS, median(r.minflt)*1e9, r.out)
 	}
 }
 
-func runOnce(argv []string, stdin string) (wall, cpu time.Duration, maxRSS int64, out string, err error) {
+func runOnce(argv []string, stdin string) (wall, cpu time.Duration, maxRSS, minflt int64, out string, err error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var buf bytes.Buffer
@@ -92,13 +95,14 @@ func runOnce(argv []string, stdin string) (wall, cpu time.Duration, maxRSS int64
 	err = cmd.Run()
 	wall = time.Since(start)
 	if err != nil {
-		return 0, 0, 0, buf.String(), err
+		return 0, 0, 0, 0, buf.String(), err
 	}
 	cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		maxRSS = ru.Maxrss
+		minflt = ru.Minflt
 	}
-	return wall, cpu, maxRSS, buf.String(), nil
+	return wall, cpu, maxRSS, minflt, buf.String(), nil
 }
 
 func median(d []time.Duration) float64 {
