@@ -16,9 +16,16 @@
 #
 # Needs go and wrk (apt-get install wrk). Environment: ROUNDS (default 5),
 # DURATION per wrk run (default 5s), CONNECTIONS (default 32), THREADS
-# (default 1). About 2 minutes with the defaults, 3 with Redis.
+# (default 1). BENCH_QUICK=1: 1 round of 1 s per route (to test the
+# pipeline). BENCH_OUT=FILE appends the results as JSON Lines (table
+# "session", see bench/README.md). The servers listen on free loopback
+# ports chosen when they start. About 2 minutes with the defaults, 3 with
+# Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+	ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-1s}
+fi
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -35,13 +42,16 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(go version | cut -d' ' -f3) $(uname -m), $
 echo "# wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds"
 go build -o "$tmp/server" ./bench/cmd/sessionserver
 
-start() { # start NAME ADDR [ARGS...]
-	local name=$1 addr=$2
-	shift 2
-	"$tmp/server" -addr "$addr" -cookies "$tmp/$name.cookies" "$@" 2>"$tmp/$name.log" &
+start() { # start NAME [ARGS...]: sets addr to the server's host:port
+	local name=$1
+	shift
+	"$tmp/server" -addr 127.0.0.1:0 -cookies "$tmp/$name.cookies" "$@" 2>"$tmp/$name.log" &
 	pids+=($!)
-	for _ in $(seq 100); do
-		[ -s "$tmp/$name.cookies" ] && grep -q serving "$tmp/$name.log" && return 0
+	for _ in $(seq 300); do
+		if [ -s "$tmp/$name.cookies" ] && grep -q serving "$tmp/$name.log"; then
+			addr=$(awk '/serving on/ { print $NF; exit }' "$tmp/$name.log")
+			return 0
+		fi
 		sleep 0.1
 	done
 	cat "$tmp/$name.log" >&2
@@ -56,14 +66,14 @@ rps() { # rps URL [COOKIE] -> requests/s, after checking one request succeeds
 }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
-start mem 127.0.0.1:8089
+start mem
 # shellcheck disable=SC1091
 source "$tmp/mem.cookies"
-mem=http://127.0.0.1:8089
+mem=http://$addr
 routes=(bare keyhold keyhold-unlocked keyhold-unlocked-open scs)
 if [ -n "$REDIS" ]; then
-	start redis 127.0.0.1:8090 -redis "$REDIS"
-	redis=http://127.0.0.1:8090
+	start redis -redis "$REDIS"
+	redis=http://$addr
 	routes+=(redis-keyhold redis-keyhold-unlocked)
 fi
 for round in $(seq "$ROUNDS"); do
@@ -107,4 +117,38 @@ if [ -n "$REDIS" ]; then
 	for r in redis-keyhold redis-keyhold-unlocked; do
 		awk -v r="$r" '{t += $1 - $2; n += $3} END {printf "%s: %.3f Redis round trips per request (%d requests)\n", r, t / n, n}' "$tmp/$r.trips"
 	done
+fi
+
+# ---- JSON lines for bench/run.sh --------------------------------------------
+if [ -n "${BENCH_OUT:-}" ]; then
+	label() {
+		case $1 in
+		bare) echo "bare handler (writes hello)" ;;
+		keyhold) echo "keyhold Manager.Handler + RequireLogin, logged in (memstore)" ;;
+		keyhold-unlocked) echo "keyhold Manager.Unlocked, unlocked session (memstore)" ;;
+		keyhold-unlocked-open) echo "keyhold Manager.Unlocked + open a 64-byte record (memstore)" ;;
+		scs) echo "alexedwards/scs/v2 LoadAndSave, logged in (its memstore)" ;;
+		redis-keyhold) echo "keyhold, logged in (sessions in Redis)" ;;
+		redis-keyhold-unlocked) echo "keyhold, unlocked (sessions in Redis)" ;;
+		esac
+	}
+	how="wrk -t$THREADS -c$CONNECTIONS -d$DURATION over loopback, median of $ROUNDS alternating rounds"
+	scs=$(median <"$tmp/scs.rps")
+	for r in "${routes[@]}"; do
+		case $r in bare | scs) continue ;; esac
+		v=$(median <"$tmp/$r.rps")
+		printf '{"kind":"ratio","table":"session","what":"%s vs the bare handler","ours_label":"%s","ours":%s,"reference_label":"%s","reference":%s,"unit":"req/s","lower_is_better":false,"note":"%s"}\n' \
+			"$r" "$(label "$r")" "$v" "$(label bare)" "$bare" "$how" >>"$BENCH_OUT"
+	done
+	for r in keyhold redis-keyhold; do
+		[ -f "$tmp/$r.rps" ] || continue
+		v=$(median <"$tmp/$r.rps")
+		printf '{"kind":"ratio","table":"session","what":"logged-in request: %s vs scs","ours_label":"%s","ours":%s,"reference_label":"%s","reference":%s,"unit":"req/s","lower_is_better":false,"note":"%s"}\n' \
+			"$r" "$(label "$r")" "$v" "$(label scs)" "$scs" "$how" >>"$BENCH_OUT"
+	done
+	if [ -n "$REDIS" ]; then
+		for r in redis-keyhold redis-keyhold-unlocked; do
+			awk -v r="$r" '{t += $1 - $2; n += $3} END {printf "{\"kind\":\"fact\",\"table\":\"session\",\"what\":\"Redis round trips per request, %s\",\"value\":%.4f,\"unit\":\"round trips\",\"note\":\"counted by a go-redis hook over %d requests\"}\n", r, t / n, n}' "$tmp/$r.trips" >>"$BENCH_OUT"
+		done
+	fi
 fi
