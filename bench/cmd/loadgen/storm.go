@@ -1,0 +1,463 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyhold/keyhold/kdf"
+)
+
+// stormConfig is the login storm's: a flood of logins on a few attacked
+// accounts while legitimate users log in to their own.
+type stormConfig struct {
+	Duration   time.Duration // of the flood
+	Flood      int           // concurrent flood clients (closed loop)
+	Legit      int           // legitimate users, each logging in again and again
+	Attacked   int           // accounts the flood is spread over
+	RightEvery int           // every RightEvery-th flood attempt carries the right password (0: none)
+	LegitPause time.Duration // a legitimate user's pause after a login before the next
+	RetryPause time.Duration // a legitimate user's pause before trying again after a refusal
+	Grace      time.Duration // after the flood, a legitimate user not yet logged in keeps trying this long
+	OtherKiB   uint64        // the margin's allowance for the process's memory outside the KDF (see marginKiB)
+	Log        io.Writer
+}
+
+// outcome classifies an answer to POST /login.
+type outcome int
+
+const (
+	loggedIn  outcome = iota // 303 to /notes: logged in, vault unlocked
+	lockedIn                 // 303 to /unlock: logged in, the vault's unlock refused (the gate was full)
+	wrong                    // 401: wrong password, unknown user or locked account (one answer)
+	limited                  // 429: the per-address login limit
+	busy                     // 503 with the app's "busy" page: the KDF gate's queue was full
+	server                   // any other 5xx
+	other                    // any other answer
+	transport                // no answer (connection refused or reset, time-out)
+	nOutcomes
+)
+
+var outcomeNames = [nOutcomes]string{"logged in (303 /notes)", "logged in, notes locked (303 /unlock)", "refused as wrong (401)",
+	"rate-limited (429)", "queue full (503)", "other 5xx", "other answer", "transport error"}
+
+func classify(a answer, err error) outcome {
+	switch {
+	case err != nil:
+		return transport
+	case a.status == http.StatusSeeOther && a.location == "/notes":
+		return loggedIn
+	case a.status == http.StatusSeeOther && a.location == "/unlock":
+		return lockedIn
+	case a.status == http.StatusUnauthorized:
+		return wrong
+	case a.status == http.StatusTooManyRequests:
+		return limited
+	case a.busy:
+		return busy
+	case a.status >= 500:
+		return server
+	}
+	return other
+}
+
+type counts [nOutcomes]atomic.Int64
+
+func (c *counts) total() int64 {
+	var n int64
+	for i := range c {
+		n += c[i].Load()
+	}
+	return n
+}
+
+// stormResult is what one storm measured.
+type stormResult struct {
+	Storage string
+	Gate    kdf.GateConfig // the app's gate (the zero GateConfig, resolved on this host)
+	// Memory, KiB.
+	BudgetKiB, MarginKiB    uint64
+	StartRSS, BeforeRSS     uint64 // at start (no request yet), and after the users were set up
+	PeakHWM, MaxSampledRSS  uint64 // VmHWM since the storm began; the most VmRSS sampled every 50 ms
+	PeakSinceStart          bool   // VmHWM could not be reset: it covers the setup too
+	Flood                   counts
+	FloodRotations          atomic.Int64 // flood clients moved to a new address after a 429
+	Accounts                []string
+	PerAccount              []counts
+	Legit                   counts
+	LegitDuring, LegitAfter []atomic.Int64 // per legitimate user: logins during the flood, and during the grace after it
+	LegitRequest            samples        // the successful login requests
+	LegitTime               samples        // from a login's first try to its success, retries included
+	Elapsed                 time.Duration  // of the flood
+	Problems                []string       // panics and errors in the app's log
+	ProblemCount            int
+}
+
+// marginKiB is the allowance over the gate's budget for the peak RSS:
+// one vault KDF run (kdf.SensitiveParams, 64 MiB), by which the kdf
+// package documents that the resident size can exceed the budget while
+// the runtime returns freed pages, plus other for everything the budget
+// does not count (the Go runtime, the database pools and caches,
+// templates, the connections' goroutines and buffers).
+func marginKiB(other uint64) uint64 {
+	return uint64(kdf.SensitiveParams().MemoryKiB) + other
+}
+
+// runStorm starts the web app on st, creates the attacked accounts and
+// the legitimate users through the sign-up form (each legitimate user
+// logs in once, as an owner's browser has: it then holds the device
+// cookie), and runs the storm: cfg.Flood clients post logins to the
+// attacked accounts in a closed loop (wrong passwords, every
+// cfg.RightEvery-th the right one), each from an address of its own that
+// it replaces when the app answers 429, while cfg.Legit users log in to
+// their own accounts again and again, each login from an address of its
+// own (the per-address limit of 5 logins per 15 minutes would otherwise
+// refuse a user logging in this often; that limit is tested elsewhere).
+func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg stormConfig) (*stormResult, error) {
+	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, "loadgen: "+format+"\n", args...) }
+	gate, err := kdf.NewGate(kdf.GateConfig{}) // the web app's (main sets no KDFGate): resolved the same on this host
+	if err != nil {
+		return nil, err
+	}
+	res := &stormResult{Storage: st.name, Gate: gate.Config(), MarginKiB: marginKiB(cfg.OtherKiB)}
+	res.BudgetKiB = res.Gate.MemoryBudgetKiB
+	app, err := startWebapp(ctx, bins.webapp, dir, st)
+	if err != nil {
+		return nil, err
+	}
+	defer app.stop()
+	base := "http://" + app.addr
+	if res.StartRSS, err = app.status("VmRSS"); err != nil {
+		return nil, err
+	}
+	logf("storm on %s: web app at %s; creating %d attacked accounts and %d legitimate users", st.name, base, cfg.Attacked, cfg.Legit)
+
+	setupAddrs := &addrBlock{first: 3}
+	attacked := make([]user, cfg.Attacked)
+	legit := make([]user, cfg.Legit)
+	legitClients := make([]*http.Client, cfg.Legit)
+	if err := parallel(ctx, cfg.Attacked+cfg.Legit, 2, func(i int) error {
+		t := newTransport(setupAddrs.addr(), 1)
+		defer t.CloseIdleConnections()
+		c := newClient(t, time.Minute)
+		u := newUser("storm-")
+		if err := signUp(ctx, c, base, &u, 1); err != nil {
+			return err
+		}
+		if err := logout(ctx, c, base); err != nil {
+			return err
+		}
+		if i < cfg.Attacked {
+			attacked[i] = u
+			return nil
+		}
+		if err := logIn(ctx, c, base, u); err != nil { // the device cookie
+			return err
+		}
+		if err := logout(ctx, c, base); err != nil {
+			return err
+		}
+		legit[i-cfg.Attacked], legitClients[i-cfg.Attacked] = u, c
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, u := range attacked {
+		res.Accounts = append(res.Accounts, u.name)
+	}
+	res.PerAccount = make([]counts, cfg.Attacked)
+	res.LegitDuring = make([]atomic.Int64, cfg.Legit)
+	res.LegitAfter = make([]atomic.Int64, cfg.Legit)
+
+	if err := app.resetPeak(); err != nil {
+		res.PeakSinceStart = true
+		logf("cannot reset VmHWM (%v): the peak covers the setup too", err)
+	}
+	if res.BeforeRSS, err = app.status("VmRSS"); err != nil {
+		return nil, err
+	}
+	// The resident size, sampled, as a check of VmHWM.
+	sampling, stopSampling := context.WithCancel(ctx)
+	var sampled sync.WaitGroup
+	sampled.Go(func() {
+		for sampling.Err() == nil {
+			if v, err := app.status("VmRSS"); err == nil {
+				res.MaxSampledRSS = max(res.MaxSampledRSS, v)
+			}
+			select {
+			case <-sampling.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+
+	logf("storm: %d flood clients on %d accounts, %d legitimate users, %s", cfg.Flood, cfg.Attacked, cfg.Legit, cfg.Duration)
+	floodAddrs := &addrBlock{first: 16}
+	legitAddrs := &addrBlock{first: 4}
+	begin := make(chan struct{})
+	var end time.Time
+	var attempts atomic.Int64
+	var wg sync.WaitGroup
+	for i := range cfg.Flood {
+		acct := i % cfg.Attacked
+		u := attacked[acct]
+		wrongPassword := rand.Text()[:12] + " " + rand.Text()[:12]
+		t := newTransport(floodAddrs.addr(), 1)
+		c := &http.Client{Transport: t, Timeout: time.Minute,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		wg.Go(func() {
+			<-begin
+			for time.Now().Before(end) && ctx.Err() == nil {
+				pw := wrongPassword
+				if k := attempts.Add(1); cfg.RightEvery > 0 && k%int64(cfg.RightEvery) == 0 {
+					pw = u.password
+				}
+				a, err := do(ctx, c, base, "/login", url.Values{"username": {u.name}, "password": {pw}})
+				o := classify(a, err)
+				res.Flood[o].Add(1)
+				res.PerAccount[acct][o].Add(1)
+				if o == limited { // this address is spent: the attacker moves to another
+					t.CloseIdleConnections()
+					t = newTransport(floodAddrs.addr(), 1)
+					c.Transport = t
+					res.FloodRotations.Add(1)
+				}
+			}
+			t.CloseIdleConnections()
+		})
+	}
+	for i := range cfg.Legit {
+		wg.Go(func() {
+			<-begin
+			c := legitClients[i]
+			// Until the flood ends; then, for a user not yet logged in
+			// during it, until the grace ends.
+			going := func() bool {
+				now := time.Now()
+				return ctx.Err() == nil && (now.Before(end) || res.LegitDuring[i].Load() == 0 && now.Before(end.Add(cfg.Grace)))
+			}
+			for going() {
+				first := time.Now()
+				for going() {
+					t := newTransport(legitAddrs.addr(), 1)
+					c.Transport = t
+					sent := time.Now()
+					a, err := do(ctx, c, base, "/login", url.Values{"username": {legit[i].name}, "password": {legit[i].password}})
+					o := classify(a, err)
+					res.Legit[o].Add(1)
+					if o == loggedIn || o == lockedIn {
+						_ = logout(ctx, c, base)
+					}
+					t.CloseIdleConnections()
+					if o == loggedIn {
+						res.LegitRequest.add(a.took)
+						res.LegitTime.add(time.Since(first))
+						if sent.Before(end) {
+							res.LegitDuring[i].Add(1)
+						} else {
+							res.LegitAfter[i].Add(1)
+						}
+						break
+					}
+					sleep(ctx, cfg.RetryPause)
+				}
+				sleep(ctx, cfg.LegitPause)
+			}
+		})
+	}
+	start := time.Now()
+	end = start.Add(cfg.Duration)
+	close(begin)
+	wg.Wait()
+	res.Elapsed = min(time.Since(start), cfg.Duration)
+	stopSampling()
+	sampled.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if res.PeakHWM, err = app.status("VmHWM"); err != nil {
+		return nil, err
+	}
+	app.stop()
+	res.Problems, res.ProblemCount = logProblems(app.logPath)
+
+	logf("peak RSS %.1f MiB (sampled max %.1f), gate budget %.0f MiB + margin %.0f MiB; RSS at start %.1f MiB, before the storm %.1f MiB",
+		mib(res.PeakHWM), mib(res.MaxSampledRSS), mib(res.BudgetKiB), mib(res.MarginKiB), mib(res.StartRSS), mib(res.BeforeRSS))
+	logf("flood: %d requests: %s; %d address changes", res.Flood.total(), summary(&res.Flood), res.FloodRotations.Load())
+	for i := range res.PerAccount {
+		logf("  attacked account %d: %s", i+1, summary(&res.PerAccount[i]))
+	}
+	logf("legitimate: %d answers: %s; login p50 %.0f ms, p99 %.0f ms; time to log in p50 %.0f ms, p99 %.0f ms; %d of %d users logged in during the flood",
+		res.Legit.total(), summary(&res.Legit), ms(res.LegitRequest.percentile(0.5)), ms(res.LegitRequest.percentile(0.99)),
+		ms(res.LegitTime.percentile(0.5)), ms(res.LegitTime.percentile(0.99)), res.legitUsersDuring(), cfg.Legit)
+	if res.ProblemCount > 0 {
+		logf("the web app logged %d errors or panics:\n%s", res.ProblemCount, strings.Join(res.Problems, "\n"))
+	}
+	return res, nil
+}
+
+func (r *stormResult) legitUsersDuring() int {
+	n := 0
+	for i := range r.LegitDuring {
+		if r.LegitDuring[i].Load() > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *stormResult) legitUsersEver() int {
+	n := 0
+	for i := range r.LegitDuring {
+		if r.LegitDuring[i].Load()+r.LegitAfter[i].Load() > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func summary(c *counts) string {
+	var parts []string
+	for i := range c {
+		if n := c[i].Load(); n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", outcomeNames[i], n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// checkStorm returns what in res breaks the storm's claims: the peak RSS
+// within the gate's budget plus the margin, every legitimate user logged
+// in during the flood, the flood met both the per-address limit (429) and
+// the full queue (503), no other 5xx and no transport error, nothing
+// unexpected in the app's log.
+func checkStorm(res *stormResult, cfg stormConfig) error {
+	var errs []error
+	if limit := res.BudgetKiB + res.MarginKiB; res.PeakHWM > limit {
+		errs = append(errs, fmt.Errorf("peak RSS %.1f MiB over the gate's budget %.0f MiB + margin %.0f MiB", mib(res.PeakHWM), mib(res.BudgetKiB), mib(res.MarginKiB)))
+	}
+	if n := res.legitUsersDuring(); n < cfg.Legit {
+		errs = append(errs, fmt.Errorf("%d of %d legitimate users logged in during the flood (%d after it)", n, cfg.Legit, res.legitUsersEver()-n))
+	}
+	if res.Flood[limited].Load() == 0 {
+		errs = append(errs, errors.New("no flood request got 429"))
+	}
+	if res.Flood[busy].Load() == 0 {
+		errs = append(errs, errors.New("no flood request was refused by the full KDF queue (503)"))
+	}
+	for _, c := range []*counts{&res.Flood, &res.Legit} {
+		if n := c[server].Load(); n > 0 {
+			errs = append(errs, fmt.Errorf("%d answers were 5xx other than the busy page", n))
+		}
+		if n := c[transport].Load(); n > 0 {
+			errs = append(errs, fmt.Errorf("%d requests got no answer", n))
+		}
+		if n := c[other].Load(); n > 0 {
+			errs = append(errs, fmt.Errorf("%d answers were unexpected", n))
+		}
+	}
+	for _, o := range []outcome{wrong, limited} {
+		if n := res.Legit[o].Load(); n > 0 {
+			errs = append(errs, fmt.Errorf("%d legitimate logins were %s", n, outcomeNames[o]))
+		}
+	}
+	if res.ProblemCount > 0 {
+		errs = append(errs, fmt.Errorf("the web app logged %d errors or panics: %s", res.ProblemCount, strings.Join(res.Problems, "\n")))
+	}
+	return errors.Join(errs...)
+}
+
+// stormRows are the storm's result rows: facts.
+func stormRows(r *rows, res *stormResult, cfg stormConfig, note string) {
+	note = fmt.Sprintf("%s; %s, %d flood clients on %d accounts (every %dth attempt with the right password), %d legitimate users, flood %s; gate: %d runs at once, queue %d, %d per key",
+		note, res.Storage, cfg.Flood, cfg.Attacked, cfg.RightEvery, cfg.Legit, cfg.Duration, res.Gate.MaxConcurrent, res.Gate.MaxWaiting, res.Gate.MaxWaitingPerKey)
+	f := func(what string, v float64, unit string) { r.fact("storm", what, v, unit, note) }
+	peak := "peak RSS of the web app during the storm (VmHWM, reset before it)"
+	if res.PeakSinceStart {
+		peak = "peak RSS of the web app since its start (VmHWM, setup included)"
+	}
+	f(peak, mib(res.PeakHWM), "MiB")
+	f("the KDF gate's memory budget (the app's zero kdf.GateConfig on this host)", mib(res.BudgetKiB), "MiB")
+	f(fmt.Sprintf("budget + margin (one 64 MiB vault KDF run, which RSS may exceed the budget by while freed pages return, + %.0f MiB for the rest of the process)", mib(cfg.OtherKiB)), mib(res.BudgetKiB+res.MarginKiB), "MiB")
+	f("peak RSS under the budget + margin", boolf(res.PeakHWM <= res.BudgetKiB+res.MarginKiB), "yes=1")
+	f("RSS of the web app at start, before any request", mib(res.StartRSS), "MiB")
+	f("RSS of the web app before the storm, after setting up the users", mib(res.BeforeRSS), "MiB")
+	f("largest RSS sampled every 50 ms during the storm", mib(res.MaxSampledRSS), "MiB")
+
+	f("legitimate logins: p50 of the successful login request", ms(res.LegitRequest.percentile(0.5)), "ms")
+	f("legitimate logins: p99 of the successful login request", ms(res.LegitRequest.percentile(0.99)), "ms")
+	f("legitimate logins: p50 from the first try to success, retries included", ms(res.LegitTime.percentile(0.5)), "ms")
+	f("legitimate logins: p99 from the first try to success, retries included", ms(res.LegitTime.percentile(0.99)), "ms")
+	var during, after int64
+	for i := range res.LegitDuring {
+		during += res.LegitDuring[i].Load()
+		after += res.LegitAfter[i].Load()
+	}
+	f("legitimate logins that succeeded during the flood", float64(during), "logins")
+	f(fmt.Sprintf("legitimate users (of %d) who logged in during the flood", cfg.Legit), float64(res.legitUsersDuring()), "users")
+	f(fmt.Sprintf("legitimate users (of %d) who logged in at all (grace of %s after the flood)", cfg.Legit, cfg.Grace), float64(res.legitUsersEver()), "users")
+	minUser, maxUser := int64(-1), int64(0)
+	for i := range res.LegitDuring {
+		n := res.LegitDuring[i].Load()
+		if minUser < 0 || n < minUser {
+			minUser = n
+		}
+		maxUser = max(maxUser, n)
+	}
+	f("legitimate logins during the flood: fewest of one user", float64(max(minUser, 0)), "logins")
+	f("legitimate logins during the flood: most of one user", float64(maxUser), "logins")
+	for o := range nOutcomes {
+		if o == loggedIn {
+			continue
+		}
+		f("legitimate login answers: "+outcomeNames[o], float64(res.Legit[o].Load()), "requests")
+	}
+
+	f("flood login requests", float64(res.Flood.total()), "requests")
+	f("flood login requests per second", round3(float64(res.Flood.total())/res.Elapsed.Seconds()), "req/s")
+	for o := range nOutcomes {
+		f("flood answers: "+outcomeNames[o], float64(res.Flood[o].Load()), "requests")
+	}
+	minChecked, maxChecked := int64(-1), int64(0)
+	for i := range res.PerAccount {
+		c := &res.PerAccount[i]
+		checked := c[wrong].Load() + c[loggedIn].Load() + c[lockedIn].Load()
+		who := fmt.Sprintf("attacked account %d of %d", i+1, len(res.PerAccount))
+		f(who+": flood requests checked (401 or 303: through the gate)", float64(checked), "requests")
+		f(who+": flood logins with the right password that succeeded", float64(c[loggedIn].Load()+c[lockedIn].Load()), "requests")
+		f(who+": refused by the full queue (503)", float64(c[busy].Load()), "requests")
+		f(who+": rate-limited (429)", float64(c[limited].Load()), "requests")
+		if minChecked < 0 || checked < minChecked {
+			minChecked = checked
+		}
+		maxChecked = max(maxChecked, checked)
+	}
+	if maxChecked > 0 {
+		f("attacked accounts: fewest checked requests / most (1 = even shares)", round3(float64(minChecked)/float64(maxChecked)), "ratio")
+	}
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
