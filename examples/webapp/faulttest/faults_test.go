@@ -2,8 +2,10 @@ package faulttest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -423,6 +425,7 @@ func (r *run) do(ctx context.Context, u *user, b *browser, method, path string, 
 }
 
 var (
+	digits      = regexp.MustCompile(`[0-9]+`)
 	ownerMark   = regexp.MustCompile(`owner=([a-z0-9]+)`)
 	recoveryKey = regexp.MustCompile(`[0-9A-Z]{4}(-[0-9A-Z]{4}){7}`)
 )
@@ -815,6 +818,18 @@ func (r *run) report() {
 		attempted, acked := r.ledger.Counts(u.name)
 		r.t.Logf("%s: %d notes written, %d acknowledged, all read back; logged in again %d time(s); %d revoked sessions refused throughout",
 			u.name, attempted, acked, u.relogins.Load(), len(u.revokedList()))
+	}
+	// The app's errors, by message (numbers taken out, so that the same
+	// error on two connections counts as one).
+	counts := map[string]int{}
+	for line := range strings.Lines(r.app.stderr.String()) {
+		var ev struct{ Level, Msg, Error string }
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Level != "INFO" {
+			counts[ev.Level+" "+ev.Msg+": "+digits.ReplaceAllString(ev.Error, "N")]++
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		r.t.Logf("app log: %4d × %s", counts[k], tail(k, 300))
 	}
 	if n := r.failures.Load(); n > 0 {
 		r.t.Logf("%d failures in all; the app's log ends:\n%s", n, tail(r.app.stderr.String(), 4000))

@@ -190,7 +190,7 @@ func (s *pgServer) start() error {
 // restart is pg_ctl restart in mode (fast: the sessions are ended, the
 // transactions in flight rolled back, a checkpoint written).
 func (s *pgServer) restart(mode string) error {
-	return s.run(time.Minute, "pg_ctl", "-D", s.data, "-w", "-t", "60", "-m", mode, "restart")
+	return s.run(time.Minute, "pg_ctl", "-D", s.data, "-l", filepath.Join(s.root, "postgres.log"), "-w", "-t", "60", "-m", mode, "restart")
 }
 
 // stop is pg_ctl stop in mode (immediate: no checkpoint, as in a crash;
