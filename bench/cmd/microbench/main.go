@@ -18,6 +18,11 @@
 //	sessions         GetSession/PutSession against the number of sessions
 //	                 stored (memstore and Redis), and GetSession on Redis
 //	                 against a plain GET of a value of the same size
+//	cluster          starts a Redis Cluster of 3 masters (internal/rediscluster,
+//	                 in -dir, removed after), stores users' sessions through
+//	                 redisstore on a cluster client, and counts the keys each
+//	                 master holds as users grow; GetSession against a GET
+//	                 on the cluster
 //
 // Every comparison runs in rounds; in each round every side runs for
 // -time, in an order that rotates from round to round, so that a machine
@@ -69,10 +74,12 @@ var (
 	redisURL = flag.String("redis", "", "Redis URL for the Redis suites")
 	prefix   = flag.String("prefix", "", "key prefix for everything written to Redis (default: a random keyhold-bench-…: prefix)")
 	maxCount = flag.Int("max-sessions", 0, "largest session count of the growth curve (0: 1,000,000, or 10,000 with -quick)")
+	maxUsers = flag.Int("max-users", 0, "largest user count of the cluster curve (0: 100,000, or 1,000 with -quick)")
+	dir      = flag.String("dir", "", "directory for the cluster's files (default: the system's temporary directory)")
 )
 
 func main() {
-	suites := flag.String("suite", "vault,ratelimit", "comma-separated suites: vault, ratelimit, ratelimit-redis, sessions")
+	suites := flag.String("suite", "vault,ratelimit", "comma-separated suites: vault, ratelimit, ratelimit-redis, sessions, cluster")
 	out := flag.String("out", "", "append JSON Lines here (default: standard output)")
 	flag.Parse()
 	if *rounds == 0 {
@@ -127,6 +134,8 @@ func main() {
 			err = needRedis(rdb, func() error { return benchRateRedis(ctx, em, rdb) })
 		case "sessions":
 			err = benchSessions(ctx, em, rdb)
+		case "cluster":
+			err = benchCluster(ctx, em)
 		default:
 			err = fmt.Errorf("unknown suite %q", s)
 		}
@@ -586,9 +595,16 @@ func benchSessions(ctx context.Context, em *emitter, rdb *redis.Client) error {
 
 func userOf(i int) string { return fmt.Sprintf("user-%d", i/4) } // four sessions per user
 
-// fill stores the sessions with version 1, from concurrent workers so that
-// Redis's round trips overlap.
+// fill stores the sessions from..to-1 with version 1.
 func fill(ctx context.Context, st storage.SessionStore, ids [][]byte, from, to int, data []byte, expires time.Time) error {
+	return fillWith(ctx, from, to, func(k int) error {
+		return st.PutSession(ctx, storage.Session{ID: ids[k], UserID: userOf(k), Expires: expires, Data: data}, 0)
+	})
+}
+
+// fillWith calls put(k) for k in from..to-1 from concurrent workers, so
+// that Redis's round trips overlap.
+func fillWith(ctx context.Context, from, to int, put func(k int) error) error {
 	const workers = 32
 	var next atomic.Int64
 	next.Store(int64(from))
@@ -602,7 +618,7 @@ func fill(ctx context.Context, st storage.SessionStore, ids [][]byte, from, to i
 				if k >= to || ctx.Err() != nil {
 					return
 				}
-				if err := st.PutSession(ctx, storage.Session{ID: ids[k], UserID: userOf(k), Expires: expires, Data: data}, 0); err != nil {
+				if err := put(k); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
