@@ -25,6 +25,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -300,6 +301,7 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "each call's context timeout")
 	flag.DurationVar(&cfg.Spread, "spread", 0, "start the calls evenly over this time instead of all at once")
 	flag.BoolVar(&cfg.NonNFKC, "non-nfkc", false, "verify a password not in NFKC form against a hash of its raw bytes (two KDF runs in one Gate place)")
+	out := flag.String("out", "", "also append the figures as JSON Lines (table kdfmem, bench/README.md) to this file")
 	flag.Parse()
 	cfg.MemoryKiB, cfg.Time = uint32(*m), uint32(*t)
 	res, err := run(cfg)
@@ -308,7 +310,55 @@ func main() {
 		os.Exit(2)
 	}
 	fmt.Print(report(cfg, res))
+	if *out != "" {
+		if err := appendJSON(*out, cfg, res); err != nil {
+			fmt.Fprintln(os.Stderr, "kdfmem:", err)
+			os.Exit(2)
+		}
+	}
 	if res.Other > 0 {
 		os.Exit(1)
 	}
+}
+
+// appendJSON appends the measurement's figures as JSON Lines facts, each
+// labelled with the run's mode and shape.
+func appendJSON(file string, cfg config, res result) error {
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	name := "kdf.Gate"
+	if cfg.Mode == "semaphore" {
+		name = "plain semaphore"
+	}
+	shape := fmt.Sprintf("%s, %d places, %d Verify calls at once, Argon2id m=%d MiB t=%d", name, cfg.Concurrent, cfg.Calls, cfg.MemoryKiB>>10, cfg.Time)
+	if cfg.Spread > 0 {
+		shape = fmt.Sprintf("%s, %d places, %d Verify calls over %v, Argon2id m=%d MiB t=%d", name, cfg.Concurrent, cfg.Calls, cfg.Spread, cfg.MemoryKiB>>10, cfg.Time)
+	}
+	const mib = 1 << 20
+	m := float64(cfg.MemoryKiB) * 1024
+	facts := []struct {
+		what  string
+		value float64
+		unit  string
+		note  string
+	}{
+		{"calls that succeeded", float64(res.Success), "calls", fmt.Sprintf("%d refused busy, %d other errors", res.Busy, res.Other)},
+		{"peak Go heap (objects and garbage)", float64(res.PeakHeapBytes) / mib, "MiB", fmt.Sprintf("%.2f × m", float64(res.PeakHeapBytes)/m)},
+		{"peak Go memory held from the OS", float64(res.PeakGoBytes) / mib, "MiB", fmt.Sprintf("%.2f × m", float64(res.PeakGoBytes)/m)},
+		{"peak RSS (VmHWM)", float64(res.PeakRSSKiB) / 1024, "MiB", fmt.Sprintf("%.2f × m; reset before the burst: %v", float64(res.PeakRSSKiB)*1024/m, res.RSSPeakReset)},
+	}
+	for _, x := range facts {
+		line, err := json.Marshal(map[string]any{"kind": "fact", "table": "kdfmem", "what": shape + ": " + x.what,
+			"value": math.Round(x.value*10) / 10, "unit": x.unit, "note": x.note})
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(f, "%s\n", line); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }

@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# bench/run.sh — runs every benchmark harness once and regenerates
+# BENCHMARKS.md and bench/plots/*.png from the measurements of this run only.
+#
+#   bash bench/run.sh                 # the full run: about 15-25 minutes on 2 cores
+#   BENCH_QUICK=1 bash bench/run.sh   # tiny counts and short rounds (a few minutes): tests the pipeline
+#
+# Sections, in order (each a harness that appends JSON Lines to one results
+# file, see bench/README.md): kdf (bench/kdf.sh), vault and records,
+# ratelimit, ratelimit-redis, sessions (bench/cmd/microbench), session
+# (bench/session.sh), kdfmem (bench/kdfmem), load and storm (bench/load.sh,
+# bench/storm.sh, when present), cluster (microbench -suite cluster, when
+# internal/rediscluster is in the tree). The machine (CPU, flags, kernel,
+# versions, load average before and after) is read here and written with
+# the results. Then bench/render writes BENCHMARKS.md and the plots.
+#
+# Redis: KEYHOLD_TEST_REDIS_URL, else REDIS_URL, else redis://127.0.0.1:6379/0
+# if a server answers there. Everything written to it is under a prefix of
+# this run (keyhold-bench-<run id>:), deleted when the run ends, however it
+# ends (SCAN + UNLINK). The cluster section starts its own Redis nodes in
+# the run's temporary directory and stops them. Temporary files are removed
+# at exit.
+#
+# Tools: go, gcc, argon2, openssl, libargon2-1, libssl3, wrk, curl,
+# redis-server, redis-cli, gnuplot (gnuplot-nox). Missing Debian packages
+# are installed with apt-get when running as root (BENCH_NO_INSTALL=1: never).
+#
+# A section that fails is marked failed in BENCHMARKS.md, the others still
+# run and are rendered, and the script exits 1. BENCH_SECTIONS="kdf vault"
+# runs only those sections (for trying one out; the document then holds
+# only them).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+QUICK=${BENCH_QUICK:-0}
+[ "$QUICK" = 1 ] || QUICK=0
+run_id=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
+prefix="keyhold-bench-$run_id:"
+work=$(mktemp -d "${TMPDIR:-/tmp}/keyhold-bench-XXXXXX")
+results=$work/results.jsonl
+: >"$results"
+t_start=$(date +%s)
+
+say() { printf '[run.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+# ---- Redis and cleanup --------------------------------------------------------
+REDIS=${KEYHOLD_TEST_REDIS_URL:-${REDIS_URL:-}}
+if [ -z "$REDIS" ] && command -v redis-cli >/dev/null && [ "$(redis-cli -u redis://127.0.0.1:6379/0 PING 2>/dev/null)" = PONG ]; then
+	REDIS=redis://127.0.0.1:6379/0
+fi
+
+redis_sweep() { # delete every key of this run (prefix has no glob characters)
+	[ -n "$REDIS" ] && command -v redis-cli >/dev/null || return 0
+	local n=0 pat
+	for pat in "$prefix*" "rate:$prefix*"; do
+		while read -r k; do
+			[ -n "$k" ] || continue
+			redis-cli -u "$REDIS" UNLINK "$k" >/dev/null 2>&1 && n=$((n + 1))
+		done < <(redis-cli -u "$REDIS" --scan --pattern "$pat" 2>/dev/null)
+	done
+	[ "$n" = 0 ] || say "deleted $n Redis keys left under $prefix"
+}
+child=""
+descendants() { # the process ids under $1, deepest first
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		descendants "$c"
+		echo "$c"
+	done
+}
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+		# The running section's processes, by id: its harness traps TERM
+		# and cleans up after itself (servers, keys, clusters).
+		local pids
+		pids=$(descendants "$child")
+		kill -TERM $pids "$child" 2>/dev/null
+		for _ in $(seq 100); do
+			kill -0 "$child" 2>/dev/null || break
+			sleep 0.1
+		done
+		wait "$child" 2>/dev/null
+	fi
+	redis_sweep
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+# ---- tools --------------------------------------------------------------------
+need_pkgs=()
+for pair in gcc:gcc argon2:argon2 openssl:openssl wrk:wrk curl:curl redis-server:redis-server redis-cli:redis-tools gnuplot:gnuplot-nox; do
+	command -v "${pair%%:*}" >/dev/null || need_pkgs+=("${pair#*:}")
+done
+for lib in libargon2.so.1:libargon2-1 libcrypto.so.3:libssl3; do
+	ldconfig -p 2>/dev/null | grep -q "${lib%%:*}" || need_pkgs+=("${lib#*:}")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && [ "${BENCH_NO_INSTALL:-}" != 1 ] && command -v apt-get >/dev/null; then
+		say "installing ${need_pkgs[*]} (apt-get)"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"; } >"$work/apt.log" 2>&1 ||
+			say "apt-get failed (see below); sections needing ${need_pkgs[*]} will fail: $(tail -2 "$work/apt.log" | tr '\n' ' ')"
+	else
+		say "missing: ${need_pkgs[*]}; sections that need them will fail"
+	fi
+fi
+command -v go >/dev/null || { say "go not found"; exit 1; }
+
+# ---- JSON helpers ---------------------------------------------------------------
+jstr() { # a JSON string of $1
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=$(printf '%s' "$s" | tr '\n\t\r' '   ' | tr -d '\000-\037')
+	printf '"%s"' "$s"
+}
+jline() { # kind what text
+	printf '{"kind":%s,"what":%s,"text":%s}\n' "$(jstr "$1")" "$(jstr "$2")" "$(jstr "$3")" >>"$results"
+}
+jsection() { # table status seconds note
+	printf '{"kind":"section","table":%s,"status":%s,"seconds":%s,"note":%s}\n' "$(jstr "$1")" "$(jstr "$2")" "$3" "$(jstr "$4")" >>"$results"
+}
+
+# ---- the machine ----------------------------------------------------------------
+modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null || echo "not in go.mod"; }
+dpkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
+flags=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)
+hasflag() { case " $flags " in *" $1 "*) echo yes ;; *) echo no ;; esac; }
+jline run mode "$([ "$QUICK" = 1 ] && echo quick || echo full)"
+jline run started "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+jline run commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes in the tree)')"
+jline run "load average before (1, 5, 15 min)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+jline machine "CPU model" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+jline machine "cores (nproc)" "$(nproc)"
+jline machine "CPU flags" "SHA-NI $(hasflag sha_ni), AES-NI $(hasflag aes), PCLMULQDQ $(hasflag pclmulqdq), AVX $(hasflag avx), AVX2 $(hasflag avx2), AVX-512F $(hasflag avx512f), VAES $(hasflag vaes)"
+jline machine "hypervisor" "$(grep -q ' hypervisor ' <<<" $flags " && (systemd-detect-virt 2>/dev/null || echo 'yes (a virtual machine)') || echo 'none seen')"
+jline machine memory "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+jline machine kernel "$(uname -sr)"
+jline machine OS "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+jline machine Go "$(go version | cut -d' ' -f3-)"
+jline machine "Go modules" "x/crypto $(modver golang.org/x/crypto), x/time $(modver golang.org/x/time), go-redis $(modver github.com/redis/go-redis/v9), redis_rate $(modver github.com/go-redis/redis_rate/v10), scs $(modver github.com/alexedwards/scs/v2)"
+jline machine OpenSSL "$(openssl version 2>/dev/null || echo 'not found')"
+jline machine "argon2 CLI, libargon2" "argon2 $(dpkgver argon2), libargon2-1 $(dpkgver libargon2-1)"
+jline machine "C compiler (refloop)" "$(gcc --version 2>/dev/null | head -1 || echo 'not found')"
+if [ -n "$REDIS" ]; then
+	jline machine Redis "$(redis-cli -u "$REDIS" INFO server 2>/dev/null | tr -d '\r' | awk -F: '$1 == "redis_version" { print "redis " $2 " (the shared server, loopback)" }')"
+else
+	jline machine Redis "none: the Redis sections are not measured"
+fi
+jline machine "redis-server (cluster nodes)" "$(redis-server --version 2>/dev/null | cut -d' ' -f1-3 || echo 'not found')"
+jline machine wrk "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+jline machine gnuplot "$(gnuplot --version 2>/dev/null || echo 'not found')"
+say "run $run_id, $([ "$QUICK" = 1 ] && echo QUICK || echo full) mode, load average $(cut -d' ' -f1-3 /proc/loadavg), Redis ${REDIS:-none}, results in $work"
+
+# ---- build ----------------------------------------------------------------------
+say "building bench/cmd/microbench and bench/render"
+mkdir -p "$work/bin"
+build_ok=1
+go build -o "$work/bin/microbench" ./bench/cmd/microbench 2>"$work/build.log" || build_ok=0
+go build -o "$work/bin/render" ./bench/render 2>>"$work/build.log" || { say "bench/render does not build:"; cat "$work/build.log"; exit 1; }
+[ "$build_ok" = 1 ] || { say "bench/cmd/microbench does not build:"; cat "$work/build.log"; }
+
+# ---- sections -------------------------------------------------------------------
+failed=()
+want() { [ -z "${BENCH_SECTIONS:-}" ] || [[ " $BENCH_SECTIONS " == *" $1 "* ]]; }
+# section TABLE COMMAND...: runs it with its output shown and logged.
+section() {
+	local table=$1
+	shift
+	want "$table" || return 0
+	local log=$work/$table.log t0 rc
+	t0=$(date +%s)
+	say "$table: started"
+	("$@") > >(tee "$log" | sed "s/^/  $table | /") 2>&1 &
+	child=$!
+	wait "$child"
+	rc=$?
+	child=""
+	sleep 0.2 # let tee finish
+	local dt=$(($(date +%s) - t0))
+	if [ "$rc" = 0 ]; then
+		say "$table: ok in ${dt}s"
+		jsection "$table" ok "$dt" ""
+	else
+		failed+=("$table")
+		say "$table: FAILED (exit $rc) after ${dt}s"
+		jsection "$table" failed "$dt" "exit status $rc; last lines of its output: $(grep -v '^\s*$' "$log" | tail -3 | tr '\n' ' ')"
+	fi
+}
+skip() { # table status reason
+	want "$1" || return 0
+	say "$1: $2: $3"
+	jsection "$1" "$2" 0 "$3"
+}
+mb() { "$work/bin/microbench" -out "$results" -prefix "$prefix" ${QUICK_FLAG:-} "$@"; }
+[ "$QUICK" = 1 ] && QUICK_FLAG=-quick
+export BENCH_OUT=$results BENCH_QUICK=$QUICK
+
+section kdf bash bench/kdf.sh
+if [ "$build_ok" = 1 ]; then
+	section vault mb -suite vault
+	section ratelimit mb -suite ratelimit
+else
+	skip vault failed "bench/cmd/microbench does not build: $(head -3 "$work/build.log" | tr '\n' ' ')"
+	skip ratelimit failed "bench/cmd/microbench does not build"
+	failed+=(vault ratelimit)
+fi
+if [ -n "$REDIS" ] && [ "$build_ok" = 1 ]; then
+	section ratelimit-redis mb -suite ratelimit-redis -redis "$REDIS"
+	section sessions mb -suite sessions -redis "$REDIS"
+elif [ "$build_ok" = 1 ]; then
+	skip ratelimit-redis "not measured" "no Redis: set KEYHOLD_TEST_REDIS_URL"
+	section sessions mb -suite sessions
+fi
+section session env KEYHOLD_TEST_REDIS_URL="$REDIS" REDIS_URL="$REDIS" bash bench/session.sh
+kdfmem_args=()
+[ "$QUICK" = 1 ] && kdfmem_args=(-calls 40 -m 16384)
+# Two processes: the memory figures are each process's own.
+section kdfmem bash -c 'go build -o "$1/kdfmem" ./bench/kdfmem && shift && "$0/kdfmem" -out "$BENCH_OUT" "$@" && "$0/kdfmem" -mode semaphore -out "$BENCH_OUT" "$@"' "$work/bin" "$work/bin" "${kdfmem_args[@]}"
+for h in load storm; do
+	if [ -f "bench/$h.sh" ]; then
+		section "$h" env KEYHOLD_TEST_REDIS_URL="$REDIS" bash "bench/$h.sh"
+	else
+		skip "$h" "not measured" "bench/$h.sh is not in this tree"
+	fi
+done
+# Last: the cluster, which needs internal/rediscluster (another part of the work).
+if [ ! -d internal/rediscluster ]; then
+	skip cluster "not measured" "internal/rediscluster is not in this tree, so no cluster could be started"
+elif ! command -v redis-server >/dev/null; then
+	skip cluster "not measured" "redis-server not found (apt-get install redis-server)"
+elif [ "$build_ok" = 1 ]; then
+	section cluster mb -suite cluster -dir "$work"
+fi
+
+# ---- render -----------------------------------------------------------------------
+jline run "load average after (1, 5, 15 min)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+jline run "duration" "$(($(date +%s) - t_start)) s"
+redis_sweep
+jline run "Redis keys of this run left after the cleanup" "$([ -n "$REDIS" ] && redis-cli -u "$REDIS" --scan --pattern "$prefix*" 2>/dev/null | wc -l || echo 'no Redis')"
+say "rendering BENCHMARKS.md and bench/plots/ from $(wc -l <"$results") lines"
+mkdir -p bench/plots
+rm -f bench/plots/*.png
+if ! "$work/bin/render" -in "$results" -out BENCHMARKS.md -plots bench/plots; then
+	say "render reported a problem"
+	failed+=(render)
+fi
+[ -z "${BENCH_KEEP:-}" ] || cp "$results" "$BENCH_KEEP"
+if [ ${#failed[@]} -gt 0 ]; then
+	say "done in $(($(date +%s) - t_start))s; FAILED: ${failed[*]} (marked in BENCHMARKS.md)"
+	exit 1
+fi
+say "done in $(($(date +%s) - t_start))s: BENCHMARKS.md and bench/plots/ written"
