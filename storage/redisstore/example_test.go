@@ -64,22 +64,23 @@ func Example() {
 	}
 }
 
-// On a Redis Cluster, every key of the Store must hash to one slot, so the
-// prefix needs a hash tag. New checks that without connecting, so this
-// example runs without a server.
+// On a Redis Cluster, the Store sets its keys' hash tags itself (a user's
+// sessions, families and indexes share one slot, the rest spread by their
+// own key), so the prefix needs none, and may hold no brace. New checks
+// that without connecting, so this example runs without a server.
 func ExampleNew_cluster() {
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs: []string{"redis-1:6379", "redis-2:6379", "redis-3:6379"},
 	})
 	defer rdb.Close()
 
-	_, err := redisstore.New(rdb, redisstore.Config{}) // "keyhold:": no hash tag
-	fmt.Println(err)
+	_, err := redisstore.New(rdb, redisstore.Config{}) // "keyhold:"
+	fmt.Println("default prefix:", err)
 
 	_, err = redisstore.New(rdb, redisstore.Config{Prefix: "{keyhold}:"})
-	fmt.Println("with a hash tag:", err)
+	fmt.Println(err)
 
 	// Output:
-	// redisstore: a cluster client needs a hash tag in the prefix (such as "{keyhold}:"), so that each script's keys share a slot
-	// with a hash tag: <nil>
+	// default prefix: <nil>
+	// redisstore: the prefix holds "{" or "}": the Store sets its keys' hash tags itself (a prefix with a hash tag, as "{keyhold}:" was, is no longer needed on a cluster)
 }

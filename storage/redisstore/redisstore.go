@@ -31,10 +31,12 @@ const MaxPrefixLen = 64
 type Config struct {
 	// Prefix is put before every key the Store reads or writes; empty
 	// means DefaultPrefix ("keyhold:"). It is 1 to MaxPrefixLen bytes of
-	// printable ASCII (space to tilde). Stores whose prefixes differ, and
-	// neither of which is a prefix of the other, never touch each other's
-	// keys. A Redis Cluster (or a *redis.Ring) needs a hash tag in the
-	// prefix, such as "{keyhold}:": see the package documentation.
+	// printable ASCII (space to tilde) other than "{" and "}": the Store
+	// puts its own hash tags in its keys (see the package documentation),
+	// and a brace in the prefix would change what they hash to. Stores
+	// whose prefixes differ, and neither of which is a prefix of the
+	// other, never touch each other's keys. The same prefix serves a
+	// single server, a primary with replicas and a Redis Cluster.
 	Prefix string
 }
 
@@ -45,26 +47,26 @@ type Config struct {
 type Store struct {
 	client redis.UniversalClient
 
-	sessionPrefix      string // prefix + "s:", then hex of the session ID
-	sessionIndexPrefix string // prefix + "u:", then hex of the user ID
-	refreshPrefix      string // prefix + "r:", then hex of the family ID
-	refreshIndexPrefix string // prefix + "ru:", then hex of the user ID
-	ratePrefix         string // prefix + "rl:", then hex of the rate key
-	lockoutPrefix      string // prefix + "lo:", then hex of the lockout key
-	factorPrefix       string // prefix + "f:", then hex of the user ID
-	challengePrefix    string // prefix + "c:", then hex of the challenge ID
+	sessionPointerPrefix string // prefix + "sp:", then hex of the session ID
+	refreshPointerPrefix string // prefix + "rp:", then hex of the family ID
+	userPrefix           string // prefix + "{u:", then hex of the user ID, "}" and a suffix (userKeys)
+	ratePrefix           string // prefix + "rl:", then hex of the rate key
+	lockoutPrefix        string // prefix + "lo:", then hex of the lockout key
+	factorPrefix         string // prefix + "f:", then hex of the user ID
+	challengePrefix      string // prefix + "c:", then hex of the challenge ID
 }
 
 // New returns a Store that keeps its records in client under cfg.Prefix.
 // It makes no connection: the first method call does. The client stays the
 // caller's: the Store never closes it.
 //
-// New refuses a nil client and an invalid prefix. It refuses a
-// *redis.ClusterClient or a *redis.Ring unless the prefix holds a hash
-// tag, because the Store's scripts touch several keys at once; and it
-// refuses a *redis.ClusterClient that reads from replicas (ReadOnly,
-// RouteByLatency, RouteRandomly), from which a session deleted a moment
-// ago could still be read.
+// New refuses a nil client and an invalid prefix (one holding "{" or "}"
+// among them). It refuses a *redis.ClusterClient that reads from replicas
+// (ReadOnly, RouteByLatency, RouteRandomly), from which a session deleted
+// a moment ago could still be read. Any other client works with the same
+// key layout: a single server, a primary with replicas, a Redis Cluster
+// (whose nodes share the keys, see the package documentation) or a
+// *redis.Ring.
 func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
@@ -81,49 +83,51 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("redisstore: prefix byte %d is %#02x, not printable ASCII", i, c)
 		}
 	}
-	switch c := client.(type) {
-	case *redis.ClusterClient:
-		if !hasHashTag(prefix) {
-			return nil, fmt.Errorf("redisstore: a cluster client needs a hash tag in the prefix (such as %q), so that each script's keys share a slot", "{keyhold}:")
-		}
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, errors.New("redisstore: the prefix holds \"{\" or \"}\": the Store sets its keys' hash tags itself (a prefix with a hash tag, as \"{keyhold}:\" was, is no longer needed on a cluster)")
+	}
+	if c, ok := client.(*redis.ClusterClient); ok {
 		if o := c.Options(); o.ReadOnly || o.RouteByLatency || o.RouteRandomly {
 			return nil, errors.New("redisstore: the cluster client reads from replicas (ReadOnly, RouteByLatency or RouteRandomly), which may still return a deleted session")
 		}
-	case *redis.Ring:
-		if !hasHashTag(prefix) {
-			return nil, fmt.Errorf("redisstore: a ring client needs a hash tag in the prefix (such as %q), so that each script's keys share a shard", "{keyhold}:")
-		}
 	}
 	return &Store{
-		client:             client,
-		sessionPrefix:      prefix + "s:",
-		ratePrefix:         prefix + "rl:",
-		lockoutPrefix:      prefix + "lo:",
-		sessionIndexPrefix: prefix + "u:",
-		refreshPrefix:      prefix + "r:",
-		refreshIndexPrefix: prefix + "ru:",
-		factorPrefix:       prefix + "f:",
-		challengePrefix:    prefix + "c:",
+		client:               client,
+		sessionPointerPrefix: prefix + "sp:",
+		refreshPointerPrefix: prefix + "rp:",
+		userPrefix:           prefix + "{u:",
+		ratePrefix:           prefix + "rl:",
+		lockoutPrefix:        prefix + "lo:",
+		factorPrefix:         prefix + "f:",
+		challengePrefix:      prefix + "c:",
 	}, nil
 }
 
-// hasHashTag reports whether every key that starts with prefix has its
-// cluster slot set by a hash tag within prefix: the first "{" is followed,
-// later in prefix, by a "}" with at least one byte between them (the rule
-// of Redis Cluster and of go-redis's Ring).
-func hasHashTag(prefix string) bool {
-	s := strings.IndexByte(prefix, '{')
-	if s < 0 {
-		return false
+// userKeys returns the keys of one kind of a user's records, which share
+// the user's hash tag, {u:hex(user ID)}, and so one cluster slot: the
+// prefix of the records' keys (then hex of the record ID) and the index.
+func (st *Store) userKeys(kind byte, userID string) (recordPrefix, index string) {
+	tag := st.userPrefix + hex.EncodeToString([]byte(userID)) + "}"
+	if kind == kindRefresh {
+		return tag + "r:", tag + "ru"
 	}
-	return strings.IndexByte(prefix[s+1:], '}') > 0
+	return tag + "s:", tag + "u"
+}
+
+// pointerKey returns the key of the pointer from a record ID to its user.
+func (st *Store) pointerKey(kind byte, id []byte) string {
+	if kind == kindRefresh {
+		return st.refreshPointerPrefix + hex.EncodeToString(id)
+	}
+	return st.sessionPointerPrefix + hex.EncodeToString(id)
 }
 
 // ---- Sessions ----
 
 // GetSession returns the session with this ID, or [storage.ErrNotFound] if
 // there is none or its Expires is not after the Store's clock. It makes
-// one round trip: a GET.
+// two round trips, two GETs: the session's pointer (which names its
+// user), then the session under the user's hash tag.
 func (st *Store) GetSession(ctx context.Context, id []byte) (storage.Session, error) {
 	if st == nil {
 		return storage.Session{}, errNilStore
@@ -134,20 +138,9 @@ func (st *Store) GetSession(ctx context.Context, id []byte) (storage.Session, er
 	if err := checkID(id); err != nil {
 		return storage.Session{}, err
 	}
-	now := clock()
-	v, err := st.client.Get(ctx, st.sessionPrefix+hex.EncodeToString(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return storage.Session{}, storage.ErrNotFound
-	}
-	if err != nil {
-		return storage.Session{}, callError(ctx, "get session", err)
-	}
-	r, err := decodeRecord(kindSession, v)
+	r, err := st.get(ctx, kindSession, id)
 	if err != nil {
 		return storage.Session{}, err
-	}
-	if !r.expires.After(now) {
-		return storage.Session{}, storage.ErrNotFound
 	}
 	return storage.Session{
 		ID:      append([]byte{}, id...),
@@ -161,11 +154,14 @@ func (st *Store) GetSession(ctx context.Context, id []byte) (storage.Session, er
 // PutSession stores s with version expect+1, and its entry in the user's
 // index, if and only if the stored session's version is expect (0 when
 // there is no unexpired session), in one compare-and-swap script;
-// otherwise it stores nothing and returns [storage.ErrConflict]. Changing
-// an unexpired session's user returns an error wrapping
-// [storage.ErrInvalid] and changes nothing, even when s.Expires has
-// passed. A session whose Expires is not after the Store's clock is not
-// stored: a successful put deletes it instead.
+// otherwise it stores nothing and returns [storage.ErrConflict]. Before
+// it, a first script claims the session's ID for s.UserID (its pointer):
+// an ID whose pointer names another user and has not expired returns an
+// error wrapping [ErrOtherUser] and [storage.ErrInvalid] and changes
+// nothing, even when s.Expires has passed, and even when that user's
+// session was deleted since (see the package documentation). A session
+// whose Expires is not after the Store's clock is not stored: a
+// successful put deletes it instead. Two round trips.
 func (st *Store) PutSession(ctx context.Context, s storage.Session, expect uint64) error {
 	if st == nil {
 		return errNilStore
@@ -180,25 +176,13 @@ func (st *Store) PutSession(ctx context.Context, s storage.Session, expect uint6
 		// As in PutRefreshFamily.
 		return storage.ErrConflict
 	}
-	status, err := st.put(ctx, kindSession, s.ID, s.UserID, s.Expires, s.Data, expect)
-	if err != nil {
-		return callError(ctx, "put session", err)
-	}
-	switch status {
-	case statusOK:
-		return nil
-	case statusOtherUser:
-		return fmt.Errorf("redisstore: %w: the session belongs to another user", storage.ErrInvalid)
-	case statusConflict:
-		return storage.ErrConflict
-	default:
-		return fmt.Errorf("redisstore: put session: unexpected script status %d", status)
-	}
+	return st.put(ctx, kindSession, s.ID, s.UserID, s.Expires, s.Data, expect)
 }
 
 // DeleteSession removes the session with this ID and its entry in its
-// user's index, in one script. Deleting a session that does not exist
-// returns nil.
+// user's index, in one script, after reading the session's pointer to
+// find its user: two round trips. Deleting a session that does not exist
+// returns nil. The pointer stays until it expires.
 func (st *Store) DeleteSession(ctx context.Context, id []byte) error {
 	if st == nil {
 		return errNilStore
@@ -209,16 +193,13 @@ func (st *Store) DeleteSession(ctx context.Context, id []byte) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := st.delete(ctx, kindSession, id); err != nil {
-		return callError(ctx, "delete session", err)
-	}
-	return nil
+	return st.delete(ctx, kindSession, id)
 }
 
 // ListUserSessions returns the user's unexpired sessions, latest expiry
 // first, at most [storage.MaxSessionsPerUser] of them, or an empty slice.
-// It makes one round trip (a script), which also drops from the index the
-// entries whose session is gone.
+// It makes one round trip (a script on the user's slot), which also drops
+// from the index the entries whose session is gone.
 func (st *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
 	if st == nil {
 		return nil, errNilStore
@@ -230,9 +211,10 @@ func (st *Store) ListUserSessions(ctx context.Context, userID string) ([]storage
 		return nil, err
 	}
 	now := clock()
+	recordPrefix, index := st.userKeys(kindSession, userID)
 	res, err := listScript.Run(ctx, st.client,
-		[]string{st.sessionIndexPrefix + hex.EncodeToString([]byte(userID))},
-		st.sessionPrefix, userID,
+		[]string{index},
+		recordPrefix, userID,
 		now.Unix(), now.Nanosecond(), now.UnixMilli(), storage.MaxSessionsPerUser,
 	).StringSlice()
 	if err != nil {
@@ -261,8 +243,9 @@ func (st *Store) ListUserSessions(ctx context.Context, userID string) ([]storage
 	return out, nil
 }
 
-// DeleteUserSessions removes every session in the user's index (that
-// still belongs to the user) and the index, in one script.
+// DeleteUserSessions removes every session in the user's index and the
+// index, in one script on the user's slot, which Redis runs atomically
+// with every put of the user's sessions.
 func (st *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 	if st == nil {
 		return errNilStore
@@ -282,8 +265,8 @@ func (st *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 // ---- Refresh-token families ----
 
 // GetRefreshFamily returns the family, or [storage.ErrNotFound] if there
-// is none or its Expires is not after the Store's clock. It makes one
-// round trip: a GET.
+// is none or its Expires is not after the Store's clock. It makes two
+// round trips, as GetSession.
 func (st *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.RefreshFamily, error) {
 	if st == nil {
 		return storage.RefreshFamily{}, errNilStore
@@ -294,20 +277,9 @@ func (st *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.Refre
 	if err := checkID(id); err != nil {
 		return storage.RefreshFamily{}, err
 	}
-	now := clock()
-	v, err := st.client.Get(ctx, st.refreshPrefix+hex.EncodeToString(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return storage.RefreshFamily{}, storage.ErrNotFound
-	}
-	if err != nil {
-		return storage.RefreshFamily{}, callError(ctx, "get refresh family", err)
-	}
-	r, err := decodeRecord(kindRefresh, v)
+	r, err := st.get(ctx, kindRefresh, id)
 	if err != nil {
 		return storage.RefreshFamily{}, err
-	}
-	if !r.expires.After(now) {
-		return storage.RefreshFamily{}, storage.ErrNotFound
 	}
 	return storage.RefreshFamily{
 		ID:      append([]byte{}, id...),
@@ -321,9 +293,11 @@ func (st *Store) GetRefreshFamily(ctx context.Context, id []byte) (storage.Refre
 // PutRefreshFamily stores f with version expect+1 if and only if the
 // stored family's version is expect (0 when there is no unexpired family),
 // in one compare-and-swap script; otherwise it stores nothing and returns
-// [storage.ErrConflict]. Changing an unexpired family's user returns an
-// error wrapping [storage.ErrInvalid]. A family whose Expires is not after
-// the Store's clock is not stored: a successful put deletes it instead.
+// [storage.ErrConflict]. As in PutSession, a first script claims the ID
+// for f.UserID, and an ID claimed by another user returns an error
+// wrapping [ErrOtherUser] and [storage.ErrInvalid]. A family whose
+// Expires is not after the Store's clock is not stored: a successful put
+// deletes it instead. Two round trips.
 func (st *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, expect uint64) error {
 	if st == nil {
 		return errNilStore
@@ -339,24 +313,12 @@ func (st *Store) PutRefreshFamily(ctx context.Context, f storage.RefreshFamily, 
 		// MaxUint64; and expect+1 would wrap to 0.
 		return storage.ErrConflict
 	}
-	status, err := st.put(ctx, kindRefresh, f.ID, f.UserID, f.Expires, f.Data, expect)
-	if err != nil {
-		return callError(ctx, "put refresh family", err)
-	}
-	switch status {
-	case statusOK:
-		return nil
-	case statusOtherUser:
-		return fmt.Errorf("redisstore: %w: the refresh family belongs to another user", storage.ErrInvalid)
-	case statusConflict:
-		return storage.ErrConflict
-	default:
-		return fmt.Errorf("redisstore: put refresh family: unexpected script status %d", status)
-	}
+	return st.put(ctx, kindRefresh, f.ID, f.UserID, f.Expires, f.Data, expect)
 }
 
 // DeleteRefreshFamily removes the family and its entry in its user's
-// index, in one script. Deleting one that does not exist returns nil.
+// index, as DeleteSession: two round trips. Deleting one that does not
+// exist returns nil.
 func (st *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
 	if st == nil {
 		return errNilStore
@@ -367,14 +329,11 @@ func (st *Store) DeleteRefreshFamily(ctx context.Context, id []byte) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := st.delete(ctx, kindRefresh, id); err != nil {
-		return callError(ctx, "delete refresh family", err)
-	}
-	return nil
+	return st.delete(ctx, kindRefresh, id)
 }
 
-// DeleteUserRefreshFamilies removes every family in the user's index
-// (that still belongs to the user) and the index, in one script.
+// DeleteUserRefreshFamilies removes every family in the user's index and
+// the index, in one script on the user's slot.
 func (st *Store) DeleteUserRefreshFamilies(ctx context.Context, userID string) error {
 	if st == nil {
 		return errNilStore
@@ -393,48 +352,175 @@ func (st *Store) DeleteUserRefreshFamilies(ctx context.Context, userID string) e
 
 // ---- Shared by both kinds ----
 
-// keys returns the record key prefix and the index key prefix of kind.
-func (st *Store) keys(kind byte) (record, index string) {
+// ErrOtherUser is wrapped, with [storage.ErrInvalid], by the error of a
+// PutSession or PutRefreshFamily whose record ID belongs to another user:
+// its pointer names that user and has not expired. A record never changes
+// user: package session never asks it to (it puts a session or family
+// again only with the UserID it read from it), and the records of one
+// user live under that user's hash tag, which a record cannot leave
+// atomically.
+var ErrOtherUser = errors.New("the ID belongs to another user")
+
+func what(kind byte) string {
 	if kind == kindRefresh {
-		return st.refreshPrefix, st.refreshIndexPrefix
+		return "refresh family"
 	}
-	return st.sessionPrefix, st.sessionIndexPrefix
+	return "session"
 }
 
-// put runs putScript, a compare-and-swap on the expected version;
-// version expect+1 is written into the record.
-func (st *Store) put(ctx context.Context, kind byte, id []byte, userID string, expires time.Time, data []byte, expect uint64) (int64, error) {
+// get reads the record's pointer, then the record under the user's hash
+// tag.
+func (st *Store) get(ctx context.Context, kind byte, id []byte) (record, error) {
 	now := clock()
-	past := "0"
-	if !expires.After(now) || expires.Unix() < 0 {
-		past = "1"
+	user, ok, err := st.readPointer(ctx, kind, id, "get "+what(kind))
+	if err != nil || !ok {
+		return record{}, err
 	}
-	version := expect + 1
-	expectArg := string(binary.BigEndian.AppendUint64(nil, expect))
-	recordPrefix, indexPrefix := st.keys(kind)
-	member := hex.EncodeToString(id)
-	return putScript.Run(ctx, st.client,
-		[]string{recordPrefix + member, indexPrefix + hex.EncodeToString([]byte(userID))},
-		string(kind),
-		encodeRecord(kind, version, expires, userID, data),
-		strconv.FormatInt(expiryMillis(expires), 10),
-		now.Unix(), now.Nanosecond(),
-		member, userID, indexPrefix, expectArg, past,
+	recordPrefix, _ := st.userKeys(kind, user)
+	v, err := st.client.Get(ctx, recordPrefix+hex.EncodeToString(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return record{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return record{}, callError(ctx, "get "+what(kind), err)
+	}
+	r, err := decodeRecord(kind, v)
+	if err != nil {
+		return record{}, err
+	}
+	if r.userID != user {
+		return record{}, fmt.Errorf("redisstore: malformed %s record: not its pointer's user", what(kind))
+	}
+	if !r.expires.After(now) {
+		return record{}, storage.ErrNotFound
+	}
+	return r, nil
+}
+
+// readPointer returns the user that the record's pointer names, or
+// ok false (and storage.ErrNotFound) when there is no pointer. A pointer
+// past its expiry by the Store's clock still names its user: its record,
+// if any, is expired, which the caller finds by reading it.
+func (st *Store) readPointer(ctx context.Context, kind byte, id []byte, op string) (user string, ok bool, err error) {
+	v, err := st.client.Get(ctx, st.pointerKey(kind, id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, storage.ErrNotFound
+	}
+	if err != nil {
+		return "", false, callError(ctx, op, err)
+	}
+	if len(v) <= pointerHeaderLen || len(v) > pointerHeaderLen+storage.MaxUserIDLen || v[0] != recordFormat || v[1] != kindPointer {
+		return "", false, fmt.Errorf("redisstore: malformed %s pointer", what(kind))
+	}
+	return v[pointerHeaderLen:], true, nil
+}
+
+// put reads (and for a new record, writes) the ID's pointer with
+// claimScript, on the pointer's slot; then runs putScript on the user's
+// slot, a compare-and-swap on the expected version (version expect+1 is
+// written into the record); then, if the record now expires after its
+// pointer, extends the pointer with extendScript.
+func (st *Store) put(ctx context.Context, kind byte, id []byte, userID string, expires time.Time, data []byte, expect uint64) error {
+	now := clock()
+	past := !expires.After(now) || expires.Unix() < 0
+	expMS := expiryMillis(expires)
+	op := "put " + what(kind)
+	pkey := st.pointerKey(kind, id)
+	ptr := encodePointer(expMS, userID)
+	ptrExp, err := claimScript.Run(ctx, st.client, []string{pkey},
+		userID, ptr, expMS, now.UnixMilli(), flag(past), flag(expect == 0),
 	).Int64()
+	switch {
+	case err != nil:
+		return callError(ctx, op, err)
+	case ptrExp < 0:
+		return fmt.Errorf("redisstore: %w: %w: the %s", storage.ErrInvalid, ErrOtherUser, what(kind))
+	case ptrExp == 0 && expect != 0:
+		// No live pointer, so no live record: nothing has the version
+		// expected.
+		return storage.ErrConflict
+	case ptrExp == 0:
+		// An expired record for an ID without a live record: nothing to
+		// store or delete.
+		return nil
+	}
+	recordPrefix, index := st.userKeys(kind, userID)
+	member := hex.EncodeToString(id)
+	status, err := putScript.Run(ctx, st.client,
+		[]string{recordPrefix + member, index},
+		string(kind),
+		encodeRecord(kind, expect+1, expires, userID, data),
+		strconv.FormatInt(expMS, 10),
+		now.Unix(), now.Nanosecond(),
+		member, userID, string(binary.BigEndian.AppendUint64(nil, expect)), flag(past),
+	).Int64()
+	if err != nil {
+		return callError(ctx, op, err)
+	}
+	switch status {
+	case statusOK:
+	case statusOtherUser:
+		return fmt.Errorf("redisstore: %w: %w: the %s", storage.ErrInvalid, ErrOtherUser, what(kind))
+	case statusConflict:
+		return storage.ErrConflict
+	default:
+		return fmt.Errorf("redisstore: %s: unexpected script status %d", op, status)
+	}
+	if past || expMS <= ptrExp {
+		return nil
+	}
+	r, err := extendScript.Run(ctx, st.client, []string{pkey}, userID, ptr, expMS).Int64()
+	if err != nil {
+		return callError(ctx, op+" (stored; extending its pointer failed: it may end early)", err)
+	}
+	if r != 0 {
+		return fmt.Errorf("redisstore: %s: stored, but its pointer names another user", op)
+	}
+	return nil
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func (st *Store) delete(ctx context.Context, kind byte, id []byte) error {
-	recordPrefix, indexPrefix := st.keys(kind)
+	op := "delete " + what(kind)
+	user, ok, err := st.readPointer(ctx, kind, id, op)
+	if !ok {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	recordPrefix, index := st.userKeys(kind, user)
 	member := hex.EncodeToString(id)
-	return deleteScript.Run(ctx, st.client, []string{recordPrefix + member}, string(kind), member, indexPrefix).Err()
+	if err := deleteScript.Run(ctx, st.client, []string{recordPrefix + member, index}, member).Err(); err != nil {
+		return callError(ctx, op, err)
+	}
+	return nil
 }
 
 func (st *Store) deleteUser(ctx context.Context, kind byte, userID string) error {
-	recordPrefix, indexPrefix := st.keys(kind)
-	return deleteUserScript.Run(ctx, st.client,
-		[]string{indexPrefix + hex.EncodeToString([]byte(userID))},
-		string(kind), recordPrefix, userID,
-	).Err()
+	recordPrefix, index := st.userKeys(kind, userID)
+	return deleteUserScript.Run(ctx, st.client, []string{index}, string(kind), recordPrefix, userID).Err()
+}
+
+// A pointer's value: format (1 byte, recordFormat), kind (1 byte,
+// kindPointer), its expiry (8 bytes, Unix ms, big-endian: the latest PXAT
+// any put gave the record), the user ID. The key expires (PXAT) then.
+const (
+	kindPointer      = 'p'
+	pointerHeaderLen = 1 + 1 + 8
+)
+
+func encodePointer(expMS int64, userID string) []byte {
+	b := make([]byte, 0, pointerHeaderLen+len(userID))
+	b = append(b, recordFormat, kindPointer)
+	b = binary.BigEndian.AppendUint64(b, uint64(expMS))
+	return append(b, userID...)
 }
 
 // clock is the Store's clock: the wall clock of the process, without the

@@ -114,14 +114,22 @@ func newEnv(t *testing.T, hooks ...redis.Hook) env {
 	return env{st, rdb, prefix}
 }
 
-func (e env) sessionKey(id []byte) string { return e.prefix + "s:" + hex.EncodeToString(id) }
-func (e env) sessionIndex(user string) string {
-	return e.prefix + "u:" + hex.EncodeToString([]byte(user))
+// userTag is the hash tag of a user's sessions, families and indexes.
+func (e env) userTag(user string) string {
+	return e.prefix + "{u:" + hex.EncodeToString([]byte(user)) + "}"
 }
-func (e env) familyKey(id []byte) string { return e.prefix + "r:" + hex.EncodeToString(id) }
-func (e env) familyIndex(user string) string {
-	return e.prefix + "ru:" + hex.EncodeToString([]byte(user))
+func (e env) sessionKey(user string, id []byte) string {
+	return e.userTag(user) + "s:" + hex.EncodeToString(id)
 }
+func (e env) sessionIndex(user string) string { return e.userTag(user) + "u" }
+func (e env) familyKey(user string, id []byte) string {
+	return e.userTag(user) + "r:" + hex.EncodeToString(id)
+}
+func (e env) familyIndex(user string) string { return e.userTag(user) + "ru" }
+
+// sessionPointer and familyPointer are the keys that name a record's user.
+func (e env) sessionPointer(id []byte) string { return e.prefix + "sp:" + hex.EncodeToString(id) }
+func (e env) familyPointer(id []byte) string  { return e.prefix + "rp:" + hex.EncodeToString(id) }
 
 func (e env) exists(t *testing.T, key string) bool {
 	t.Helper()
@@ -285,12 +293,12 @@ func TestConformance(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
-	for _, prefix := range []string{"", "app:", " ~", strings.Repeat("p", redisstore.MaxPrefixLen), "{keyhold}:"} {
+	for _, prefix := range []string{"", "app:", " ~", strings.Repeat("p", redisstore.MaxPrefixLen), "a|b[c]*?:"} {
 		if _, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix}); err != nil {
 			t.Errorf("New with prefix %q: %v", prefix, err)
 		}
 	}
-	for _, prefix := range []string{strings.Repeat("p", redisstore.MaxPrefixLen+1), "a\x00", "tab\t", "del\x7f", "é:", "line\n"} {
+	for _, prefix := range []string{strings.Repeat("p", redisstore.MaxPrefixLen+1), "a\x00", "tab\t", "del\x7f", "é:", "line\n", "{keyhold}:", "{", "}", "a{b:", "a}b:", "{}:"} {
 		_, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
 		if err == nil {
 			t.Errorf("New accepted prefix %q", prefix)
@@ -303,31 +311,31 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
-func TestNewRequiresHashTagOnCluster(t *testing.T) {
+// TestNewOnClusterAndRing: cluster and ring clients take the same
+// prefixes as any client (no hash tag needed, no brace allowed); a
+// cluster client that reads from replicas is refused.
+func TestNewOnClusterAndRing(t *testing.T) {
 	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
 	defer cluster.Close()
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
 	defer ring.Close()
 	for _, c := range []redis.UniversalClient{cluster, ring} {
 		for prefix, ok := range map[string]bool{
-			"":              false,
-			"keyhold:":      false,
-			"{}keyhold:":    false, // an empty tag is no tag: the whole key is hashed
-			"{keyhold:":     false,
-			"keyhold}{x:":   false, // "}" before the first "{" does not close it
-			"{keyhold}:":    true,
-			"app:{kh}:":     true,
-			"app:{kh}{x}:":  true,
-			"{a}b{}:":       true,
-			"keyhold:{x}":   true,
-			"{keyhold}-eu:": true,
+			"":              true,
+			"keyhold:":      true,
+			"app:kh:":       true,
+			"{keyhold}:":    false, // the old advice: now refused, the Store tags its keys itself
+			"{}keyhold:":    false,
+			"keyhold}{x:":   false,
+			"app:{kh}{x}:":  false,
+			"{keyhold}-eu:": false,
 		} {
 			_, err := redisstore.New(c, redisstore.Config{Prefix: prefix})
 			if ok && err != nil {
 				t.Errorf("New(%T, %q): %v", c, prefix, err)
 			}
 			if !ok && err == nil {
-				t.Errorf("New(%T, %q) accepted a prefix without a hash tag", c, prefix)
+				t.Errorf("New(%T, %q) accepted a prefix with a brace", c, prefix)
 			}
 		}
 	}
@@ -337,7 +345,7 @@ func TestNewRequiresHashTagOnCluster(t *testing.T) {
 		{Addrs: []string{"127.0.0.1:1"}, RouteRandomly: true},
 	} {
 		c := redis.NewClusterClient(opt)
-		if _, err := redisstore.New(c, redisstore.Config{Prefix: "{keyhold}:"}); err == nil {
+		if _, err := redisstore.New(c, redisstore.Config{}); err == nil {
 			t.Errorf("New accepted a cluster client that reads from replicas (%+v)", *opt)
 		}
 		c.Close()
@@ -561,9 +569,27 @@ func TestKeyLayout(t *testing.T) {
 	if int64(score) != wantMS {
 		t.Errorf("index score %v, want %d (Expires in ms, rounded up)", score, wantMS)
 	}
-	for _, key := range []string{e.sessionKey(s.ID), e.sessionIndex("alice")} {
+	for _, key := range []string{e.sessionKey("alice", s.ID), e.sessionIndex("alice"), e.sessionPointer(s.ID)} {
 		e.wantExpireAt(t, key, wantMS)
 	}
+	if v, err := e.rdb.Get(ctx, e.sessionPointer(s.ID)).Result(); err != nil || v != "\x01p"+string(binary.BigEndian.AppendUint64(nil, uint64(wantMS)))+"alice" {
+		t.Errorf("pointer %q (%v), want 0x01 p u64(%d) alice", v, err, wantMS)
+	}
+
+	// A put that moves Expires later moves the pointer's expiry with it;
+	// one that moves it sooner leaves the pointer's.
+	later := s
+	later.Expires = s.Expires.Add(time.Hour)
+	if err := putOver(ctx, e.st, later); err != nil {
+		t.Fatal(err)
+	}
+	e.wantExpireAt(t, e.sessionPointer(s.ID), ceilMS(later.Expires))
+	e.wantExpireAt(t, e.sessionKey("alice", s.ID), ceilMS(later.Expires))
+	if err := putOver(ctx, e.st, s); err != nil {
+		t.Fatal(err)
+	}
+	e.wantExpireAt(t, e.sessionPointer(s.ID), ceilMS(later.Expires))
+	e.wantExpireAt(t, e.sessionKey("alice", s.ID), wantMS)
 
 	// A longer-lived second session extends the index's expiry; a shorter
 	// one leaves it.
@@ -580,8 +606,8 @@ func TestKeyLayout(t *testing.T) {
 	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
 		t.Fatal(err)
 	}
-	if !e.exists(t, e.familyKey(f.ID)) || !slices.Equal(e.members(t, e.familyIndex("alice")), hexIDs(f.ID)) {
-		t.Errorf("refresh family keys %s and %s not as documented", e.familyKey(f.ID), e.familyIndex("alice"))
+	if !e.exists(t, e.familyKey("alice", f.ID)) || !slices.Equal(e.members(t, e.familyIndex("alice")), hexIDs(f.ID)) {
+		t.Errorf("refresh family keys %s and %s not as documented", e.familyKey("alice", f.ID), e.familyIndex("alice"))
 	}
 	var keys []string
 	iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 100).Iterator()
@@ -589,14 +615,16 @@ func TestKeyLayout(t *testing.T) {
 		keys = append(keys, strings.TrimPrefix(iter.Val(), e.prefix))
 	}
 	slices.Sort(keys)
+	tag := "{u:" + hex.EncodeToString([]byte("alice")) + "}"
 	want := []string{
-		"r:" + hex.EncodeToString(f.ID),
-		"ru:" + hex.EncodeToString([]byte("alice")),
+		"rp:" + hex.EncodeToString(f.ID),
+		tag + "r:" + hex.EncodeToString(f.ID),
+		tag + "ru",
+		tag + "u",
 	}
 	for _, id := range [][]byte{s.ID, long.ID, short.ID} {
-		want = append(want, "s:"+hex.EncodeToString(id))
+		want = append(want, "sp:"+hex.EncodeToString(id), tag+"s:"+hex.EncodeToString(id))
 	}
-	want = append(want, "u:"+hex.EncodeToString([]byte("alice")))
 	slices.Sort(want)
 	if !slices.Equal(keys, want) {
 		t.Errorf("keys under the prefix:\n%v\nwant\n%v", keys, want)
@@ -655,7 +683,7 @@ func TestSessionExpiry(t *testing.T) {
 	if _, err := e.st.GetSession(ctx, short.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetSession after expiry: %v, want ErrNotFound", err)
 	}
-	if e.exists(t, e.sessionKey(short.ID)) {
+	if e.exists(t, e.sessionKey("alice", short.ID)) {
 		t.Error("Redis still holds the expired session: no TTL?")
 	}
 	if ids := listIDs(t, e.st, "alice"); !slices.Equal(ids, hexIDs(long.ID)) {
@@ -691,13 +719,13 @@ func TestExpiryByStoreClock(t *testing.T) {
 	if err := e.st.PutRefreshFamily(ctx, f, 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{e.sessionKey(s.ID), e.sessionIndex("alice"), e.familyKey(f.ID), e.familyIndex("alice")} {
+	for _, k := range []string{e.sessionKey("alice", s.ID), e.sessionIndex("alice"), e.familyKey("alice", f.ID), e.familyIndex("alice")} {
 		if err := e.rdb.Persist(ctx, k).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	time.Sleep(time.Until(s.Expires) + 20*time.Millisecond)
-	if !e.exists(t, e.sessionKey(s.ID)) {
+	if !e.exists(t, e.sessionKey("alice", s.ID)) {
 		t.Fatal("PERSIST did not keep the session")
 	}
 	if _, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
@@ -710,12 +738,23 @@ func TestExpiryByStoreClock(t *testing.T) {
 		t.Errorf("GetRefreshFamily of an expired family Redis still holds: %v, want ErrNotFound", err)
 	}
 	// Expired is absent for writes too: another user may take the ID (the
-	// old owner's index loses it), and a family starts again at version 1.
+	// old owner's record and index entry, in the old owner's slot, stay
+	// until Redis expires them, never listed), and a family starts again
+	// at version 1.
 	if err := putOver(ctx, e.st, storage.Session{ID: s.ID, UserID: "bob", Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Errorf("PutSession over an expired session of another user: %v", err)
 	}
-	if m := e.members(t, e.sessionIndex("alice")); len(m) != 0 {
-		t.Errorf("alice's index still names the session bob took: %v", m)
+	if got, err := e.st.GetSession(ctx, s.ID); err != nil || got.UserID != "bob" {
+		t.Errorf("GetSession after bob took the ID: %+v, %v; want bob's", got, err)
+	}
+	if ids := listIDs(t, e.st, "alice"); len(ids) != 0 {
+		t.Errorf("alice lists the ID bob took: %v", ids)
+	}
+	if err := e.st.DeleteUserSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.GetSession(ctx, s.ID); err != nil {
+		t.Errorf("deleting alice's sessions deleted bob's with the same ID: %v", err)
 	}
 	if err := e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: f.ID, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 1); !errors.Is(err, storage.ErrConflict) {
 		t.Errorf("PutRefreshFamily expecting the expired family's version: %v, want ErrConflict", err)
@@ -726,8 +765,11 @@ func TestExpiryByStoreClock(t *testing.T) {
 	if got, err := e.st.GetRefreshFamily(ctx, f.ID); err != nil || got.Version != 1 || got.UserID != "bob" {
 		t.Errorf("GetRefreshFamily = %+v, %v; want bob's, version 1", got, err)
 	}
-	if m := e.members(t, e.familyIndex("alice")); len(m) != 0 {
-		t.Errorf("alice's family index still names the family bob took: %v", m)
+	if err := e.st.DeleteUserRefreshFamilies(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, f.ID); err != nil {
+		t.Errorf("deleting alice's families deleted bob's with the same ID: %v", err)
 	}
 }
 
@@ -750,7 +792,7 @@ func TestPutPastExpiresDeletes(t *testing.T) {
 		if _, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("GetSession after a put with Expires %v: %v, want ErrNotFound", past, err)
 		}
-		if e.exists(t, e.sessionKey(s.ID)) {
+		if e.exists(t, e.sessionKey("alice", s.ID)) {
 			t.Errorf("a put with Expires %v left the key", past)
 		}
 	}
@@ -769,7 +811,7 @@ func TestPutPastExpiresDeletes(t *testing.T) {
 	if _, err := e.st.GetRefreshFamily(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetRefreshFamily after a put with a past Expires: %v, want ErrNotFound", err)
 	}
-	if e.exists(t, e.familyKey(f.ID)) || e.exists(t, e.familyIndex("alice")) {
+	if e.exists(t, e.familyKey("alice", f.ID)) || e.exists(t, e.familyIndex("alice")) {
 		t.Error("a put with a past Expires left the family or its index")
 	}
 }
@@ -853,7 +895,7 @@ func TestListIndexConsistency(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Behind the Store's back, as after eviction or a manual DEL.
-	if err := e.rdb.Del(ctx, e.sessionKey(alice[1].ID)).Err(); err != nil {
+	if err := e.rdb.Del(ctx, e.sessionKey("alice", alice[1].ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(short.Expires) + 50*time.Millisecond)
@@ -897,13 +939,18 @@ func TestListBound(t *testing.T) {
 	if err := e.st.DeleteUserSessions(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	var left int
+	// Only the pointers stay, until they expire.
+	var left, pointers int
 	iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
-		left++
+		if strings.HasPrefix(iter.Val(), e.prefix+"sp:") {
+			pointers++
+		} else {
+			left++
+		}
 	}
-	if left != 0 {
-		t.Errorf("%d keys left after DeleteUserSessions", left)
+	if left != 0 || pointers != storage.MaxSessionsPerUser+extra {
+		t.Errorf("%d keys and %d pointers left after DeleteUserSessions, want 0 and %d", left, pointers, storage.MaxSessionsPerUser+extra)
 	}
 }
 
@@ -930,7 +977,7 @@ func TestDeleteUserSessions(t *testing.T) {
 		if _, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("alice's session survived DeleteUserSessions: %v", err)
 		}
-		if e.exists(t, e.sessionKey(s.ID)) {
+		if e.exists(t, e.sessionKey("alice", s.ID)) {
 			t.Error("alice's session key survived DeleteUserSessions")
 		}
 	}
@@ -1142,7 +1189,7 @@ func TestRefreshExpiry(t *testing.T) {
 	if _, err := e.st.GetRefreshFamily(ctx, f.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetRefreshFamily after expiry: %v, want ErrNotFound", err)
 	}
-	if e.exists(t, e.familyKey(f.ID)) || e.exists(t, e.familyIndex("alice")) {
+	if e.exists(t, e.familyKey("alice", f.ID)) || e.exists(t, e.familyIndex("alice")) {
 		t.Error("Redis still holds the expired family or its index")
 	}
 	f.Expires = time.Now().Add(time.Hour)
@@ -1208,7 +1255,11 @@ func TestDeleteUserRefreshFamilies(t *testing.T) {
 }
 
 // TestRoundTrips counts what each method sends once the scripts are
-// cached: GetSession a single GET, every other method a single EVALSHA.
+// cached: GetSession two GETs (the pointer, the record), PutSession two
+// EVALSHAs (the pointer's, the record's; three when a put moves Expires
+// past the pointer's), DeleteSession a GET and an EVALSHA, and
+// ListUserSessions and DeleteUserSessions one EVALSHA; the same for
+// families.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
@@ -1216,20 +1267,24 @@ func TestRoundTrips(t *testing.T) {
 	ctx := t.Context()
 	s := session("alice", time.Hour, "sealed")
 	f := storage.RefreshFamily{ID: newID(), UserID: "alice", Expires: time.Now().Add(time.Hour)}
+	later := s
+	later.Expires = s.Expires.Add(time.Hour)
 	calls := []struct {
 		name string
-		want string
+		want []string
 		call func() error
 	}{
-		{"PutSession", "evalsha", func() error { return e.st.PutSession(ctx, s, 0) }},
-		{"GetSession", "get", func() error { _, err := e.st.GetSession(ctx, s.ID); return err }},
-		{"ListUserSessions", "evalsha", func() error { _, err := e.st.ListUserSessions(ctx, "alice"); return err }},
-		{"DeleteSession", "evalsha", func() error { return e.st.DeleteSession(ctx, s.ID) }},
-		{"DeleteUserSessions", "evalsha", func() error { return e.st.DeleteUserSessions(ctx, "alice") }},
-		{"PutRefreshFamily", "evalsha", func() error { return e.st.PutRefreshFamily(ctx, f, 0) }},
-		{"GetRefreshFamily", "get", func() error { _, err := e.st.GetRefreshFamily(ctx, f.ID); return err }},
-		{"DeleteRefreshFamily", "evalsha", func() error { return e.st.DeleteRefreshFamily(ctx, f.ID) }},
-		{"DeleteUserRefreshFamilies", "evalsha", func() error { return e.st.DeleteUserRefreshFamilies(ctx, "alice") }},
+		{"PutSession", []string{"evalsha", "evalsha"}, func() error { return e.st.PutSession(ctx, s, 0) }},
+		{"GetSession", []string{"get", "get"}, func() error { _, err := e.st.GetSession(ctx, s.ID); return err }},
+		{"PutSession/later", []string{"evalsha", "evalsha", "evalsha"}, func() error { return e.st.PutSession(ctx, later, 1) }},
+		{"PutSession/same", []string{"evalsha", "evalsha"}, func() error { return e.st.PutSession(ctx, later, 2) }},
+		{"ListUserSessions", []string{"evalsha"}, func() error { _, err := e.st.ListUserSessions(ctx, "alice"); return err }},
+		{"DeleteSession", []string{"get", "evalsha"}, func() error { return e.st.DeleteSession(ctx, s.ID) }},
+		{"DeleteUserSessions", []string{"evalsha"}, func() error { return e.st.DeleteUserSessions(ctx, "alice") }},
+		{"PutRefreshFamily", []string{"evalsha", "evalsha"}, func() error { return e.st.PutRefreshFamily(ctx, f, 0) }},
+		{"GetRefreshFamily", []string{"get", "get"}, func() error { _, err := e.st.GetRefreshFamily(ctx, f.ID); return err }},
+		{"DeleteRefreshFamily", []string{"get", "evalsha"}, func() error { return e.st.DeleteRefreshFamily(ctx, f.ID) }},
+		{"DeleteUserRefreshFamilies", []string{"evalsha"}, func() error { return e.st.DeleteUserRefreshFamilies(ctx, "alice") }},
 	}
 	// Warm up: cache the scripts in the server (a first EVALSHA may be
 	// followed by an EVAL) and open the connection.
@@ -1238,13 +1293,20 @@ func TestRoundTrips(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 	}
-	for _, c := range calls { // the same sequence: each call succeeds again
+	// The same sequence again, each call succeeding again (a put after
+	// DeleteUserSessions expects 0 as before: Expires moves later, so the
+	// first put of the session extends its pointer this time).
+	later.Expires = later.Expires.Add(time.Hour)
+	calls[0].want = []string{"evalsha", "evalsha", "evalsha"}
+	s.Expires = later.Expires.Add(-time.Minute)
+	calls[0].call = func() error { return e.st.PutSession(ctx, s, 0) }
+	for _, c := range calls {
 		rec.reset()
 		if err := c.call(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if _, trips, cmds := rec.get(); trips != 1 || !slices.Equal(cmds, []string{c.want}) {
-			t.Errorf("%s made %d round trips %v, want 1: %s", c.name, trips, cmds, c.want)
+		if _, trips, cmds := rec.get(); trips != len(c.want) || !slices.Equal(cmds, c.want) {
+			t.Errorf("%s made %d round trips %v, want %d: %v", c.name, trips, cmds, len(c.want), c.want)
 		}
 	}
 }
@@ -1269,27 +1331,38 @@ func TestScriptsReloaded(t *testing.T) {
 	}
 }
 
-// TestForeignValues stores values the Store did not write at its keys:
-// reads must fail as infrastructure errors (never ErrNotFound) without
-// echoing the value, and deletes must still delete.
+// TestForeignValues stores values the Store did not write at its keys
+// (records and pointers): reads must fail as infrastructure errors (never
+// ErrNotFound) without echoing the value, and deletes of a record must
+// still delete it.
 func TestForeignValues(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	const secret = "not-a-keyhold-record-SECRET"
-	id, other, hashID := newID(), newID(), newID()
-	e.rdb.Set(ctx, e.sessionKey(id), secret, time.Hour)
-	e.rdb.Set(ctx, e.familyKey(other), secret, time.Hour)
-	e.rdb.HSet(ctx, e.sessionKey(hashID), "field", secret)
+	id, other, hashID, badPtr := newID(), newID(), newID(), newID()
+	pointer := func(user string) string {
+		return "\x01p" + string(binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(time.Hour).UnixMilli()))) + user
+	}
+	e.rdb.Set(ctx, e.sessionPointer(id), pointer("alice"), time.Hour)
+	e.rdb.Set(ctx, e.sessionKey("alice", id), secret, time.Hour)
+	e.rdb.Set(ctx, e.familyPointer(other), pointer("alice"), time.Hour)
+	e.rdb.Set(ctx, e.familyKey("alice", other), secret, time.Hour)
+	e.rdb.Set(ctx, e.sessionPointer(hashID), pointer("alice"), time.Hour)
+	e.rdb.HSet(ctx, e.sessionKey("alice", hashID), "field", secret)
+	e.rdb.Set(ctx, e.sessionPointer(badPtr), secret, time.Hour)
 	e.rdb.ZAdd(ctx, e.sessionIndex("alice"), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: hex.EncodeToString(id)})
 
 	errs := map[string]error{}
 	_, errs["GetSession"] = e.st.GetSession(ctx, id)
 	_, errs["GetSession/hash"] = e.st.GetSession(ctx, hashID)
+	_, errs["GetSession/pointer"] = e.st.GetSession(ctx, badPtr)
 	_, errs["GetRefreshFamily"] = e.st.GetRefreshFamily(ctx, other)
 	_, errs["ListUserSessions"] = e.st.ListUserSessions(ctx, "alice")
-	errs["PutSession"] = putOver(ctx, e.st, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)})
+	errs["PutSession"] = e.st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 1)
+	errs["PutSession/pointer"] = e.st.PutSession(ctx, storage.Session{ID: badPtr, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0)
 	errs["PutRefreshFamily"] = e.st.PutRefreshFamily(ctx, storage.RefreshFamily{ID: other, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0)
+	errs["DeleteSession/pointer"] = e.st.DeleteSession(ctx, badPtr)
 	for name, err := range errs {
 		switch {
 		case err == nil:
@@ -1311,38 +1384,8 @@ func TestForeignValues(t *testing.T) {
 	if err := e.st.DeleteSession(ctx, hashID); err != nil {
 		t.Errorf("DeleteSession of a hash: %v", err)
 	}
-	if e.exists(t, e.sessionKey(id)) || e.exists(t, e.familyKey(other)) || e.exists(t, e.sessionKey(hashID)) {
+	if e.exists(t, e.sessionKey("alice", id)) || e.exists(t, e.familyKey("alice", other)) || e.exists(t, e.sessionKey("alice", hashID)) {
 		t.Error("a delete left a foreign value in place")
-	}
-}
-
-// TestHashTagPrefix runs a Store whose prefix holds a hash tag, as on a
-// cluster, against the test server.
-func TestHashTagPrefix(t *testing.T) {
-	t.Parallel()
-	rdb := newClient(t)
-	prefix := "{keyhold-test-" + rand.Text()[:20] + "}:" // braces are not glob characters
-	cleanPrefix(t, prefix)
-	st, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	s := session("alice", time.Hour, "tagged")
-	if err := putOver(ctx, st, s); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := st.GetSession(ctx, s.ID); err != nil || string(got.Data) != "tagged" {
-		t.Fatalf("GetSession: %q, %v", got.Data, err)
-	}
-	if ids := listIDs(t, st, "alice"); !slices.Equal(ids, hexIDs(s.ID)) {
-		t.Errorf("ListUserSessions = %v", ids)
-	}
-	if err := st.DeleteUserSessions(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := rdb.Exists(ctx, prefix+"s:"+hex.EncodeToString(s.ID), prefix+"u:"+hex.EncodeToString([]byte("alice"))).Result(); err != nil || n != 0 {
-		t.Errorf("%d keys left after DeleteUserSessions (%v)", n, err)
 	}
 }
 
@@ -1358,9 +1401,12 @@ func putOver(ctx context.Context, st *redisstore.Store, s storage.Session) error
 	return st.PutSession(ctx, s, expect)
 }
 
-// A session stored before sessions had versions (version 0 in its record)
-// reads as version 1, and the compare-and-swap treats it so: a put
-// expecting 0 (a new session) conflicts, one expecting 1 replaces it.
+// A session record with version 0 (as releases before session versions
+// wrote them) reads as version 1, and the compare-and-swap treats it so: a
+// put expecting 0 (a new session) conflicts, one expecting 1 replaces it.
+// The present layout never writes one (see TestOldLayoutIgnored for what
+// happens to records of the layout before per-user hash tags), but the
+// scripts still read it so.
 func TestLegacySessionRecordIsVersion1(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -1376,7 +1422,11 @@ func TestLegacySessionRecordIsVersion1(t *testing.T) {
 	v = append(v, user...)
 	v = binary.BigEndian.AppendUint32(v, uint32(len(data)))
 	v = append(v, data...)
-	if err := e.rdb.Set(ctx, e.prefix+"s:"+hex.EncodeToString(id), v, time.Hour).Err(); err != nil {
+	if err := e.rdb.Set(ctx, e.sessionKey(user, id), v, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ptr := "\x01p" + string(binary.BigEndian.AppendUint64(nil, uint64(exp.UnixMilli()))) + user
+	if err := e.rdb.Set(ctx, e.sessionPointer(id), ptr, time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.st.GetSession(ctx, id)
@@ -1392,5 +1442,72 @@ func TestLegacySessionRecordIsVersion1(t *testing.T) {
 	}
 	if got, err := e.st.GetSession(ctx, id); err != nil || got.Version != 2 || string(got.Data) != "new" {
 		t.Errorf("after the put: %+v, %v; want version 2", got, err)
+	}
+}
+
+// TestOldLayoutIgnored writes records as the release before per-user hash
+// tags did (P+"s:"+hex(ID), P+"u:"+hex(user), P+"r:", P+"ru:"): the Store
+// finds none of them (their users sign in again), never touches them
+// (they expire by their TTLs), and a new session with the same ID is
+// stored under the new layout. Rate, lockout, factor and challenge keys
+// did not change (TestRateKeyLayout, TestFactorKeyAndNoTTL,
+// TestChallengeKeyExpiresAtExpires).
+func TestOldLayoutIgnored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	id := newID()
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	v := []byte{1, 's'}
+	v = binary.BigEndian.AppendUint64(v, 3)
+	v = binary.BigEndian.AppendUint64(v, uint64(exp.Unix()))
+	v = binary.BigEndian.AppendUint32(v, 0)
+	v = append(v, 5)
+	v = append(v, "alice"...)
+	v = binary.BigEndian.AppendUint32(v, 3)
+	v = append(v, "old"...)
+	old := map[string]string{
+		e.prefix + "s:" + hex.EncodeToString(id):               string(v),
+		e.prefix + "r:" + hex.EncodeToString(id):               "\x01r" + string(v[2:]),
+		e.prefix + "u:" + hex.EncodeToString([]byte("alice")):  "",
+		e.prefix + "ru:" + hex.EncodeToString([]byte("alice")): "",
+	}
+	for k, val := range old {
+		var err error
+		if val == "" {
+			err = e.rdb.ZAdd(ctx, k, redis.Z{Score: float64(exp.UnixMilli()), Member: hex.EncodeToString(id)}).Err()
+		} else {
+			err = e.rdb.Set(ctx, k, val, time.Hour).Err()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.st.GetSession(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetSession of an old-layout session: %v, want ErrNotFound", err)
+	}
+	if _, err := e.st.GetRefreshFamily(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRefreshFamily of an old-layout family: %v, want ErrNotFound", err)
+	}
+	if ids := listIDs(t, e.st, "alice"); len(ids) != 0 {
+		t.Errorf("ListUserSessions lists old-layout sessions: %v", ids)
+	}
+	s := storage.Session{ID: id, UserID: "alice", Expires: exp, Data: []byte("new")}
+	if err := e.st.PutSession(ctx, s, 0); err != nil {
+		t.Fatalf("PutSession with an old-layout session's ID: %v", err)
+	}
+	if got, err := e.st.GetSession(ctx, id); err != nil || got.Version != 1 || string(got.Data) != "new" {
+		t.Errorf("GetSession = %+v, %v; want the new session, version 1", got, err)
+	}
+	if err := e.st.DeleteUserSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DeleteUserRefreshFamilies(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for k := range old {
+		if !e.exists(t, k) {
+			t.Errorf("the Store touched old-layout key %s", strings.TrimPrefix(k, e.prefix))
+		}
 	}
 }

@@ -8,10 +8,11 @@ import (
 
 // The Lua scripts below run atomically inside Redis (Redis 6.2 or later:
 // SET … PXAT and ZRANGE … BYSCORE REV appeared in 6.2). Every script
-// receives the keys it is built around in KEYS, and reaches the other keys
-// of the store (records named by an index, the previous owner's index) by
-// name: Redis allows that for keys in the same cluster slot, which is why a
-// cluster needs a hash tag in the prefix (see the package documentation).
+// touches the keys of one cluster slot only: claimScript a pointer, the
+// rate and lockout scripts one key, and the others the keys of one user
+// under the user's hash tag, {u:hex(user ID)}: a record and the index
+// (KEYS), and the records an index names, which the scripts reach by name
+// (Redis allows that for keys of the slot the script runs on).
 //
 // Two clocks meet here. Whether a record has expired is decided by the
 // Store's clock (the Go process's): the caller passes its time as ARGV,
@@ -56,10 +57,6 @@ local function expired(s, ns, nows, nowns)
   return s < nows or (s == nows and ns <= nowns)
 end
 
-local function tohex(s)
-  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
-end
-
 -- tidy drops the index members whose record Redis has expired (score, the
 -- record's PXAT, before Redis's now: Redis expires a key once now > PXAT)
 -- and sets the index to expire with its longest-lived member.
@@ -81,10 +78,74 @@ const (
 	statusConflict  = 2
 )
 
-// putScript creates or replaces a record and its index member.
+// claimScript reads, and for a new record (expect 0) claims, a record's
+// pointer, in the pointer's own slot, before putScript writes the record
+// in the user's: the pointer names the user that GetSession and
+// DeleteSession then read the record under.
+//
+//	KEYS[1] the pointer
+//	ARGV[1] user ID
+//	ARGV[2] the encoded pointer (user, ARGV[3])
+//	ARGV[3] the record's expiry in Unix ms (its PXAT)
+//	ARGV[4] the caller's now, Unix ms rounded down
+//	ARGV[5] "1" if the record's expiry has passed: write nothing
+//	ARGV[6] "1" if the put expects no record (expect 0)
+//
+// A pointer is live while its expiry is after the caller's now. It returns
+// -1 when a live pointer names another user; the live pointer's expiry
+// (Unix ms) when it names this user; 0 when there is no live pointer (so
+// no live record either) and it wrote none (a put of an expired record, or
+// one that expects a version: it conflicts); and ARGV[3] when it wrote the
+// pointer for a new record. It changes nothing but a missing or expired
+// pointer. A value that is not a pointer is an error.
+var claimScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  if #v < 11 or string.byte(v, 1) ~= 1 or string.sub(v, 2, 2) ~= 'p' then
+    error({err = 'ERR malformed keyhold pointer'})
+  end
+  local exp = 0
+  for k = 3, 10 do exp = exp * 256 + string.byte(v, k) end
+  if exp > tonumber(ARGV[4]) then
+    if string.sub(v, 11) ~= ARGV[1] then return -1 end
+    return exp
+  end
+end
+if ARGV[5] == '1' or ARGV[6] ~= '1' then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+return tonumber(ARGV[3])
+`)
+
+// extendScript makes a pointer expire no sooner than its record, after a
+// put that gave the record a later expiry than the pointer had.
+//
+//	KEYS[1] the pointer
+//	ARGV[1] user ID
+//	ARGV[2] the encoded pointer (user, ARGV[3])
+//	ARGV[3] the record's expiry in Unix ms (its PXAT)
+//
+// It returns 0, or -1 if the pointer names another user (nothing changed:
+// that user claimed the ID after this user's pointer expired).
+var extendScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  if #v < 11 or string.byte(v, 1) ~= 1 or string.sub(v, 2, 2) ~= 'p' then
+    error({err = 'ERR malformed keyhold pointer'})
+  end
+  if string.sub(v, 11) ~= ARGV[1] then return -1 end
+  local exp = 0
+  for k = 3, 10 do exp = exp * 256 + string.byte(v, k) end
+  if exp >= tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+return 0
+`)
+
+// putScript creates or replaces a record and its index member, both under
+// the user's hash tag.
 //
 //	KEYS[1]  the record
-//	KEYS[2]  the new owner's index
+//	KEYS[2]  the user's index
 //	ARGV[1]  kind: "s" or "r"
 //	ARGV[2]  the encoded record
 //	ARGV[3]  expiry in Unix ms (PXAT and index score)
@@ -92,26 +153,24 @@ const (
 //	ARGV[5]  the caller's now, nanoseconds
 //	ARGV[6]  index member (hex of the ID)
 //	ARGV[7]  user ID
-//	ARGV[8]  index key prefix (prefix.."u:" or prefix.."ru:")
-//	ARGV[9]  the expected version, 8 bytes (zeros: no live record)
-//	ARGV[10] "1" if the expiry has passed: delete instead of storing
+//	ARGV[8]  the expected version, 8 bytes (zeros: no live record)
+//	ARGV[9]  "1" if the expiry has passed: delete instead of storing
 //
-// It returns statusOK, statusOtherUser (a live record has another owner:
-// nothing changed) or statusConflict (the live record's version, zero if
-// none, is not ARGV[9]: nothing changed). A deleted or expired record has
-// no version, so a put that expects the one it had conflicts.
+// It returns statusOK, statusOtherUser (a live record there names another
+// user, which only a value the Store did not write can: nothing changed)
+// or statusConflict (the live record's version, zero if none, is not
+// ARGV[8]: nothing changed). A deleted or expired record has no version,
+// so a put that expects the one it had conflicts.
 var putScript = redis.NewScript(luaPrelude + `
-local kind, val, expms, member, user, iprefix, expect, past =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local kind, val, expms, member, user, expect, past =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local nows, nowns = tonumber(ARGV[4]), tonumber(ARGV[5])
 
-local live_owner, dead_owner, version = nil, nil, string.rep('\0', 8)
+local live_owner, version = nil, string.rep('\0', 8)
 local old = redis.call('GET', KEYS[1])
 if old then
   local owner, s, ns, ver = must_parse(old, kind)
-  if expired(s, ns, nows, nowns) then
-    dead_owner = owner
-  else
+  if not expired(s, ns, nows, nowns) then
     live_owner, version = owner, ver
     -- A session stored before sessions had versions has 0: it counts
     -- as 1, as decodeRecord reads it, so that no put expecting 0 (a
@@ -123,9 +182,6 @@ if old then
 end
 if live_owner and live_owner ~= user then return 1 end
 if version ~= expect then return 2 end
-if dead_owner and dead_owner ~= user then
-  redis.call('ZREM', iprefix .. tohex(dead_owner), member)
-end
 if past == '1' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], member)
@@ -137,25 +193,18 @@ tidy(KEYS[2])
 return 0
 `)
 
-// deleteScript removes a record and its owner's index member.
+// deleteScript removes a record and its index member, both under the
+// user's hash tag.
 //
 //	KEYS[1] the record
-//	ARGV[1] kind
-//	ARGV[2] index member (hex of the ID)
-//	ARGV[3] index key prefix
+//	KEYS[2] the user's index
+//	ARGV[1] index member (hex of the ID)
 //
-// A value at KEYS[1] that is not a record of this kind (another kind, or
-// not even a string) is deleted too, with no index member to remove: a
-// delete is a revocation, and must not be blocked by what it cannot read.
-var deleteScript = redis.NewScript(luaPrelude + `
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then return 0 end
-if t == 'string' then
-  local owner = parse(redis.call('GET', KEYS[1]), ARGV[1])
-  if owner then
-    redis.call('ZREM', ARGV[3] .. tohex(owner), ARGV[2])
-  end
-end
+// A value at KEYS[1] that is not a record (not even a string) is deleted
+// too: a delete is a revocation, and must not be blocked by what it cannot
+// read.
+var deleteScript = redis.NewScript(`
+redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])
 `)
 
@@ -165,7 +214,7 @@ return redis.call('DEL', KEYS[1])
 // someone else.
 //
 //	KEYS[1] the user's session index
-//	ARGV[1] session key prefix (prefix.."s:")
+//	ARGV[1] the user's session key prefix (then hex of the ID)
 //	ARGV[2] user ID
 //	ARGV[3] the caller's now, Unix seconds
 //	ARGV[4] the caller's now, nanoseconds
@@ -210,12 +259,12 @@ return out
 `)
 
 // deleteUserScript removes every record of one kind in a user's index
-// that still belongs to the user, then the index. It returns the number of
+// that belongs to the user, then the index. It returns the number of
 // records deleted.
 //
 //	KEYS[1] the user's index
 //	ARGV[1] kind
-//	ARGV[2] record key prefix (prefix.."s:" or prefix.."r:")
+//	ARGV[2] the user's record key prefix of this kind (then hex of the ID)
 //	ARGV[3] user ID
 var deleteUserScript = redis.NewScript(luaPrelude + `
 local kind, rprefix, user = ARGV[1], ARGV[2], ARGV[3]
