@@ -175,7 +175,7 @@ section() {
 	local log=$work/$table.log t0 rc
 	t0=$(date +%s)
 	say "$table: started"
-	("$@") > >(tee "$log" | sed "s/^/  $table | /") 2>&1 &
+	("$@") > >(tee "$log" | sed -u "s/^/  $table | /") 2>&1 &
 	child=$!
 	wait "$child"
 	rc=$?
