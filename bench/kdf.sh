@@ -31,6 +31,8 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
 	ROUNDS=${ROUNDS:-1} RUNS_ARGON2=${RUNS_ARGON2:-3} RUNS_INTERACTIVE=${RUNS_INTERACTIVE:-3} RUNS_PBKDF2=${RUNS_PBKDF2:-3}
 fi
 ROUNDS=${ROUNDS:-3}
+GO_BENCHTIME=3x GO_COUNT=2
+[ "${BENCH_QUICK:-}" = 1 ] && GO_BENCHTIME=1x GO_COUNT=1
 RUNS_ARGON2=${RUNS_ARGON2:-15}
 RUNS_INTERACTIVE=${RUNS_INTERACTIVE:-41}
 RUNS_PBKDF2=${RUNS_PBKDF2:-9}
@@ -104,7 +106,7 @@ for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then order="go ref"; else order="ref go"; fi
 	for side in $order; do
 		if [ "$side" = go ]; then
-			(cd kdf && "$tmp/kdf.test" -test.run='^$' -test.bench="$pattern" -test.benchtime=3x -test.count=2) >>"$tmp/go.txt"
+			(cd kdf && "$tmp/kdf.test" -test.run='^$' -test.bench="$pattern" -test.benchtime="$GO_BENCHTIME" -test.count="$GO_COUNT") >>"$tmp/go.txt"
 		elif [ -n "$warmref" ]; then
 			{
 				echo "a64 $("$tmp/refloop" argon2id 2 65536 1 4)"
@@ -126,7 +128,7 @@ if [ -n "$warmref" ]; then
 fi
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-gobench() { # name → median seconds per op over rounds (2 samples a round)
+gobench() { # name → median seconds per op over rounds (GO_COUNT samples a round)
 	awk -v n="$1" '{ name = $1; sub(/-[0-9]+$/, "", name) } name == n { for (i = 2; i < NF; i++) if ($(i + 1) == "ns/op") print $i / 1e9 }' "$tmp/go.txt" | median
 }
 refbench() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/ref.txt" | median; }

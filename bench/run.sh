@@ -137,7 +137,7 @@ jline run "load average before (1, 5, 15 min)" "$(cut -d' ' -f1-3 /proc/loadavg)
 jline machine "CPU model" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 jline machine "cores (nproc)" "$(nproc)"
 jline machine "CPU flags" "SHA-NI $(hasflag sha_ni), AES-NI $(hasflag aes), PCLMULQDQ $(hasflag pclmulqdq), AVX $(hasflag avx), AVX2 $(hasflag avx2), AVX-512F $(hasflag avx512f), VAES $(hasflag vaes)"
-jline machine "hypervisor" "$(grep -q ' hypervisor ' <<<" $flags " && (systemd-detect-virt 2>/dev/null || echo 'yes (a virtual machine)') || echo 'none seen')"
+jline machine "virtualization" "$(grep -q ' hypervisor ' <<<" $flags " && (systemd-detect-virt 2>/dev/null || echo 'yes (a virtual machine)') || echo 'none seen')"
 jline machine memory "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 jline machine kernel "$(uname -sr)"
 jline machine OS "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"

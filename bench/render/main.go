@@ -74,6 +74,8 @@ var sections = []struct {
 }{
 	{"kdf", section{"Password hashing: Argon2id and PBKDF2 against the C references",
 		"Written by `bench/kdf.sh`. **One-shot** rows time a whole process that hashes once: ours is `bench/cmd/kdfone`, the reference the `argon2` CLI (`-r`) or `openssl kdf`, started in turn by `bench/cmd/interleave` (A B, B A, …) so that a drifting load hits both; process start-up is included on both sides and shown on its own row. **Warm** rows repeat the hash in one process: the `kdf` package's Go benchmarks against `bench/ref/refloop.c`, which calls libargon2 and libcrypto (the libraries behind the CLIs) in a loop and keeps its memory between calls (glibc's mmap threshold and trimming turned off), in alternating rounds. Both sides were checked to output the same bytes before timing. Page-fault rows count minor faults (getrusage) of the same processes."}},
+	{"kdfmem", section{"Memory of concurrent verifications: the Gate against a plain semaphore",
+		"Written by `bench/kdfmem`: a burst of concurrent `Verify` calls of one Argon2id hash, behind a `kdf.Gate` and behind a plain semaphore of the same size."}},
 	{"vault", section{"Vault records: Seal and Open against raw AES-256-GCM",
 		"Written by `bench/cmd/microbench -suite vault`. Ours is `vault.Unlocked.Seal`/`Open` (header, associated data of label, user, context and key version, key lookup); the reference is AES-256-GCM from `crypto/cipher` with a random nonce per Seal (`cipher.NewGCMWithRandomNonce`) on the same plaintext and context, nothing else. The four calls run in rotating order in every round; the figure is the median over rounds."}},
 	{"records", section{"Growth: record size",
@@ -87,9 +89,7 @@ var sections = []struct {
 	{"sessions", section{"Growth: sessions stored",
 		"Written by `bench/cmd/microbench -suite sessions`: sessions are stored (four per user, 256 bytes of data each) up to each count, then `GetSession` of a random stored session and `PutSession` updating one (conditional on its version) are timed serially, in memstore and in Redis (`storage/redisstore`, under a prefix of the run's own, deleted after), with a plain Redis `GET` of a value of similar size as the reference."}},
 	{"cluster", section{"Growth: users per cluster node",
-		"Keys per master of a 3-master Redis cluster started for the run, as users are added through the sharded redisstore."}},
-	{"kdfmem", section{"Memory of concurrent verifications: the Gate against a plain semaphore",
-		"Written by `bench/kdfmem`: a burst of concurrent `Verify` calls of one Argon2id hash, behind a `kdf.Gate` and behind a plain semaphore of the same size."}},
+		"Written by `bench/cmd/microbench -suite cluster`, last in the run: a Redis Cluster of 3 masters and no replicas is started for the run (`internal/rediscluster`, its processes and files removed after), users are stored through `storage/redisstore` on a cluster client (one session each), and the keys each master holds (DBSIZE) are counted as the users grow. An even spread puts a third of the keys on each master. `GetSession` is then timed against a plain `GET` on the same cluster."}},
 	{"load", section{"Load", "Written by `bench/load.sh`."}},
 	{"storm", section{"Storm", "Written by `bench/storm.sh`."}},
 }
@@ -228,6 +228,9 @@ func num(v float64) string {
 		}
 		return b.String()
 	}
+	if v == math.Trunc(v) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
 	digits := max(0, 2-int(math.Floor(math.Log10(a))))
 	return strconv.FormatFloat(v, 'f', digits, 64)
 }
@@ -286,6 +289,8 @@ func render(d *doc, p *plotter) string {
 			case "ok":
 			case "failed":
 				w("> **This section failed in this run.** %s\n\n", st.Note)
+			case "not measured":
+				w("> **Not measured in this run:** %s\n\n", st.Note)
 			default:
 				w("> **Not measured in this run (%s):** %s\n\n", st.Status, st.Note)
 			}
@@ -451,7 +456,7 @@ func (p *plotter) plot(name string, pts []line) error {
 	}
 	var script bytes.Buffer
 	fmt.Fprintf(&script, "set terminal pngcairo size 900,560 noenhanced font \"sans,10\"\nset output %s\n", gpString(filepath.Join(p.dir, name+".png")))
-	fmt.Fprintf(&script, "set xlabel %s\nset ylabel %s\nset key top left\nset grid\n", gpString(pts[0].XLabel), gpString(pts[0].YLabel))
+	fmt.Fprintf(&script, "set xlabel %s\nset ylabel %s\nset key below\nset grid\n", gpString(pts[0].XLabel), gpString(pts[0].YLabel))
 	if allPos {
 		script.WriteString("set logscale xy\nset format x \"%.0s%c\"\n")
 	}

@@ -15,6 +15,7 @@ const fixture = `{"kind":"run","what":"mode","text":"quick"}
 {"kind":"section","table":"kdf","status":"failed","seconds":3,"note":"exit status 1; argon2 not found"}
 {"kind":"section","table":"cluster","status":"not measured","seconds":0,"note":"internal/rediscluster is not in this tree"}
 {"kind":"section","table":"vault","status":"ok","seconds":12}
+{"kind":"fact","table":"kdfmem","what":"calls that succeeded","value":10,"unit":"calls"}
 not json
 {"kind":"ratio","table":"vault","what":"no reference","ours":1}
 `
@@ -35,9 +36,10 @@ func TestRender(t *testing.T) {
 		"Plot `session-growth` not made: gnuplot not found",
 		"| 1,000,000 | 2.25 |",
 		"| share of all keys on the fullest master | 34.5 % |  |",
+		"| calls that succeeded | 10 calls |  |",
 		"**Sections that failed in this run: kdf.**",
 		"> **This section failed in this run.** exit status 1; argon2 not found",
-		"> **Not measured in this run (not measured):** internal/rediscluster is not in this tree",
+		"> **Not measured in this run:** internal/rediscluster is not in this tree",
 		"Lines of the results that could not be read (left out): 2.",
 	} {
 		if !strings.Contains(md, want) {
@@ -45,7 +47,7 @@ func TestRender(t *testing.T) {
 		}
 	}
 	// Known sections come in their fixed order, whatever the order of the lines.
-	order := []string{"## Password hashing", "## Vault records", "## Session middleware", "## Growth: sessions stored", "## Growth: users per cluster node"}
+	order := []string{"## Password hashing", "## Memory of concurrent", "## Vault records", "## Session middleware", "## Growth: sessions stored", "## Growth: users per cluster node"}
 	last := -1
 	for _, h := range order {
 		i := strings.Index(md, h)
@@ -57,7 +59,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestNum(t *testing.T) {
-	for v, want := range map[float64]string{0: "0", 1.234: "1.23", 0.01234: "0.0123", 12.34: "12.3", 999.4: "999", 1234.5: "1,235", 1234567: "1,234,567", -2500: "-2,500"} {
+	for v, want := range map[float64]string{0: "0", 64: "64", 1.234: "1.23", 0.01234: "0.0123", 12.34: "12.3", 999.4: "999", 1234.5: "1,235", 1234567: "1,234,567", -2500: "-2,500"} {
 		if got := num(v); got != want {
 			t.Errorf("num(%v) = %q, want %q", v, got, want)
 		}
