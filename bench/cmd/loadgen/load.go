@@ -75,6 +75,7 @@ func runLoad(ctx context.Context, bins binaries, dir string, st storage, cfg loa
 	clients := make([]*http.Client, cfg.Concurrency)
 	shared := newTransport(netip.Addr{}, cfg.Concurrency*2)
 	defer shared.CloseIdleConnections()
+	setupStart := time.Now()
 	if err := parallel(ctx, cfg.Concurrency, 2, func(i int) error {
 		u := newUser("load-")
 		t := newTransport(setupAddrs.addr(), 1)
@@ -101,6 +102,7 @@ func runLoad(ctx context.Context, bins binaries, dir string, st storage, cfg loa
 		return nil, err
 	}
 
+	logf("users created in %s", time.Since(setupStart).Round(time.Millisecond))
 	// The bare server serves the bytes of user 0's notes page.
 	resp, body, err := checkNotes(ctx, clients[0], base, users[0])
 	if err != nil {

@@ -66,6 +66,7 @@ func run(args []string, stderr io.Writer) int {
 	pgDSN := fs.String("postgres", "", "PostgreSQL DSN for postgres+redis (the run creates and drops a schema of its own in it)")
 	redisURL := fs.String("redis", "", "Redis URL for postgres+redis (the run uses a key prefix of its own and deletes its keys)")
 	duration := fs.Duration("duration", 0, "load: the time measured per target (default 60s); storm: the flood's (default 30s)")
+	logsDir := fs.String("logs", "", "directory to copy the servers' logs to after each run (default: none; they go with the temporary directory)")
 	note := fs.String("note", "", "added to every row's note (e.g. what else ran on the machine)")
 	// load
 	conc := fs.Int("concurrency", 16, "load: clients, each a user of its own sending its next request when the last is answered")
@@ -75,11 +76,13 @@ func run(args []string, stderr io.Writer) int {
 	staticRef := fs.Bool("static-ref", true, "load: also measure the app's static file route as a reference")
 	// storm
 	flood := fs.Int("flood", 500, "storm: concurrent flood clients")
+	floodAddrs := fs.Int("flood-addrs", 0, "storm: loopback addresses the flood clients start from, shared in turn; each client moves to a fresh one after a 429 (default: one per 5 clients)")
 	legit := fs.Int("legit", 20, "storm: legitimate users")
 	attacked := fs.Int("attacked", 4, "storm: accounts the flood is spread over")
 	rightEvery := fs.Int("right-every", 10, "storm: every Nth flood attempt carries the right password (0: never)")
-	legitPause := fs.Duration("legit-pause", 500*time.Millisecond, "storm: a legitimate user's pause between logins")
+	legitPause := fs.Duration("legit-pause", 2*time.Second, "storm: a legitimate user's pause between logins")
 	retryPause := fs.Duration("retry-pause", time.Second, "storm: a legitimate user's pause before trying again after a refusal")
+	baseline := fs.Duration("baseline", -1, "storm: before the flood, the legitimate users log in alone this long, the reference of their latency under the flood (default: -duration; 0: not)")
 	grace := fs.Duration("grace", 20*time.Second, "storm: how long a legitimate user not logged in during the flood keeps trying after it")
 	otherMiB := fs.Uint64("margin-other-mib", 64, "storm: the margin's allowance, MiB, for the app's memory outside the KDF (the margin is this + one 64 MiB vault run)")
 	check := fs.Bool("check", false, "storm: exit 1 if the storm breaks a claim (peak RSS over budget + margin, a legitimate user never logged in, no 429 or 503, a 5xx, a panic)")
@@ -157,8 +160,14 @@ func run(args []string, stderr io.Writer) int {
 				loadRows(&r, res, cfg, runNote(*note, before, fmt.Sprintf("%s per target in %s slices, interleaved", cfg.Duration, cfg.Slice)))
 			}
 		case "storm":
-			cfg := stormConfig{Duration: *duration, Flood: *flood, Legit: *legit, Attacked: *attacked, RightEvery: *rightEvery,
-				LegitPause: *legitPause, RetryPause: *retryPause, Grace: *grace, OtherKiB: *otherMiB * 1024, Log: stderr}
+			if *baseline < 0 {
+				*baseline = *duration
+			}
+			if *floodAddrs == 0 {
+				*floodAddrs = max(*flood/5, 1)
+			}
+			cfg := stormConfig{Duration: *duration, Flood: *flood, FloodAddrs: *floodAddrs, Legit: *legit, Attacked: *attacked, RightEvery: *rightEvery,
+				Baseline: *baseline, LegitPause: *legitPause, RetryPause: *retryPause, Grace: *grace, OtherKiB: *otherMiB * 1024, Log: stderr}
 			var res *stormResult
 			if res, err = runStorm(ctx, bins, runDir, st, cfg); err == nil {
 				stormRows(&r, res, cfg, runNote(*note, before, ""))
@@ -168,6 +177,11 @@ func run(args []string, stderr io.Writer) int {
 						status = 1
 					}
 				}
+			}
+		}
+		if *logsDir != "" {
+			if lerr := copyLogs(runDir, *logsDir, fmt.Sprintf("%s-%s-", *mode, strings.ReplaceAll(st.name, "+", "-"))); lerr != nil {
+				fmt.Fprintln(stderr, "loadgen: copying logs:", lerr)
 			}
 		}
 		if msg, cerr := st.cleanup(); cerr != nil {
@@ -217,4 +231,22 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// copyLogs copies the *.log files of dir into to, their names prefixed.
+func copyLogs(dir, to, prefix string) error {
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, prefix+filepath.Base(l)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -21,12 +22,14 @@ import (
 type stormConfig struct {
 	Duration   time.Duration // of the flood
 	Flood      int           // concurrent flood clients (closed loop)
+	FloodAddrs int           // addresses the flood clients start from, shared in turn (at most Flood)
 	Legit      int           // legitimate users, each logging in again and again
 	Attacked   int           // accounts the flood is spread over
 	RightEvery int           // every RightEvery-th flood attempt carries the right password (0: none)
 	LegitPause time.Duration // a legitimate user's pause after a login before the next
 	RetryPause time.Duration // a legitimate user's pause before trying again after a refusal
 	Grace      time.Duration // after the flood, a legitimate user not yet logged in keeps trying this long
+	Baseline   time.Duration // before the flood, the legitimate users log in alone this long (0: not)
 	OtherKiB   uint64        // the margin's allowance for the process's memory outside the KDF (see marginKiB)
 	Log        io.Writer
 }
@@ -84,21 +87,20 @@ type stormResult struct {
 	Storage string
 	Gate    kdf.GateConfig // the app's gate (the zero GateConfig, resolved on this host)
 	// Memory, KiB.
-	BudgetKiB, MarginKiB    uint64
-	StartRSS, BeforeRSS     uint64 // at start (no request yet), and after the users were set up
-	PeakHWM, MaxSampledRSS  uint64 // VmHWM since the storm began; the most VmRSS sampled every 50 ms
-	PeakSinceStart          bool   // VmHWM could not be reset: it covers the setup too
-	Flood                   counts
-	FloodRotations          atomic.Int64 // flood clients moved to a new address after a 429
-	Accounts                []string
-	PerAccount              []counts
-	Legit                   counts
-	LegitDuring, LegitAfter []atomic.Int64 // per legitimate user: logins during the flood, and during the grace after it
-	LegitRequest            samples        // the successful login requests
-	LegitTime               samples        // from a login's first try to its success, retries included
-	Elapsed                 time.Duration  // of the flood
-	Problems                []string       // panics and errors in the app's log
-	ProblemCount            int
+	BudgetKiB, MarginKiB   uint64
+	StartRSS, BeforeRSS    uint64 // at start (no request yet), and after the users were set up
+	PeakHWM, MaxSampledRSS uint64 // VmHWM since the storm began; the most VmRSS sampled every 50 ms
+	PeakSinceStart         bool   // VmHWM could not be reset: it covers the setup too
+	Flood                  counts
+	FloodRotations         atomic.Int64 // flood clients moved to a new address after a 429
+	Accounts               []string
+	PerAccount             []counts
+	FloodBusy              samples       // how long the flood's refusals by the full queue (503) took
+	Legit                  *legitStats   // the legitimate users during the flood (and the grace after it)
+	Baseline               *legitStats   // the same users alone, before the flood (nil: not measured)
+	Elapsed                time.Duration // of the flood
+	Problems               []string      // panics and errors in the app's log
+	ProblemCount           int
 }
 
 // marginKiB is the allowance over the gate's budget for the peak RSS:
@@ -112,15 +114,15 @@ func marginKiB(other uint64) uint64 {
 }
 
 // runStorm starts the web app on st, creates the attacked accounts and
-// the legitimate users through the sign-up form (each legitimate user
-// logs in once, as an owner's browser has: it then holds the device
-// cookie), and runs the storm: cfg.Flood clients post logins to the
-// attacked accounts in a closed loop (wrong passwords, every
-// cfg.RightEvery-th the right one), each from an address of its own that
-// it replaces when the app answers 429, while cfg.Legit users log in to
-// their own accounts again and again, each login from an address of its
-// own (the per-address limit of 5 logins per 15 minutes would otherwise
-// refuse a user logging in this often; that limit is tested elsewhere).
+// the legitimate users through the sign-up form, and runs the storm:
+// cfg.Flood clients post logins to the attacked accounts in a closed loop
+// (wrong passwords, every cfg.RightEvery-th the right one), starting from
+// cfg.FloodAddrs addresses shared in turn (an attacker with fewer
+// addresses than connections), each client moving to a fresh address of
+// its own when the app answers 429, while cfg.Legit users log in to their
+// own accounts again and again, each login from an address of its own
+// (the per-address limit of 5 logins per 15 minutes would otherwise refuse
+// a user logging in this often; that limit is tested elsewhere).
 func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg stormConfig) (*stormResult, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, "loadgen: "+format+"\n", args...) }
 	gate, err := kdf.NewGate(kdf.GateConfig{}) // the web app's (main sets no KDFGate): resolved the same on this host
@@ -144,12 +146,13 @@ func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg st
 	attacked := make([]user, cfg.Attacked)
 	legit := make([]user, cfg.Legit)
 	legitClients := make([]*http.Client, cfg.Legit)
+	setupStart := time.Now()
 	if err := parallel(ctx, cfg.Attacked+cfg.Legit, 2, func(i int) error {
 		t := newTransport(setupAddrs.addr(), 1)
 		defer t.CloseIdleConnections()
 		c := newClient(t, time.Minute)
 		u := newUser("storm-")
-		if err := signUp(ctx, c, base, &u, 1); err != nil {
+		if err := signUp(ctx, c, base, &u, 0); err != nil {
 			return err
 		}
 		if err := logout(ctx, c, base); err != nil {
@@ -157,25 +160,34 @@ func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg st
 		}
 		if i < cfg.Attacked {
 			attacked[i] = u
-			return nil
+		} else {
+			legit[i-cfg.Attacked], legitClients[i-cfg.Attacked] = u, c
 		}
-		if err := logIn(ctx, c, base, u); err != nil { // the device cookie
-			return err
-		}
-		if err := logout(ctx, c, base); err != nil {
-			return err
-		}
-		legit[i-cfg.Attacked], legitClients[i-cfg.Attacked] = u, c
 		return nil
 	}); err != nil {
 		return nil, err
 	}
+	logf("users created in %s", time.Since(setupStart).Round(time.Millisecond))
 	for _, u := range attacked {
 		res.Accounts = append(res.Accounts, u.name)
 	}
 	res.PerAccount = make([]counts, cfg.Attacked)
-	res.LegitDuring = make([]atomic.Int64, cfg.Legit)
-	res.LegitAfter = make([]atomic.Int64, cfg.Legit)
+	legitAddrs := &addrBlock{first: 4}
+	if cfg.Baseline > 0 {
+		logf("baseline: %d legitimate users alone, %s", cfg.Legit, cfg.Baseline)
+		res.Baseline = newLegitStats(cfg.Legit)
+		var wg sync.WaitGroup
+		begin := make(chan struct{})
+		end := time.Now().Add(cfg.Baseline)
+		runLegit(ctx, &wg, begin, &end, base, legit, legitClients, legitAddrs, res.Baseline, cfg, 0)
+		close(begin)
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		logf("baseline: %s", res.Baseline.summary())
+	}
+	res.Legit = newLegitStats(cfg.Legit)
 
 	if err := app.resetPeak(); err != nil {
 		res.PeakSinceStart = true
@@ -201,7 +213,10 @@ func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg st
 
 	logf("storm: %d flood clients on %d accounts, %d legitimate users, %s", cfg.Flood, cfg.Attacked, cfg.Legit, cfg.Duration)
 	floodAddrs := &addrBlock{first: 16}
-	legitAddrs := &addrBlock{first: 4}
+	floodStart := make([]netip.Addr, min(max(cfg.FloodAddrs, 1), cfg.Flood))
+	for i := range floodStart {
+		floodStart[i] = floodAddrs.addr()
+	}
 	begin := make(chan struct{})
 	var end time.Time
 	var attempts atomic.Int64
@@ -210,7 +225,7 @@ func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg st
 		acct := i % cfg.Attacked
 		u := attacked[acct]
 		wrongPassword := rand.Text()[:12] + " " + rand.Text()[:12]
-		t := newTransport(floodAddrs.addr(), 1)
+		t := newTransport(floodStart[i%len(floodStart)], 1)
 		c := &http.Client{Transport: t, Timeout: time.Minute,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		wg.Go(func() {
@@ -224,6 +239,9 @@ func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg st
 				o := classify(a, err)
 				res.Flood[o].Add(1)
 				res.PerAccount[acct][o].Add(1)
+				if o == busy {
+					res.FloodBusy.add(a.took)
+				}
 				if o == limited { // this address is spent: the attacker moves to another
 					t.CloseIdleConnections()
 					t = newTransport(floodAddrs.addr(), 1)
@@ -234,49 +252,12 @@ func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg st
 			t.CloseIdleConnections()
 		})
 	}
-	for i := range cfg.Legit {
-		wg.Go(func() {
-			<-begin
-			c := legitClients[i]
-			// Until the flood ends; then, for a user not yet logged in
-			// during it, until the grace ends.
-			going := func() bool {
-				now := time.Now()
-				return ctx.Err() == nil && (now.Before(end) || res.LegitDuring[i].Load() == 0 && now.Before(end.Add(cfg.Grace)))
-			}
-			for going() {
-				first := time.Now()
-				for going() {
-					t := newTransport(legitAddrs.addr(), 1)
-					c.Transport = t
-					sent := time.Now()
-					a, err := do(ctx, c, base, "/login", url.Values{"username": {legit[i].name}, "password": {legit[i].password}})
-					o := classify(a, err)
-					res.Legit[o].Add(1)
-					if o == loggedIn || o == lockedIn {
-						_ = logout(ctx, c, base)
-					}
-					t.CloseIdleConnections()
-					if o == loggedIn {
-						res.LegitRequest.add(a.took)
-						res.LegitTime.add(time.Since(first))
-						if sent.Before(end) {
-							res.LegitDuring[i].Add(1)
-						} else {
-							res.LegitAfter[i].Add(1)
-						}
-						break
-					}
-					sleep(ctx, cfg.RetryPause)
-				}
-				sleep(ctx, cfg.LegitPause)
-			}
-		})
-	}
+	runLegit(ctx, &wg, begin, &end, base, legit, legitClients, legitAddrs, res.Legit, cfg, cfg.Grace)
 	start := time.Now()
 	end = start.Add(cfg.Duration)
 	close(begin)
 	wg.Wait()
+	logf("flood over; the last requests answered %s after it began", time.Since(start).Round(time.Millisecond))
 	res.Elapsed = min(time.Since(start), cfg.Duration)
 	stopSampling()
 	sampled.Wait()
@@ -295,33 +276,96 @@ func runStorm(ctx context.Context, bins binaries, dir string, st storage, cfg st
 	for i := range res.PerAccount {
 		logf("  attacked account %d: %s", i+1, summary(&res.PerAccount[i]))
 	}
-	logf("legitimate: %d answers: %s; login p50 %.0f ms, p99 %.0f ms; time to log in p50 %.0f ms, p99 %.0f ms; %d of %d users logged in during the flood",
-		res.Legit.total(), summary(&res.Legit), ms(res.LegitRequest.percentile(0.5)), ms(res.LegitRequest.percentile(0.99)),
-		ms(res.LegitTime.percentile(0.5)), ms(res.LegitTime.percentile(0.99)), res.legitUsersDuring(), cfg.Legit)
+	logf("flood refusals (503) answered in p50 %.0f ms, p99 %.0f ms", ms(res.FloodBusy.percentile(0.5)), ms(res.FloodBusy.percentile(0.99)))
+	logf("legitimate, during the flood: %s", res.Legit.summary())
 	if res.ProblemCount > 0 {
 		logf("the web app logged %d errors or panics:\n%s", res.ProblemCount, strings.Join(res.Problems, "\n"))
 	}
 	return res, nil
 }
 
-func (r *stormResult) legitUsersDuring() int {
+// legitStats is what the legitimate users got in one phase.
+type legitStats struct {
+	Answers       counts
+	During, After []atomic.Int64 // per user: logins during the phase, and during the grace after it
+	Request       samples        // the successful login requests
+	Time          samples        // from a login's first try to its success, retries included
+}
+
+func newLegitStats(users int) *legitStats {
+	return &legitStats{During: make([]atomic.Int64, users), After: make([]atomic.Int64, users)}
+}
+
+func (l *legitStats) usersDuring() int {
 	n := 0
-	for i := range r.LegitDuring {
-		if r.LegitDuring[i].Load() > 0 {
+	for i := range l.During {
+		if l.During[i].Load() > 0 {
 			n++
 		}
 	}
 	return n
 }
 
-func (r *stormResult) legitUsersEver() int {
+func (l *legitStats) usersEver() int {
 	n := 0
-	for i := range r.LegitDuring {
-		if r.LegitDuring[i].Load()+r.LegitAfter[i].Load() > 0 {
+	for i := range l.During {
+		if l.During[i].Load()+l.After[i].Load() > 0 {
 			n++
 		}
 	}
 	return n
+}
+
+func (l *legitStats) summary() string {
+	return fmt.Sprintf("%d answers: %s; login p50 %.0f ms, p99 %.0f ms; time to log in p50 %.0f ms, p99 %.0f ms; %d of %d users logged in (%d counting the grace)",
+		l.Answers.total(), summary(&l.Answers), ms(l.Request.percentile(0.5)), ms(l.Request.percentile(0.99)),
+		ms(l.Time.percentile(0.5)), ms(l.Time.percentile(0.99)), l.usersDuring(), len(l.During), l.usersEver())
+}
+
+// runLegit starts, in wg, one goroutine per legitimate user that waits
+// for begin and then logs in again and again until *end (read after
+// begin), each login from a fresh address of addrs, pausing
+// cfg.LegitPause after a login and cfg.RetryPause after a refusal; after
+// *end, a user not yet logged in keeps trying until grace has passed too.
+func runLegit(ctx context.Context, wg *sync.WaitGroup, begin <-chan struct{}, end *time.Time, base string, users []user, clients []*http.Client,
+	addrs *addrBlock, st *legitStats, cfg stormConfig, grace time.Duration) {
+	for i := range users {
+		wg.Go(func() {
+			<-begin
+			c := clients[i]
+			going := func() bool {
+				now := time.Now()
+				return ctx.Err() == nil && (now.Before(*end) || st.During[i].Load() == 0 && now.Before(end.Add(grace)))
+			}
+			for going() {
+				first := time.Now()
+				for going() {
+					t := newTransport(addrs.addr(), 1)
+					c.Transport = t
+					sent := time.Now()
+					a, err := do(ctx, c, base, "/login", url.Values{"username": {users[i].name}, "password": {users[i].password}})
+					o := classify(a, err)
+					st.Answers[o].Add(1)
+					if o == loggedIn || o == lockedIn {
+						_ = logout(ctx, c, base)
+					}
+					t.CloseIdleConnections()
+					if o == loggedIn {
+						st.Request.add(a.took)
+						st.Time.add(time.Since(first))
+						if sent.Before(*end) {
+							st.During[i].Add(1)
+						} else {
+							st.After[i].Add(1)
+						}
+						break
+					}
+					sleep(ctx, cfg.RetryPause)
+				}
+				sleep(ctx, cfg.LegitPause)
+			}
+		})
+	}
 }
 
 func summary(c *counts) string {
@@ -354,8 +398,8 @@ func checkStorm(res *stormResult, cfg stormConfig) error {
 	if limit := res.BudgetKiB + res.MarginKiB; res.PeakHWM > limit {
 		errs = append(errs, fmt.Errorf("peak RSS %.1f MiB over the gate's budget %.0f MiB + margin %.0f MiB", mib(res.PeakHWM), mib(res.BudgetKiB), mib(res.MarginKiB)))
 	}
-	if n := res.legitUsersDuring(); n < cfg.Legit {
-		errs = append(errs, fmt.Errorf("%d of %d legitimate users logged in during the flood (%d after it)", n, cfg.Legit, res.legitUsersEver()-n))
+	if n := res.Legit.usersEver(); n < cfg.Legit {
+		errs = append(errs, fmt.Errorf("%d of %d legitimate users logged in during the flood or the %s after it", n, cfg.Legit, cfg.Grace))
 	}
 	if res.Flood[limited].Load() == 0 {
 		errs = append(errs, errors.New("no flood request got 429"))
@@ -363,7 +407,7 @@ func checkStorm(res *stormResult, cfg stormConfig) error {
 	if res.Flood[busy].Load() == 0 {
 		errs = append(errs, errors.New("no flood request was refused by the full KDF queue (503)"))
 	}
-	for _, c := range []*counts{&res.Flood, &res.Legit} {
+	for _, c := range []*counts{&res.Flood, &res.Legit.Answers} {
 		if n := c[server].Load(); n > 0 {
 			errs = append(errs, fmt.Errorf("%d answers were 5xx other than the busy page", n))
 		}
@@ -375,7 +419,7 @@ func checkStorm(res *stormResult, cfg stormConfig) error {
 		}
 	}
 	for _, o := range []outcome{wrong, limited} {
-		if n := res.Legit[o].Load(); n > 0 {
+		if n := res.Legit.Answers[o].Load(); n > 0 {
 			errs = append(errs, fmt.Errorf("%d legitimate logins were %s", n, outcomeNames[o]))
 		}
 	}
@@ -387,8 +431,8 @@ func checkStorm(res *stormResult, cfg stormConfig) error {
 
 // stormRows are the storm's result rows: facts.
 func stormRows(r *rows, res *stormResult, cfg stormConfig, note string) {
-	note = fmt.Sprintf("%s; %s, %d flood clients on %d accounts (every %dth attempt with the right password), %d legitimate users, flood %s; gate: %d runs at once, queue %d, %d per key",
-		note, res.Storage, cfg.Flood, cfg.Attacked, cfg.RightEvery, cfg.Legit, cfg.Duration, res.Gate.MaxConcurrent, res.Gate.MaxWaiting, res.Gate.MaxWaitingPerKey)
+	note = fmt.Sprintf("%s; %s, %d flood clients from %d addresses (a fresh one after each 429) on %d accounts (every %dth attempt with the right password), %d legitimate users (each login from an address of its own), flood %s; gate: %d runs at once, queue %d, %d per key",
+		note, res.Storage, cfg.Flood, min(max(cfg.FloodAddrs, 1), cfg.Flood), cfg.Attacked, cfg.RightEvery, cfg.Legit, cfg.Duration, res.Gate.MaxConcurrent, res.Gate.MaxWaiting, res.Gate.MaxWaitingPerKey)
 	f := func(what string, v float64, unit string) { r.fact("storm", what, v, unit, note) }
 	peak := "peak RSS of the web app during the storm (VmHWM, reset before it)"
 	if res.PeakSinceStart {
@@ -402,21 +446,36 @@ func stormRows(r *rows, res *stormResult, cfg stormConfig, note string) {
 	f("RSS of the web app before the storm, after setting up the users", mib(res.BeforeRSS), "MiB")
 	f("largest RSS sampled every 50 ms during the storm", mib(res.MaxSampledRSS), "MiB")
 
-	f("legitimate logins: p50 of the successful login request", ms(res.LegitRequest.percentile(0.5)), "ms")
-	f("legitimate logins: p99 of the successful login request", ms(res.LegitRequest.percentile(0.99)), "ms")
-	f("legitimate logins: p50 from the first try to success, retries included", ms(res.LegitTime.percentile(0.5)), "ms")
-	f("legitimate logins: p99 from the first try to success, retries included", ms(res.LegitTime.percentile(0.99)), "ms")
-	var during, after int64
-	for i := range res.LegitDuring {
-		during += res.LegitDuring[i].Load()
-		after += res.LegitAfter[i].Load()
+	l := res.Legit
+	f("legitimate logins: p50 of the successful login request", ms(l.Request.percentile(0.5)), "ms")
+	f("legitimate logins: p99 of the successful login request", ms(l.Request.percentile(0.99)), "ms")
+	f("legitimate logins: p50 from the first try to success, retries included", ms(l.Time.percentile(0.5)), "ms")
+	f("legitimate logins: p99 from the first try to success, retries included", ms(l.Time.percentile(0.99)), "ms")
+	if b := res.Baseline; b != nil {
+		for _, q := range []struct {
+			name string
+			q    float64
+			s    func(*legitStats) *samples
+		}{
+			{"p50 of the successful login request", 0.5, func(l *legitStats) *samples { return &l.Request }},
+			{"p99 of the successful login request", 0.99, func(l *legitStats) *samples { return &l.Request }},
+			{"p50 from the first try to success, retries included", 0.5, func(l *legitStats) *samples { return &l.Time }},
+			{"p99 from the first try to success, retries included", 0.99, func(l *legitStats) *samples { return &l.Time }},
+		} {
+			r.ratio(ratioRow{Table: "storm", What: "legitimate logins: " + q.name, OursLabel: "the legitimate users during the flood",
+				Ours: ms(q.s(l).percentile(q.q)), ReferenceLabel: fmt.Sprintf("the same users alone, for %s before the flood", cfg.Baseline),
+				Reference: ms(q.s(b).percentile(q.q)), Unit: "ms", LowerIsBetter: true, Note: note})
+		}
+		r.ratio(ratioRow{Table: "storm", What: "legitimate logins that succeeded, per second", OursLabel: "the legitimate users during the flood",
+			Ours: round3(float64(sum(l.During)) / cfg.Duration.Seconds()), ReferenceLabel: fmt.Sprintf("the same users alone, for %s before the flood", cfg.Baseline),
+			Reference: round3(float64(sum(b.During)) / cfg.Baseline.Seconds()), Unit: "logins/s", LowerIsBetter: false, Note: note})
 	}
-	f("legitimate logins that succeeded during the flood", float64(during), "logins")
-	f(fmt.Sprintf("legitimate users (of %d) who logged in during the flood", cfg.Legit), float64(res.legitUsersDuring()), "users")
-	f(fmt.Sprintf("legitimate users (of %d) who logged in at all (grace of %s after the flood)", cfg.Legit, cfg.Grace), float64(res.legitUsersEver()), "users")
+	f("legitimate logins that succeeded during the flood", float64(sum(l.During)), "logins")
+	f(fmt.Sprintf("legitimate users (of %d) who logged in during the flood", cfg.Legit), float64(l.usersDuring()), "users")
+	f(fmt.Sprintf("legitimate users (of %d) who logged in during the flood or the %s after it", cfg.Legit, cfg.Grace), float64(l.usersEver()), "users")
 	minUser, maxUser := int64(-1), int64(0)
-	for i := range res.LegitDuring {
-		n := res.LegitDuring[i].Load()
+	for i := range l.During {
+		n := l.During[i].Load()
 		if minUser < 0 || n < minUser {
 			minUser = n
 		}
@@ -428,10 +487,12 @@ func stormRows(r *rows, res *stormResult, cfg stormConfig, note string) {
 		if o == loggedIn {
 			continue
 		}
-		f("legitimate login answers: "+outcomeNames[o], float64(res.Legit[o].Load()), "requests")
+		f("legitimate login answers: "+outcomeNames[o], float64(l.Answers[o].Load()), "requests")
 	}
 
 	f("flood login requests", float64(res.Flood.total()), "requests")
+	f("flood refusals by the full queue (503): p50 time to the answer", ms(res.FloodBusy.percentile(0.5)), "ms")
+	f("flood refusals by the full queue (503): p99 time to the answer", ms(res.FloodBusy.percentile(0.99)), "ms")
 	f("flood login requests per second", round3(float64(res.Flood.total())/res.Elapsed.Seconds()), "req/s")
 	for o := range nOutcomes {
 		f("flood answers: "+outcomeNames[o], float64(res.Flood[o].Load()), "requests")
@@ -460,4 +521,12 @@ func boolf(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+func sum(c []atomic.Int64) int64 {
+	var n int64
+	for i := range c {
+		n += c[i].Load()
+	}
+	return n
 }
