@@ -436,6 +436,10 @@ type account struct {
 	// made when that session began: it is fresh for 5 minutes.
 	cookies []*http.Cookie
 	made    time.Time
+	// other are the cookies of another device's session, logged in with
+	// the password: a password change, a new authenticator and a new
+	// passkey end it.
+	other []*http.Cookie
 }
 
 // goldenMaxAge is how long a golden database serves: its session's
@@ -485,7 +489,7 @@ type stats struct {
 	trials   int
 	byPlan   map[string]int
 	outcomes map[string]int
-	writesAt map[string]int // kills by the number of writes seen before them
+	writesAt map[string]map[int64]int // per outcome, kills by the number of writes seen before them
 }
 
 func (s *stats) add(plan string, writes int64, outcome string) {
@@ -494,7 +498,10 @@ func (s *stats) add(plan string, writes int64, outcome string) {
 	s.trials++
 	s.byPlan[plan]++
 	s.outcomes[outcome]++
-	s.writesAt[strconv.FormatInt(writes, 10)]++
+	if s.writesAt[outcome] == nil {
+		s.writesAt[outcome] = map[int64]int{}
+	}
+	s.writesAt[outcome][writes]++
 }
 
 // calibrate runs the operation once without a kill: its duration and
@@ -621,10 +628,12 @@ func runScenario(t *testing.T, sc scenario, n int) {
 	d, writes := calibrate(t, sc, gold, acc)
 	goldens := 1
 	t.Logf("%s: the operation takes %v and changes the database files %d times", sc.name, d.Round(time.Millisecond), writes)
-	st := &stats{byPlan: map[string]int{}, outcomes: map[string]int{}, writesAt: map[string]int{}}
+	st := &stats{byPlan: map[string]int{}, outcomes: map[string]int{}, writesAt: map[string]map[int64]int{}}
 	for i := range n {
 		var plan killPlan
-		if i%2 == 0 || writes == 0 {
+		if k, err := strconv.ParseInt(os.Getenv("KEYHOLD_KILLTEST_AT_WRITE"), 10, 64); err == nil && k > 0 {
+			plan = killPlan{desc: "at a write", write: k} // a reproduction: every kill at the k-th write
+		} else if i%2 == 0 || writes == 0 {
 			plan = killPlan{desc: "random time", delay: time.Duration(rng.Int64N(int64(d)*23/20 + 1))}
 		} else {
 			plan = killPlan{desc: "at a write", write: 1 + rng.Int64N(writes)}
@@ -639,8 +648,10 @@ func runScenario(t *testing.T, sc scenario, n int) {
 		}
 		runTrial(t, i, rng, sc, gold, acc, plan, st)
 	}
-	t.Logf("%s: %d kills in %v (%d golden databases); plans %v; outcomes %v; writes seen before the kill %v",
-		sc.name, st.trials, time.Since(start).Round(time.Millisecond), goldens, st.byPlan, st.outcomes, st.writesAt)
+	t.Logf("%s: %d kills in %v (%d golden databases); plans %v", sc.name, st.trials, time.Since(start).Round(time.Millisecond), goldens, st.byPlan)
+	for o, n := range st.outcomes {
+		t.Logf("%s: outcome %q: %d kills; by writes seen before the kill: %v", sc.name, o, n, st.writesAt[o])
+	}
 }
 
 // trials is the number of kills per scenario: the test runs only in the
@@ -740,6 +751,9 @@ func makeGolden(t *testing.T, dir string, nNotes int, more func(b *browser, acc 
 	signup(t, b, acc.user, acc.pass)
 	acc.notes = addNotes(t, b, nNotes)
 	acc.cookies = b.jar.Cookies(localhost)
+	o := newBrowser(t, tg)
+	expect(t, "the other device's login", login(o, acc.user, acc.pass), 303, "/notes")
+	acc.other = o.jar.Cookies(localhost)
 	if more != nil {
 		more(b, acc)
 	}

@@ -66,6 +66,9 @@ func checkPassword(tr *trial) {
 	switch r := login(nb, tr.acc.user, newPass); {
 	case r.code == 303 && r.loc == "/notes":
 		tr.outcome = "changed"
+		if otherSession(tr) {
+			tr.outcome = "changed, the other device STILL logged in"
+		}
 		checkNotes(tr, nb, "login with the new password")
 		if r := login(newBrowser(t, tr.tg), tr.acc.user, tr.acc.pass); r.code != 401 {
 			t.Fatalf("trial %d: the new password logs in, and so does the old one: %s", tr.i, r)
@@ -96,6 +99,24 @@ func checkPassword(tr *trial) {
 	default:
 		t.Fatalf("trial %d: login with the old password: %s", tr.i, r)
 	}
+}
+
+// otherSession reports whether the other device's session (logged in
+// with the password before the operation) is still logged in after the
+// restart.
+func otherSession(tr *trial) bool {
+	tr.t.Helper()
+	o := newBrowser(tr.t, tr.tg)
+	o.jar.SetCookies(localhost, tr.acc.other)
+	r := o.get("/account")
+	switch {
+	case r.code == 200:
+		return true
+	case r.code == 303 && strings.HasPrefix(r.loc, "/login"):
+		return false
+	}
+	tr.t.Fatalf("trial %d: the other device's session: %s", tr.i, r)
+	return false
 }
 
 // ---- Master-key rotation ----
@@ -383,6 +404,12 @@ func checkTOTP(tr *trial) {
 	switch r := login(nb, tr.acc.user, tr.acc.pass); {
 	case r.code == 303 && r.loc == "/login/2fa":
 		tr.outcome = "enrolled"
+		if !tr.acked["confirmed"] {
+			tr.outcome += ", recovery codes never shown"
+		}
+		if otherSession(tr) {
+			tr.outcome += ", the other device's password-only session STILL logged in"
+		}
 		// The next step's code: the confirmation spent this one's.
 		if r := nb.post("/login/2fa", url.Values{"code": {code(t, secret, 1)}}); r.code != 303 || r.loc != "/unlock?after=2fa" {
 			t.Fatalf("trial %d: enrolled, but the confirmed secret's code does not log in: %s", tr.i, r)
@@ -469,6 +496,11 @@ func checkPasskey(tr *trial) {
 	k := tr.vars["key"].(*softKey)
 	nb := newBrowser(t, tr.tg)
 	if passkeyLogin(tr, nb, k) {
+		other := ""
+		if otherSession(tr) {
+			other = ", the other device STILL logged in"
+		}
+		defer func() { tr.outcome += other }()
 		list := nb.get("/passkeys")
 		if list.code != 200 || !strings.Contains(list.body, "Laptop") {
 			t.Fatalf("trial %d: the passkey signs in but is not listed: %s", tr.i, list)
@@ -558,7 +590,13 @@ func breakDB(tr *trial) {
 	}
 	switch tr.breakMode {
 	case "notes":
-		exec("UPDATE notes SET body = substr(body, 1, 20) || X'00' || substr(body, 22) WHERE id = (SELECT min(id) FROM notes)")
+		var id string
+		var body []byte
+		if err := db.QueryRow("SELECT id, body FROM notes ORDER BY id LIMIT 1").Scan(&id, &body); err != nil {
+			t.Fatal(err)
+		}
+		body[len(body)/2] ^= 1
+		exec("UPDATE notes SET body = ? WHERE id = ?", body, id)
 	case "password":
 		h, err := kdf.New(kdf.Config{})
 		if err != nil {
