@@ -96,8 +96,9 @@ need_pkgs=()
 for pair in gcc:gcc argon2:argon2 openssl:openssl wrk:wrk curl:curl redis-server:redis-server redis-cli:redis-tools gnuplot:gnuplot-nox; do
 	command -v "${pair%%:*}" >/dev/null || need_pkgs+=("${pair#*:}")
 done
+libs=$(ldconfig -p 2>/dev/null)
 for lib in libargon2.so.1:libargon2-1 libcrypto.so.3:libssl3; do
-	ldconfig -p 2>/dev/null | grep -q "${lib%%:*}" || need_pkgs+=("${lib#*:}")
+	[[ $libs == *"${lib%%:*}"* ]] || need_pkgs+=("${lib#*:}")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && [ "${BENCH_NO_INSTALL:-}" != 1 ] && command -v apt-get >/dev/null; then

@@ -605,7 +605,7 @@ func fill(ctx context.Context, st storage.SessionStore, ids [][]byte, from, to i
 // fillWith calls put(k) for k in from..to-1 from concurrent workers, so
 // that Redis's round trips overlap.
 func fillWith(ctx context.Context, from, to int, put func(k int) error) error {
-	const workers = 32
+	const workers = 64
 	var next atomic.Int64
 	next.Store(int64(from))
 	var firstErr error
