@@ -1,12 +1,17 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keyhold/keyhold/session"
 	"github.com/keyhold/keyhold/storage"
+	"github.com/keyhold/keyhold/storage/memstore"
 )
 
 // Issue 16: refresh-token races. A stolen refresh token used by the thief
@@ -138,5 +143,90 @@ func TestAttack16TwoRotationsFlawedStoreIsCaught(t *testing.T) {
 				t.Fatalf("over the flawed store: %v, %v; want both rotations to succeed (the race does not catch a missing compare-and-swap)", err1, err2)
 			}
 		})
+	}
+}
+
+// lookupCounter counts the lookups of sessions and refresh families.
+type lookupCounter struct {
+	session.Store
+	lookups *atomic.Int64
+}
+
+func (s lookupCounter) GetSession(ctx context.Context, id []byte) (storage.Session, error) {
+	s.lookups.Add(1)
+	return s.Store.GetSession(ctx, id)
+}
+
+func (s lookupCounter) GetRefreshFamily(ctx context.Context, id []byte) (storage.RefreshFamily, error) {
+	s.lookups.Add(1)
+	return s.Store.GetRefreshFamily(ctx, id)
+}
+
+// TestAttack16GarbageTokensNeverReachTheStore: malformed and oversized
+// session cookies, bearer tokens and refresh tokens (empty, 4 KiB, 1 MiB,
+// NUL bytes, invalid UTF-8, the standard base64 alphabet, a cookie header
+// that tries to smuggle a second cookie, one character short or long) are
+// refused (401 with the cookie cleared; ErrInvalidToken) without a single
+// store lookup and without a 5xx; a well-formed token the server never
+// issued costs one lookup and is refused the same way.
+func TestAttack16GarbageTokensNeverReachTheStore(t *testing.T) {
+	lookups := &atomic.Int64{}
+	a := newAppOn(t, lookupCounter{Store: memstore.New(), lookups: lookups})
+	name := a.m.Config().CookieName
+	unknown := b64.EncodeToString(bytes.Repeat([]byte{0xA5}, 32))
+	unknownRefresh := b64.EncodeToString(bytes.Repeat([]byte{0x5A}, 48))
+	garbage := map[string]string{
+		"4 KiB":                strings.Repeat("A", 4<<10),
+		"1 MiB":                strings.Repeat("A", 1<<20),
+		"NUL bytes":            strings.Repeat("\x00", 43),
+		"a NUL inside":         unknown[:20] + "\x00" + unknown[21:],
+		"invalid UTF-8":        strings.Repeat("\xff", 43),
+		"standard base64":      strings.Repeat("+", 42) + "A",
+		"one short":            unknown[:42],
+		"one long":             unknown + "A",
+		"padding":              unknown[:41] + "==",
+		"a second cookie":      unknown[:10] + "; " + name + "=" + unknown,
+		"a refresh token here": unknownRefresh,
+	}
+	for what, value := range garbage {
+		before := lookups.Load()
+		resp := a.do(request{method: "GET", target: "/me", header: http.Header{"Cookie": {name + "=" + value}}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("cookie, %s: %d, want 401", what, resp.StatusCode)
+		}
+		if c := sessionCookie(t, resp, name); c != nil && c.Value != "" {
+			t.Errorf("cookie, %s: a session cookie was set", what)
+		}
+		if got := a.do(request{method: "GET", target: "/me", header: bearer(value)}).StatusCode; got != http.StatusUnauthorized {
+			t.Errorf("bearer, %s: %d, want 401", what, got)
+		}
+		if n := lookups.Load() - before; n != 0 && what != "a second cookie" {
+			t.Errorf("cookie and bearer, %s: %d store lookups, want none (refused by its form)", what, n)
+		}
+		before = lookups.Load()
+		if _, err := a.m.Refresh(t.Context(), value); !errors.Is(err, session.ErrInvalidToken) {
+			t.Errorf("refresh, %s: %v, want ErrInvalidToken", what, err)
+		}
+		if n := lookups.Load() - before; n != 0 && value != unknownRefresh {
+			t.Errorf("refresh, %s: %d store lookups, want none (refused by its form)", what, n)
+		}
+	}
+	for what, do := range map[string]func() bool{
+		"cookie": func() bool { return a.do(request{method: "GET", target: "/me", cookie: unknown}).StatusCode == 401 },
+		"bearer": func() bool {
+			return a.do(request{method: "GET", target: "/me", header: bearer(unknown)}).StatusCode == 401
+		},
+		"refresh": func() bool {
+			_, err := a.m.Refresh(t.Context(), unknownRefresh)
+			return errors.Is(err, session.ErrInvalidToken)
+		},
+	} {
+		before := lookups.Load()
+		if !do() {
+			t.Errorf("%s: a well-formed unknown token was not refused", what)
+		}
+		if n := lookups.Load() - before; n != 1 {
+			t.Errorf("%s: a well-formed unknown token cost %d lookups, want 1", what, n)
+		}
 	}
 }
