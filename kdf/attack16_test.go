@@ -265,3 +265,65 @@ func TestAttack16PHCAtCustomLimitsVerifies(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack16HugeAndOddPasswords: 1 MiB and 10 MiB passwords are refused
+// with ErrTooLong by Hash, Verify, VerifyDummy and DeriveKey before any KDF
+// run (counted: none); a password with NUL bytes, or not UTF-8, against a
+// real hash costs exactly the runs VerifyDummy makes for it, and is a
+// mismatch, never a panic; the NUL password itself hashes and verifies
+// (NUL is a character like another: nothing truncates at it).
+func TestAttack16HugeAndOddPasswords(t *testing.T) {
+	t.Parallel()
+	h := newTestHasher(t, Config{Params: cheapTestParams()})
+	rec := recordRuns(h)
+	stored, err := h.Hash(bg, []byte("the account's password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	for _, n := range []int{1 << 20, 10 << 20} {
+		huge := make([]byte, n)
+		for name, call := range map[string]func() error{
+			"Hash":        func() error { _, err := h.Hash(bg, huge); return err },
+			"Verify":      func() error { _, err := h.Verify(bg, stored, huge); return err },
+			"VerifyDummy": func() error { return h.VerifyDummy(bg, huge) },
+			"DeriveKey":   func() error { _, err := h.DeriveKey(bg, huge, make([]byte, 16), cheapTestParams()); return err },
+		} {
+			if err := call(); !errors.Is(err, ErrTooLong) {
+				t.Errorf("%s(%d MiB) = %v, want ErrTooLong", name, n>>20, err)
+			}
+			if runs := rec.take(); len(runs) != 0 {
+				t.Errorf("%s(%d MiB) made %d KDF runs, want none", name, n>>20, len(runs))
+			}
+		}
+	}
+	for name, pw := range map[string][]byte{
+		"NUL":            []byte("the account's\x00password"),
+		"only NULs":      make([]byte, 64),
+		"not UTF-8":      []byte("the account's \xff\xfe password"),
+		"a lone NUL":     {0},
+		"truncated rune": []byte("the account's password\xe2\x82"),
+	} {
+		_, err := h.Verify(bg, stored, pw)
+		runs := rec.take()
+		derr := h.VerifyDummy(bg, pw)
+		dummy := rec.take()
+		if !errors.Is(err, ErrMismatch) || !errors.Is(derr, ErrMismatch) {
+			t.Errorf("%s: Verify %v, VerifyDummy %v, want mismatches", name, err, derr)
+		}
+		if len(runs) == 0 || !slices.Equal(runs, dummy) {
+			t.Errorf("%s: Verify made %+v, VerifyDummy %+v", name, runs, dummy)
+		}
+	}
+	withNUL := []byte("the account's\x00password")
+	enc, err := h.Hash(bg, withNUL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Verify(bg, enc, withNUL); err != nil {
+		t.Errorf("a password with a NUL: %v", err)
+	}
+	if _, err := h.Verify(bg, enc, []byte("the account's")); !errors.Is(err, ErrMismatch) {
+		t.Errorf("the part before the NUL matches: %v", err)
+	}
+}
