@@ -77,6 +77,26 @@ func appBinary(t *testing.T) string {
 	return buildPath
 }
 
+// lowCostFlag is the test-only flag that would make the app's vault
+// slots cheap (kdf.InteractiveParams instead of the 64 MiB default). The
+// app has none yet: the harness passes it when the binary's -h lists it,
+// and otherwise runs the vault's KDF at its real cost.
+const lowCostFlag = "-test-low-cost-kdf"
+
+var (
+	lowCostOnce sync.Once
+	lowCostOK   bool
+)
+
+func lowCostKDF(t *testing.T) bool {
+	lowCostOnce.Do(func() {
+		out, _ := exec.Command(appBinary(t), "-h").CombinedOutput()
+		lowCostOK = bytes.Contains(out, []byte(lowCostFlag[1:]))
+		t.Logf("the app's vault KDF: %s", map[bool]string{true: "low cost (" + lowCostFlag + ")", false: "its real cost (the binary has no " + lowCostFlag + ")"}[lowCostOK])
+	})
+	return lowCostOK
+}
+
 // syncBuf collects a child's stderr (its JSON log).
 type syncBuf struct {
 	mu  sync.Mutex
@@ -134,7 +154,11 @@ func appEnv() []string {
 // minutes) then do not end a run of hundreds of logins.
 func startApp(t *testing.T, dir string) *child {
 	t.Helper()
-	cmd := exec.Command(appBinary(t), "-db", filepath.Join(dir, dbFile), "-addr", "127.0.0.1:0", "-trusted-proxy", "127.0.0.1/32")
+	args := []string{"-db", filepath.Join(dir, dbFile), "-addr", "127.0.0.1:0", "-trusted-proxy", "127.0.0.1/32"}
+	if lowCostKDF(t) {
+		args = append(args, lowCostFlag)
+	}
+	cmd := exec.Command(appBinary(t), args...)
 	cmd.Env = appEnv()
 	c := &child{cmd: cmd, log: &syncBuf{}, waited: make(chan struct{})}
 	pipe, err := cmd.StderrPipe()
@@ -551,6 +575,19 @@ func restart(tr *trial) {
 	tr.tg.set(c)
 }
 
+// probePages are read by the operating browser's session right after the
+// restart, whatever state the kill left: none may answer 5xx.
+var probePages = []string{"/", "/notes", "/account", "/account/rotate", "/2fa", "/passkeys", "/devices", "/recovery-keys", "/unlock", "/login/2fa"}
+
+func probe(tr *trial) {
+	for _, p := range probePages {
+		tr.b.get(p)
+	}
+}
+
+// errOpAborted: the operation's goroutine ended on a failed check.
+var errOpAborted = errors.New("the operation's checks failed")
+
 // runTrial runs one trial with the plan given.
 func runTrial(t *testing.T, i int, rng *rand.Rand, sc scenario, gold string, acc *account, plan killPlan, st *stats) {
 	t.Helper()
@@ -572,7 +609,13 @@ func runTrial(t *testing.T, i int, rng *rand.Rand, sc scenario, gold string, acc
 		}
 	})
 	opErr := make(chan error, 1)
-	go func() { opErr <- sc.op(tr) }()
+	go func() {
+		// A check of the operation's answer that fails (t.Fatalf) ends
+		// this goroutine: the test goroutine then stops too.
+		err := errOpAborted
+		defer func() { opErr <- err }()
+		err = sc.op(tr)
+	}()
 	var timer <-chan time.Time
 	if plan.write == 0 {
 		timer = time.After(plan.delay)
@@ -583,6 +626,10 @@ func runTrial(t *testing.T, i int, rng *rand.Rand, sc scenario, gold string, acc
 	case <-timer:
 	case err := <-opErr:
 		finished = true
+		if errors.Is(err, errOpAborted) {
+			c.kill()
+			t.FailNow()
+		}
 		if err != nil {
 			t.Fatalf("trial %d: the operation failed before the kill: %v\n%s", i, err, tail(c.log.String(), 15))
 		}
@@ -590,11 +637,14 @@ func runTrial(t *testing.T, i int, rng *rand.Rand, sc scenario, gold string, acc
 	c.kill()
 	writes := w.close()
 	if !finished {
-		<-opErr // the request in flight fails with the connection
+		if err := <-opErr; errors.Is(err, errOpAborted) { // the request in flight fails with the connection
+			t.FailNow()
+		}
 	}
 	t3 := time.Now()
 	restart(tr)
 	t4 := time.Now()
+	probe(tr)
 	sc.check(tr)
 	t5 := time.Now()
 	tr.tg.cur.Load().kill()

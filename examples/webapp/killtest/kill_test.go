@@ -18,10 +18,10 @@ import (
 	"github.com/keyhold/keyhold/kdf"
 )
 
-// The trials per scenario in the long campaign: 320 kills in all.
+// The trials per scenario in the long campaign: 300 kills in all.
 const (
-	passwordTrials = 80
-	rotationTrials = 60
+	passwordTrials = 70
+	rotationTrials = 50
 	recoveryTrials = 60
 	totpTrials     = 60
 	passkeyTrials  = 60
@@ -111,6 +111,9 @@ func otherSession(tr *trial) bool {
 	r := o.get("/account")
 	switch {
 	case r.code == 200:
+		if strictEnv() {
+			tr.t.Fatalf("trial %d: the change stands, and the other device's session was not ended", tr.i)
+		}
 		return true
 	case r.code == 303 && strings.HasPrefix(r.loc, "/login"):
 		return false
@@ -560,8 +563,10 @@ func checkPasskey(tr *trial) {
 // ---- Breaking the database, to show the checks fail ----
 
 // lostCode is called when a recovery code was spent by a login that the
-// kill left pending. KEYHOLD_KILLTEST_STRICT=1 fails the test there (the
-// brief's invariant); by default it is counted and reported.
+// kill left pending. KEYHOLD_KILLTEST_STRICT=1 fails the test there, and
+// where a change stands with the other device's session not ended
+// (otherSession); by default both are counted and reported: they are
+// known gaps of the design (two writes, not one), not yet decided.
 func lostCode(tr *trial) {
 	if strictEnv() {
 		tr.t.Fatalf("trial %d: the recovery code was spent and its login left pending", tr.i)
