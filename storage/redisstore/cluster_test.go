@@ -255,14 +255,22 @@ func keySlot(t *testing.T, rdb *redis.ClusterClient, key string) int64 {
 
 // slotOwners maps each slot to the address of the master serving it.
 func slotOwners(ctx context.Context, rdb *redis.ClusterClient) (map[int64]string, error) {
-	slots, err := rdb.ClusterSlots(ctx).Result()
+	shards, err := rdb.ClusterShards(ctx).Result()
 	if err != nil {
 		return nil, err
 	}
 	out := map[int64]string{}
-	for _, r := range slots {
-		for s := r.Start; s <= r.End; s++ {
-			out[int64(s)] = r.Nodes[0].Addr
+	for _, sh := range shards {
+		var master string
+		for _, n := range sh.Nodes {
+			if n.Role == "master" {
+				master = fmt.Sprintf("%s:%d", n.IP, n.Port)
+			}
+		}
+		for _, r := range sh.Slots {
+			for s := r.Start; s <= r.End; s++ {
+				out[s] = master
+			}
 		}
 	}
 	return out, nil
@@ -425,5 +433,141 @@ func TestClusterFailover(t *testing.T) {
 	firstErr.Range(func(k, v any) bool { t.Logf("first %s error: %s", k, v); return true })
 	if revoked == 0 {
 		t.Error("no session was revoked")
+	}
+}
+
+// pauser is a redis.Hook that, once armed, stops the calling goroutine
+// after its next command that matches, runs between, and lets it go on:
+// a forced interleaving between the round trips of one method.
+type pauser struct {
+	mu      sync.Mutex
+	match   func(cmd redis.Cmder) bool
+	between func()
+}
+
+func (p *pauser) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (p *pauser) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (p *pauser) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		p.mu.Lock()
+		match, between := p.match, p.between
+		if match != nil && match(cmd) {
+			p.match, p.between = nil, nil
+		} else {
+			between = nil
+		}
+		p.mu.Unlock()
+		if between != nil {
+			between()
+		}
+		return err
+	}
+}
+
+func (p *pauser) arm(match func(cmd redis.Cmder) bool, between func()) {
+	p.mu.Lock()
+	p.match, p.between = match, between
+	p.mu.Unlock()
+}
+
+// onKey matches a command whose first key starts with prefix (the
+// pointer's GET, or a script's KEYS[1]).
+func onKey(prefix string) func(cmd redis.Cmder) bool {
+	return func(cmd redis.Cmder) bool {
+		args := cmd.Args()
+		switch strings.ToLower(cmd.Name()) {
+		case "get":
+			return len(args) > 1 && strings.HasPrefix(fmt.Sprint(args[1]), prefix)
+		case "evalsha", "eval":
+			return len(args) > 3 && strings.HasPrefix(fmt.Sprint(args[3]), prefix)
+		}
+		return false
+	}
+}
+
+// TestInterleavedRoundTrips forces the other methods between the round
+// trips of one, where the pointer and the record are read or written
+// apart (on a cluster, on different nodes): a DeleteUserSessions between
+// a put's pointer script and its record script leaves the session stored
+// and listed (the put ran after it); a delete between a get's two GETs
+// makes the get find nothing; a put of the same ID for another user
+// between the two is refused.
+func TestInterleavedRoundTrips(t *testing.T) {
+	t.Parallel()
+	p := &pauser{}
+	e := newEnv(t, p)
+	other, err := redisstore.New(newClient(t), redisstore.Config{Prefix: e.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	// "Log out everywhere" lands between the put's two scripts.
+	s := session("alice", time.Hour, "")
+	old := session("alice", time.Hour, "")
+	if err := other.PutSession(ctx, old, 0); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	p.arm(onKey(e.prefix+"sp:"), func() {
+		ran = true
+		if err := other.DeleteUserSessions(ctx, "alice"); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := e.st.PutSession(ctx, s, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !ran {
+		t.Fatal("the hook did not run")
+	}
+	if _, err := e.st.GetSession(ctx, s.ID); err != nil {
+		t.Errorf("the session put after DeleteUserSessions: %v", err)
+	}
+	if _, err := e.st.GetSession(ctx, old.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the session stored before DeleteUserSessions: %v, want ErrNotFound", err)
+	}
+	if ids := listIDs(t, e.st, "alice"); !slices.Equal(ids, hexIDs(s.ID)) {
+		t.Errorf("ListUserSessions = %v, want the session put after DeleteUserSessions", ids)
+	}
+
+	// A revocation lands between a get's pointer and its record.
+	for name, revoke := range map[string]func() error{
+		"DeleteSession":      func() error { return other.DeleteSession(ctx, s.ID) },
+		"DeleteUserSessions": func() error { return other.DeleteUserSessions(ctx, "alice") },
+	} {
+		if err := putOver(ctx, e.st, s); err != nil {
+			t.Fatal(err)
+		}
+		p.arm(onKey(e.prefix+"sp:"), func() {
+			if err := revoke(); err != nil {
+				t.Error(err)
+			}
+		})
+		if got, err := e.st.GetSession(ctx, s.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetSession with %s between its round trips: %+v, %v; want ErrNotFound", name, got, err)
+		}
+	}
+
+	// Two users create a session with one ID at once: the second claim
+	// is refused, and nothing of it is stored.
+	id := newID()
+	p.arm(onKey(e.prefix+"sp:"), func() {
+		err := other.PutSession(ctx, storage.Session{ID: id, UserID: "mallory", Expires: time.Now().Add(time.Hour)}, 0)
+		if !errors.Is(err, redisstore.ErrOtherUser) || !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("PutSession of mallory between alice's scripts: %v, want ErrOtherUser", err)
+		}
+	})
+	if err := e.st.PutSession(ctx, storage.Session{ID: id, UserID: "alice", Expires: time.Now().Add(time.Hour)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.st.GetSession(ctx, id); err != nil || got.UserID != "alice" {
+		t.Errorf("GetSession = %+v, %v; want alice's", got, err)
+	}
+	if e.exists(t, e.sessionKey("mallory", id)) || e.exists(t, e.sessionIndex("mallory")) {
+		t.Error("the refused put stored something under mallory's tag")
 	}
 }

@@ -38,47 +38,94 @@
 //
 // # Keys
 //
-// With the prefix P ([Config.Prefix], "keyhold:" by default):
+// With the prefix P ([Config.Prefix], "keyhold:" by default, which may not
+// hold "{" or "}") and U = P+"{u:"+hex(user ID)+"}", the user's hash tag:
 //
-//	P+"s:"+hex(session ID)    string: a session (version, user ID, Expires, data), PXAT its Expires
-//	P+"u:"+hex(user ID)       sorted set: the user's session IDs (hex), scored by PXAT
-//	P+"r:"+hex(family ID)     string: a refresh family (version, user ID, Expires, data), PXAT its Expires
-//	P+"ru:"+hex(user ID)      sorted set: the user's refresh-family IDs (hex), scored by PXAT
+//	P+"sp:"+hex(session ID)   string: the session's pointer (format, kind "p", 8-byte expiry in Unix ms, user ID), PXAT that expiry
+//	U+"s:"+hex(session ID)    string: a session (version, user ID, Expires, data), PXAT its Expires
+//	U+"u"                     sorted set: the user's session IDs (hex), scored by PXAT
+//	P+"rp:"+hex(family ID)    string: a refresh family's pointer, as a session's
+//	U+"r:"+hex(family ID)     string: a refresh family (version, user ID, Expires, data), PXAT its Expires
+//	U+"ru"                    sorted set: the user's refresh-family IDs (hex), scored by PXAT
 //	P+"rl:"+hex(rate key)     string: a rate limiter's TAT, Unix µs in decimal
 //	P+"lo:"+hex(lockout key)  string: "failures:locks:lockedUntil:expires", Unix ms in decimal (lockedUntil 0: none)
 //	P+"f:"+hex(user ID)       string: the user's factor record (format, kind "f", 8-byte version, data), no TTL
 //	P+"c:"+hex(challenge ID)  string: a WebAuthn challenge (format, kind "c", 8-byte Expires in Unix ms, data), PXAT its Expires
 //
+// A user's sessions, refresh families and both indexes share the hash tag
+// {u:hex(user ID)}, and so one cluster slot: every script that reads or
+// changes them runs on that slot alone, atomically. Every other key has
+// no brace, so Redis Cluster hashes it whole: pointers, rate and lockout
+// states, factor records and challenges each land in a slot of their own
+// key, and spread over the cluster's nodes. (The last four keep the names
+// they had before per-user tags, so that their state, factor records
+// above all, which never expire, survives the upgrade: see Upgrading.)
+//
+// A record's pointer names its user: GetSession, DeleteSession and their
+// family counterparts, which receive only the ID, read it to find the
+// record. It expires at the latest Expires any put gave the record, never
+// before the record. A put claims the ID for its user: while a pointer has
+// not expired (by the Store's clock), a put for another user is refused
+// with [ErrOtherUser] (and [storage.ErrInvalid]), even if the record was
+// deleted since. Deletes leave the pointer, which expires on its own: a
+// pointer without a record is found by nothing (its ID is not found).
+// IDs are SHA-256 hashes of random tokens, so no two users ever meet on
+// one; the rule only keeps a record from moving to another user's slot.
+//
 // Each index expires (PEXPIREAT) with its longest-lived member. User IDs
 // appear in keys hex-encoded, so no user ID, whatever bytes it holds, can
-// name another user's index or any other key, or carry a cluster hash tag.
-// A record holds its user ID, so that a delete can find the index entry to
-// remove, and its exact Expires, in a small length-prefixed binary
-// encoding. Rate and lockout keys (32 bytes, hashed by package ratelimit)
-// appear hex-encoded too, and each lives alone: it has no index. So does
-// a factor record, which never expires.
+// name another user's keys or any other key, or carry a hash tag of its
+// own. A record holds its user ID, and its exact Expires, in a small
+// length-prefixed binary encoding. Rate and lockout keys (32 bytes, hashed
+// by package ratelimit) appear hex-encoded too, and each lives alone: it
+// has no index. So does a factor record, which never expires.
 //
 // # Round trips and atomicity
 //
-// GetSession, GetRefreshFamily and GetFactors make one round trip: a GET;
-// ResetRate and ResetLockout, a DEL. Every other method makes one too: a Lua script,
-// run with EVALSHA (the first call on a server that has not cached the
-// script adds an EVAL), which Redis runs atomically. PutSession and
-// PutRefreshFamily write the record and its index entry together, refuse
-// to give an unexpired record to another user, and are compare-and-swaps
-// on the record's version, so of concurrent calls with the same expect
-// exactly one succeeds, whichever instance it runs in, and a put that
-// expects the version of a record deleted or expired since it was read
-// conflicts instead of bringing it back. (A session stored by a release
-// before session versions, with version 0 in its record, counts as
-// version 1.) DeleteSession and DeleteRefreshFamily read the
-// record's user to remove its index entry. ListUserSessions reads the
-// index and the sessions it names in the same script, and returns at most
-// [storage.MaxSessionsPerUser] sessions, latest expiry first.
+// The same keys and code serve a single server, a primary with replicas
+// and a Redis Cluster, so every client pays what a cluster needs:
+//
+//	GetSession, GetRefreshFamily            2 round trips: GET the pointer, GET the record
+//	PutSession, PutRefreshFamily            2 scripts (pointer, record); 3 when the put moves Expires past the pointer's
+//	DeleteSession, DeleteRefreshFamily      2: GET the pointer, a script on the user's slot
+//	ListUserSessions, DeleteUser…           1 script on the user's slot
+//	rate, lockout, factor, challenge calls  1 (a script, a GET, a DEL, a SET or a GETDEL)
+//
+// The second round trip of a get depends on the first (the pointer names
+// the user's slot), so it cannot be pipelined: on a session read, the
+// price of sharding is one more round trip to Redis, on every request
+// that reads a session. A script is run with EVALSHA (the first call on a
+// server that has not cached it adds an EVAL), which Redis runs
+// atomically.
+//
+// PutSession and PutRefreshFamily first run a script on the pointer's
+// slot: it refuses an ID that another user holds, claims a free one for a
+// put expecting 0, and answers a put expecting a version with a conflict
+// when there is no live pointer (so no live record). Then a script on the
+// user's slot writes the record and its index entry together, as a
+// compare-and-swap on the record's version: of concurrent calls with the
+// same expect exactly one succeeds, whichever instance it runs in, and a
+// put that expects the version of a record deleted or expired since it
+// was read conflicts instead of bringing it back. (A session record with
+// version 0, as releases before session versions wrote, counts as version
+// 1.) When the record now expires after its pointer, a third script moves
+// the pointer's expiry; if that call fails, the put returns an error,
+// though the record was stored, and the session may end early (at the
+// pointer's old expiry): a failure that signs a user out, never one that
+// keeps a session alive.
+//
 // DeleteUserSessions and DeleteUserRefreshFamilies delete every record in
-// the index that still belongs to the user, then the index. Redis serves no
-// one else while a script runs; the scripts that read an index take time
-// in proportion to that user's number of records.
+// the user's index, then the index, in one script on the user's slot.
+// Every put of the user's records runs on that slot too, so Redis runs the
+// two one after the other: a put racing a "log out everywhere" is either
+// deleted by it or stored after it and listed in the index, never a live
+// session missing from the index. A deleted record is gone from the slot
+// the pointer names, so GetSession never finds it again, and a put that
+// expects its version conflicts. ListUserSessions reads the index and the
+// sessions it names in the same script, and returns at most
+// [storage.MaxSessionsPerUser] sessions, latest expiry first. Redis serves
+// no one else on that node while a script runs; the scripts that read an
+// index take time in proportion to that user's number of records.
 //
 // PutFactors and DeleteFactors are compare-and-swaps on the factor
 // record's version, each one script (the versions compared as the 8 bytes
@@ -147,19 +194,53 @@
 //
 // # Redis Cluster
 //
-// Redis runs a script only on keys of one cluster slot, and the session
-// and refresh-family scripts touch several keys (a record and an index;
-// ListUserSessions and the DeleteUser methods, every record an index
-// names). With a prefix without a hash tag, such as the default, keys
-// spread over slots: this works on a single Redis server and on a primary
-// with replicas (Sentinel, through redis.NewFailoverClient), not on a
-// Cluster or a *redis.Ring, and [New] refuses those clients. Give them a prefix with a hash tag, such as
-// "{keyhold}:": every key of the Store then hashes to the slot of
-// "keyhold", and lives on one node. The cluster then provides fail-over,
-// not sharding; Stores with different tags ("{keyhold-eu}:",
-// "{keyhold-us}:") may live on different nodes. New also refuses a cluster
-// client that reads from replicas, which may still serve a session deleted
-// a moment ago.
+// Give [New] a *redis.ClusterClient with the same prefix as any other
+// client (or none: the default). Each script touches the keys of one slot
+// (see Keys), so the Store works on a cluster unchanged, and its keys
+// spread over the cluster's masters: users by their hash tag, the other
+// keys by their own. TestClusterSpread stores a session, a family, a rate
+// and a lockout state, a factor record and a challenge for each of 2,000
+// users (long mode) on a cluster of 3 masters, and logs the users and
+// keys each master holds (about a third each). A *redis.Ring spreads the
+// same keys over its shards by the same hash tags.
+//
+// New refuses a cluster client that reads from replicas (ReadOnly,
+// RouteByLatency, RouteRandomly), which may still serve a session deleted
+// a moment ago. A prefix may not hold "{" or "}": a brace in it would
+// change the hash tags (and a prefix with a hash tag, the one-slot layout
+// that releases before per-user tags needed on a cluster, would put every
+// key back in one slot).
+//
+// When a master fails over, calls to its slots fail with errors (go-redis
+// follows the new master once the cluster has elected it; until then
+// calls fail, for about the cluster's node timeout after a crash). A
+// coordinated failover (CLUSTER FAILOVER) loses no write; after a crash,
+// the writes the replica had not received are lost, as on any Redis with
+// asynchronous replication (see Security considerations). The tests run
+// the storagetest suite on a cluster of 3 masters with a replica each,
+// and sign users in and out while two masters fail over and a third is
+// killed: calls succeed or fail with "redisstore: " errors, and no
+// revoked session is read again.
+//
+// # Upgrading from one-slot keys
+//
+// Releases before per-user hash tags kept a session at P+"s:"+hex(ID) and
+// the user's index at P+"u:"+hex(user ID) (families at P+"r:" and
+// P+"ru:"), and needed a prefix with a hash tag, such as "{keyhold}:", on
+// a cluster. This release reads none of those keys: sessions and refresh
+// families stored before the upgrade are not found, and their users sign
+// in again; the old keys expire by their TTLs. Rate and lockout states,
+// factor records and challenges keep their keys, so they survive the
+// upgrade under an unchanged prefix. A cluster deployment must change its
+// prefix (New refuses braces): copy its factor records, which never
+// expire, to the new prefix first (each P+"f:"+hex key to the same name
+// under the new prefix, with DUMP and RESTORE), or its users lose their
+// second factors. During a rolling upgrade, a session created by an
+// instance of the old release is not found by the new ones. Rolling back
+// to the old release brings back the old keys that have not expired,
+// including sessions revoked after the upgrade (the new release never
+// touched them): delete P+"s:*", P+"u:*", P+"r:*" and P+"ru:*" (those
+// globs match no key of the new layout) once the upgrade is done.
 //
 // # Security considerations
 //
