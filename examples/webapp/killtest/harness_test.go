@@ -168,6 +168,8 @@ func startApp(t *testing.T, dir string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A test that fails (t.Fatal) leaves no child behind.
+	t.Cleanup(c.kill)
 	ready := make(chan int, 1)
 	go func() {
 		sc := bufio.NewScanner(pipe)
