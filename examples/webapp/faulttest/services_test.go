@@ -361,14 +361,29 @@ type webapp struct {
 	err    error // the process's exit, once done is closed
 }
 
-// buildWebapp builds the web app into a temporary directory.
+// webappEnv names a web app binary to run instead of building one: the
+// way to run the test against a changed copy of the app (the check that
+// the test fails on broken code) without touching the working tree.
+const webappEnv = "KEYHOLD_FAULTTEST_WEBAPP"
+
+// buildWebapp builds the web app into a temporary directory (or returns
+// the binary webappEnv names), with the race detector if this test has
+// it.
 func buildWebapp(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv(webappEnv); bin != "" {
+		t.Logf("%s: running %s", webappEnv, bin)
+		return bin
+	}
 	goBin := testenv.LookPath(t, "go", "the Go toolchain")
 	bin := filepath.Join(t.TempDir(), "webapp")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/keyhold/keyhold/examples/webapp").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.CommandContext(ctx, goBin, append(args, "github.com/keyhold/keyhold/examples/webapp")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build the web app: %v\n%s", err, out)
 	}
