@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/keyhold/keyhold/kdf"
 	"github.com/keyhold/keyhold/ratelimit"
@@ -164,6 +165,19 @@ func policyMessage(pe *kdf.PolicyError) string {
 // VerifyDummy) in time.
 const errLogin = "Wrong username or password."
 
+// hookLoginCheck, when set (by tests), hears each password check that a
+// login makes, just before it: "verify" against the user's stored hash,
+// "dummy" for the same work without one (a name no user has or can have,
+// an account being deleted, a locked name). Every login that reaches its
+// handler makes exactly one.
+var hookLoginCheck atomic.Pointer[func(kind string)]
+
+func loginCheck(kind string) {
+	if h := hookLoginCheck.Load(); h != nil {
+		(*h)(kind)
+	}
+}
+
 // badPassword reports the errors that mean "wrong password" to a user.
 // vault.Unlock passes kdf's input errors through rather than folding them
 // into ErrUnlockFailed.
@@ -179,6 +193,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	// everyone's logins need.
 	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
 	if !validUsername.MatchString(name) { // no such user can exist
+		loginCheck("dummy")
 		_ = a.hasher.VerifyDummy(ctx, password)
 		return a.render(w, r, http.StatusUnauthorized, "login", pageData{Username: name, Error: errLogin})
 	}
@@ -191,18 +206,23 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 			var stored string
 			err := a.db.QueryRowContext(ctx, "SELECT id, password_hash FROM users WHERE username = ?", name).Scan(&userID, &stored)
 			if errors.Is(err, sql.ErrNoRows) || (err == nil && stored == deletingMark) {
+				loginCheck("dummy")
 				return a.hasher.VerifyDummy(ctx, password) // kdf.ErrMismatch, after the same work
 			}
 			if err != nil {
 				return fmt.Errorf("%w: %w", ratelimit.ErrNotChecked, err)
 			}
+			loginCheck("verify")
 			rehash, err := a.hasher.Verify(ctx, stored, password)
 			if err == nil && rehash {
 				a.rehash(ctx, userID, password)
 			}
 			return err
 		},
-		Dummy: func(ctx context.Context) error { return a.hasher.VerifyDummy(ctx, password) },
+		Dummy: func(ctx context.Context) error {
+			loginCheck("dummy")
+			return a.hasher.VerifyDummy(ctx, password)
+		},
 		Wrong: badPassword,
 	})
 	if a.rejected(ctx, err, userID) { // wrong password, unknown user or locked: one answer

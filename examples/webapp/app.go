@@ -72,6 +72,10 @@ type config struct {
 	// selects kdf's defaults (as many runs at once as CPUs, a queue of four
 	// times that); the tests make it small, to fill it.
 	KDFGate kdf.GateConfig
+	// Gate, when set, is the KDF gate itself, and KDFGate is ignored: a
+	// process that runs other password hashing shares one gate with the
+	// app; tests hold its places.
+	Gate *kdf.Gate
 	// PostgresDSN, when set, puts keyhold's SQL store and the app's tables
 	// in this PostgreSQL database instead of the SQLite file at DBPath
 	// (see storage.go).
@@ -180,9 +184,11 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	}()
 	// One Hasher (and so one Gate) for logins and vault unlocks, so that a
 	// flood of either waits in one bounded queue.
-	gate, err := kdf.NewGate(cfg.KDFGate)
-	if err != nil {
-		return nil, nil, err
+	gate := cfg.Gate
+	if gate == nil {
+		if gate, err = kdf.NewGate(cfg.KDFGate); err != nil {
+			return nil, nil, err
+		}
 	}
 	hasher, err := kdf.New(kdf.Config{Gate: gate})
 	if err != nil {
