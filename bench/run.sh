@@ -7,8 +7,10 @@
 #
 # Sections, in order (each a harness that appends JSON Lines to one results
 # file, see bench/README.md): kdf (bench/kdf.sh), vault and records,
-# ratelimit, ratelimit-redis, sessions (bench/cmd/microbench), session
-# (bench/session.sh), kdfmem (bench/kdfmem), load and storm (bench/load.sh,
+# ratelimit, ratelimit-redis, sessions (bench/cmd/microbench), kdf-limits,
+# unlock, middleware (the kdf, vault and session packages' Go benchmarks,
+# whose reference runs in the same process), session (bench/session.sh),
+# kdfmem (bench/kdfmem), load and storm (bench/load.sh,
 # bench/storm.sh, when present), cluster (microbench -suite cluster, when
 # internal/rediscluster is in the tree). The machine (CPU, flags, kernel,
 # versions, load average before and after) is read here and written with
@@ -217,6 +219,68 @@ elif [ "$build_ok" = 1 ]; then
 	skip ratelimit-redis "not measured" "no Redis: set KEYHOLD_TEST_REDIS_URL"
 	section sessions mb -suite sessions
 fi
+# The packages' own Go benchmarks whose reference runs in the same process.
+# gobench PKG BENCH-REGEXP BENCHTIME COUNT: benchmark lines, median ns/op per name (suffix -N dropped)
+gobench() {
+	go test -c -o "$work/bin/$(basename "$1").test" "./$1" || return 1
+	(cd "$1" && "$work/bin/$(basename "$1").test" -test.run='^$' -test.bench="$2" -test.benchtime="$3" -test.count="$4") >"$work/gobench.txt" || return 1
+	awk '/^Benchmark/ { n = $1; sub(/-[0-9]+$/, "", n); for (i = 2; i < NF; i++) if ($(i + 1) == "ns/op") print n, $i }' "$work/gobench.txt" |
+		sort -k1,1 -k2,2g | awk '{ v[$1] = v[$1] " " $2 } END { for (k in v) { c = split(substr(v[k], 2), a, " "); m = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2; print k, m } }' | sort
+}
+# gratio TABLE WHAT OURS_LABEL OURS_NS REF_LABEL REF_NS UNIT DIVISOR NOTE
+gratio() {
+	[ -n "$4" ] && [ -n "$6" ] || { echo "no figure for $2" >&2; return 1; }
+	printf '{"kind":"ratio","table":%s,"what":%s,"ours_label":%s,"ours":%s,"reference_label":%s,"reference":%s,"unit":%s,"lower_is_better":true,"note":%s}\n' \
+		"$(jstr "$1")" "$(jstr "$2")" "$(jstr "$3")" "$(awk -v v="$4" -v d="$8" 'BEGIN { printf "%.6g", v / d }')" \
+		"$(jstr "$5")" "$(awk -v v="$6" -v d="$8" 'BEGIN { printf "%.6g", v / d }')" "$(jstr "$7")" "$(jstr "$9")" >>"$results"
+}
+pick() { awk -v n="$1" '$1 == n { print $2 }' "$work/gobench.med"; }
+limits_section() {
+	local bt=3x
+	[ "$QUICK" = 1 ] && bt=1x
+	gobench kdf '^BenchmarkVerifyAtLimits$' "$bt" 1 >"$work/gobench.med" || return 1
+	cat "$work/gobench.med"
+	local def name ok=0
+	def=$(awk '$1 ~ /^BenchmarkVerifyAtLimits\/default\// { print $1 }' "$work/gobench.med")
+	[ -n "$def" ] || { echo "no default row" >&2; return 1; }
+	for name in $(awk '$1 ~ /^BenchmarkVerifyAtLimits\/limit\// { print $1 }' "$work/gobench.med"); do
+		gratio kdf-limits "${name#BenchmarkVerifyAtLimits/limit/}" "Hasher.Verify of a stored hash at this bound of kdf.DefaultLimits" "$(pick "$name")" \
+			"Hasher.Verify at DefaultParams (${def#BenchmarkVerifyAtLimits/default/}), same process" "$(pick "$def")" s 1e9 "go test -bench, -benchtime=$bt, one process" || return 1
+		ok=1
+	done
+	[ "$ok" = 1 ]
+}
+unlock_section() {
+	local bt=5x count=3
+	[ "$QUICK" = 1 ] && bt=1x count=1
+	gobench vault '^BenchmarkUnlock$' "$bt" "$count" >"$work/gobench.med" || return 1
+	cat "$work/gobench.med"
+	local note="BenchmarkUnlock at the default slot parameters (Argon2id 64 MiB, t=3, p=4), median of $count, -benchtime=$bt (without-kdf: default benchtime)"
+	gratio unlock "whole Vault.Unlock against its KDF" "Vault.Unlock (KDF, storage read, decode, unwrap, key schedule)" "$(pick BenchmarkUnlock/unlock)" \
+		"the KDF alone (Hasher.DeriveKey)" "$(pick BenchmarkUnlock/kdf-only)" ms 1e6 "$note" &&
+		gratio unlock "everything after the KDF, against the KDF" "Unlock without the KDF (read, decode, unwrap, key schedule)" "$(pick BenchmarkUnlock/without-kdf)" \
+			"the KDF alone (Hasher.DeriveKey)" "$(pick BenchmarkUnlock/kdf-only)" ms 1e6 "$note"
+}
+middleware_section() {
+	local bt=1s count=5
+	[ "$QUICK" = 1 ] && bt=100ms count=1
+	gobench session '^BenchmarkMiddleware$' "$bt" "$count" >"$work/gobench.med" || return 1
+	cat "$work/gobench.med"
+	local note="go test -bench BenchmarkMiddleware (httptest, no network), median of $count, -benchtime=$bt"
+	local bare keyhold unlocked scs
+	bare=$(pick BenchmarkMiddleware/bare) keyhold=$(pick BenchmarkMiddleware/keyhold) unlocked=$(pick BenchmarkMiddleware/keyhold-unlocked) scs=$(pick BenchmarkMiddleware/scs)
+	gratio middleware "logged-in request, keyhold against scs" "keyhold Manager.Handler + RequireLogin (memstore)" "$keyhold" "scs/v2 LoadAndSave (its memstore)" "$scs" µs 1e3 "$note" &&
+		gratio middleware "logged-in request against the bare handler" "keyhold Manager.Handler + RequireLogin (memstore)" "$keyhold" "bare handler" "$bare" µs 1e3 "$note" &&
+		gratio middleware "unlocked request against the bare handler" "keyhold Manager.Handler + RequireUnlocked (memstore)" "$unlocked" "bare handler" "$bare" µs 1e3 "$note" &&
+		gratio middleware "scs against the bare handler (the reference's own cost)" "scs/v2 LoadAndSave (its memstore)" "$scs" "bare handler" "$bare" µs 1e3 "$note"
+}
+if [ "$QUICK" = 1 ]; then
+	skip kdf-limits "not measured" "left out of quick mode: each worst case costs about a second of one core, up to 256 MiB"
+else
+	section kdf-limits limits_section
+fi
+section unlock unlock_section
+section middleware middleware_section
 section session env KEYHOLD_TEST_REDIS_URL="$REDIS" REDIS_URL="$REDIS" bash bench/session.sh
 kdfmem_args=()
 [ "$QUICK" = 1 ] && kdfmem_args=(-calls 40 -m 16384)

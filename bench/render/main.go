@@ -76,16 +76,22 @@ var sections = []struct {
 		"Written by `bench/kdf.sh`. **One-shot** rows time a whole process that hashes once: ours is `bench/cmd/kdfone`, the reference the `argon2` CLI (`-r`) or `openssl kdf`, started in turn by `bench/cmd/interleave` (A B, B A, …) so that a drifting load hits both; process start-up is included on both sides and shown on its own row. **Warm** rows repeat the hash in one process: the `kdf` package's Go benchmarks against `bench/ref/refloop.c`, which calls libargon2 and libcrypto (the libraries behind the CLIs) in a loop and keeps its memory between calls (glibc's mmap threshold and trimming turned off), in alternating rounds. Both sides were checked to output the same bytes before timing. Page-fault rows count minor faults (getrusage) of the same processes."}},
 	{"kdfmem", section{"Memory of concurrent verifications: the Gate against a plain semaphore",
 		"Written by `bench/kdfmem`: a burst of concurrent `Verify` calls of one Argon2id hash, behind a `kdf.Gate` and behind a plain semaphore of the same size."}},
+	{"kdf-limits", section{"Password hashing: the worst case each bound of kdf.DefaultLimits admits",
+		"Written by `bench/run.sh` from `go test ./kdf -bench VerifyAtLimits`: a stored hash may have been written by whoever reached the database, so `kdf.DefaultLimits` bounds what one verification can cost. Each row verifies a hash at one bound's worst case, against a verification at `DefaultParams` in the same process (one run each, not interleaved)."}},
 	{"vault", section{"Vault records: Seal and Open against raw AES-256-GCM",
 		"Written by `bench/cmd/microbench -suite vault`. Ours is `vault.Unlocked.Seal`/`Open` (header, associated data of label, user, context and key version, key lookup); the reference is AES-256-GCM from `crypto/cipher` with a random nonce per Seal (`cipher.NewGCMWithRandomNonce`) on the same plaintext and context, nothing else. The four calls run in rotating order in every round; the figure is the median over rounds."}},
 	{"records", section{"Growth: record size",
 		"The same measurement as the vault table, per record size: time per call against plaintext size, keyhold and raw AES-256-GCM."}},
+	{"unlock", section{"Vault unlock: the KDF against everything else",
+		"Written by `bench/run.sh` from `go test ./vault -bench Unlock`: a whole `Vault.Unlock` at the default slot parameters, and the part after the KDF (storage read from memstore, decode, unwrap, AES key schedules), each against the KDF alone, in one process."}},
 	{"ratelimit", section{"Rate limiting in memory: against golang.org/x/time/rate",
 		"Written by `bench/cmd/microbench -suite ratelimit`. Ours is a `ratelimit.Limiter` on memstore (SHA-256 of every key, bounded memory, the same storage interface as SQL and Redis); the reference a map of `*rate.Limiter` under a mutex, the usual per-client use of x/time/rate (unbounded, one process). Same rule (1000 per second) and keys, rotating rounds."}},
 	{"ratelimit-redis", section{"Rate limiting on Redis: against go-redis/redis_rate and a plain GET",
 		"Written by `bench/cmd/microbench -suite ratelimit-redis`. Ours is a `ratelimit.Limiter` on `storage/redisstore` (GCRA in one Lua script); the references are `go-redis/redis_rate/v10`'s `Allow` (GCRA in Lua too) and a plain `GET` of an existing key, the cheapest round trip. Every decision is allowed, so both limiters write their state each time. Redis is the shared server of the machine, on loopback."}},
 	{"session", section{"Session middleware over HTTP: against the bare handler and alexedwards/scs",
 		"Written by `bench/session.sh`: `bench/cmd/sessionserver` serves the same handler bare, behind keyhold's session middleware and behind `scs/v2`'s `LoadAndSave`; `wrk` loads each route over loopback, routes alternating in every round. Throughput: a ratio below 1 means ours serves fewer requests per second than the reference. wrk, the server and Redis share the machine's cores."}},
+	{"middleware", section{"Session middleware in process: against scs and the bare handler",
+		"Written by `bench/run.sh` from `go test ./session -bench Middleware`: one authenticated request through `httptest`, no network, the same handler bare, behind keyhold and behind `scs/v2`'s `LoadAndSave`, in one process."}},
 	{"sessions", section{"Growth: sessions stored",
 		"Written by `bench/cmd/microbench -suite sessions`: sessions are stored (four per user, 256 bytes of data each) up to each count, then `GetSession` of a random stored session and `PutSession` updating one (conditional on its version) are timed serially, in memstore and in Redis (`storage/redisstore`, under a prefix of the run's own, deleted after), with a plain Redis `GET` of a value of similar size as the reference."}},
 	{"cluster", section{"Growth: users per cluster node",
@@ -239,7 +245,11 @@ func ratioText(l line) string {
 	if *l.Ref == 0 {
 		return "n/a (reference 0)"
 	}
-	return strconv.FormatFloat(*l.Ours / *l.Ref, 'f', 2, 64)
+	r := *l.Ours / *l.Ref
+	if math.Abs(r) < 0.1 {
+		return num(r) // 3 significant digits: 0.00 would hide a small part
+	}
+	return strconv.FormatFloat(r, 'f', 2, 64)
 }
 
 func esc(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

@@ -15,6 +15,7 @@ const fixture = `{"kind":"run","what":"mode","text":"quick"}
 {"kind":"section","table":"kdf","status":"failed","seconds":3,"note":"exit status 1; argon2 not found"}
 {"kind":"section","table":"cluster","status":"not measured","seconds":0,"note":"internal/rediscluster is not in this tree"}
 {"kind":"section","table":"vault","status":"ok","seconds":12}
+{"kind":"ratio","table":"unlock","what":"after the KDF","ours_label":"rest","ours":0.0034,"reference_label":"KDF","reference":48.8,"unit":"ms","lower_is_better":true}
 {"kind":"fact","table":"kdfmem","what":"calls that succeeded","value":10,"unit":"calls"}
 not json
 {"kind":"ratio","table":"vault","what":"no reference","ours":1}
@@ -37,6 +38,7 @@ func TestRender(t *testing.T) {
 		"| 1,000,000 | 2.25 |",
 		"| share of all keys on the fullest master | 34.5 % |  |",
 		"| calls that succeeded | 10 calls |  |",
+		"| 0.00340 ms | 48.8 ms | **0.0000697** |",
 		"**Sections that failed in this run: kdf.**",
 		"> **This section failed in this run.** exit status 1; argon2 not found",
 		"> **Not measured in this run:** internal/rediscluster is not in this tree",
