@@ -24,7 +24,8 @@
 //	                 master holds as users grow; GetSession against a GET
 //	                 on the cluster
 //
-// Every comparison runs in rounds; in each round every side runs for
+// Every comparison runs in rounds, after an untimed warm-up of each side;
+// in each round every side runs for
 // -time, in an order that rotates from round to round, so that a machine
 // whose speed drifts slows all sides alike. The figure of a side is its
 // median over the rounds. Keys written to Redis are under -prefix and are
@@ -262,6 +263,12 @@ func timeSide(ctx context.Context, s side, d time.Duration) (float64, error) {
 // returns each side's median ns/op.
 func compare(ctx context.Context, d time.Duration, sides ...side) ([]float64, error) {
 	samples := make([][]float64, len(sides))
+	// Untimed first: connections dialled, caches and pools filled.
+	for _, s := range sides {
+		if _, err := timeSide(ctx, s, d/4); err != nil {
+			return nil, err
+		}
+	}
 	for r := range *rounds {
 		for k := range sides {
 			i := (k + r) % len(sides)
