@@ -203,21 +203,26 @@ mb() { "$work/bin/microbench" -out "$results" -prefix "$prefix" ${QUICK_FLAG:-} 
 [ "$QUICK" = 1 ] && QUICK_FLAG=-quick
 export BENCH_OUT=$results BENCH_QUICK=$QUICK
 
+# mbsection TABLE ARGS...: a section of bench/cmd/microbench.
+mbsection() {
+	want "$1" || return 0
+	if [ "$build_ok" = 1 ]; then
+		section "$@"
+	else
+		skip "$1" failed "bench/cmd/microbench does not build: $(head -3 "$work/build.log" | tr '\n' ' ')"
+		failed+=("$1")
+	fi
+}
+
 section kdf bash bench/kdf.sh
-if [ "$build_ok" = 1 ]; then
-	section vault mb -suite vault
-	section ratelimit mb -suite ratelimit
+mbsection vault mb -suite vault
+mbsection ratelimit mb -suite ratelimit
+if [ -n "$REDIS" ]; then
+	mbsection ratelimit-redis mb -suite ratelimit-redis -redis "$REDIS"
+	mbsection sessions mb -suite sessions -redis "$REDIS"
 else
-	skip vault failed "bench/cmd/microbench does not build: $(head -3 "$work/build.log" | tr '\n' ' ')"
-	skip ratelimit failed "bench/cmd/microbench does not build"
-	failed+=(vault ratelimit)
-fi
-if [ -n "$REDIS" ] && [ "$build_ok" = 1 ]; then
-	section ratelimit-redis mb -suite ratelimit-redis -redis "$REDIS"
-	section sessions mb -suite sessions -redis "$REDIS"
-elif [ "$build_ok" = 1 ]; then
 	skip ratelimit-redis "not measured" "no Redis: set KEYHOLD_TEST_REDIS_URL"
-	section sessions mb -suite sessions
+	mbsection sessions mb -suite sessions
 fi
 # The packages' own Go benchmarks whose reference runs in the same process.
 # gobench PKG BENCH-REGEXP BENCHTIME COUNT: benchmark lines, median ns/op per name (suffix -N dropped)
@@ -298,8 +303,8 @@ if [ ! -d internal/rediscluster ]; then
 	skip cluster "not measured" "internal/rediscluster is not in this tree, so no cluster could be started"
 elif ! command -v redis-server >/dev/null; then
 	skip cluster "not measured" "redis-server not found (apt-get install redis-server)"
-elif [ "$build_ok" = 1 ]; then
-	section cluster mb -suite cluster -dir "$work"
+else
+	mbsection cluster mb -suite cluster -dir "$work"
 fi
 
 # ---- render -----------------------------------------------------------------------
