@@ -227,7 +227,7 @@ func readmeManyInstances(ctx context.Context, postgresDSN, schema, redisURL, pre
 	if err != nil {
 		return err
 	}
-	m, err := session.New(shared, session.Config{}) // sessions and API tokens: one Redis round trip a request
+	m, err := session.New(shared, session.Config{}) // sessions and API tokens: two Redis round trips a request (the session's pointer, then the session)
 	if err != nil {
 		return err
 	}

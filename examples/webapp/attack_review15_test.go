@@ -281,13 +281,13 @@ func TestR15RevokeOthersCrossSiteAndRedis(t *testing.T) {
 		}
 	}
 	expect(t, "the other device after the cross-site posts", e.get(other, "/notes"), 200, "")
-	if n := redisKeys(t, rdb, prefix, "s:"); n != 2 {
+	if n := redisKeys(t, rdb, prefix, "{u:*}s:"); n != 2 {
 		t.Fatalf("%d sessions in Redis, want 2", n)
 	}
 	expect(t, "log out everywhere else", e.post(c, "/devices/revoke-others", nil), 303, "/devices?others=ended")
 	expect(t, "the other device", e.get(other, "/notes"), 303, "/login?ended=1")
 	expect(t, "this device, unlocked", e.get(c, "/notes"), 200, "")
-	if n := redisKeys(t, rdb, prefix, "s:"); n != 1 {
+	if n := redisKeys(t, rdb, prefix, "{u:*}s:"); n != 1 {
 		t.Errorf("%d sessions in Redis after, want 1", n)
 	}
 }

@@ -142,11 +142,11 @@ func TestWebAppOnPostgresAndRedis(t *testing.T) {
 
 	e.signup(c, "ada")
 	expect(t, "add note", e.post(c, "/notes", url.Values{"title": {"groceries"}, "body": {noteText}}), 303, "/notes")
-	if n := redisKeys(t, rdb, prefix, "s:"); n != 1 {
+	if n := redisKeys(t, rdb, prefix, "{u:*}s:"); n != 1 {
 		t.Fatalf("%d sessions in Redis under the test's prefix, want 1", n)
 	}
 	expect(t, "logout", e.post(c, "/logout", nil), 303, "/")
-	if n := redisKeys(t, rdb, prefix, "s:"); n != 0 {
+	if n := redisKeys(t, rdb, prefix, "{u:*}s:"); n != 0 {
 		t.Fatalf("%d sessions in Redis after logout, want 0", n)
 	}
 	expect(t, "notes after logout", e.get(c, "/notes"), 303, "/login")
@@ -180,7 +180,7 @@ func TestWebAppOnPostgresAndRedis(t *testing.T) {
 			t.Errorf("%s has %d rows, want %d", table, n, want)
 		}
 	}
-	for kind, min := range map[string]int{"s:": 1, "u:": 1, "rl:": 1} {
+	for kind, min := range map[string]int{"{u:*}s:": 1, "{u:*}u": 1, "sp:": 1, "rl:": 1} {
 		if n := redisKeys(t, rdb, prefix, kind); n < min {
 			t.Errorf("%d %q keys in Redis, want at least %d", n, kind, min)
 		}
