@@ -82,6 +82,8 @@ func FuzzKeyRingOpen(f *testing.F) {
 		f.Add(other, []byte("ad"))
 	}
 	f.Add([]byte{keyRingFormat, 0}, []byte{})
+	f.Add([]byte{keyRingFormat, 1}, []byte{})
+	f.Add([]byte{keyRingFormat, 2, '2'}, []byte{})
 	f.Add([]byte{keyRingFormat, 200, '2'}, []byte{})
 	f.Add([]byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, sealed, ad []byte) {

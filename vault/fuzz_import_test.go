@@ -106,6 +106,8 @@ func FuzzDecodePassphraseParams(f *testing.F) {
 			for _, s := range rec.slots {
 				if s.kind == SlotPassphrase {
 					f.Add(s.params)
+					f.Add(s.params[:len(s.params)-1])
+					f.Add(append(bytes.Clone(s.params), 0))
 				}
 			}
 		}
@@ -153,6 +155,15 @@ func FuzzOpenFernetVectors(f *testing.F) {
 		f.Add(v.Token, now.Unix(), int64(0))
 		f.Add(v.Token, now.Unix()+int64(v.TTLSec)+1, int64(v.TTLSec))
 		secret = v.Secret
+		// Other spellings of the same bytes: an unused bit of the last
+		// character set, the padding dropped, a line break inside.
+		if i := strings.IndexByte(v.Token, '='); i > 0 {
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			c := strings.IndexByte(alphabet, v.Token[i-1])
+			f.Add(v.Token[:i-1]+string(alphabet[c^1])+v.Token[i:], now.Unix(), int64(v.TTLSec))
+			f.Add(v.Token[:i], now.Unix(), int64(v.TTLSec))
+		}
+		f.Add(v.Token[:20]+"\n"+v.Token[20:], now.Unix(), int64(v.TTLSec))
 	}
 	for _, v := range fuzzFernetVectors(f, "fernet_invalid.json", fernetInvalidSHA) {
 		now, _ := time.Parse(time.RFC3339, v.Now)
