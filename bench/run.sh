@@ -52,6 +52,15 @@ if [ -z "$REDIS" ] && command -v redis-cli >/dev/null && [ "$(redis-cli -u redis
 	REDIS=redis://127.0.0.1:6379/0
 fi
 
+# PostgreSQL, for the load and storm harnesses (each uses a schema of its
+# own and drops it): KEYHOLD_TEST_POSTGRES_DSN, else the local test database
+# if it answers.
+PG=${KEYHOLD_TEST_POSTGRES_DSN:-}
+if [ -z "$PG" ] && command -v psql >/dev/null &&
+	[ "$(psql "postgres://postgres@127.0.0.1:5432/test?sslmode=disable" -Atc 'SELECT 1' 2>/dev/null)" = 1 ]; then
+	PG="postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+fi
+
 redis_sweep() { # delete every key of this run (prefix has no glob characters)
 	[ -n "$REDIS" ] && command -v redis-cli >/dev/null || return 0
 	local n=0 pat
@@ -154,10 +163,11 @@ if [ -n "$REDIS" ]; then
 else
 	jline machine Redis "none: the Redis sections are not measured"
 fi
+jline machine PostgreSQL "$([ -n "$PG" ] && psql "$PG" -Atc 'SHOW server_version' 2>/dev/null | sed 's/^/PostgreSQL /;s/$/ (the shared server, loopback; load and storm only)/' || echo 'none: load and storm on SQLite only')"
 jline machine "redis-server (cluster nodes)" "$(redis-server --version 2>/dev/null | cut -d' ' -f1-3 || echo 'not found')"
 jline machine wrk "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
 jline machine gnuplot "$(gnuplot --version 2>/dev/null || echo 'not found')"
-say "run $run_id, $([ "$QUICK" = 1 ] && echo QUICK || echo full) mode, load average $(cut -d' ' -f1-3 /proc/loadavg), Redis ${REDIS:-none}, results in $work"
+say "run $run_id, $([ "$QUICK" = 1 ] && echo QUICK || echo full) mode, load average $(cut -d' ' -f1-3 /proc/loadavg), Redis ${REDIS:-none}, PostgreSQL $([ -n "$PG" ] && echo "yes (load and storm)" || echo none), results in $work"
 
 # ---- build ----------------------------------------------------------------------
 say "building bench/cmd/microbench and bench/render"
@@ -291,9 +301,16 @@ kdfmem_args=()
 [ "$QUICK" = 1 ] && kdfmem_args=(-calls 40 -m 16384)
 # Two processes: the memory figures are each process's own.
 section kdfmem bash -c 'go build -o "$1/kdfmem" ./bench/kdfmem && shift && "$0/kdfmem" -out "$BENCH_OUT" "$@" && "$0/kdfmem" -mode semaphore -out "$BENCH_OUT" "$@"' "$work/bin" "$work/bin" "${kdfmem_args[@]}"
+# Their durations: short in quick mode; in the full run, load's 30 s per
+# target keeps the whole run within about 25 minutes on 2 cores.
+if [ "$QUICK" = 1 ]; then
+	export LOAD_DURATION=${LOAD_DURATION:-5s} STORM_DURATION=${STORM_DURATION:-5s}
+else
+	export LOAD_DURATION=${LOAD_DURATION:-30s} STORM_DURATION=${STORM_DURATION:-30s}
+fi
 for h in load storm; do
 	if [ -f "bench/$h.sh" ]; then
-		section "$h" env KEYHOLD_TEST_REDIS_URL="$REDIS" bash "bench/$h.sh"
+		section "$h" env KEYHOLD_TEST_REDIS_URL="$REDIS" KEYHOLD_TEST_POSTGRES_DSN="$PG" bash "bench/$h.sh"
 	else
 		skip "$h" "not measured" "bench/$h.sh is not in this tree"
 	fi
