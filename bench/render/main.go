@@ -96,8 +96,10 @@ var sections = []struct {
 		"Written by `bench/cmd/microbench -suite sessions`: sessions are stored (four per user, 256 bytes of data each) up to each count, then `GetSession` of a random stored session and `PutSession` updating one (conditional on its version) are timed serially, in memstore and in Redis (`storage/redisstore`, under a prefix of the run's own, deleted after), with a plain Redis `GET` of a value of similar size as the reference."}},
 	{"cluster", section{"Growth: users per cluster node",
 		"Written by `bench/cmd/microbench -suite cluster`, last in the run: a Redis Cluster of 3 masters and no replicas is started for the run (`internal/rediscluster`, its processes and files removed after), users are stored through `storage/redisstore` on a cluster client (one session each), and the keys each master holds (DBSIZE) are counted as the users grow. An even spread puts a third of the keys on each master. `GetSession` is then timed against a plain `GET` on the same cluster."}},
-	{"load", section{"Load", "Written by `bench/load.sh`."}},
-	{"storm", section{"Storm", "Written by `bench/storm.sh`."}},
+	{"load", section{"The web app under load: authenticated reads against a bare handler",
+		"Written by `bench/load.sh` (`bench/cmd/loadgen -mode load`): clients, one per user, read the example web app's notes page (session read, vault key unsealed from the session, notes opened, page rendered) in a closed loop; the references, measured in the same run with the same clients, the targets taking turns in slices, are a bare `net/http` handler in its own process answering the same bytes and the app's own static route. Per storage (SQLite; PostgreSQL + Redis when available)."}},
+	{"storm", section{"The web app under a login storm",
+		"Written by `bench/storm.sh` (`bench/cmd/loadgen -mode storm`): the example web app at its real KDF parameters and gate; legitimate users log in alone (the baseline), then again while a flood of clients posts logins to a few attacked accounts. The rows give the app's peak RSS against the KDF gate's budget plus a margin, the users' login latency and successes against the baseline, and what the flood was answered."}},
 }
 
 type doc struct {
