@@ -470,7 +470,7 @@ type account struct {
 
 // goldenMaxAge is how long a golden database serves: its session's
 // freshness (RequireFresh) and a pending login both last 5 minutes.
-const goldenMaxAge = 4 * time.Minute
+const goldenMaxAge = 3 * time.Minute
 
 var localhost = &url.URL{Scheme: "http", Host: "localhost", Path: "/"}
 

@@ -313,12 +313,17 @@ func checkRecovery(tr *trial) {
 	t := tr.t
 	used := tr.vars["code"].(string)
 	// Where the login that used the code stands.
-	var done bool
+	var done, gone bool
 	switch r := tr.b.get("/notes"); {
 	case r.code == 303 && r.loc == "/unlock":
 		done = true
 	case r.code == 303 && r.loc == "/login/2fa":
 		done = false
+	case r.code == 303 && strings.HasPrefix(r.loc, "/login"):
+		// The browser's session is gone: the login was completed with a
+		// re-issued session token (SecondFactorVerified) whose cookie
+		// the kill kept from the browser.
+		gone = true
 	default:
 		t.Fatalf("trial %d: the recovering browser's session after the restart: %s", tr.i, r)
 	}
@@ -337,6 +342,8 @@ func checkRecovery(tr *trial) {
 		t.Fatalf("trial %d: the recovery code logged in twice (the login before the kill was done, and the code still works)", tr.i)
 	case done:
 		tr.outcome = "spent, login done"
+	case gone && usable:
+		t.Fatalf("trial %d: the pending login's session is gone, and its code was not spent", tr.i)
 	case usable:
 		tr.outcome = "not spent, login pending"
 		// Spent now: a third use is refused.
@@ -348,6 +355,9 @@ func checkRecovery(tr *trial) {
 		// spends the code (UseRecoveryCode) and then marks the session
 		// (SecondFactorVerified) in two writes.
 		tr.outcome = "spent, login NOT done (code lost)"
+		if gone {
+			tr.outcome = "spent, login done but its new cookie never reached the browser (code lost)"
+		}
 		lostCode(tr)
 		var other string
 		for _, c := range tr.acc.codes {
