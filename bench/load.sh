@@ -44,7 +44,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-go build -o "$tmp/loadgen" ./bench/cmd/loadgen
+# In the background and waited for, like loadgen below: bash runs the INT and
+# TERM traps as soon as the signal arrives during a wait, and not at all
+# during a foreground command that survives the signal (go build does).
+go build -o "$tmp/loadgen" ./bench/cmd/loadgen &
+pid=$!
+wait "$pid"
+pid=
 args=(-mode load -duration "$LOAD_DURATION" -storage sqlite)
 if [ -n "$PG" ] && [ -n "$REDIS" ]; then
 	args=(-mode load -duration "$LOAD_DURATION" -storage sqlite,postgres+redis -postgres "$PG" -redis "$REDIS")

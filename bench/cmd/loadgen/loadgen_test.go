@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -168,6 +169,7 @@ func TestCheckStormCatches(t *testing.T) {
 		"a 500 to the flood":        func(r *stormResult) { r.Flood[server].Store(1) },
 		"a 500 to a legit user":     func(r *stormResult) { r.Legit.Answers[server].Store(1) },
 		"a request unanswered":      func(r *stormResult) { r.Flood[transport].Store(1) },
+		"a request timed out":       func(r *stormResult) { r.Legit.Answers[timedOut].Store(1) },
 		"a legit user refused 401":  func(r *stormResult) { r.Legit.Answers[wrong].Store(1) },
 		"a legit user limited":      func(r *stormResult) { r.Legit.Answers[limited].Store(1) },
 		"a panic in the log":        func(r *stormResult) { r.ProblemCount, r.Problems = 1, []string{"panic: boom"} },
@@ -196,6 +198,8 @@ func TestClassify(t *testing.T) {
 		{answer{status: 500}, nil, server},
 		{answer{status: 200}, nil, other},
 		{answer{}, errors.New("connection reset"), transport},
+		{answer{}, fmt.Errorf("Post: %w", context.DeadlineExceeded), timedOut},
+		{answer{}, &net.OpError{Op: "read", Err: timeoutErr{}}, timedOut},
 	} {
 		if got := classify(c.a, c.err); got != c.want {
 			t.Errorf("classify(%+v, %v) = %s, want %s", c.a, c.err, outcomeNames[got], outcomeNames[c.want])
@@ -249,6 +253,11 @@ func TestDoRecognisesBusyPage(t *testing.T) {
 		}
 	}
 }
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 

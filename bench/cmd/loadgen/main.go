@@ -131,6 +131,9 @@ func run(args []string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "loadgen: building the web app and the bare server into %s\n", dir)
 	bins, err := build(ctx, dir)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.New("interrupted while building; cleaned up")
+		}
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return 1
 	}

@@ -28,12 +28,6 @@ func (s *samples) addAll(ds []time.Duration) {
 	s.mu.Unlock()
 }
 
-func (s *samples) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.d)
-}
-
 // percentile returns the q-quantile (0 < q <= 1) of the samples by the
 // nearest-rank method, or 0 when there are none.
 func (s *samples) percentile(q float64) time.Duration {

@@ -45,15 +45,19 @@ const (
 	busy                     // 503 with the app's "busy" page: the KDF gate's queue was full
 	server                   // any other 5xx
 	other                    // any other answer
-	transport                // no answer (connection refused or reset, time-out)
+	timedOut                 // no answer within the client's time-out (a minute)
+	transport                // no answer: the connection refused, reset or closed
 	nOutcomes
 )
 
 var outcomeNames = [nOutcomes]string{"logged in (303 /notes)", "logged in, notes locked (303 /unlock)", "refused as wrong (401)",
-	"rate-limited (429)", "queue full (503)", "other 5xx", "other answer", "transport error"}
+	"rate-limited (429)", "queue full (503)", "other 5xx", "other answer", "no answer within a minute", "transport error"}
 
 func classify(a answer, err error) outcome {
+	var timeout interface{ Timeout() bool }
 	switch {
+	case err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout()):
+		return timedOut
 	case err != nil:
 		return transport
 	case a.status == http.StatusSeeOther && a.location == "/notes":
@@ -411,8 +415,11 @@ func checkStorm(res *stormResult, cfg stormConfig) error {
 		if n := c[server].Load(); n > 0 {
 			errs = append(errs, fmt.Errorf("%d answers were 5xx other than the busy page", n))
 		}
+		if n := c[timedOut].Load(); n > 0 {
+			errs = append(errs, fmt.Errorf("%d requests got no answer within a minute", n))
+		}
 		if n := c[transport].Load(); n > 0 {
-			errs = append(errs, fmt.Errorf("%d requests got no answer", n))
+			errs = append(errs, fmt.Errorf("%d requests got no answer (connection refused, reset or closed)", n))
 		}
 		if n := c[other].Load(); n > 0 {
 			errs = append(errs, fmt.Errorf("%d answers were unexpected", n))
