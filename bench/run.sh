@@ -80,18 +80,29 @@ descendants() { # the process ids under $1, deepest first
 		echo "$c"
 	done
 }
+starttime() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $20 }'; } # field 22 of stat: start time since boot
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-		# The running section's processes, by id: its harness traps TERM
-		# and cleans up after itself (servers, keys, clusters).
-		local pids
-		pids=$(descendants "$child")
-		kill -TERM $pids "$child" 2>/dev/null
-		for _ in $(seq 100); do
+		# The running section, by process id: its harness traps TERM and
+		# cleans up after itself (servers, keys, schemas, clusters,
+		# temporary files), so it is asked first and given time; whatever
+		# of its processes is still there after that is stopped.
+		local pids="" d
+		for d in $(descendants "$child"); do pids+=" $d:$(starttime "$d")"; done
+		kill -TERM "$child" $(ps -o pid= --ppid "$child" 2>/dev/null) 2>/dev/null
+		for _ in $(seq 300); do
 			kill -0 "$child" 2>/dev/null || break
 			sleep 0.1
+		done
+		local sig p
+		for sig in TERM KILL; do
+			for p in $pids; do
+				# Only the same process (pid and start time), not a pid reused since.
+				[ "$(starttime "${p%:*}")" = "${p#*:}" ] && kill -"$sig" "${p%:*}" 2>/dev/null
+			done
+			sleep 1
 		done
 		wait "$child" 2>/dev/null
 	fi
