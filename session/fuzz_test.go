@@ -70,12 +70,24 @@ func FuzzDecodeRecord(f *testing.F) {
 func FuzzDecodeFamily(f *testing.F) {
 	fam := &family{tokenHash: make([]byte, 32), prevHash: make([]byte, 32), created: 1, deadline: 2, idleUntil: 2, rotated: 1, access: make([]byte, 32)}
 	f.Add(fam.encode())
+	// Format 1 (no device record yet): read as legacy, written as the
+	// current format with the same fields.
+	v1 := fam.encode()
+	v1[0] = familyRecordVersionV1
+	f.Add(v1)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fam, err := decodeFamily(b)
 		if err != nil {
 			return
 		}
-		if again := fam.encode(); !bytes.Equal(again, b) {
+		want := b
+		if fam.legacy != (b[0] == familyRecordVersionV1) {
+			t.Fatalf("decode(%x): legacy %v", b, fam.legacy)
+		}
+		if fam.legacy {
+			want = append([]byte{familyRecordVersion}, b[1:]...)
+		}
+		if again := fam.encode(); !bytes.Equal(again, want) {
 			t.Fatalf("decode(%x) re-encodes to %x", b, again)
 		}
 	})
