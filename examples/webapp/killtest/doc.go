@@ -14,4 +14,15 @@
 // CI); run it with
 //
 //	KEYHOLD_LONG_TESTS=1 go test ./examples/webapp/killtest -v
+//
+// Knobs: KEYHOLD_KILLTEST_BIN (a binary built beforehand, instead of
+// building one), KEYHOLD_KILLTEST_TRIALS (kills per scenario),
+// KEYHOLD_KILLTEST_SEED (repeats the random choices, not the timing),
+// KEYHOLD_KILLTEST_AT_WRITE=k (every kill as the k-th change of the
+// database files lands: a reproduction), KEYHOLD_KILLTEST_STRICT=1 (fail
+// on the gaps counted by default: a recovery code spent by a login the
+// kill left incomplete; a change that stands while the other device's
+// session was not ended) and KEYHOLD_KILLTEST_BREAK=notes|password|
+// recovery|passkey (damage the database after each kill: the checks must
+// fail).
 package killtest
