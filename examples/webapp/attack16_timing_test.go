@@ -133,7 +133,13 @@ func TestAttack16LoginUnknownAndWrongAlike(t *testing.T) {
 		r, _ := e.direct("POST", "/login", fmt.Sprintf("10.16.%d.%d", addr/250, addr%250), url.Values{"username": {name}, "password": {pw}}, nil)
 		return r
 	}
-	for _, p := range attack16Passwords {
+	kinds := attack16Passwords
+	if !testenv.Long() { // a plain go test: one of each cost (1 run, 2 runs, none) and a bad encoding
+		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k struct{ name, pw string }) bool {
+			return strings.HasPrefix(k.name, "decomposed") || k.name == "overlong (512 KiB)" || k.name == "NUL"
+		})
+	}
+	for _, p := range kinds {
 		known := login("ada", p.pw)
 		if got := checks(); !slices.Equal(got, []string{"verify"}) {
 			t.Errorf("%s, known user: checks %q, want [verify]", p.name, got)
