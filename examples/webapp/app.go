@@ -100,6 +100,10 @@ type app struct {
 	policy *kdf.Policy
 	log    *slog.Logger
 
+	// loginAdmission bounds and orders the logins that reach the store
+	// (admission.go).
+	loginAdmission *kdf.Gate
+
 	// Brute-force protection (see package ratelimit's "Lockout without
 	// denial of service"): logins per client address, sign-ups per
 	// client address, failures per account on every path that checks the
@@ -202,7 +206,11 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger, notifier: logNotifier{cfg.Logger}}
+	loginAdmission, err := newLoginAdmission(gate.Config())
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger, notifier: logNotifier{cfg.Logger}, loginAdmission: loginAdmission}
 	if err := a.setUpLimits(ctx, store, cfg); err != nil {
 		return nil, nil, err
 	}
@@ -284,7 +292,8 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, files, "static/favicon.svg")
 	})
-	handle("POST /login", a.login, a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("login")))
+	loginPerIP := a.loginPerIP.Middleware(ratelimit.ByIP(a.clients), a.tooMany("login"))
+	handle("POST /login", a.login, func(h http.Handler) http.Handler { return a.admitLogin(loginPerIP(h)) })
 	handle("POST /logout", a.logout, nil) // GET /logout is 405: no state change on GET
 	handle("POST /lock", a.lock, m.RequireLogin)
 	handle("GET /unlock", a.unlockPage, m.RequireLogin)
