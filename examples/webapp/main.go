@@ -140,6 +140,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/keyhold/keyhold/kdf"
 )
 
 func main() {
@@ -154,10 +156,19 @@ func main() {
 	redisPrefix := flag.String("redis-prefix", "", "prefix of the app's Redis keys (default \""+DefaultRedisPrefix+"\"; env "+envRedisPrefix+")")
 	var proxies proxyList
 	flag.Var(&proxies, "trusted-proxy", "network (CIDR) of a reverse proxy in front of the app whose X-Forwarded-For and X-Forwarded-Proto are believed; repeat it or give a comma list (env "+envProxies+")")
+	lowCostKDF := flag.Bool("test-low-cost-kdf", false, "for tests only: new vault passphrase slots use Argon2id at 19 MiB (kdf.InteractiveParams) instead of 64 MiB; refused with -tls-cert")
 	flag.Parse()
 
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := config{DBPath: *dbPath, TOTPKeyPath: *totpKey, Origin: *origin, Logger: logger}
+	if *lowCostKDF {
+		if *certFile != "" || *keyFile != "" {
+			logger.Error("webapp.failed", "error", "-test-low-cost-kdf is for tests on plain HTTP on loopback only")
+			os.Exit(2)
+		}
+		cfg.VaultKDF = kdf.InteractiveParams()
+		logger.Warn("webapp.test_low_cost_kdf", "reason", "new vault slots use kdf.InteractiveParams: for tests only")
+	}
 	if err := fromEnv(flag.CommandLine, &cfg, *postgres, *redisURL, *redisPrefix, proxies); err != nil {
 		logger.Error("webapp.failed", "error", err)
 		os.Exit(2)
