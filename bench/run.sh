@@ -312,12 +312,12 @@ kdfmem_args=()
 [ "$QUICK" = 1 ] && kdfmem_args=(-calls 40 -m 16384)
 # Two processes: the memory figures are each process's own.
 section kdfmem bash -c 'go build -o "$1/kdfmem" ./bench/kdfmem && shift && "$0/kdfmem" -out "$BENCH_OUT" "$@" && "$0/kdfmem" -mode semaphore -out "$BENCH_OUT" "$@"' "$work/bin" "$work/bin" "${kdfmem_args[@]}"
-# Their durations: short in quick mode; in the full run, load's 30 s per
-# target keeps the whole run within about 25 minutes on 2 cores.
+# Their durations: short in quick mode; in the full run, 60 s of reads per
+# target (the app, the bare server, the static route) on each backend.
 if [ "$QUICK" = 1 ]; then
 	export LOAD_DURATION=${LOAD_DURATION:-5s} STORM_DURATION=${STORM_DURATION:-5s}
 else
-	export LOAD_DURATION=${LOAD_DURATION:-30s} STORM_DURATION=${STORM_DURATION:-30s}
+	export LOAD_DURATION=${LOAD_DURATION:-60s} STORM_DURATION=${STORM_DURATION:-30s}
 fi
 for h in load storm; do
 	if [ -f "bench/$h.sh" ]; then
