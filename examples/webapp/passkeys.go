@@ -259,6 +259,15 @@ func (a *app) registerBegin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return a.passkeyFailed(w, r, err, "/passkeys/add")
 	}
+	// The other sessions end now, before the passkey can be stored
+	// (FinishRegistration ends them again after its write): a crash
+	// between that write and its revocation must not leave another
+	// device logged in past the change. BeginRegistration checked the
+	// step-up, so this ends nothing the session could not end from
+	// /devices.
+	if err := a.m.RevokeOthers(r.Context()); err != nil {
+		return err
+	}
 	return writeOptions(w, opts)
 }
 
@@ -284,6 +293,9 @@ func (a *app) registerFinish(w http.ResponseWriter, r *http.Request) error {
 	body, err := readAnswer(r)
 	if err != nil {
 		return a.passkeyFailed(w, r, err, "")
+	}
+	if hook := hookFactorWrite.Load(); hook != nil {
+		(*hook)(info.UserID)
 	}
 	c, err := a.passkeys.FinishRegistration(r, body, label)
 	if err != nil && c.ID == "" {

@@ -433,6 +433,15 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if hook := hookPasswordWrites.Load(); hook != nil {
 		(*hook)(info.UserID)
 	}
+	// Every other session ends before the login hash changes, and again
+	// after it (below): a crash after the hash's write must not leave
+	// another device logged in under the new password (cut short here,
+	// the old password still logs in and the user is merely logged out
+	// elsewhere); the second round ends a login with the old password
+	// that came in between.
+	if err := a.m.RevokeOthers(ctx); err != nil {
+		return err
+	}
 	// 2. The login hash, over the one checked above.
 	res, err := a.db.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", hash, info.UserID, stored)
 	if err == nil {
@@ -445,6 +454,11 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		a.log.ErrorContext(ctx, "webapp.password_change.incomplete", "user", info.UserID, "error", err)
 		return &userError{status: http.StatusInternalServerError, msg: "Your password change did not finish: your notes now unlock with the new password, but you still log in with the old one. Send the same form again to finish."}
+	}
+	if hook := hookCredentialStored.Load(); hook != nil {
+		if err := (*hook)(info.UserID); err != nil {
+			return err // a test's crash right after the write
+		}
 	}
 	a.log.InfoContext(ctx, "webapp.password_changed", "user", info.UserID)
 	a.notify(ctx, r, keyhold.PasswordChanged, info.UserID, "")
@@ -466,6 +480,16 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	return redirect(w, r, "/account?changed=password")
 }
+
+// hookCredentialStored, when set (by tests), runs right after
+// changePassword wrote the login hash, before anything else; an error from
+// it ends the request there, as a crash would. hookFactorWrite runs right
+// before the TOTP confirmation's and the passkey registration's write (in
+// enroll and registerFinish), after the other sessions were ended.
+var (
+	hookCredentialStored atomic.Pointer[func(userID string) error]
+	hookFactorWrite      atomic.Pointer[func(userID string)]
+)
 
 // hookSetPasswordWrites, when set (by tests), runs between setPassword's
 // two writes (the login hash's, then the vault's); hookSetPasswordRead

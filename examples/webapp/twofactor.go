@@ -446,6 +446,21 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 	if label == "" {
 		label = "Authenticator"
 	}
+	// The other sessions end before the authenticator is stored (Confirm
+	// ends them again after): a crash between Confirm's write and its
+	// revocation must not leave another device's password-only session
+	// logged in on an account that now asks for a code. Only for a setup
+	// that can still be confirmed; the route is fresh, as /devices'
+	// "log out everywhere else" is, so this ends nothing that session
+	// could not end anyway.
+	if _, perr := a.auth.Pending(ctx, info.UserID, token); perr == nil {
+		if err := a.m.RevokeOthers(ctx); err != nil {
+			return err
+		}
+	}
+	if hook := hookFactorWrite.Load(); hook != nil {
+		(*hook)(info.UserID)
+	}
 	conf, err := a.auth.Confirm(ctx, info.UserID, token, r.PostFormValue("code"), a.codeSource(r, info.UserID), totp.ConfirmOptions{Name: label})
 	switch {
 	case errors.Is(err, totp.ErrStepUpRequired):
