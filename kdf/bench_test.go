@@ -183,9 +183,9 @@ func limitCases() []limitCase {
 // hash at DefaultParams and then at the worst case each bound of
 // DefaultLimits admits, and reports each as a ratio to the DefaultParams
 // run of the same process ("x-default"), which is steadier on a shared
-// machine than the seconds. The figures are in bench/README.md and the
-// DefaultLimits doc. Run with -benchtime=3x: each worst case takes about a
-// second.
+// machine than the seconds. `bash bench/run.sh` runs it and writes the
+// ratios to BENCHMARKS.md. By hand, run it with a small -benchtime (3x):
+// each worst case is one costly verification.
 func BenchmarkVerifyAtLimits(b *testing.B) {
 	ctx := context.Background()
 	gate, err := kdf.NewGate(kdf.GateConfig{MaxConcurrent: 1})

@@ -123,7 +123,8 @@ type GateConfig struct {
 	// Memory: with the default, password hashing may hold up to 256 MiB of
 	// heap on a host of 4 CPUs or fewer (MaxConcurrent × 64 MiB on larger
 	// ones), and the process's resident size can exceed that by about one
-	// run while the runtime returns freed pages (bench/README.md). It is
+	// run while the runtime returns freed pages (bench/kdfmem measures it:
+	// BENCHMARKS.md, "Memory of concurrent verifications"). It is
 	// reached only when stored hashes (or the Hasher's Params) ask for that
 	// much, or many runs wait at once; DefaultParams runs take 19 MiB. In a
 	// small container, set a smaller budget: a Hasher whose Config leaves

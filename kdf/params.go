@@ -218,14 +218,14 @@ type Limits struct {
 // 1,300,000 and bcrypt up to cost 14. Not admitted without raising them:
 // libsodium's "sensitive" (1 GiB) Argon2id limits, bcrypt cost 15 and up.
 //
-// The worst case each bound allows costs up to about a second of one
-// core: 12 to 32 times a verification at [DefaultParams] (Argon2id
-// m=19 MiB, t=2), measured in the same process by BenchmarkVerifyAtLimits
-// in three runs (figures in bench/README.md). The machine measured is
-// shared (2 vCPUs, other work running), so the seconds are an upper
-// figure: 0.54 to 0.92 s per worst case in the quietest run (load average
-// 3), 0.96 to 1.97 s at load average 6; on an idle core, where
-// DefaultParams take about 25 ms, the ratios give 0.3 to 0.8 s.
+// The bounds aim to keep the worst case each one allows to about a second
+// of one core. What each worst case costs is measured by
+// BenchmarkVerifyAtLimits, as a ratio to a verification at
+// [DefaultParams] (Argon2id m=19 MiB, t=2) in the same process, which
+// holds steadier than seconds on a shared machine: `bash bench/run.sh`
+// runs it and writes the ratios, the seconds and the machine to
+// BENCHMARKS.md ("Password hashing: the worst case each bound of
+// kdf.DefaultLimits admits").
 //
 // A hash at such parameters verifies, is reported as needing a rehash,
 // and costs what its parameters cost (a timing observer can tell it from

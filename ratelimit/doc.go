@@ -68,8 +68,9 @@
 //     approximation, not exact;
 //   - GCRA keeps 8 bytes per key, needs no background refill, reports
 //     remaining units, reset and retry-after from the same timestamp, and
-//     its store operation is small enough to cost about as much as a GET
-//     in Redis (see bench/README.md).
+//     its store operation is small: on Redis one script of a GET, a few
+//     integer operations and at most a SET (BENCHMARKS.md, "Rate limiting
+//     on Redis", measures it against a plain GET; `bash bench/run.sh`).
 //
 // What it guarantees: over any span of time D, a key gets at most
 // Limit + D/(Period/Limit) units (a full burst, then the steady rate);
