@@ -41,11 +41,27 @@ func newLoginAdmission(kdfGate kdf.GateConfig) (*kdf.Gate, error) {
 	})
 }
 
+// admissionKey is the login's key at the admission gate: the account's
+// name, apart for a browser that proves it logged in to the account before
+// (a knownDevices cookie, checked with one HMAC and no store). The lockout
+// lets such a device in whatever failures others cause on the name
+// (ratelimit.Source.Device); keyed on the name alone, the gate would undo
+// that: anyone who knows a username could hold its two places and have
+// its owner's logins refused with 503. The name is the lockout's
+// (formUsername), so no spelling of it escapes its places.
+func admissionKey(a *app, r *http.Request) string {
+	name := formUsername(r)
+	if a.knownDevices.Recognize(r, name).Known() {
+		return "known-device:" + name
+	}
+	return "account:" + name
+}
+
 // admitLogin runs next once the login's account has a place at the
 // admission gate, or answers 503 (busy) without running it.
 func (a *app) admitLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := kdf.WithGateKey(r.Context(), "account:"+formUsername(r))
+		ctx := kdf.WithGateKey(r.Context(), admissionKey(a, r))
 		err := a.loginAdmission.Run(ctx, 0, func() { next.ServeHTTP(w, r) })
 		switch {
 		case err == nil:
