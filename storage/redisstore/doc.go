@@ -86,7 +86,7 @@
 // and a Redis Cluster, so every client pays what a cluster needs:
 //
 //	GetSession, GetRefreshFamily            2 round trips: GET the pointer, GET the record
-//	PutSession, PutRefreshFamily            2 scripts (pointer, record); 3 when the put moves Expires past the pointer's
+//	PutSession, PutRefreshFamily            2 scripts (pointer, record)
 //	DeleteSession, DeleteRefreshFamily      2: GET the pointer, a script on the user's slot
 //	ListUserSessions, DeleteUser…           1 script on the user's slot
 //	rate, lockout, factor, challenge calls  1 (a script, a GET, a DEL, a SET or a GETDEL)
@@ -108,11 +108,13 @@
 // put that expects the version of a record deleted or expired since it
 // was read conflicts instead of bringing it back. (A session record with
 // version 0, as releases before session versions wrote, counts as version
-// 1.) When the record now expires after its pointer, a third script moves
-// the pointer's expiry; if that call fails, the put returns an error,
-// though the record was stored, and the session may end early (at the
-// pointer's old expiry): a failure that signs a user out, never one that
-// keeps a session alive.
+// 1.) When the record will expire after its pointer, the first script
+// moves the pointer's expiry before the record is written, so that a
+// pointer never dies before its record, whatever call is lost: a record
+// without a live pointer would be found by neither GetSession nor
+// DeleteSession, yet listed by ListUserSessions (a device that cannot be
+// revoked). A put that then conflicts leaves the pointer's later expiry,
+// which keeps nothing alive (a pointer without a record is not found).
 //
 // DeleteUserSessions and DeleteUserRefreshFamilies delete every record in
 // the user's index, then the index, in one script on the user's slot.

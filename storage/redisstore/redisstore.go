@@ -415,11 +415,12 @@ func (st *Store) readPointer(ctx context.Context, kind byte, id []byte, op strin
 	return v[pointerHeaderLen:], true, nil
 }
 
-// put reads (and for a new record, writes) the ID's pointer with
-// claimScript, on the pointer's slot; then runs putScript on the user's
-// slot, a compare-and-swap on the expected version (version expect+1 is
-// written into the record); then, if the record now expires after its
-// pointer, extends the pointer with extendScript.
+// put reads the ID's pointer with claimScript, on the pointer's slot, which
+// writes it for a new record and moves its expiry when the record will
+// expire later; then runs putScript on the user's slot, a compare-and-swap
+// on the expected version (version expect+1 is written into the record).
+// The pointer thus expires no sooner than the record whatever call is
+// lost.
 func (st *Store) put(ctx context.Context, kind byte, id []byte, userID string, expires time.Time, data []byte, expect uint64) error {
 	now := clock()
 	past := !expires.After(now) || expires.Unix() < 0
@@ -465,16 +466,6 @@ func (st *Store) put(ctx context.Context, kind byte, id []byte, userID string, e
 		return storage.ErrConflict
 	default:
 		return fmt.Errorf("redisstore: %s: unexpected script status %d", op, status)
-	}
-	if past || expMS <= ptrExp {
-		return nil
-	}
-	r, err := extendScript.Run(ctx, st.client, []string{pkey}, userID, ptr, expMS).Int64()
-	if err != nil {
-		return callError(ctx, op+" (stored; extending its pointer failed: it may end early)", err)
-	}
-	if r != 0 {
-		return fmt.Errorf("redisstore: %s: stored, but its pointer names another user", op)
 	}
 	return nil
 }

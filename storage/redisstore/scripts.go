@@ -93,11 +93,19 @@ const (
 //
 // A pointer is live while its expiry is after the caller's now. It returns
 // -1 when a live pointer names another user; the live pointer's expiry
-// (Unix ms) when it names this user; 0 when there is no live pointer (so
-// no live record either) and it wrote none (a put of an expired record, or
-// one that expects a version: it conflicts); and ARGV[3] when it wrote the
-// pointer for a new record. It changes nothing but a missing or expired
-// pointer. A value that is not a pointer is an error.
+// (Unix ms) when it names this user, after moving it to ARGV[3] if the
+// record will expire later (and has not expired): the pointer's expiry
+// moves before the record is written, never after, so that no lost call
+// leaves a record alive past its pointer, found by nothing that reads
+// the pointer (GetSession, and DeleteSession, which then could not delete
+// it) while its user's index still lists it; 0 when there is no live
+// pointer (so no live record either) and it wrote none (a put of an
+// expired record, or one that expects a version: it conflicts); and
+// ARGV[3] when it wrote the pointer for a new record. A put that then
+// conflicts leaves the pointer's later expiry: a pointer may outlive its
+// record, never the reverse. It changes nothing but a missing or expired
+// pointer, or a live one of this user that expires too soon. A value that
+// is not a pointer is an error.
 var claimScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v then
@@ -108,37 +116,16 @@ if v then
   for k = 3, 10 do exp = exp * 256 + string.byte(v, k) end
   if exp > tonumber(ARGV[4]) then
     if string.sub(v, 11) ~= ARGV[1] then return -1 end
+    if ARGV[5] ~= '1' and tonumber(ARGV[3]) > exp then
+      redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+      return tonumber(ARGV[3])
+    end
     return exp
   end
 end
 if ARGV[5] == '1' or ARGV[6] ~= '1' then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 return tonumber(ARGV[3])
-`)
-
-// extendScript makes a pointer expire no sooner than its record, after a
-// put that gave the record a later expiry than the pointer had.
-//
-//	KEYS[1] the pointer
-//	ARGV[1] user ID
-//	ARGV[2] the encoded pointer (user, ARGV[3])
-//	ARGV[3] the record's expiry in Unix ms (its PXAT)
-//
-// It returns 0, or -1 if the pointer names another user (nothing changed:
-// that user claimed the ID after this user's pointer expired).
-var extendScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then
-  if #v < 11 or string.byte(v, 1) ~= 1 or string.sub(v, 2, 2) ~= 'p' then
-    error({err = 'ERR malformed keyhold pointer'})
-  end
-  if string.sub(v, 11) ~= ARGV[1] then return -1 end
-  local exp = 0
-  for k = 3, 10 do exp = exp * 256 + string.byte(v, k) end
-  if exp >= tonumber(ARGV[3]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-return 0
 `)
 
 // putScript creates or replaces a record and its index member, both under
