@@ -20,9 +20,10 @@
 // KEYHOLD_KILLTEST_SEED (repeats the random choices, not the timing),
 // KEYHOLD_KILLTEST_AT_WRITE=k (every kill as the k-th change of the
 // database files lands: a reproduction), KEYHOLD_KILLTEST_STRICT=1 (fail
-// on the gaps counted by default: a recovery code spent by a login the
-// kill left incomplete; a change that stands while the other device's
-// session was not ended) and KEYHOLD_KILLTEST_BREAK=notes|password|
+// on the known limitation that is only counted and reported by default: a
+// recovery code spent by a login the kill left incomplete, see
+// SECURITY.md; a change that stands while the other device's session was
+// not ended always fails) and KEYHOLD_KILLTEST_BREAK=notes|password|
 // recovery|passkey (damage the database after each kill: the checks must
 // fail).
 package killtest

@@ -111,9 +111,9 @@ func otherSession(tr *trial) bool {
 	r := o.get("/account")
 	switch {
 	case r.code == 200:
-		if strictEnv() {
-			tr.t.Fatalf("trial %d: the change stands, and the other device's session was not ended", tr.i)
-		}
+		// The change ends the other sessions before its write as well as
+		// after it: a kill anywhere must not leave this.
+		tr.t.Fatalf("trial %d: the change stands, and the other device's session was not ended", tr.i)
 		return true
 	case r.code == 303 && strings.HasPrefix(r.loc, "/login"):
 		return false
@@ -573,14 +573,15 @@ func checkPasskey(tr *trial) {
 // ---- Breaking the database, to show the checks fail ----
 
 // lostCode is called when a recovery code was spent by a login that the
-// kill left pending. KEYHOLD_KILLTEST_STRICT=1 fails the test there, and
-// where a change stands with the other device's session not ended
-// (otherSession); by default both are counted and reported: they are
-// known gaps of the design (two writes, not one), not yet decided.
+// kill left pending: a known limitation, documented in SECURITY.md (the
+// code is spent, then the session is marked, in two writes; the user
+// keeps the other codes, so it is a code lost, not a way in). It is
+// counted and reported; KEYHOLD_KILLTEST_STRICT=1 fails the test there.
 func lostCode(tr *trial) {
 	if strictEnv() {
 		tr.t.Fatalf("trial %d: the recovery code was spent and its login left pending", tr.i)
 	}
+	tr.t.Logf("trial %d: known limitation (SECURITY.md): the recovery code was spent and its login left pending", tr.i)
 }
 
 // breakDB damages the trial's database after the kill (KEYHOLD_KILLTEST_BREAK):
