@@ -190,8 +190,9 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	name, password := formUsername(r), []byte(r.PostFormValue("password"))
 	// Every KDF run for this name takes its turn at the KDF gate with the
 	// other names': a flood on one account cannot fill the queue that
-	// everyone's logins need.
-	ctx := kdf.WithGateKey(r.Context(), "account:"+name)
+	// everyone's logins need. A browser the account recognises has places
+	// of its own, as at the admission gate (admission.go).
+	ctx := kdf.WithGateKey(r.Context(), admissionKey(a, r))
 	if !validUsername.MatchString(name) { // no such user can exist
 		loginCheck("dummy")
 		_ = a.hasher.VerifyDummy(ctx, password)
