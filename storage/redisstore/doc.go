@@ -87,8 +87,9 @@
 //
 //	GetSession, GetRefreshFamily            2 round trips: GET the pointer, GET the record
 //	PutSession, PutRefreshFamily            2 scripts (pointer, record)
-//	DeleteSession, DeleteRefreshFamily      2: GET the pointer, a script on the user's slot
-//	ListUserSessions, DeleteUser…           1 script on the user's slot
+//	DeleteSession, DeleteRefreshFamily      3: GET the pointer, a script on the user's slot, a script deleting the pointer
+//	ListUserSessions                        1 script on the user's slot
+//	DeleteUserSessions, DeleteUser…Families 2: a script on the user's slot, then one pipeline deleting the pointers
 //	rate, lockout, factor, challenge calls  1 (a script, a GET, a DEL, a SET or a GETDEL)
 //
 // The second round trip of a get depends on the first (the pointer names
@@ -117,7 +118,12 @@
 // which keeps nothing alive (a pointer without a record is not found).
 //
 // DeleteUserSessions and DeleteUserRefreshFamilies delete every record in
-// the user's index, then the index, in one script on the user's slot.
+// the user's index, then the index, in one script on the user's slot;
+// then, as DeleteSession does for its one record, the records' pointers
+// that still name the user (a script each, in one pipeline that a cluster
+// client splits by slot), so that no key left behind names a deleted
+// account's user (a pointer whose delete is lost expires with its record
+// at the latest; a pointer without a record is not found).
 // Every put of the user's records runs on that slot too, so Redis runs the
 // two one after the other: a put racing a "log out everywhere" is either
 // deleted by it or stored after it and listed in the index, never a live

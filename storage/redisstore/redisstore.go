@@ -491,12 +491,44 @@ func (st *Store) delete(ctx context.Context, kind byte, id []byte) error {
 	if err := deleteScript.Run(ctx, st.client, []string{recordPrefix + member, index}, member).Err(); err != nil {
 		return callError(ctx, op, err)
 	}
+	if err := deletePointerScript.Run(ctx, st.client, []string{st.pointerKey(kind, id)}, user).Err(); err != nil {
+		return callError(ctx, op, err)
+	}
 	return nil
 }
 
+// deleteUser deletes the user's records of one kind and their index in one
+// script on the user's slot, then their pointers (other slots), so that no
+// key left behind names the user. A pointer whose deletion fails expires
+// with its record at the latest.
 func (st *Store) deleteUser(ctx context.Context, kind byte, userID string) error {
 	recordPrefix, index := st.userKeys(kind, userID)
-	return deleteUserScript.Run(ctx, st.client, []string{index}, string(kind), recordPrefix, userID).Err()
+	members, err := deleteUserScript.Run(ctx, st.client, []string{index}, string(kind), recordPrefix, userID).StringSlice()
+	if err != nil {
+		return err
+	}
+	ids := make([][]byte, 0, len(members))
+	for _, m := range members {
+		if id, err := hex.DecodeString(m); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return st.deletePointers(ctx, kind, userID, ids)
+}
+
+// deletePointers deletes the pointers of these record IDs that name the
+// user, in one pipeline (split by slot on a cluster).
+func (st *Store) deletePointers(ctx context.Context, kind byte, userID string, ids [][]byte) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			deletePointerScript.Eval(ctx, p, []string{st.pointerKey(kind, id)}, userID)
+		}
+		return nil
+	})
+	return err
 }
 
 // A pointer's value: format (1 byte, recordFormat), kind (1 byte,

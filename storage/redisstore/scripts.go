@@ -246,8 +246,8 @@ return out
 `)
 
 // deleteUserScript removes every record of one kind in a user's index
-// that belongs to the user, then the index. It returns the number of
-// records deleted.
+// that belongs to the user, then the index. It returns the IDs (hex) of
+// the index's members, whose pointers the caller then deletes.
 //
 //	KEYS[1] the user's index
 //	ARGV[1] kind
@@ -257,7 +257,6 @@ var deleteUserScript = redis.NewScript(luaPrelude + `
 local kind, rprefix, user = ARGV[1], ARGV[2], ARGV[3]
 local batch = 100
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-local n = 0
 for i = 1, #members, batch do
   local keys = {}
   for j = i, math.min(i + batch - 1, #members) do keys[#keys + 1] = rprefix .. members[j] end
@@ -267,10 +266,10 @@ for i = 1, #members, batch do
     local v = vals[j]
     if v and parse(v, kind) == user then del[#del + 1] = keys[j] end
   end
-  if #del > 0 then n = n + redis.call('DEL', unpack(del)) end
+  if #del > 0 then redis.call('DEL', unpack(del)) end
 end
 redis.call('DEL', KEYS[1])
-return n
+return members
 `)
 
 // stateGraceMillis is how long, by Redis's clock, a rate or lockout state
@@ -397,4 +396,16 @@ else
 end
 redis.call('SET', KEYS[1], string.format('%d:%d:%d:%d', f, l, u, e), 'PX', string.format('%d', e - now + ` + strconv.Itoa(stateGraceMillis) + `))
 return {1, f, l, u, e}
+`)
+
+// deletePointerScript deletes a record's pointer if it names the user: a
+// pointer another user's put has claimed since is left alone. It returns 1
+// if it deleted the pointer.
+//
+//	KEYS[1] the pointer
+//	ARGV[1] user ID
+var deletePointerScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 11) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `)

@@ -131,8 +131,8 @@ func TestLoadSmoke(t *testing.T) {
 // clients on 3 accounts, 20 legitimate users, 12 s) and requires what
 // checkStorm checks: the app's peak RSS within its KDF gate's budget plus
 // the margin, every legitimate user logged in (during the flood or the
-// grace after it), the flood met by 429s and by queue refusals (503), no
-// other 5xx, no request unanswered, no error or panic in the app's log.
+// grace after it), the flood met by queue refusals (503; 429s from the
+// per-address limit are counted, not required: see checkStorm), no other 5xx, no request unanswered, no error or panic in the app's log.
 func TestStormHoldsBudget(t *testing.T) {
 	longOnly(t)
 	bins := testBinaries(t)
@@ -164,7 +164,6 @@ func TestCheckStormCatches(t *testing.T) {
 	for name, breakIt := range map[string]func(*stormResult){
 		"peak over budget + margin": func(r *stormResult) { r.PeakHWM = r.BudgetKiB + r.MarginKiB + 1 },
 		"a legit user never in":     func(r *stormResult) { r.Legit.After[1].Store(0) },
-		"no 429":                    func(r *stormResult) { r.Flood[limited].Store(0) },
 		"no 503":                    func(r *stormResult) { r.Flood[busy].Store(0) },
 		"a 500 to the flood":        func(r *stormResult) { r.Flood[server].Store(1) },
 		"a 500 to a legit user":     func(r *stormResult) { r.Legit.Answers[server].Store(1) },

@@ -405,11 +405,12 @@ func checkStorm(res *stormResult, cfg stormConfig) error {
 	if n := res.Legit.usersEver(); n < cfg.Legit {
 		errs = append(errs, fmt.Errorf("%d of %d legitimate users logged in during the flood or the %s after it", n, cfg.Legit, cfg.Grace))
 	}
-	if res.Flood[limited].Load() == 0 {
-		errs = append(errs, errors.New("no flood request got 429"))
-	}
+	// The flood meets the login admission gate first (503 when its
+	// accounts' places are taken), then the per-address limit (429): a
+	// flood that the gate holds back may never spend an address's budget,
+	// so 429s are counted and reported but not required.
 	if res.Flood[busy].Load() == 0 {
-		errs = append(errs, errors.New("no flood request was refused by the full KDF queue (503)"))
+		errs = append(errs, errors.New("no flood request was refused by a full queue (503: the login admission gate or the KDF gate)"))
 	}
 	for _, c := range []*counts{&res.Flood, &res.Legit.Answers} {
 		if n := c[server].Load(); n > 0 {
