@@ -136,8 +136,14 @@ func TestLoadSmoke(t *testing.T) {
 func TestStormHoldsBudget(t *testing.T) {
 	longOnly(t)
 	bins := testBinaries(t)
+	// The margin's allowance for the process outside the KDF: 96 MiB. The
+	// app holds 43 MiB before any request, and the storms measured so far
+	// peaked at 381-383 MiB with the gate's 256 MiB budget on 2 cores,
+	// leaving 63 MiB for the rest: 64 MiB would leave a test that fails
+	// on one more MiB of connection buffers, while the claim under test is
+	// the gate's bound (without the gate the peak was 1.5 GiB).
 	cfg := stormConfig{Duration: 12 * time.Second, Flood: 200, FloodAddrs: 40, Legit: 20, Attacked: 3, RightEvery: 10,
-		LegitPause: 2 * time.Second, RetryPause: 500 * time.Millisecond, Grace: 30 * time.Second, OtherKiB: 64 << 10, Log: testWriter{t}}
+		LegitPause: 2 * time.Second, RetryPause: 500 * time.Millisecond, Grace: 30 * time.Second, OtherKiB: 96 << 10, Log: testWriter{t}}
 	res, err := runStorm(t.Context(), bins, t.TempDir(), storage{name: "sqlite"}, cfg)
 	if err != nil {
 		t.Fatal(err)
