@@ -460,6 +460,14 @@ func (st *Store) put(ctx context.Context, kind byte, id []byte, userID string, e
 	}
 	switch status {
 	case statusOK:
+		if past {
+			// The record was deleted: so is its pointer, which no index
+			// names and which would otherwise keep the user's ID until
+			// it expires.
+			if err := deletePointerScript.Run(ctx, st.client, []string{pkey}, userID).Err(); err != nil {
+				return callError(ctx, op, err)
+			}
+		}
 	case statusOtherUser:
 		return fmt.Errorf("redisstore: %w: %w: the %s", storage.ErrInvalid, ErrOtherUser, what(kind))
 	case statusConflict:

@@ -1511,3 +1511,27 @@ func TestOldLayoutIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestPutInThePastLeavesNoPointer: a put whose Expires has passed deletes
+// the record, and its pointer too, so that no key is left naming the user
+// (an account deletion's dump found such pointers).
+func TestPutInThePastLeavesNoPointer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	s := storage.Session{ID: bytes.Repeat([]byte{7}, 32), UserID: "alice", Expires: time.Now().Add(time.Hour), Data: []byte("d")}
+	if err := e.st.PutSession(ctx, s, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.Expires = time.Now().Add(-time.Second)
+	if err := e.st.PutSession(ctx, s, 1); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 0 {
+		t.Errorf("keys left after a put in the past: %q", keys)
+	}
+}
