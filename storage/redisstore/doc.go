@@ -86,7 +86,8 @@
 // and a Redis Cluster, so every client pays what a cluster needs:
 //
 //	GetSession, GetRefreshFamily            2 round trips: GET the pointer, GET the record
-//	PutSession, PutRefreshFamily            2 scripts (pointer, record)
+//	PutSession, PutRefreshFamily            2 scripts (pointer, record); 3 with an Expires already past
+//	                                        (a conditional delete: then the pointer is deleted too)
 //	DeleteSession, DeleteRefreshFamily      3: GET the pointer, a script on the user's slot, a script deleting the pointer
 //	ListUserSessions                        1 script on the user's slot
 //	DeleteUserSessions, DeleteUser…Families 2: a script on the user's slot, then one pipeline deleting the pointers
