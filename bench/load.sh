@@ -28,41 +28,4 @@
 # standard error. Ctrl-C or SIGTERM stops the servers and removes the
 # schema, the Redis keys and the temporary files.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-LOAD_DURATION=${LOAD_DURATION:-60s}
-PG=${KEYHOLD_TEST_POSTGRES_DSN:-}
-REDIS=${KEYHOLD_TEST_REDIS_URL:-}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null || true # loadgen stops its servers, drops its schema, deletes its keys
-		wait "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# In the background and waited for, like loadgen below: bash runs the INT and
-# TERM traps as soon as the signal arrives during a wait, and not at all
-# during a foreground command that survives the signal (go build does).
-go build -o "$tmp/loadgen" ./bench/cmd/loadgen &
-pid=$!
-wait "$pid"
-pid=
-args=(-mode load -duration "$LOAD_DURATION" -storage sqlite)
-if [ -n "$PG" ] && [ -n "$REDIS" ]; then
-	args=(-mode load -duration "$LOAD_DURATION" -storage sqlite,postgres+redis -postgres "$PG" -redis "$REDIS")
-else
-	echo "load.sh: KEYHOLD_TEST_POSTGRES_DSN and KEYHOLD_TEST_REDIS_URL are not both set: SQLite only" >&2
-fi
-[ -n "${BENCH_OUT:-}" ] && args+=(-out "$BENCH_OUT")
-# shellcheck disable=SC2206
-args+=(${LOAD_ARGS:-})
-"$tmp/loadgen" "${args[@]}" &
-pid=$!
-status=0
-wait "$pid" || status=$?
-pid=
-exit "$status"
+exec bash "$(dirname "$0")/loadgen-run.sh" load "${LOAD_DURATION:-60s}" "${LOAD_ARGS:-}"
