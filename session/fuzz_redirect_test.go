@@ -133,7 +133,7 @@ func FuzzCheckBaseURL(f *testing.F) {
 		"http://127.0.0.1", "http://[::1]:80/", "http://example.com", "https://user@example.com",
 		"https://example.com?x", "https://example.com#x", "https://example.com/%2F%2Fevil", "https:///path",
 		"https://example.com//evil", "https://example.com/..", "ftp://example.com", "https:example.com",
-		"https://exa mple.com", "https://example.com:99999", "HTTPS://EXAMPLE.COM", "https://[::1", "",
+		"https://exa mple.com", "https://example.com:99999", "HTTPS://EXAMPLE.COM", "https://[::1", "", "https://example.com/app//", "https://example.com/a//b",
 	} {
 		f.Add(s)
 	}

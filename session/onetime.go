@@ -69,8 +69,8 @@ type OneTimeConfig struct {
 	// "https://example.com" or "https://example.com/app". Every link
 	// starts with it: links are never built from a request's Host header
 	// (reset-link poisoning). Required; https, or http only for a
-	// loopback host (localhost, 127.0.0.0/8, ::1); no userinfo, query or
-	// fragment.
+	// loopback host (localhost, 127.0.0.0/8, ::1); no userinfo, query,
+	// fragment or empty path segment ("//").
 	BaseURL string
 	// TTL is how long a token stays valid. Zero: DefaultOneTimeTTL; at
 	// most MaxOneTimeTTL.
@@ -157,6 +157,12 @@ func checkBaseURL(s string) (string, error) {
 	}
 	if u.Path != "" && !safeRedirect(u.EscapedPath()) {
 		return bad("unsafe path")
+	}
+	// An empty segment ("/app//", "/a//b") is refused: trimmed of one
+	// slash it would still end in "/", and links built on it would carry
+	// a "//" that some servers fold and others route elsewhere.
+	if strings.Contains(u.EscapedPath(), "//") {
+		return bad("an empty path segment")
 	}
 	return strings.TrimSuffix(s, "/"), nil
 }
