@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,7 +16,8 @@ import (
 )
 
 // TestLoginAdmissionRefusesAFloodBeforeTheStore holds two logins of one
-// account inside the handler (at its password check), so that the
+// account (each from an address of its own, as a flood from many would
+// come) inside the handler (at its password check), so that the
 // admission gate (one KDF run and one queued: two logins past it, four
 // waiting, two per account) is full for that account once two more of its
 // logins wait. The next login of that account is refused at once with 503
@@ -62,7 +64,7 @@ func TestLoginAdmissionRefusesAFloodBeforeTheStore(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := login(context.Background(), e.client(), form)
+			resp, err := login(context.Background(), e.clientFrom(fmt.Sprintf("127.0.1.%d", i+1)), form)
 			if err != nil {
 				t.Errorf("mallory's login %d: %v", i, err)
 				return
@@ -88,7 +90,7 @@ func TestLoginAdmissionRefusesAFloodBeforeTheStore(t *testing.T) {
 	var refused *http.Response
 	for try := 0; try < 20 && refused == nil; try++ {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		resp, err := login(ctx, e.client(), form)
+		resp, err := login(ctx, e.clientFrom(fmt.Sprintf("127.0.2.%d", try+1)), form)
 		cancel()
 		switch {
 		case err == nil && resp.StatusCode == http.StatusServiceUnavailable:

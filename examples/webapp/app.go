@@ -100,9 +100,11 @@ type app struct {
 	policy *kdf.Policy
 	log    *slog.Logger
 
-	// loginAdmission bounds and orders the logins that reach the store
+	// loginAdmission bounds and orders the logins that reach the store,
+	// and loginPlaces bounds the places one client address holds there
 	// (admission.go).
 	loginAdmission *kdf.Gate
+	loginPlaces    *addressPlaces
 
 	// Brute-force protection (see package ratelimit's "Lockout without
 	// denial of service"): logins per client address, sign-ups per
@@ -206,11 +208,11 @@ func newApp(cfg config) (_ http.Handler, _ func() error, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	loginAdmission, err := newLoginAdmission(gate.Config())
+	loginAdmission, loginPlaces, err := newLoginAdmission(gate.Config())
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger, notifier: logNotifier{cfg.Logger}, loginAdmission: loginAdmission}
+	a := &app{db: db, vault: v, hasher: hasher, policy: policy, log: cfg.Logger, notifier: logNotifier{cfg.Logger}, loginAdmission: loginAdmission, loginPlaces: loginPlaces}
 	if err := a.setUpLimits(ctx, store, cfg); err != nil {
 		return nil, nil, err
 	}

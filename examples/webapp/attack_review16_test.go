@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,11 +67,13 @@ func TestAttackReview16AdmissionKeepsKnownDevicesIn(t *testing.T) {
 	// name's waiting places are full (no client deadline, which a TLS
 	// handshake on a loaded machine can outlast).
 	var wg sync.WaitGroup
+	var sent atomic.Int32
 	send := func(codes chan<- int) {
 		wg.Add(1)
+		from := fmt.Sprintf("127.0.1.%d", sent.Add(1)) // an address of its own: a flood from many
 		go func() {
 			defer wg.Done()
-			resp, err := login(context.Background(), e.client(), form)
+			resp, err := login(context.Background(), e.clientFrom(from), form)
 			if err != nil {
 				t.Errorf("attacker's login: %v", err)
 				codes <- 0
@@ -122,18 +123,15 @@ func TestAttackReview16AdmissionKeepsKnownDevicesIn(t *testing.T) {
 	wg.Wait()
 }
 
-// TestAttackReview16MadeUpNamesEvictWaitingLogins is an OPEN finding (run
-// it with KEYHOLD_OPEN_FINDINGS=1; it fails on this revision): the
-// admission gate is keyed by account name and sits before the per-address
-// limiter, and a full queue gives a waiter's place to a key holding fewer
-// (kdf.Gate's eviction). One address sending logins under made-up names,
-// each a key holding no place, turns away every legitimate login that
-// waits (bob's here) with 503 at once, whenever the places past the gate
-// are busy.
+// TestAttackReview16MadeUpNamesEvictWaitingLogins: the admission gate is
+// keyed by account name, and a full queue gives a waiter's place to a key
+// holding fewer (kdf.Gate's eviction). One address sending logins under
+// made-up names, each a key holding no place, used to fill the queue and
+// then turn away every legitimate login that waited (bob's here) with 503.
+// Now one address holds at most as many places as there are past the gate
+// (two here, of six): the made-up names beyond its two are refused at once
+// with 429, the queue never fills, and bob's login waits and gets in.
 func TestAttackReview16MadeUpNamesEvictWaitingLogins(t *testing.T) {
-	if os.Getenv("KEYHOLD_OPEN_FINDINGS") == "" {
-		t.Skip("open finding, reported, not fixed: set KEYHOLD_OPEN_FINDINGS=1 to run it")
-	}
 	e := newEnvWith(t, true, config{KDFGate: kdf.GateConfig{MaxConcurrent: 1, MaxWaiting: 1}})
 	bob := e.client()
 	e.signup(bob, "bob")
@@ -155,34 +153,59 @@ func TestAttackReview16MadeUpNamesEvictWaitingLogins(t *testing.T) {
 
 	var wg sync.WaitGroup
 	t.Cleanup(wg.Wait)
-	send := func(name string, codes chan<- int) {
+	send := func(c *http.Client, name string, codes chan<- int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := e.post(e.client(), "/login", url.Values{"username": {name}, "password": {"x"}})
+			r := e.post(c, "/login", url.Values{"username": {name}, "password": {"x"}})
 			codes <- r.code
 		}()
 	}
-	for i := range 2 { // the two places past the gate, held
+	for i := range 2 { // the two places past the gate, held by two other users
 		e.clock.Advance(3 * time.Minute)
-		send(fmt.Sprintf("holder%d", i), make(chan int, 1))
+		send(e.clientFrom(fmt.Sprintf("127.0.3.%d", i+1)), fmt.Sprintf("holder%d", i), make(chan int, 1))
 		<-held
 	}
 	e.clock.Advance(3 * time.Minute)
 	bobDone := make(chan result, 1)
 	go func() { bobDone <- e.post(bob, "/login", url.Values{"username": {"bob"}, "password": {password}}) }()
 	time.Sleep(500 * time.Millisecond) // bob waits at the gate
-	// Made-up names, one address: four fill the queue (four places), the
-	// next ones each take a waiter's place.
-	for i := range 8 {
-		send(fmt.Sprintf("made-up-%d", i), make(chan int, 1))
+	// Made-up names from one address: without the bound, four fill the
+	// queue and the next ones each take a waiter's place (bob's first).
+	attacker := e.clientFrom("127.0.4.1")
+	const madeUp = 8
+	codes := make(chan int, madeUp)
+	for i := range madeUp {
+		send(attacker, fmt.Sprintf("made-up-%d", i), codes)
+	}
+	refused := 0
+	for refused < madeUp-2 {
+		select {
+		case code := <-codes:
+			if code != http.StatusTooManyRequests {
+				releaseAll()
+				t.Fatalf("a made-up name's login answered %d while the gate was held, want 429 (the address's places taken) or a wait", code)
+			}
+			refused++
+		case r := <-bobDone:
+			releaseAll()
+			t.Fatalf("bob's login answered %d while made-up names flooded from one address, want it to wait and get in", r.code)
+		case <-time.After(10 * time.Second):
+			releaseAll()
+			t.Fatalf("%d of %d made-up names' logins refused at once, want %d (the address holds two places)", refused, madeUp, madeUp-2)
+		}
 	}
 	select {
 	case r := <-bobDone:
 		releaseAll()
 		t.Fatalf("bob's login answered %d while made-up names flooded from one address, want it to wait and get in", r.code)
-	case <-time.After(2 * time.Second):
+	case <-time.After(time.Second):
 	}
 	releaseAll()
 	expect(t, "bob's login", <-bobDone, 303, "/notes")
+	for range 2 {
+		if code := <-codes; code != http.StatusUnauthorized {
+			t.Errorf("a made-up name's login that waited answered %d, want 401", code)
+		}
+	}
 }

@@ -102,6 +102,17 @@ func (e *testEnv) client() *http.Client {
 	return &c
 }
 
+// clientFrom is a browser whose connections come from the loopback address
+// ip (anything in 127.0.0.0/8 reaches the server on Linux), so that the
+// app sees a client address of its own.
+func (e *testEnv) clientFrom(ip string) *http.Client {
+	c := e.client()
+	tr := e.srv.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+	c.Transport = tr
+	return c
+}
+
 type result struct {
 	code     int
 	location string
