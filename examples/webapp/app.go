@@ -506,6 +506,10 @@ func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 	} else if errors.Is(err, kdf.ErrBusy) { // the KDF gate's queue is full
 		w.Header().Set("Retry-After", "5")
 		status, title = http.StatusServiceUnavailable, "We are busy right now. Please try again in a few seconds."
+	} else if storeUnavailable(err) { // a storage server is down or restarting (outage.go)
+		a.log.ErrorContext(r.Context(), "webapp.error", "path", r.URL.Path, "unavailable", true, "error", err)
+		w.Header().Set("Retry-After", "5")
+		status, title = http.StatusServiceUnavailable, unavailableMessage
 	} else {
 		a.log.ErrorContext(r.Context(), "webapp.error", "path", r.URL.Path, "error", err)
 	}

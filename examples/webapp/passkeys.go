@@ -607,6 +607,10 @@ func (a *app) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again."
 	if ue, ok := errors.AsType[*userError](err); ok {
 		status, msg = ue.status, ue.msg
+	} else if storeUnavailable(err) { // a storage server is down or restarting (outage.go)
+		a.log.ErrorContext(r.Context(), "webapp.error", "path", r.URL.Path, "unavailable", true, "error", err)
+		w.Header().Set("Retry-After", "5")
+		status, msg = http.StatusServiceUnavailable, unavailableMessage
 	} else {
 		a.log.ErrorContext(r.Context(), "webapp.error", "path", r.URL.Path, "error", err)
 	}

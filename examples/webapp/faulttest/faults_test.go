@@ -250,7 +250,7 @@ func (a answer) String() string {
 
 // phaseStats counts answers by phase.
 type phaseStats struct {
-	ok, serverErr, noAnswer, loginRedirect int
+	ok, serverErr, unavailable, noAnswer, loginRedirect int // unavailable: the 503s among the 5xx
 }
 
 // run is the campaign's shared state.
@@ -417,9 +417,17 @@ func (r *run) do(ctx context.Context, u *user, b *browser, method, path string, 
 		if !strings.Contains(a.body, `class="error-page"`) {
 			r.fail("%s: a %d that is not the app's error page: %v", where, a.code, a)
 		}
-		r.count(a.phase, func(s *phaseStats) { s.serverErr++ })
+		r.count(a.phase, func(s *phaseStats) {
+			s.serverErr++
+			if a.code == http.StatusServiceUnavailable {
+				s.unavailable++
+			}
+		})
 		if down {
 			r.downErrors.Add(1)
+			if a.code != http.StatusServiceUnavailable {
+				r.fail("%s: a %d while a server was down, want 503 (unavailable, Retry-After): %v", where, a.code, a)
+			}
 		}
 	case a.loginRedirect():
 		r.count(a.phase, func(s *phaseStats) { s.loginRedirect++ })
@@ -823,7 +831,7 @@ func (r *run) report() {
 	defer r.mu.Unlock()
 	for _, name := range r.phases {
 		s := r.stats[name]
-		r.t.Logf("%-45s ok %5d  5xx %4d  login redirects %4d  no answer %d", name, s.ok, s.serverErr, s.loginRedirect, s.noAnswer)
+		r.t.Logf("%-45s ok %5d  5xx %4d (503 %4d)  login redirects %4d  no answer %d", name, s.ok, s.serverErr, s.unavailable, s.loginRedirect, s.noAnswer)
 	}
 	for _, u := range r.users {
 		attempted, acked := r.ledger.Counts(u.name)
