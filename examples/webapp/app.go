@@ -164,6 +164,9 @@ CREATE TABLE IF NOT EXISTS keys_to_show (
     user_id TEXT NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     sealed  BLOB NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS totp_codes_unsaved (
+    user_id TEXT NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE
+) STRICT;
 CREATE TABLE IF NOT EXISTS app_secrets (
     name  TEXT NOT NULL PRIMARY KEY,
     value BLOB NOT NULL
@@ -325,6 +328,7 @@ func (a *app) routes() http.Handler {
 	handle("POST /2fa/enroll", a.enroll, fresh)
 	handle("POST /2fa/remove", a.removeAuthenticator, fresh)
 	handle("POST /2fa/recovery-codes", a.regenerateCodes, fresh)
+	handle("POST /2fa/codes-saved", a.codesSaved, m.RequireLogin)
 	// Account deletion.
 	handle("GET /account", a.accountPage, m.RequireLogin) // settings.go: sign-in status, password, key
 	handle("POST /account/delete", a.deleteAccount, fresh)
@@ -581,6 +585,7 @@ type pageData struct {
 	Enrolled       bool
 	Enroll         *enrollView
 	Codes          []string // login recovery codes, shown once
+	CodesUnsaved   bool     // the two-factor page: recovery codes were made that the user has not said they saved
 
 	PasskeysOn    bool // the app has passkeys (an origin is configured)
 	Passkeys      []passkey.Credential

@@ -363,7 +363,60 @@ func (a *app) securityData(r *http.Request) (pageData, error) {
 	if err != nil {
 		return pageData{}, err
 	}
-	return pageData{Authenticators: list, Enrolled: len(list) > 0, Recovery: st}, nil
+	unsaved, err := a.codesUnsaved(r.Context(), info.UserID)
+	if err != nil {
+		return pageData{}, err
+	}
+	return pageData{Authenticators: list, Enrolled: len(list) > 0, Recovery: st,
+		CodesUnsaved: unsaved && !st.Generated.IsZero()}, nil
+}
+
+// Recovery codes are shown once, on the page that answers their making.
+// If that page never reaches the user (the process dies after the codes
+// are stored, the connection drops), they hold codes they never saw. So
+// a mark goes into totp_codes_unsaved before the codes are made, and
+// leaves only when the user says they saved them (POST /2fa/codes-saved,
+// the codes page's button); while it stays, the two-factor page says to
+// make a new set.
+
+// markCodesUnsaved records, before codes may be made, that the user has
+// not yet said they saved them. It returns a function to call with the
+// number of codes made: none (a second authenticator, a refused code, a
+// failed write) takes back a mark that this call made.
+func (a *app) markCodesUnsaved(ctx context.Context, userID string) (made func(codes int), err error) {
+	res, err := a.db.ExecContext(ctx, "INSERT INTO totp_codes_unsaved (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING", userID)
+	if err != nil {
+		return nil, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, err
+	}
+	return func(codes int) {
+		if n == 0 || codes > 0 {
+			return
+		}
+		if _, err := a.db.ExecContext(context.WithoutCancel(ctx), "DELETE FROM totp_codes_unsaved WHERE user_id = ?", userID); err != nil {
+			// Left, the mark asks for a new set of codes: a nuisance, not a risk.
+			a.log.ErrorContext(ctx, "webapp.error", "user", userID, "error", err)
+		}
+	}, nil
+}
+
+// codesUnsaved reports whether the user's mark is there.
+func (a *app) codesUnsaved(ctx context.Context, userID string) (bool, error) {
+	var n int
+	err := a.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM totp_codes_unsaved WHERE user_id = ?", userID).Scan(&n)
+	return n > 0, err
+}
+
+// codesSaved removes the mark: the user says they saved their codes.
+func (a *app) codesSaved(w http.ResponseWriter, r *http.Request) error {
+	info, _ := a.m.Current(r.Context())
+	if _, err := a.db.ExecContext(r.Context(), "DELETE FROM totp_codes_unsaved WHERE user_id = ?", info.UserID); err != nil {
+		return err
+	}
+	return redirect(w, r, "/2fa")
 }
 
 // stepUp sends the user to authenticate again (package totp refused a
@@ -453,8 +506,15 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 	// that can still be confirmed; the route is fresh, as /devices'
 	// "log out everywhere else" is, so this ends nothing that session
 	// could not end anyway.
+	made := func(int) {}
 	if _, perr := a.auth.Pending(ctx, info.UserID, token); perr == nil {
 		if err := a.m.RevokeOthers(ctx); err != nil {
+			return err
+		}
+		// The first authenticator comes with recovery codes: marked
+		// unsaved before they are stored (see markCodesUnsaved).
+		var err error
+		if made, err = a.markCodesUnsaved(ctx, info.UserID); err != nil {
 			return err
 		}
 	}
@@ -462,6 +522,7 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 		(*hook)(info.UserID)
 	}
 	conf, err := a.auth.Confirm(ctx, info.UserID, token, r.PostFormValue("code"), a.codeSource(r, info.UserID), totp.ConfirmOptions{Name: label})
+	made(len(conf.RecoveryCodes))
 	switch {
 	case errors.Is(err, totp.ErrStepUpRequired):
 		return stepUp(w, r, "/2fa/enroll")
@@ -538,7 +599,12 @@ func (a *app) removeAuthenticator(w http.ResponseWriter, r *http.Request) error 
 func (a *app) regenerateCodes(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	info, _ := a.m.Current(ctx)
+	made, err := a.markCodesUnsaved(ctx, info.UserID)
+	if err != nil {
+		return err
+	}
 	codes, err := a.auth.RegenerateRecoveryCodes(ctx, info.UserID)
+	made(len(codes))
 	switch {
 	case errors.Is(err, totp.ErrStepUpRequired):
 		return stepUp(w, r, "/2fa")

@@ -429,8 +429,14 @@ func checkTOTP(tr *trial) {
 		}
 		expect(t, "unlock", nb.post("/unlock", url.Values{"password": {tr.acc.pass}}), 303, "/notes")
 		checkNotes(tr, nb, "after the TOTP login")
-		if n := strings.Count(nb.get("/2fa").body, `action="/2fa/remove"`); n != 1 {
+		page := nb.get("/2fa").body
+		if n := strings.Count(page, `action="/2fa/remove"`); n != 1 {
 			t.Fatalf("trial %d: %d authenticators listed, want 1", tr.i, n)
+		}
+		// The codes were never said saved (shown or not): the page asks
+		// for a new set, so codes lost with the kill are not silent.
+		if !strings.Contains(page, `id="codes-unsaved"`) {
+			t.Fatalf("trial %d: enrolled (codes shown: %v), and the two-factor page does not ask for new recovery codes", tr.i, tr.acked["confirmed"])
 		}
 	case r.code == 303 && r.loc == "/notes":
 		if tr.acked["confirmed"] {

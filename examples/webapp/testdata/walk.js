@@ -617,9 +617,15 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     let codes = await p.locator('main ul.keys code').allInnerTexts();
     check(codes.length === 10, 'ten recovery codes shown', codes.length);
     await snap(p, 'recovery-codes');
-    await nav(p, () => p.click('main a[href="/2fa"]'));
+    // Until the user says they saved the codes, the two-factor page says
+    // to make a new set (a codes page lost to a crash or a dropped
+    // connection is not silent).
+    const unsaved = await p.evaluate(() => fetch('/2fa').then((r) => r.text()));
+    check(unsaved.includes('id="codes-unsaved"'), 'the two-factor page asks for a new set while the codes are not said saved');
+    await submit(p, 'form[action="/2fa/codes-saved"] button');
+    check(at(p) === '/2fa', 'the codes saved: back on the two-factor page', at(p));
     text = await main(p);
-    check(text.includes('Phone') && /10\s+of\s+10/.test(text), 'the authenticator listed, with 10 of 10 recovery codes', text);
+    check(text.includes('Phone') && /10\s+of\s+10/.test(text) && await p.locator('#codes-unsaved').count() === 0, 'the authenticator listed, with 10 of 10 recovery codes, no warning', text);
     await snap(p, 'twofactor-on');
 
     // Login with a code from the app.
@@ -700,7 +706,7 @@ exports.walk = async function walk({ page, browser, cdp, authenticatorId, arg })
     codes = await p.locator('main ul.keys code').allInnerTexts();
     check(codes.length === 10 && !codes.some((c) => oldCodes.includes(c)), 'ten new recovery codes', codes.length);
     await snap(p, 'recovery-codes-new');
-    await nav(p, () => p.click('main a[href="/2fa"]'));
+    await submit(p, 'form[action="/2fa/codes-saved"] button');
     text = await main(p);
     check(/10\s+of\s+10/.test(text) && !text.includes('running low'), 'the warning gone: 10 of 10', text);
     await snap(p, 'twofactor-renewed');
