@@ -476,6 +476,53 @@ func TestEnrollmentFormatRedacts(t *testing.T) {
 	}
 }
 
+// TestRecoveryCodeGeneratedTellsSetsApart: every code of a set carries
+// its set's time (RecoveryStatus.Generated while that set is the user's),
+// and a new set made within the same millisecond, or with the clock set
+// back, still gets a later one, so an application can tell which set the
+// user saw.
+func TestRecoveryCodeGeneratedTellsSetsApart(t *testing.T) {
+	e := newProofEnv(t, nil)
+	_, c := e.enroll(proofUser)
+	status := func() time.Time {
+		t.Helper()
+		st, err := e.auth.RecoveryCodes(e.ctx, proofUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Generated
+	}
+	prev := status()
+	if prev.IsZero() || !prev.Equal(proofStart.Truncate(time.Millisecond)) {
+		t.Fatalf("first set generated %v, want %v", prev, proofStart)
+	}
+	for i, code := range c.RecoveryCodes {
+		if !code.Generated().Equal(prev) {
+			t.Fatalf("code %d of the first set: Generated %v, want %v", i, code.Generated(), prev)
+		}
+	}
+	for i, move := range []time.Duration{0, 0, -time.Hour, time.Minute} {
+		e.clock.Advance(move)
+		codes, err := e.auth.RegenerateRecoveryCodes(e.ctx, proofUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := status()
+		if !now.After(prev) {
+			t.Fatalf("set %d (clock moved %v): generated %v, not after the set it replaced (%v)", i+2, move, now, prev)
+		}
+		for j, code := range codes {
+			if !code.Generated().Equal(now) {
+				t.Fatalf("set %d, code %d: Generated %v, want the status's %v", i+2, j, code.Generated(), now)
+			}
+		}
+		prev = now
+	}
+	if !(RecoveryCode{}).Generated().IsZero() {
+		t.Fatal("the zero RecoveryCode has a generation time")
+	}
+}
+
 func TestRecoveryCodeRedacted(t *testing.T) {
 	e := newProofEnv(t, nil)
 	_, c := e.enroll(proofUser)

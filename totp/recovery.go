@@ -29,11 +29,28 @@ import (
 // the 112 bits under which NIST SP 800-63B §3.1.2.2 asks for a slow,
 // salted password hash (TOT-10). Show the codes once; they are never
 // stored in the clear.
-type RecoveryCode struct{ code string }
+type RecoveryCode struct {
+	code      string
+	generated int64 // its set's RecoveryStatus.Generated, in Unix milliseconds
+}
 
 // Reveal returns the code's text, grouped for display. It is the only way
 // to read it: String and Format redact it.
 func (c RecoveryCode) Reveal() string { return c.code }
+
+// Generated returns when the code's set was made: the RecoveryStatus's
+// Generated while that set is the user's. Each new set of a user gets a
+// later time than the set it replaces (a millisecond later at least), so
+// it tells the user's sets apart: an application that asks the user to
+// confirm they saved the codes it showed can record this time, and ask
+// again whenever RecoveryCodes reports another one (a set whose page
+// never reached the user).
+func (c RecoveryCode) Generated() time.Time {
+	if c.generated == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(c.generated)
+}
 
 // String returns "[redacted]".
 func (c RecoveryCode) String() string { return "[redacted]" }
@@ -94,13 +111,17 @@ func recoveryHash(salt []byte, userID string, secret []byte) [recoveryHashLen]by
 // the codes.
 func (a *Authenticator) newRecoverySet(rec *factorRecord, userID string, now time.Time) []RecoveryCode {
 	randRead(rec.salt[:])
-	rec.generated, rec.total, rec.hashes = now.UnixMilli(), byte(a.cfg.RecoveryCodes), nil
+	// Later than the set it replaces, even within one millisecond or
+	// with the clock set back: the time tells the sets apart
+	// (RecoveryCode.Generated).
+	rec.generated = max(now.UnixMilli(), rec.generated+1)
+	rec.total, rec.hashes = byte(a.cfg.RecoveryCodes), nil
 	codes := make([]RecoveryCode, 0, a.cfg.RecoveryCodes)
 	for range a.cfg.RecoveryCodes {
 		text, secret := recoverycode.New()
 		rec.hashes = append(rec.hashes, recoveryHash(rec.salt[:], userID, secret))
 		clear(secret)
-		codes = append(codes, RecoveryCode{code: text})
+		codes = append(codes, RecoveryCode{code: text, generated: rec.generated})
 	}
 	return codes
 }

@@ -28,11 +28,12 @@ import (
 // real users' waiting logins away. So before the gate each client address
 // (ratelimit.ClientResolver's key: the address, or its IPv6 /64) may hold
 // at most as many places, waiting or past the gate, as there are past it:
-// a third of all places, never enough to fill the queue alone. The next
+// a third of all places, not enough to fill the queue alone. The next
 // login from that address is refused at once with 429 and Retry-After,
-// having touched nothing. Filling the queue takes at least three
-// addresses; a flood from many addresses is met by the per-address
-// limiter and the lockout behind the gate (SECURITY.md, Known limits).
+// having touched nothing. Two addresses can fill the queue while other
+// users' logins hold the places past the gate; a flood from many
+// addresses is met by the per-address limiter and the lockout behind the
+// gate (SECURITY.md, Known limits).
 
 // loginAdmissionPerAccount is how many logins of one account may wait at
 // the admission gate.

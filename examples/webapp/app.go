@@ -164,8 +164,9 @@ CREATE TABLE IF NOT EXISTS keys_to_show (
     user_id TEXT NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     sealed  BLOB NOT NULL
 ) STRICT;
-CREATE TABLE IF NOT EXISTS totp_codes_unsaved (
-    user_id TEXT NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE
+CREATE TABLE IF NOT EXISTS totp_codes_saved (
+    user_id   TEXT    NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    generated INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE TABLE IF NOT EXISTS app_secrets (
     name  TEXT NOT NULL PRIMARY KEY,
@@ -585,7 +586,8 @@ type pageData struct {
 	Enrolled       bool
 	Enroll         *enrollView
 	Codes          []string // login recovery codes, shown once
-	CodesUnsaved   bool     // the two-factor page: recovery codes were made that the user has not said they saved
+	CodesSet       int64    // the codes' set (totp.RecoveryCode.Generated, Unix ms), for "I have saved them"
+	CodesUnsaved   bool     // the two-factor page: the user's current recovery codes are not said saved
 
 	PasskeysOn    bool // the app has passkeys (an origin is configured)
 	Passkeys      []passkey.Credential

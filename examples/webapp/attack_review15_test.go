@@ -373,11 +373,11 @@ func TestR15AppColumns(t *testing.T) {
 	t.Parallel()
 	got := appColumns(postgresSchema(schema))
 	want := map[string]map[string]string{
-		"users":              {"id": "text", "username": "text", "password_hash": "text"},
-		"notes":              {"id": "text", "user_id": "text", "created": "bigint", "title": "bytea", "body": "bytea", "version": "bigint"},
-		"keys_to_show":       {"user_id": "text", "sealed": "bytea"},
-		"totp_codes_unsaved": {"user_id": "text"},
-		"app_secrets":        {"name": "text", "value": "bytea"},
+		"users":            {"id": "text", "username": "text", "password_hash": "text"},
+		"notes":            {"id": "text", "user_id": "text", "created": "bigint", "title": "bytea", "body": "bytea", "version": "bigint"},
+		"keys_to_show":     {"user_id": "text", "sealed": "bytea"},
+		"totp_codes_saved": {"user_id": "text", "generated": "bigint"},
+		"app_secrets":      {"name": "text", "value": "bytea"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("appColumns = %v, want %v", got, want)

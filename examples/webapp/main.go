@@ -66,7 +66,7 @@
 // tables (users, notes, …) in that database, in the schema its
 // search_path resolves to (add ?search_path=NAME to the URL to choose
 // one; it must exist). No SQLite file is made. The app's table names are
-// common ones (users, notes, keys_to_show, totp_codes_unsaved, app_secrets): it refuses to
+// common ones (users, notes, keys_to_show, totp_codes_saved, app_secrets): it refuses to
 // start on a table of one of those names whose columns are not its own,
 // and a schema of its own avoids meeting another program's.
 //

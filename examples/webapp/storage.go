@@ -33,7 +33,7 @@ import (
 // tables (vaults, second factors, passkeys, the private notes' blobs,
 // and the sessions, limits and challenges unless Redis keeps those) in
 // the schema the DSN's search_path resolves to, and the app's tables
-// (users, notes, keys_to_show, totp_codes_unsaved, app_secrets) next to them.
+// (users, notes, keys_to_show, totp_codes_saved, app_secrets) next to them.
 //
 // With config.RedisURL, the short-lived state every request reads goes
 // to Redis (package storage/redisstore, under config.RedisPrefix):

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -363,58 +365,68 @@ func (a *app) securityData(r *http.Request) (pageData, error) {
 	if err != nil {
 		return pageData{}, err
 	}
-	unsaved, err := a.codesUnsaved(r.Context(), info.UserID)
+	unsaved, err := a.codesUnsaved(r.Context(), info.UserID, st)
 	if err != nil {
 		return pageData{}, err
 	}
-	return pageData{Authenticators: list, Enrolled: len(list) > 0, Recovery: st,
-		CodesUnsaved: unsaved && !st.Generated.IsZero()}, nil
+	return pageData{Authenticators: list, Enrolled: len(list) > 0, Recovery: st, CodesUnsaved: unsaved}, nil
 }
 
 // Recovery codes are shown once, on the page that answers their making.
 // If that page never reaches the user (the process dies after the codes
-// are stored, the connection drops), they hold codes they never saw. So
-// a mark goes into totp_codes_unsaved before the codes are made, and
-// leaves only when the user says they saved them (POST /2fa/codes-saved,
-// the codes page's button); while it stays, the two-factor page says to
-// make a new set.
+// are stored, the connection drops, a double click shows the first
+// request's error while the second made the codes), they hold codes they
+// never saw. So the user says they saved them ("I have saved them" on
+// the codes page posts the set it showed, by its totp.RecoveryCode
+// Generated time, which names a user's set), the app records that set in
+// totp_codes_saved, and the two-factor page asks for a new set while the
+// user's current set is another. The row is made (with no set saved)
+// before any codes are made, so a set that is never said saved is never
+// taken for a saved one; a user with no row (codes made before the app
+// tracked them) is not asked.
 
-// markCodesUnsaved records, before codes may be made, that the user has
-// not yet said they saved them. It returns a function to call with the
-// number of codes made: none (a second authenticator, a refused code, a
-// failed write) takes back a mark that this call made.
-func (a *app) markCodesUnsaved(ctx context.Context, userID string) (made func(codes int), err error) {
-	res, err := a.db.ExecContext(ctx, "INSERT INTO totp_codes_unsaved (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING", userID)
-	if err != nil {
-		return nil, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return nil, err
-	}
-	return func(codes int) {
-		if n == 0 || codes > 0 {
-			return
-		}
-		if _, err := a.db.ExecContext(context.WithoutCancel(ctx), "DELETE FROM totp_codes_unsaved WHERE user_id = ?", userID); err != nil {
-			// Left, the mark asks for a new set of codes: a nuisance, not a risk.
-			a.log.ErrorContext(ctx, "webapp.error", "user", userID, "error", err)
-		}
-	}, nil
+// trackCodes makes the user's totp_codes_saved row, with no set saved,
+// if there is none: called before codes may be made.
+func (a *app) trackCodes(ctx context.Context, userID string) error {
+	_, err := a.db.ExecContext(ctx, "INSERT INTO totp_codes_saved (user_id, generated) VALUES (?, 0) ON CONFLICT (user_id) DO NOTHING", userID)
+	return err
 }
 
-// codesUnsaved reports whether the user's mark is there.
-func (a *app) codesUnsaved(ctx context.Context, userID string) (bool, error) {
-	var n int
-	err := a.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM totp_codes_unsaved WHERE user_id = ?", userID).Scan(&n)
-	return n > 0, err
+// codesUnsaved reports whether the user has a current set of recovery
+// codes (st) that they have not said they saved.
+func (a *app) codesUnsaved(ctx context.Context, userID string, st totp.RecoveryStatus) (bool, error) {
+	if st.Generated.IsZero() {
+		return false, nil
+	}
+	var saved int64
+	switch err := a.db.QueryRowContext(ctx, "SELECT generated FROM totp_codes_saved WHERE user_id = ?", userID).Scan(&saved); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil // codes made before the app tracked them
+	case err != nil:
+		return false, err
+	}
+	return saved != st.Generated.UnixMilli(), nil
 }
 
-// codesSaved removes the mark: the user says they saved their codes.
+// codesSaved records that the user saved the set the codes page showed
+// (its "set" field), if that set is still the user's current one;
+// otherwise (a page of an older set) nothing changes, and the two-factor
+// page still asks for a new set.
 func (a *app) codesSaved(w http.ResponseWriter, r *http.Request) error {
-	info, _ := a.m.Current(r.Context())
-	if _, err := a.db.ExecContext(r.Context(), "DELETE FROM totp_codes_unsaved WHERE user_id = ?", info.UserID); err != nil {
+	ctx := r.Context()
+	info, _ := a.m.Current(ctx)
+	set, err := strconv.ParseInt(r.PostFormValue("set"), 10, 64)
+	if err != nil || set <= 0 {
+		return badInput("That form is not one the app showed.")
+	}
+	st, err := a.auth.RecoveryCodes(ctx, info.UserID)
+	if err != nil {
 		return err
+	}
+	if !st.Generated.IsZero() && st.Generated.UnixMilli() == set {
+		if _, err := a.db.ExecContext(ctx, "INSERT INTO totp_codes_saved (user_id, generated) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET generated = excluded.generated", info.UserID, set); err != nil {
+			return err
+		}
 	}
 	return redirect(w, r, "/2fa")
 }
@@ -506,15 +518,13 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 	// that can still be confirmed; the route is fresh, as /devices'
 	// "log out everywhere else" is, so this ends nothing that session
 	// could not end anyway.
-	made := func(int) {}
 	if _, perr := a.auth.Pending(ctx, info.UserID, token); perr == nil {
 		if err := a.m.RevokeOthers(ctx); err != nil {
 			return err
 		}
-		// The first authenticator comes with recovery codes: marked
-		// unsaved before they are stored (see markCodesUnsaved).
-		var err error
-		if made, err = a.markCodesUnsaved(ctx, info.UserID); err != nil {
+		// The first authenticator comes with recovery codes: tracked
+		// before they are made (see trackCodes).
+		if err := a.trackCodes(ctx, info.UserID); err != nil {
 			return err
 		}
 	}
@@ -522,7 +532,6 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 		(*hook)(info.UserID)
 	}
 	conf, err := a.auth.Confirm(ctx, info.UserID, token, r.PostFormValue("code"), a.codeSource(r, info.UserID), totp.ConfirmOptions{Name: label})
-	made(len(conf.RecoveryCodes))
 	switch {
 	case errors.Is(err, totp.ErrStepUpRequired):
 		return stepUp(w, r, "/2fa/enroll")
@@ -561,9 +570,18 @@ func (a *app) enroll(w http.ResponseWriter, r *http.Request) error {
 	if len(conf.RecoveryCodes) == 0 {
 		return redirect(w, r, "/2fa")
 	}
-	d.Codes = reveal(conf.RecoveryCodes)
+	d.Codes, d.CodesSet = reveal(conf.RecoveryCodes), codeSet(conf.RecoveryCodes)
 	d.Notice = "Your authenticator is set up. From now on, logging in asks for a code from it."
 	return a.render(w, r, http.StatusOK, "codes", d)
+}
+
+// codeSet names the set of codes (0: none): its generation time in Unix
+// milliseconds, which the codes page's "I have saved them" posts.
+func codeSet(codes []totp.RecoveryCode) int64 {
+	if len(codes) == 0 {
+		return 0
+	}
+	return codes[0].Generated().UnixMilli()
 }
 
 func reveal(codes []totp.RecoveryCode) []string {
@@ -599,12 +617,10 @@ func (a *app) removeAuthenticator(w http.ResponseWriter, r *http.Request) error 
 func (a *app) regenerateCodes(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	info, _ := a.m.Current(ctx)
-	made, err := a.markCodesUnsaved(ctx, info.UserID)
-	if err != nil {
+	if err := a.trackCodes(ctx, info.UserID); err != nil {
 		return err
 	}
 	codes, err := a.auth.RegenerateRecoveryCodes(ctx, info.UserID)
-	made(len(codes))
 	switch {
 	case errors.Is(err, totp.ErrStepUpRequired):
 		return stepUp(w, r, "/2fa")
@@ -616,7 +632,7 @@ func (a *app) regenerateCodes(w http.ResponseWriter, r *http.Request) error {
 		a.log.ErrorContext(ctx, "webapp.totp.after_change_failed", "user", info.UserID, "error", err)
 		d.Error = "Your new codes are made, but your other devices could not all be logged out: check the Devices page."
 	}
-	d.Codes = reveal(codes)
+	d.Codes, d.CodesSet = reveal(codes), codeSet(codes)
 	d.Notice = "Your old recovery codes no longer work."
 	return a.render(w, r, http.StatusOK, "codes", d)
 }
