@@ -76,7 +76,7 @@ func run(args []string, stderr io.Writer) int {
 	staticRef := fs.Bool("static-ref", true, "load: also measure the app's static file route as a reference")
 	// storm
 	flood := fs.Int("flood", 500, "storm: concurrent flood clients")
-	floodAddrs := fs.Int("flood-addrs", 0, "storm: loopback addresses the flood clients start from, shared in turn; each client moves to a fresh one after a 429 (default: one per 5 clients)")
+	floodAddrs := fs.Int("flood-addrs", 0, "storm: loopback addresses the flood clients start from, shared in turn; each client moves to a fresh one after a 429 of the per-address login limit (default: one per twice as many clients as an address may have logins in progress at the app's admission gate, so that the flood meets that bound too)")
 	legit := fs.Int("legit", 20, "storm: legitimate users")
 	attacked := fs.Int("attacked", 4, "storm: accounts the flood is spread over")
 	rightEvery := fs.Int("right-every", 10, "storm: every Nth flood attempt carries the right password (0: never)")
@@ -167,7 +167,9 @@ func run(args []string, stderr io.Writer) int {
 				*baseline = *duration
 			}
 			if *floodAddrs == 0 {
-				*floodAddrs = max(*flood/5, 1)
+				if *floodAddrs, err = defaultFloodAddrs(*flood); err != nil {
+					break
+				}
 			}
 			cfg := stormConfig{Duration: *duration, Flood: *flood, FloodAddrs: *floodAddrs, Legit: *legit, Attacked: *attacked, RightEvery: *rightEvery,
 				Baseline: *baseline, LegitPause: *legitPause, RetryPause: *retryPause, Grace: *grace, OtherKiB: *otherMiB * 1024, Log: stderr}
