@@ -34,14 +34,19 @@ type hookStore struct {
 	*sqlstore.Store
 	onGetVault atomic.Pointer[func()]
 	onTakeRate atomic.Pointer[func()]
-	onBegin    atomic.Pointer[func()]
+	onBegin    atomic.Pointer[func()] // before a lockout counter is counted
+	onBegun    atomic.Pointer[func()] // after it is counted
 }
 
 func (s *hookStore) BeginAttempt(ctx context.Context, key []byte, req storage.LockoutRequest) (bool, storage.LockoutState, error) {
 	if h := s.onBegin.Load(); h != nil {
 		(*h)()
 	}
-	return s.Store.BeginAttempt(ctx, key, req)
+	admitted, st, err := s.Store.BeginAttempt(ctx, key, req)
+	if h := s.onBegun.Load(); h != nil {
+		(*h)()
+	}
+	return admitted, st, err
 }
 
 func (s *hookStore) GetVault(ctx context.Context, userID string) (storage.VaultRecord, error) {
@@ -714,10 +719,13 @@ func TestAttackUnlockWithoutVaultDoesNotLockLogin(t *testing.T) {
 
 // Nine wrong passwords, then three logins with the right one that reach
 // the lockout at the same moment (held at the store until all have
-// arrived): the lockout admits one attempt, which locks the account until
-// it succeeds, and refuses the other two as locked. Parallel requests do
-// not race past the lockout: had they, an attacker one guess short of the
-// lock would get three.
+// arrived, and none going on to its password check until all three have
+// been counted: a login that went on could succeed and reset the counter
+// before a slow goroutine's count, which a loaded machine did once): the
+// lockout admits one attempt, which locks the account until it succeeds,
+// and refuses the other two as locked. Parallel requests do not race past
+// the lockout: had they, an attacker one guess short of the lock would get
+// three.
 func TestAttackLockoutHoldsUnderForcedConcurrency(t *testing.T) {
 	t.Parallel()
 	ta, hs := newHookedTestApp(t)
@@ -728,8 +736,10 @@ func TestAttackLockoutHoldsUnderForcedConcurrency(t *testing.T) {
 		c.want(http.StatusUnauthorized, "wrong_credentials", "POST", "/api/login", map[string]string{"username": "ada", "password": bobPassword})
 	}
 	ta.clock.Advance(15 * time.Minute) // five logins' allowance
-	hook, _ := barrier(3)
-	hs.onBegin.Store(&hook)
+	arrive, _ := barrier(3)
+	counted, _ := barrier(3)
+	hs.onBegin.Store(&arrive)
+	hs.onBegun.Store(&counted)
 	var in, refused atomic.Int32
 	fns := make([]func(), 3)
 	for i := range fns {
@@ -746,8 +756,9 @@ func TestAttackLockoutHoldsUnderForcedConcurrency(t *testing.T) {
 	}
 	parallel(fns...)
 	hs.onBegin.Store(nil)
+	hs.onBegun.Store(nil)
 	if in.Load() != 1 || refused.Load() != 2 {
-		t.Errorf("%d logins in, %d refused; want 1 and 2", in.Load(), refused.Load())
+		t.Errorf("%d logins in, %d refused; want 1 and 2; the app's log:\n%s", in.Load(), refused.Load(), ta.logs.String())
 	}
 	if n := strings.Count(ta.logs.String(), `"msg":"credvault.login_failed","locked":true`); n != 2 {
 		t.Errorf("%d logins refused as locked, want 2", n)
