@@ -18,6 +18,7 @@ import (
 	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/keyhold/keyhold/internal/browsertest"
+	"github.com/keyhold/keyhold/internal/testenv"
 	"github.com/keyhold/keyhold/kdf"
 )
 
@@ -176,8 +177,9 @@ return out;
 // KEYHOLD_WEBAPP_SCREENSHOTS to a directory to keep screenshots of the
 // pages at 1280 and 390 pixels.
 func TestPasskeyBrowserWalk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a browser walk")
+	if testing.Short() || !testenv.Long() {
+		t.Skip("a browser walk of the passkey pages: long mode only (" + testenv.LongEnv + "=1, as in .ci/run), never with -short, to keep go test ./... " +
+			"within two minutes; TestPagesFitAPhone and passkey.TestBrowserPasskey run a real browser meanwhile")
 	}
 	t.Parallel() // its own app, database, browser and port: the two walks overlap
 	origin, dbPath, logs := browserApp(t, nil)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/keyhold/keyhold/internal/browsertest"
+	"github.com/keyhold/keyhold/internal/testenv"
 )
 
 // The private notes of TestZeroKnowledgeNotesBrowser: what the server
@@ -302,8 +303,9 @@ func (l *requestLog) all() []*seenRequest {
 // page's fingerprint, §3.7), not through package vault. Set
 // KEYHOLD_WEBAPP_SCREENSHOTS to a directory to keep screenshots.
 func TestZeroKnowledgeNotesBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a browser walk")
+	if testing.Short() || !testenv.Long() {
+		t.Skip("a browser walk of the private notes: long mode only (" + testenv.LongEnv + "=1, as in .ci/run), never with -short, to keep go test ./... " +
+			"within two minutes; TestPagesFitAPhone and passkey.TestBrowserPasskey run a real browser meanwhile")
 	}
 	t.Parallel() // its own app, database, browser and port: the two walks overlap
 	start := time.Now()

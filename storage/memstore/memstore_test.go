@@ -12,12 +12,16 @@ import (
 	"github.com/keyhold/keyhold/storage/storagetest"
 )
 
+// Both conformance runs wait on expiry for most of their time: they run
+// in parallel (each store is its own).
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store { return memstore.New() })
 }
 
 // The zero value is a usable, empty store.
 func TestConformanceZeroValue(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store { return new(memstore.Store) })
 }
 

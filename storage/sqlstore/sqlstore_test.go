@@ -26,12 +26,19 @@ import (
 	"github.com/keyhold/keyhold/storage/storagetest"
 )
 
+// The conformance runs go in parallel with the package's other parallel
+// tests: each store is isolated (a file or a schema of its own), and most
+// of their time is spent waiting (on PostgreSQL, on expiry), which would
+// otherwise hold one of go test ./...'s package slots.
+
 func TestConformanceSQLite(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newSQLiteStore(t) })
 }
 
 func TestConformancePostgreSQL(t *testing.T) {
 	postgresDSN(t) // one skip (or failure in CI) rather than one per clause
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newPostgresStore(t) })
 }
 
@@ -718,6 +725,7 @@ func TestSQLiteOddPath(t *testing.T) {
 // KEYHOLD_LONG_TESTS=1 (testenv.LongEnv).
 func TestConformancePostgreSQLSerializable(t *testing.T) {
 	dsn := postgresDSN(t)
+	t.Parallel()
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"
