@@ -273,7 +273,7 @@ func (r *recorder) get() (dials, roundTrips int, cmds []string) {
 // TestConformance runs the storagetest clauses of the four interfaces a
 // Store provides, each clause with a prefix of its own.
 func TestConformance(t *testing.T) {
-	redisURL(t) // one skip (or failure in CI) rather than one per clause
+	redisURL(t)  // one skip (or failure in CI) rather than one per clause
 	t.Parallel() // each store has a key prefix of its own; most of the time is expiry waits
 	t.Run("SessionStore", func(t *testing.T) {
 		storagetest.RunSessionStore(t, func(t *testing.T) storage.SessionStore { return newEnv(t).st })
