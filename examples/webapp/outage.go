@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -17,7 +18,7 @@ import (
 // cut mid-answer, a PostgreSQL that is starting, stopping or out of
 // connections, a Redis that is loading its data or failing over, a pool
 // with no free connection in time, a SQLite database busy past its
-// timeout. Such a request is answered 503 with Retry-After (a retry soon
+// timeout, a call that ran out of time. Such a request is answered 503 with Retry-After (a retry soon
 // may succeed), any other failure 500. Either way the page names no
 // detail and the error goes to the log.
 func storeUnavailable(err error) bool {
@@ -27,7 +28,9 @@ func storeUnavailable(err error) bool {
 	if _, ok := errors.AsType[*net.OpError](err); ok {
 		return true
 	}
-	for _, target := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, io.ErrUnexpectedEOF, io.EOF, redis.ErrPoolTimeout} {
+	// A call to storage that ran out of time (the request's deadline, a
+	// driver's timeout) is an outage for the user too.
+	for _, target := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, io.ErrUnexpectedEOF, io.EOF, redis.ErrPoolTimeout, context.DeadlineExceeded} {
 		if errors.Is(err, target) {
 			return true
 		}
@@ -41,8 +44,8 @@ func storeUnavailable(err error) bool {
 		// down, crashed, or cannot take connections yet.
 		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
 	}
-	if pgconn.SafeToRetry(err) {
-		return true // pgx: failed before anything was sent
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return true // pgx: failed before anything was sent, or timed out
 	}
 	if rerr, ok := errors.AsType[redis.Error](err); ok {
 		for _, prefix := range []string{"LOADING ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "READONLY ", "BUSY "} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,8 @@ func TestStoreUnavailable(t *testing.T) {
 		{fmt.Errorf("vault: open: %w", io.ErrUnexpectedEOF), true},
 		{fmt.Errorf("session: %w", syscall.ECONNRESET), true},
 		{fmt.Errorf("x: %w", redis.ErrPoolTimeout), true},
+		{fmt.Errorf("sqlstore: get vault: %w", context.DeadlineExceeded), true},
+		{fmt.Errorf("x: %w", context.Canceled), false},
 		{fmt.Errorf("x: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), true},
 		{fmt.Errorf("x: %w", &pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}), true},
 		{fmt.Errorf("x: %w", &pgconn.PgError{Code: "08006"}), true},
