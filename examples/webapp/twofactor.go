@@ -411,7 +411,10 @@ func (a *app) codesUnsaved(ctx context.Context, userID string, st totp.RecoveryS
 // codesSaved records that the user saved the set the codes page showed
 // (its "set" field), if that set is still the user's current one;
 // otherwise (a page of an older set) nothing changes, and the two-factor
-// page still asks for a new set.
+// page still asks for a new set. The write only moves the saved set
+// forward (sets are named by strictly later times), so a save that read
+// an older current set just before a newer one was made and saved in
+// another tab cannot undo that newer save.
 func (a *app) codesSaved(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	info, _ := a.m.Current(ctx)
@@ -424,7 +427,7 @@ func (a *app) codesSaved(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !st.Generated.IsZero() && st.Generated.UnixMilli() == set {
-		if _, err := a.db.ExecContext(ctx, "INSERT INTO totp_codes_saved (user_id, generated) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET generated = excluded.generated", info.UserID, set); err != nil {
+		if _, err := a.db.ExecContext(ctx, "INSERT INTO totp_codes_saved (user_id, generated) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET generated = excluded.generated WHERE totp_codes_saved.generated < excluded.generated", info.UserID, set); err != nil {
 			return err
 		}
 	}
